@@ -1,0 +1,416 @@
+"""The spec: everything a user chooses, as plain dataclasses that round-trip through JSON.
+
+Widgets edit a spec, builders turn it into torch objects, ``fit`` runs it. Components that name a
+catalog entry (a layer, a transform, an optimizer, a scheduler) keep their entry's parameters in
+``params`` and are written flat: ``{"type": "Linear", "name": "fc1", "out_features": 10}``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from .errors import SpecError
+
+
+def f(default: Any, help: str, **meta) -> Any:
+    """A dataclass field with a one-line help (and optional ``choices``)."""
+    meta["help"] = help
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _tname(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else "null" if v is None else type(v).__name__
+
+
+def _check(tp: Any, v: Any, where: str) -> Any:
+    """Check ``v`` against the annotation ``tp`` and convert nested dicts to dataclasses."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if v is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check(a, v, where)
+            except SpecError as e:
+                errors.append(e)
+        names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
+        raise SpecError(f"expected {names}, got {_tname(v)}", where)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(v, list):
+            raise SpecError(f"expected list, got {_tname(v)}", where)
+        return [_check(item, x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if origin is dict or tp is dict:
+        if not isinstance(v, dict):
+            raise SpecError(f"expected object, got {_tname(v)}", where)
+        return copy.deepcopy(v)
+    if dataclasses.is_dataclass(tp):
+        return tp.from_dict(v, where)
+    if tp is Any:
+        return copy.deepcopy(v)
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise SpecError(f"expected bool, got {_tname(v)}", where)
+        return v
+    if tp is int:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise SpecError(f"expected int, got {_tname(v)}", where)
+        return v
+    if tp is float:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise SpecError(f"expected float, got {_tname(v)}", where)
+        return float(v)
+    if tp is str:
+        if not isinstance(v, str):
+            raise SpecError(f"expected str, got {_tname(v)}", where)
+        return v
+    raise TypeError(f"spec type {tp!r} at {where} is not supported")  # a bug in the spec, not user input
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+class SpecBase:
+    """to_dict / from_dict / to_json / from_json / copy for every spec dataclass."""
+
+    def to_dict(self) -> dict:
+        out = {}
+        for fl in dataclasses.fields(self):
+            out[fl.name] = _to_plain(getattr(self, fl.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = ""):
+        if not isinstance(d, dict):
+            raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
+        hints = typing.get_type_hints(cls)
+        fields = {fl.name: fl for fl in dataclasses.fields(cls)}
+        for k in d:
+            if k not in fields:
+                raise SpecError(f"unknown key {k!r}", _join(where, k), "known keys: " + ", ".join(fields))
+        kw = {}
+        for name, fl in fields.items():
+            if name in d:
+                kw[name] = _check(hints[name], d[name], _join(where, name))
+                choices = fl.metadata.get("choices")
+                if choices and kw[name] not in choices:
+                    raise SpecError(f"expected one of {', '.join(map(repr, choices))}, got {_tname(kw[name])}",
+                                    _join(where, name))
+        obj = cls(**kw)
+        obj.validate(where)
+        return obj
+
+    def validate(self, where: str = "") -> None:
+        """Extra checks a subclass needs beyond field types."""
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", cls.__name__,
+                            "check the file is a spec saved by nbtrain (TrainSpec.to_json or `nbtrain spec`)") from None
+        return cls.from_dict(d)
+
+    def save(self, path) -> None:
+        from pathlib import Path
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path):
+        from pathlib import Path
+        p = Path(path)
+        if not p.is_file():
+            raise SpecError("spec file not found", str(p), "give the path of a JSON spec (`nbtrain spec > spec.json`)")
+        return cls.from_json(p.read_text())
+
+    def copy(self):
+        return copy.deepcopy(self)
+
+
+def _to_plain(v: Any) -> Any:
+    if isinstance(v, SpecBase):
+        return v.to_dict()
+    if isinstance(v, list):
+        return [_to_plain(x) for x in v]
+    if isinstance(v, tuple):
+        return [_to_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _to_plain(x) for k, x in v.items()}
+    return v
+
+
+class Component(SpecBase):
+    """A spec item naming a catalog entry; its entry's parameters live in ``params`` and are written flat."""
+    TABLE: ClassVar[str] = ""        # attribute name of the catalog table
+    KEY: ClassVar[str] = "type"      # the field that names the entry
+
+    def to_dict(self) -> dict:
+        out = {}
+        for fl in dataclasses.fields(self):
+            if fl.name != "params":
+                out[fl.name] = _to_plain(getattr(self, fl.name))
+        out.update(_to_plain(self.params))
+        return out
+
+    @classmethod
+    def entry_for(cls, name: str, where: str):
+        from . import catalog
+        return getattr(catalog, cls.TABLE).get_entry(name, _join(where, cls.KEY))
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = ""):
+        if not isinstance(d, dict):
+            raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
+        own = {fl.name for fl in dataclasses.fields(cls)} - {"params"}
+        if cls.KEY not in d:
+            raise SpecError(f"missing {cls.KEY!r}", where, f"name a {cls.TABLE.lower().rstrip('s')} with {cls.KEY!r}")
+        if not isinstance(d[cls.KEY], str):
+            raise SpecError(f"expected str, got {_tname(d[cls.KEY])}", _join(where, cls.KEY))
+        entry = cls.entry_for(d[cls.KEY], where)
+        params = {k: v for k, v in d.items() if k not in own}
+        base = {k: v for k, v in d.items() if k in own}
+        obj = SpecBase.from_dict.__func__(cls, base, where)
+        obj.params = entry.check_params(params, where)
+        obj.validate(where)
+        return obj
+
+    def entry(self):
+        return self.entry_for(getattr(self, self.KEY), "")
+
+    def kwargs(self) -> dict:
+        """The entry's defaults merged with params, in the form torch constructors take."""
+        return self.entry().kwargs(self.params)
+
+
+# -- data ----------------------------------------------------------------------------------------
+@dataclass
+class TransformSpec(Component):
+    TABLE: ClassVar[str] = "TRANSFORMS"
+    type: str = f("ToTensor", "torchvision.transforms.v2 name (see nbtrain.catalog.TRANSFORMS)")
+    params: dict = f({}, "parameters of the transform")
+
+
+@dataclass
+class DataSpec(SpecBase):
+    dataset: str = f("digits", "digits, iris, wine, breast_cancer, synthetic, mnist, fashion_mnist, cifar10, csv, image_folder")
+    root: str = f("data", "folder of torchvision dataset files")
+    download: bool = f(False, "let torchvision download missing files")
+    path: str = f("", "CSV file or ImageFolder directory")
+    delimiter: str = f(",", "CSV field separator")
+    header: bool = f(True, "the CSV's first row names the columns")
+    target: Union[int, str] = f(-1, "CSV target column, by name or index (-1: the last)")
+    features: list[Union[int, str]] = f([], "CSV feature columns by name or index (empty: all but the target)")
+    task: str = f("auto", "classification, regression, or auto (from the target values)",
+                  choices=("auto", "classification", "regression"))
+    image_size: int = f(28, "side to which built-in image sets are resized (0: native size)")
+    image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width]")
+    num_classes: int = f(10, "synthetic: number of classes")
+    size: int = f(1000, "synthetic: number of samples")
+    train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order")
+    val_transforms: list[TransformSpec] = f([], "validation pipeline (random transforms only with random_val)")
+    random_val: bool = f(False, "allow random transforms in the validation pipeline")
+    val_split: float = f(0.2, "fraction held out for validation, in (0, 1)")
+    use_test_split: bool = f(False, "validate on the dataset's own test split instead of val_split")
+    batch_size: int = f(64, "samples per batch")
+    shuffle: bool = f(True, "reshuffle the training set each epoch")
+    num_workers: int = f(0, "DataLoader worker processes")
+    pin_memory: bool = f(False, "page-locked memory for faster host-to-GPU copies")
+    drop_last: bool = f(False, "drop the last incomplete training batch")
+    seed: int = f(0, "seed of the split and of the batch order")
+    in_memory: str = f("auto", "fast in-memory path: auto (when valid), on, off", choices=("auto", "on", "off"))
+
+
+# -- model ---------------------------------------------------------------------------------------
+@dataclass
+class LayerSpec(Component):
+    TABLE: ClassVar[str] = "LAYERS"
+    type: str = f("Identity", "torch.nn layer name (see nbtrain.catalog.LAYERS)")
+    name: str = f("", "layer name in an OrderedDict model (empty: numbered)")
+    init: str = f("", "weight initialiser (see nbtrain.catalog.INITS); empty: the model's or torch's default")
+    params: dict = f({}, "parameters of the layer")
+
+    def validate(self, where: str = "") -> None:
+        if self.init:
+            from .catalog import INITS
+            INITS.get_entry(self.init, _join(where, "init"))
+
+
+@dataclass
+class ModelSpec(SpecBase):
+    layers: list[LayerSpec] = f([], "the layers of the nn.Sequential, in order")
+    init: str = f("", "weight initialiser for every layer without its own (empty: torch's default)")
+    init_params: dict = f({}, "parameters of the initialiser, e.g. {'nonlinearity': 'relu'}")
+
+    def validate(self, where: str = "") -> None:
+        from .catalog import INITS
+        if self.init:
+            e = INITS.get_entry(self.init, _join(where, "init"))
+            self.init_params = e.check_params(self.init_params, _join(where, "init_params"))
+        names = [l.name for l in self.layers]
+        if any(names) and not all(names):
+            i = next(i for i, n in enumerate(names) if not n)
+            raise SpecError("some layers are named and this one is not", _join(where, f"layers[{i}].name"),
+                            "name every layer (OrderedDict model) or none (plain Sequential)")
+        seen = set()
+        for i, n in enumerate(names):
+            if n and (n in seen or "." in n):
+                raise SpecError(f"layer name {n!r} is {'repeated' if n in seen else 'not allowed (no dots)'}",
+                                _join(where, f"layers[{i}].name"), "give each layer a unique name without dots")
+            seen.add(n)
+
+
+# -- optimisation --------------------------------------------------------------------------------
+@dataclass
+class ParamGroupSpec(SpecBase):
+    pattern: str = f("", "layer-name pattern (fnmatch, e.g. 'fc*' or '4'); parameters of matching layers")
+    lr: Union[float, None] = f(None, "learning rate of this group (null: the optimizer's)")
+    weight_decay: Union[float, None] = f(None, "weight decay of this group (null: the optimizer's)")
+
+    def validate(self, where: str = "") -> None:
+        if not self.pattern:
+            raise SpecError("empty pattern", _join(where, "pattern"), "name the layers, e.g. 'fc*' or '0'")
+        if self.lr is not None and self.lr <= 0:
+            raise SpecError(f"must be > 0, got {self.lr:g}", _join(where, "lr"), "set lr to a value > 0, e.g. 1e-3")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise SpecError(f"must be >= 0, got {self.weight_decay:g}", _join(where, "weight_decay"))
+
+
+@dataclass
+class OptimSpec(Component):
+    TABLE: ClassVar[str] = "OPTIMIZERS"
+    type: str = f("Adam", "torch.optim name (see nbtrain.catalog.OPTIMIZERS)")
+    lr: float = f(1e-3, "learning rate, > 0")
+    groups: list[ParamGroupSpec] = f([], "param groups by layer-name pattern, each with its own lr / weight_decay")
+    params: dict = f({}, "other parameters of the optimizer")
+
+    def validate(self, where: str = "") -> None:
+        if self.lr <= 0:
+            raise SpecError(f"must be > 0, got {self.lr:g}", _join(where, "lr"), "set lr to a value > 0, e.g. 1e-3")
+
+
+@dataclass
+class SchedSpec(Component):
+    TABLE: ClassVar[str] = "SCHEDULERS"
+    type: str = f("", "torch.optim.lr_scheduler name (empty: constant LR)")
+    interval: str = f("auto", "step the scheduler per 'epoch' or per 'step' (auto: per step for OneCycleLR, CyclicLR)",
+                      choices=("auto", "epoch", "step"))
+    warmup: int = f(0, "linear warm-up length, in scheduler steps, chained before the scheduler (SequentialLR)")
+    warmup_start_factor: float = f(0.1, "LR factor at the first warm-up step, in (0, 1]")
+    monitor: str = f("val_loss", "metric ReduceLROnPlateau watches")
+    swa: bool = f(False, "stochastic weight averaging (torch.optim.swa_utils) from swa_start")
+    swa_start: int = f(0, "epoch from which SWA averages weights and SWALR sets the LR")
+    swa_lr: float = f(0.0, "SWALR's LR (0: the optimizer's LR)")
+    params: dict = f({}, "parameters of the scheduler")
+
+    @classmethod
+    def entry_for(cls, name: str, where: str):
+        if name == "":
+            from .catalog import Entry
+            return Entry("", None, (), "constant learning rate")
+        return super().entry_for(name, where)
+
+    def validate(self, where: str = "") -> None:
+        if self.warmup < 0:
+            raise SpecError(f"must be >= 0, got {self.warmup}", _join(where, "warmup"))
+        if not 0 < self.warmup_start_factor <= 1:
+            raise SpecError(f"must be in (0, 1], got {self.warmup_start_factor:g}", _join(where, "warmup_start_factor"))
+        if self.swa_start < 0 or self.swa_lr < 0:
+            bad = "swa_start" if self.swa_start < 0 else "swa_lr"
+            raise SpecError(f"must be >= 0, got {getattr(self, bad):g}", _join(where, bad))
+        ms = self.params.get("milestones")
+        if self.type == "MultiStepLR" and ms is not None and any(b <= a for a, b in zip(ms, ms[1:])):
+            raise SpecError(f"milestones must be strictly increasing, got {ms}", _join(where, "milestones"),
+                            f"use {sorted(set(ms))}")
+
+    @property
+    def per_step(self) -> bool:
+        if self.interval != "auto":
+            return self.interval == "step"
+        return bool(self.type) and "per_step" in self.entry().tags
+
+
+# -- loop ----------------------------------------------------------------------------------------
+@dataclass
+class LoopSpec(SpecBase):
+    epochs: int = f(3, "passes over the training set")
+    loss: str = f("CrossEntropyLoss", "loss name (see nbtrain.catalog.LOSSES)")
+    loss_params: dict = f({}, "parameters of the loss")
+    metrics: list[str] = f(["accuracy"], "metrics: accuracy, topk_accuracy, mae")
+    topk: int = f(5, "k of topk_accuracy")
+    device: str = f("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    amp: str = f("off", "mixed precision: off, bf16, fp16 (with GradScaler)", choices=("off", "bf16", "fp16"))
+    grad_clip: float = f(0.0, "clip the gradient norm to this value (0: off)")
+    seed: int = f(0, "seed of python, numpy and torch for the run")
+    log_every: int = f(20, "read losses from the device and log every N steps")
+    logdir: str = f("runs", "TensorBoard log directory (empty: no TensorBoard)")
+    run_name: str = f("", "subfolder of logdir for this run (empty: a timestamp)")
+    histograms: bool = f(True, "log weight and gradient histograms each epoch")
+    feature_maps: bool = f(True, "log feature-map and conv-kernel grids each epoch")
+    checkpoint_dir: str = f("checkpoints", "where checkpoints go (empty: none)")
+    keep_last: int = f(2, "how many recent checkpoints to keep (the best is kept too)")
+    monitor: str = f("val_loss", "metric for the best checkpoint and early stopping")
+    mode: str = f("min", "min or max: whether lower or higher monitor is better", choices=("min", "max"))
+    early_stopping: int = f(0, "patience in epochs (0: off)")
+    min_delta: float = f(0.0, "smallest change of monitor that counts as improvement")
+    restore_best: bool = f(True, "early stopping restores the best weights")
+
+    def validate(self, where: str = "") -> None:
+        for name, low in (("epochs", 1), ("log_every", 1), ("topk", 1), ("keep_last", 0), ("early_stopping", 0)):
+            v = getattr(self, name)
+            if v < low:
+                raise SpecError(f"must be >= {low}, got {v}", _join(where, name))
+        if self.grad_clip < 0:
+            raise SpecError(f"must be >= 0, got {self.grad_clip:g}", _join(where, "grad_clip"))
+        from .catalog import LOSSES, METRICS
+        e = LOSSES.get_entry(self.loss, _join(where, "loss"))
+        self.loss_params = e.check_params(self.loss_params, _join(where, "loss_params"))
+        for i, m in enumerate(self.metrics):
+            METRICS.get_entry(m, _join(where, f"metrics[{i}]"))
+
+
+@dataclass
+class TrainSpec(SpecBase):
+    data: DataSpec = f(DataSpec(), "dataset, transforms and loaders")
+    model: ModelSpec = f(ModelSpec(), "the layers of the model")
+    optim: OptimSpec = f(OptimSpec(), "optimizer and its param groups")
+    sched: SchedSpec = f(SchedSpec(), "learning-rate schedule")
+    loop: LoopSpec = f(LoopSpec(), "training loop settings")
+
+    @classmethod
+    def default(cls) -> "TrainSpec":
+        """A small CNN for 1x28x28 digits (scikit-learn's, resized), 10 classes."""
+        L = LayerSpec
+        return cls(
+            data=DataSpec(dataset="digits",
+                          train_transforms=[TransformSpec("ToTensor"),
+                                            TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})],
+                          val_transforms=[TransformSpec("ToTensor"),
+                                          TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})]),
+            model=ModelSpec(layers=[
+                L("Conv2d", params={"out_channels": 8, "kernel_size": 3, "padding": 1}), L("ReLU"),
+                L("MaxPool2d", params={"kernel_size": 2}),
+                L("Conv2d", params={"out_channels": 16, "kernel_size": 3, "padding": 1}), L("ReLU"),
+                L("MaxPool2d", params={"kernel_size": 2}),
+                L("Flatten"), L("Linear", params={"out_features": 64}), L("ReLU"),
+                L("Linear", params={"out_features": 10}),
+            ]),
+            optim=OptimSpec("Adam", lr=1e-3),
+            sched=SchedSpec(),
+            loop=LoopSpec(epochs=3),
+        )
