@@ -133,10 +133,10 @@ class Run:
     __repr__ = status
 
 
-def start_background(fit_kwargs: dict) -> Run:
+def start_background(fit_kwargs: dict, fit=None) -> Run:
     """What ``fit(..., background=True)`` calls: start the fit in a thread and return its Run at once.
 
-    ``fit_kwargs`` are fit's own arguments (``background`` is dropped). In a notebook the dashboard is made
+    ``fit_kwargs`` are fit's own arguments (``background`` is dropped); ``fit`` replaces nbtrain's in tests. In a notebook the dashboard is made
     and shown here, in the calling cell, and shares the Run's Control so its buttons and the Run agree.
     """
     kw = dict(fit_kwargs)
@@ -155,4 +155,4 @@ def start_background(fit_kwargs: dict) -> Run:
     else:
         callbacks.append(control)
     kw["callbacks"] = callbacks
-    return Run(kw, control).start()
+    return Run(kw, control, fit).start()
