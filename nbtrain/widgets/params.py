@@ -126,14 +126,15 @@ class ParamsEditor(W.VBox):
     value = T.Dict()
     error = T.Unicode("")
 
-    def __init__(self, entry: Entry, params: dict | None = None, where: str = ""):
+    def __init__(self, entry: Entry | None, params: dict | None = None, where: str = ""):
         self.entry = entry
         explicit = dict(params or {})
-        for p in entry.params:
+        plist = entry.params if entry is not None else ()
+        for p in plist:
             if p.required and p.name not in explicit:
                 explicit[p.name] = starter(p)
         self._explicit = explicit
-        self.fields = {p.name: ParamField(p, explicit.get(p.name, p.default), where) for p in entry.params}
+        self.fields = {p.name: ParamField(p, explicit.get(p.name, p.default), where) for p in plist}
         super().__init__(list(self.fields.values()))
         for fl in self.fields.values():
             fl.observe(self._on_field, names=["value", "error"])

@@ -77,8 +77,8 @@ class SchedulerPicker(W.VBox):
         self.type.value = spec.type
         self._set_params(spec.type, spec.params)
         self.fields.set_spec(spec)
-        self._loading = False
         self.fields.refresh()
+        self._loading = False
         self._on_fields()
 
     @property
@@ -107,11 +107,15 @@ class SchedulerPicker(W.VBox):
         if self._loading:
             return
         self._set_params(change["new"], {})
-        self.fields.refresh()
+        self._on_params()
 
     def _on_params(self, change=None) -> None:
-        if not getattr(self, "_loading", False):
-            self.fields.refresh()
+        if getattr(self, "_loading", False):
+            return
+        self._loading = True
+        self.fields.refresh()
+        self._loading = False
+        self._on_fields()
 
     def _on_fields(self, change=None) -> None:
         if getattr(self, "_loading", False):
