@@ -64,3 +64,48 @@ def optimizer_code(optim_spec, model: str = "model") -> str:
     lines += [f"    {e}," for e in entries]
     lines.append(f"], {kw})")
     return "\n".join(lines) + "\n"
+
+
+# -- scheduler --------------------------------------------------------------------------------
+def _lambda_code(params: dict) -> list[str]:
+    from .expr import PRESETS
+    expr = params.get("expr", "") or PRESETS.get(params.get("preset", "none"), "1.0")
+    return ["def lr_factor(epoch):", f"    return float({expr})", ""]
+
+
+def scheduler_code(sched_spec, epochs: int, steps_per_epoch: int) -> str:
+    """Source that builds ``scheduler`` for ``optimizer`` as nbtrain's Schedule does, and says when to step it."""
+    s = sched_spec
+    lines = ["import torch", "from torch.optim import lr_scheduler"]
+    if not s.type and not s.warmup:
+        return "scheduler = None  # constant learning rate\n"
+    n = epochs * steps_per_epoch if s.per_step else epochs
+    w = s.warmup
+    main = None
+    if s.type:
+        kw = dict(s.params)
+        if s.type in ("LambdaLR", "MultiplicativeLR"):
+            lines += ["from math import exp, log, sqrt, cos, sin, pi, e", ""] + _lambda_code(s.params)
+            kw = {}
+            args = "optimizer, lr_lambda=lr_factor"
+        else:
+            if s.type == "CosineAnnealingLR" and kw.get("T_max", "auto") == "auto":
+                kw["T_max"] = max(n - w, 1)
+            if s.type == "OneCycleLR" and kw.get("total_steps") is None:
+                kw["total_steps"] = max(n - w, 1)
+            args = ", ".join(["optimizer"] + ([kwargs_code(kw)] if kw else []))
+        main = f"lr_scheduler.{s.type}({args})"
+    warm = (f"lr_scheduler.LinearLR(optimizer, start_factor={s.warmup_start_factor!r}, end_factor=1.0, "
+            f"total_iters={w})") if w else None
+    if warm and main:
+        lines.append(f"scheduler = lr_scheduler.SequentialLR(optimizer, [{warm}, {main}], milestones=[{w}])")
+    else:
+        lines.append(f"scheduler = {warm or main}")
+    if s.type == "ReduceLROnPlateau":
+        lines.append(f"# call scheduler.step({s.monitor}) after every epoch")
+    else:
+        lines.append(f"# call scheduler.step() after every {'batch' if s.per_step else 'epoch'}")
+    if s.swa:
+        lines.append(f"# SWA from epoch {s.swa_start}: torch.optim.swa_utils.AveragedModel(model) and "
+                     f"SWALR(optimizer, swa_lr={s.swa_lr or 'the optimizer lr'}, anneal_epochs={s.swa_anneal_epochs})")
+    return "\n".join(lines) + "\n"

@@ -5,7 +5,11 @@ except ImportError as e:  # pragma: no cover - ipywidgets is a dependency; this 
     from ..errors import NbtrainError
     raise NbtrainError("ipywidgets is not installed", "nbtrain.widgets", "pip install 'ipywidgets>=8'") from e
 
+from .fields import FieldsEditor
+from .layers import LayerBuilder
 from .optimizer import OptimizerPicker
 from .params import ParamsEditor
+from .scheduler import SchedulerPicker
+from .transforms import TransformPicker
 
-__all__ = ["OptimizerPicker", "ParamsEditor"]
+__all__ = ["FieldsEditor", "LayerBuilder", "OptimizerPicker", "ParamsEditor", "SchedulerPicker", "TransformPicker"]

@@ -46,7 +46,7 @@ class LayerBuilder(W.VBox):
         spec = (model_spec or ModelSpec()).copy()
         self._input_shape = tuple(input_shape) if input_shape else (1, 28, 28)
         self.num_classes = num_classes
-        self.rows = RowList(spec.layers, LAYERS, self._new_layer, row_cls=LayerRow, where="layers",
+        self.rows = RowList(spec.layers, LAYERS, self._new_layer, "Linear", row_cls=LayerRow, where="layers",
                             add_label="Add layer")
         self.rows.duplicate_spec = self._duplicate
         self.rows.observe(self._update, names=["value", "error"])

@@ -129,6 +129,7 @@ class ParamsEditor(W.VBox):
     def __init__(self, entry: Entry | None, params: dict | None = None, where: str = ""):
         self.entry = entry
         explicit = dict(params or {})
+        self._given = set(explicit)
         plist = entry.params if entry is not None else ()
         for p in plist:
             if p.required and p.name not in explicit:
@@ -143,6 +144,10 @@ class ParamsEditor(W.VBox):
     def _on_field(self, change) -> None:
         fl = change["owner"]
         if change["name"] == "value":
-            self._explicit[fl.param.name] = change["new"]
+            p = fl.param
+            if p.name not in self._given and not p.required and change["new"] == p.default:
+                self._explicit.pop(p.name, None)  # back to the default: leave the spec as it was
+            else:
+                self._explicit[p.name] = change["new"]
             self.value = dict(self._explicit)
         self.error = next((f.error for f in self.fields.values() if f.error), "")

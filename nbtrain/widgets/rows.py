@@ -66,15 +66,16 @@ class ComponentRow(W.VBox):
         self._update()
 
     def _update(self, change=None) -> None:
-        err = self.params.error
+        err, new = self.params.error, None
         if not err:
             try:
-                d = {"type": self.type.value, **self.extra_fields(), **self.params.value}
-                self.value = self.spec_cls.from_dict(d)
+                new = self.spec_cls.from_dict({"type": self.type.value, **self.extra_fields(), **self.params.value})
             except NbtrainError as e:
                 err = str(e)
-        self.error = err
         self.show_message(err)
+        self.error = err
+        if new is not None:
+            self.value = new  # last: a parent reacting to it may mark this row
 
     def show_message(self, msg: str) -> None:
         self.message.value = error_html(msg)
@@ -86,9 +87,11 @@ class RowList(W.VBox):
     value = T.List()
     error = T.Unicode("")
 
-    def __init__(self, specs, table, new_spec, row_cls=ComponentRow, where: str = "", add_label="Add"):
+    def __init__(self, specs, table, new_spec, default_type: str, row_cls=ComponentRow, where: str = "",
+                 add_label="Add"):
         self.table, self.new_spec, self.row_cls, self.where = table, new_spec, row_cls, where
-        self.add_type = W.Dropdown(options=sorted(table), value=new_spec().type, layout=W.Layout(width="170px"))
+        self.add_type = W.Dropdown(options=sorted(table), value=default_type, layout=W.Layout(width="170px"),
+                                   tooltip="the type of the row the + buttons add")
         self.add_button = W.Button(description=add_label, icon="plus", tooltip="add a row at the end")
         self.add_button.on_click(lambda _: self.insert(len(self.rows), self.new_spec(self.add_type.value)))
         self.footer = W.HBox([self.add_type, self.add_button])

@@ -12,7 +12,7 @@ from .fields import FieldsEditor
 from .images import figure_png
 from .params import LABEL, ParamsEditor, error_html
 
-FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr")
+FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr", "swa_anneal_epochs")
 
 
 class SchedulerPicker(W.VBox):

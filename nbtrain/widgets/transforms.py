@@ -37,8 +37,8 @@ class TransformPicker(W.VBox):
         self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": _datasets()}, build=self._build)
         self.fields.observe(self._update, names=["value", "error"])
         new = lambda t="ToTensor": TransformSpec(t)
-        self.train = RowList(spec.train_transforms, TRANSFORMS, new, where="train_transforms", add_label="Add")
-        self.val = RowList(spec.val_transforms, TRANSFORMS, new, where="val_transforms", add_label="Add")
+        self.train = RowList(spec.train_transforms, TRANSFORMS, new, "ToTensor", where="train_transforms", add_label="Add")
+        self.val = RowList(spec.val_transforms, TRANSFORMS, new, "ToTensor", where="val_transforms", add_label="Add")
         for rl in (self.train, self.val):
             rl.observe(self._on_rows, names=["value", "error"])
         self.stats_button = W.Button(description="compute mean/std", icon="calculator",
