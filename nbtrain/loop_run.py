@@ -71,6 +71,9 @@ class Trainer:
         st = self.state = State(model=self.model, optimizer=p.optimizer, scheduler=p.schedule, loss_fn=p.loss_fn,
                                 train_loader=p.train, val_loader=p.val, spec=spec, device=device, epochs=ls.epochs,
                                 steps_per_epoch=len(p.train), history=self.history)
+        if p.probe is None and ls.logdir:
+            from .parts import first_batch
+            p.probe = first_batch(p.val if p.val is not None else p.train)
         run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
         st.extra.update(loop=ls, scaler=self.scaler, swa_model=swa, generator=p.generator, probe=p.probe,
                         rank=self.ctx.rank, world_size=self.ctx.world_size, run_name=run_name,

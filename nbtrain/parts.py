@@ -54,11 +54,13 @@ def _set_epoch_of(loader):
     return getattr(s, "set_epoch", None)
 
 
-def _first_val_batch(val, n: int = 8):
-    if val is None:
+def first_batch(loader, n: int = 8):
+    """The first ``n`` samples of a loader, drawn without moving the global RNG (a fixed probe batch)."""
+    if loader is None:
         return None
-    for x, y in val:
-        return x[:n], y[:n]
+    with torch.random.fork_rng(devices=[]):
+        for x, y in loader:
+            return x[:n], y[:n]
     return None
 
 

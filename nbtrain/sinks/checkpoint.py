@@ -94,7 +94,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError("no such file", str(p), "give the path of a .pt file written by nbtrain")
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"not a readable checkpoint ({first[:200]})", str(p),
                               "the file is corrupt or not a torch checkpoint; use another one, e.g. best.pt or an "

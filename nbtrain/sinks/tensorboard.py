@@ -8,6 +8,8 @@ final metrics (``hparam/<metric>``), all in the one run directory.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import warnings
 from pathlib import Path
@@ -149,8 +151,8 @@ class TensorBoard(Callback):
         was = model.training
         try:
             model.eval()
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")   # tracer warnings; tensorboardX prints its own failure note
                 self.writer.add_graph(model, x[:1])
         except Exception as e:  # noqa: BLE001 - a model that cannot be traced still trains
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
