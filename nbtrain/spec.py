@@ -95,6 +95,13 @@ class SpecBase:
     def from_dict(cls, d: Any, where: str = ""):
         if not isinstance(d, dict):
             raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
+        obj = cls._from_fields(d, where)
+        obj.validate(where)
+        return obj
+
+    @classmethod
+    def _from_fields(cls, d: dict, where: str):
+        """An instance from the dataclass fields in ``d``, each type-checked; ``validate`` not yet run."""
         hints = typing.get_type_hints(cls)
         fields = {fl.name: fl for fl in dataclasses.fields(cls)}
         for k in d:
@@ -108,9 +115,7 @@ class SpecBase:
                 if choices and kw[name] not in choices:
                     raise SpecError(f"expected one of {', '.join(map(repr, choices))}, got {_tname(kw[name])}",
                                     _join(where, name))
-        obj = cls(**kw)
-        obj.validate(where)
-        return obj
+        return cls(**kw)
 
     def validate(self, where: str = "") -> None:
         """Extra checks a subclass needs beyond field types."""
@@ -185,7 +190,7 @@ class Component(SpecBase):
         entry = cls.entry_for(d[cls.KEY], where)
         params = {k: v for k, v in d.items() if k not in own}
         base = {k: v for k, v in d.items() if k in own}
-        obj = SpecBase.from_dict.__func__(cls, base, where)
+        obj = cls._from_fields(base, where)
         obj.params = entry.check_params(params, where)
         obj.validate(where)
         return obj
@@ -316,6 +321,7 @@ class SchedSpec(Component):
     swa: bool = f(False, "stochastic weight averaging (torch.optim.swa_utils) from swa_start")
     swa_start: int = f(0, "epoch from which SWA averages weights and SWALR sets the LR")
     swa_lr: float = f(0.0, "SWALR's LR (0: the optimizer's LR)")
+    swa_anneal_epochs: int = f(10, "epochs SWALR takes to anneal to swa_lr")
     params: dict = f({}, "parameters of the scheduler")
 
     @classmethod
@@ -330,6 +336,8 @@ class SchedSpec(Component):
             raise SpecError(f"must be >= 0, got {self.warmup}", _join(where, "warmup"))
         if not 0 < self.warmup_start_factor <= 1:
             raise SpecError(f"must be in (0, 1], got {self.warmup_start_factor:g}", _join(where, "warmup_start_factor"))
+        if self.swa_anneal_epochs < 1:
+            raise SpecError(f"must be >= 1, got {self.swa_anneal_epochs}", _join(where, "swa_anneal_epochs"))
         if self.swa_start < 0 or self.swa_lr < 0:
             bad = "swa_start" if self.swa_start < 0 else "swa_lr"
             raise SpecError(f"must be >= 0, got {getattr(self, bad):g}", _join(where, bad))
