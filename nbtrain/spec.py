@@ -333,6 +333,7 @@ class SchedSpec(Component):
     swa: bool = f(False, "stochastic weight averaging (torch.optim.swa_utils) from swa_start")
     swa_start: int = f(0, "epoch from which SWA averages weights and SWALR sets the LR")
     swa_lr: float = f(0.0, "SWALR's LR (0: the optimizer's LR)")
+    swa_anneal_epochs: int = f(10, "epochs SWALR takes to anneal to swa_lr")
     params: dict = f({}, "parameters of the scheduler")
 
     @classmethod
@@ -347,6 +348,8 @@ class SchedSpec(Component):
             raise SpecError(f"must be >= 0, got {self.warmup}", _join(where, "warmup"))
         if not 0 < self.warmup_start_factor <= 1:
             raise SpecError(f"must be in (0, 1], got {self.warmup_start_factor:g}", _join(where, "warmup_start_factor"))
+        if self.swa_anneal_epochs < 1:
+            raise SpecError(f"must be >= 1, got {self.swa_anneal_epochs}", _join(where, "swa_anneal_epochs"))
         if self.swa_start < 0 or self.swa_lr < 0:
             bad = "swa_start" if self.swa_start < 0 else "swa_lr"
             raise SpecError(f"must be >= 0, got {getattr(self, bad):g}", _join(where, bad))

@@ -85,7 +85,7 @@ SCHEDULERS = Table("scheduler", [
         "max_momentum": P("float", "upper momentum bound", low=0)}, tags=["per_step"]),
     entry("OneCycleLR", sch.OneCycleLR, "one cycle: warm up to max_lr, then anneal (steps per batch)", {
         "max_lr": P("float", "peak LR", low=0, low_open=True),
-        "total_steps": P("auto_int", "total steps ('auto': epochs x steps per epoch)", default="auto", low=1),
+        "total_steps": P("opt_int", "total steps (null: epochs x steps per epoch)", low=1),
         "pct_start": P("float", "fraction of the cycle spent increasing the LR", low=0, high=1),
         "anneal_strategy": P("choice", "annealing shape", choices=["cos", "linear"]),
         "cycle_momentum": P("bool", "cycle momentum inversely (needs momentum or betas)"),
