@@ -1,15 +1,15 @@
 """Image transforms (torchvision.transforms.v2) a data pipeline can name.
 
 Defaults come from torchvision's own signatures (``entry``); enum defaults (interpolation modes) are
-written as their string value. Where torchvision's default is ``None`` for a list parameter, the entry
-gives the neutral value that means the same (``translate=[0, 0]``: no translation). Tags:
+written as their string value, and a ``null`` default means what it means to torchvision (no translation,
+no jitter). Tags:
 ``random`` (draws random numbers per sample; refused on the validation pipeline unless random_val),
 ``vectorized`` (the fast in-memory path runs it per batch as one tensor op).
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
+import inspect
 
 import torch
 from torchvision.transforms import InterpolationMode, v2
@@ -28,28 +28,27 @@ def to_tensor():
 
 
 def _with_modes(cls):
-    """A builder that turns interpolation / dtype names (JSON strings) into torchvision's objects."""
+    """``cls`` itself, or where it takes an interpolation mode or a dtype, a builder that takes their JSON
+    names ("bilinear", "float32") and whose signature is torchvision's with enum defaults as their names."""
+    sig = inspect.signature(cls)
+    if not {"interpolation", "dtype"} & set(sig.parameters):
+        return cls
+
     def build(**kw):
         if "interpolation" in kw:
             kw["interpolation"] = InterpolationMode(kw["interpolation"])
         if "dtype" in kw:
             kw["dtype"] = _DTYPES[kw["dtype"]]
         return cls(**kw)
-    build.__name__ = cls.__name__
-    build.__doc__ = cls.__doc__
+    build.__name__, build.__doc__ = cls.__name__, cls.__doc__
+    build.__signature__ = sig.replace(parameters=[
+        p.replace(default=p.default.value) if isinstance(p.default, enum.Enum) else p for p in sig.parameters.values()])
     return build
 
 
-def tv(name: str, cls, help: str, params: dict, tags=(), defaults: dict | None = None):
-    """An entry for a torchvision v2 class; enum defaults become their string value."""
-    e = entry(name, _with_modes(cls), help, params, sig=cls, tags=tags)
-    fixed = []
-    for p in e.params:
-        d = p.default
-        if isinstance(d, enum.Enum):
-            d = d.value
-        fixed.append(dataclasses.replace(p, default=d))
-    return dataclasses.replace(e, params=tuple(fixed))
+def tv(name: str, cls, help: str, params: dict, tags=()):
+    """An entry for a torchvision v2 class, defaults from its (builder's) signature."""
+    return entry(name, _with_modes(cls), help, params, tags=tags)
 
 
 _size = P("int_or_ints", "output size: int (the shorter side for Resize, a square for crops) or [h, w]", low=1)
@@ -58,7 +57,7 @@ _antialias = P("bool", "antialias when downsampling")
 _fill = P("float", "value of pixels outside the image (in the image's own scale: 0..255 for uint8)")
 _pmode = P("choice", "how padding pixels are made", choices=["constant", "edge", "reflect", "symmetric"])
 _p = P("float", "probability of applying it to a sample", low=0, high=1)
-_jit = "0: unchanged; f: factor drawn from [max(0, 1 - f), 1 + f]; [lo, hi]: drawn from that range"
+_jit = "null or 0: unchanged; f: factor drawn from [max(0, 1 - f), 1 + f]; [lo, hi]: drawn from that range"
 
 TRANSFORMS = Table("transform", [
     entry("ToTensor", to_tensor, "image to a float tensor in [0, 1] (ToImage + ToDtype(float32, scale=True))", {}),
@@ -97,17 +96,17 @@ TRANSFORMS = Table("transform", [
         "fill": _fill}, tags=["random"]),
     tv("RandomAffine", v2.RandomAffine, "random rotation, translation, scale and shear", {
         "degrees": P("float_or_floats", "rotation range in degrees: d for [-d, d], or [lo, hi]"),
-        "translate": P("floats", "[fx, fy] largest shift as a fraction of width / height ([0, 0]: none)",
-                       default=[0.0, 0.0], low=0, high=1),
-        "scale": P("floats", "[lo, hi] scale factor range ([1, 1]: none)", default=[1.0, 1.0], low=0, low_open=True),
-        "shear": P("float_or_floats", "shear range in degrees: s for [-s, s], or [lo, hi] (0: none)", default=0.0),
+        "translate": P("floats", "[fx, fy] largest shift as a fraction of width / height (null: none)",
+                       low=0, high=1),
+        "scale": P("floats", "[lo, hi] scale factor range (null: none)", low=0, low_open=True),
+        "shear": P("float_or_floats", "shear range in degrees: s for [-s, s], or [lo, hi] (null: none)"),
         "interpolation": _interp, "fill": _fill}, tags=["random"]),
     tv("ColorJitter", v2.ColorJitter, "random brightness, contrast, saturation and hue", {
-        "brightness": P("float_or_floats", f"brightness: {_jit}", default=0.0, low=0),
-        "contrast": P("float_or_floats", f"contrast: {_jit}", default=0.0, low=0),
-        "saturation": P("float_or_floats", f"saturation (RGB only): {_jit}", default=0.0, low=0),
-        "hue": P("float_or_floats", "hue shift (RGB only): h for [-h, h] with h <= 0.5, or [lo, hi]", default=0.0,
-                 low=-0.5, high=0.5)}, tags=["random"]),
+        "brightness": P("float_or_floats", f"brightness: {_jit}", low=0),
+        "contrast": P("float_or_floats", f"contrast: {_jit}", low=0),
+        "saturation": P("float_or_floats", f"saturation (RGB only): {_jit}", low=0),
+        "hue": P("float_or_floats", "hue shift (RGB only): null or 0: none; h for [-h, h] with h <= 0.5, "
+                 "or [lo, hi]", low=-0.5, high=0.5)}, tags=["random"]),
     tv("GaussianBlur", v2.GaussianBlur, "blur with a Gaussian kernel of random sigma", {
         "kernel_size": P("int_or_ints", "kernel size, odd (int or [h, w])", low=1),
         "sigma": P("float_or_floats", "sigma, or [min, max] to draw it from", low=0, low_open=True)}, tags=["random"]),
