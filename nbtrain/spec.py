@@ -95,6 +95,13 @@ class SpecBase:
     def from_dict(cls, d: Any, where: str = ""):
         if not isinstance(d, dict):
             raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
+        obj = cls._from_fields(d, where)
+        obj.validate(where)
+        return obj
+
+    @classmethod
+    def _from_fields(cls, d: dict, where: str):
+        """An instance from the dataclass fields in ``d``, each type-checked; ``validate`` not yet run."""
         hints = typing.get_type_hints(cls)
         fields = {fl.name: fl for fl in dataclasses.fields(cls)}
         for k in d:
@@ -108,9 +115,7 @@ class SpecBase:
                 if choices and kw[name] not in choices:
                     raise SpecError(f"expected one of {', '.join(map(repr, choices))}, got {_tname(kw[name])}",
                                     _join(where, name))
-        obj = cls(**kw)
-        obj.validate(where)
-        return obj
+        return cls(**kw)
 
     def validate(self, where: str = "") -> None:
         """Extra checks a subclass needs beyond field types."""
@@ -185,7 +190,7 @@ class Component(SpecBase):
         entry = cls.entry_for(d[cls.KEY], where)
         params = {k: v for k, v in d.items() if k not in own}
         base = {k: v for k, v in d.items() if k in own}
-        obj = SpecBase.from_dict.__func__(cls, base, where)
+        obj = cls._from_fields(base, where)
         obj.params = entry.check_params(params, where)
         obj.validate(where)
         return obj
