@@ -95,6 +95,13 @@ class SpecBase:
     def from_dict(cls, d: Any, where: str = ""):
         if not isinstance(d, dict):
             raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
+        obj = cls._from_fields(d, where)
+        obj.validate(where)
+        return obj
+
+    @classmethod
+    def _from_fields(cls, d: dict, where: str):
+        """An instance from the dataclass fields in ``d``, each type-checked; ``validate`` not yet run."""
         hints = typing.get_type_hints(cls)
         fields = {fl.name: fl for fl in dataclasses.fields(cls)}
         for k in d:
@@ -108,9 +115,7 @@ class SpecBase:
                 if choices and kw[name] not in choices:
                     raise SpecError(f"expected one of {', '.join(map(repr, choices))}, got {_tname(kw[name])}",
                                     _join(where, name))
-        obj = cls(**kw)
-        obj.validate(where)
-        return obj
+        return cls(**kw)
 
     def validate(self, where: str = "") -> None:
         """Extra checks a subclass needs beyond field types."""
@@ -185,7 +190,7 @@ class Component(SpecBase):
         entry = cls.entry_for(d[cls.KEY], where)
         params = {k: v for k, v in d.items() if k not in own}
         base = {k: v for k, v in d.items() if k in own}
-        obj = SpecBase.from_dict.__func__(cls, base, where)
+        obj = cls._from_fields(base, where)
         obj.params = entry.check_params(params, where)
         obj.validate(where)
         return obj
@@ -208,21 +213,24 @@ class TransformSpec(Component):
 
 @dataclass
 class DataSpec(SpecBase):
-    dataset: str = f("digits", "digits, iris, wine, breast_cancer, synthetic, mnist, fashion_mnist, cifar10, csv, image_folder")
-    root: str = f("data", "folder of torchvision dataset files")
+    dataset: str = f("digits", "digits, iris, wine, breast_cancer, synthetic, mnist, fashion_mnist, cifar10, csv, "
+                     "image_folder (see nbtrain.catalog.DATASETS)")
+    root: str = f("data", "folder of torchvision dataset files (mnist, fashion_mnist, cifar10)")
     download: bool = f(False, "let torchvision download missing files")
-    path: str = f("", "CSV file or ImageFolder directory")
+    path: str = f("", "CSV file (.csv or .csv.gz) or ImageFolder directory")
     delimiter: str = f(",", "CSV field separator")
     header: bool = f(True, "the CSV's first row names the columns")
     target: Union[int, str] = f(-1, "CSV target column, by name or index (-1: the last)")
     features: list[Union[int, str]] = f([], "CSV feature columns by name or index (empty: all but the target)")
-    task: str = f("auto", "classification, regression, or auto (from the target values)",
+    task: str = f("auto", "CSV: classification, regression, or auto (integer target with <= 20 values: classes)",
                   choices=("auto", "classification", "regression"))
-    image_size: int = f(28, "side to which built-in image sets are resized (0: native size)")
+    standardize: bool = f(True, "tabular sets: scale features to mean 0, std 1 (training split's statistics)")
+    image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size)")
     image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width]")
     num_classes: int = f(10, "synthetic: number of classes")
     size: int = f(1000, "synthetic: number of samples")
-    train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order")
+    train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order (ToTensor implied at the end "
+                                                  "when it leaves integer images)")
     val_transforms: list[TransformSpec] = f([], "validation pipeline (random transforms only with random_val)")
     random_val: bool = f(False, "allow random transforms in the validation pipeline")
     val_split: float = f(0.2, "fraction held out for validation, in (0, 1)")
@@ -234,6 +242,20 @@ class DataSpec(SpecBase):
     drop_last: bool = f(False, "drop the last incomplete training batch")
     seed: int = f(0, "seed of the split and of the batch order")
     in_memory: str = f("auto", "fast in-memory path: auto (when valid), on, off", choices=("auto", "on", "off"))
+
+    def validate(self, where: str = "") -> None:
+        if not 0 < self.val_split < 1:
+            raise SpecError(f"must be in (0, 1), got {self.val_split:g}", _join(where, "val_split"),
+                            "e.g. 0.2 holds out 20% of the samples for validation")
+        for name, low in (("batch_size", 1), ("num_workers", 0), ("image_size", 0), ("num_classes", 1), ("size", 1)):
+            v = getattr(self, name)
+            if v < low:
+                raise SpecError(f"must be >= {low}, got {v}", _join(where, name))
+        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1:
+            raise SpecError(f"expected [channels (1-4), height, width], got {self.image_shape}",
+                            _join(where, "image_shape"), "e.g. [3, 32, 32]")
+        from .catalog.datasets import DATASETS
+        DATASETS.get_entry(self.dataset, _join(where, "dataset"))
 
 
 # -- model ---------------------------------------------------------------------------------------
@@ -402,9 +424,9 @@ class TrainSpec(SpecBase):
         return cls(
             data=DataSpec(dataset="digits",
                           train_transforms=[TransformSpec("ToTensor"),
-                                            TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})],
+                                            TransformSpec("Normalize", {"mean": [0.3051], "std": [0.3244]})],
                           val_transforms=[TransformSpec("ToTensor"),
-                                          TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})]),
+                                          TransformSpec("Normalize", {"mean": [0.3051], "std": [0.3244]})]),
             model=ModelSpec(layers=[
                 L("Conv2d", params={"out_channels": 8, "kernel_size": 3, "padding": 1}), L("ReLU"),
                 L("MaxPool2d", params={"kernel_size": 2}),

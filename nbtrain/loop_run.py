@@ -1,0 +1,250 @@
+"""The Trainer behind fit(): builds the run (parts, sinks, state), then fires the events in order."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from . import distributed as dist
+from .callbacks import Callback, CallbackList, State
+from .env import in_notebook
+from .errors import NbtrainError
+from .history import History
+from .loop import check_batch, evaluate, make_eval_step, make_train_step, seed_everything
+from .metrics import Accumulator, means
+from .parts import from_spec, from_user
+
+
+def display_sinks(dashboard, progress: bool) -> list:
+    """The live dashboard in a notebook (nbtrain.sinks.dashboard, when installed), else a tqdm bar."""
+    if isinstance(dashboard, Callback):
+        return [dashboard]
+    if dashboard is True or (dashboard == "auto" and in_notebook()):
+        try:
+            from .sinks.dashboard import Dashboard
+        except ImportError:
+            if dashboard is True:
+                raise NbtrainError("the live dashboard is not available", "fit(dashboard=True)",
+                                   "use dashboard='auto' or False (a progress bar)") from None
+        else:
+            return [Dashboard()]
+    if progress:
+        from .sinks.progress import ProgressBar
+        return [ProgressBar()]
+    return []
+
+
+def _monitor_keys(metric_names, has_val: bool) -> list[str]:
+    keys = ["loss", *metric_names]
+    return keys + [f"val_{k}" for k in keys] if has_val else keys
+
+
+class Trainer:
+    def __init__(self, spec, ls, given: dict, callbacks, resume, dashboard, progress):
+        self.spec, self.ls = spec, ls
+        self.ctx = dist.setup(ls.device)
+        device = self.device = self.ctx.device
+        ckpt = None
+        if resume is not None:
+            from .sinks.checkpoint import load_checkpoint
+            ckpt = load_checkpoint(resume, map_location=device)
+        seed_everything(ls.seed)
+        if spec is not None:
+            p = from_spec(spec, ls, ls.epochs, self.ctx.rank, self.ctx.world_size,
+                          **{k: v for k, v in given.items() if v is not None})
+        else:
+            p = from_user(**given, loop_spec=ls, epochs=ls.epochs)
+        self.p = p
+        self.model = p.model.to(device)
+        self.net = dist.wrap(self.model, self.ctx)
+        self.was_training = self.model.training
+        self.scaler = torch.amp.GradScaler(device.type) if ls.amp == "fp16" else None
+        swa = None
+        if spec is not None and spec.sched.swa:
+            from torch.optim.swa_utils import AveragedModel
+            swa = AveragedModel(self.model)
+        self.acc = Accumulator(ls.metrics, ls.topk, device)
+        self.val_acc = Accumulator(ls.metrics, ls.topk, device)
+        self._check_monitors(p)
+        self.history = History()
+        st = self.state = State(model=self.model, optimizer=p.optimizer, scheduler=p.schedule, loss_fn=p.loss_fn,
+                                train_loader=p.train, val_loader=p.val, spec=spec, device=device, epochs=ls.epochs,
+                                steps_per_epoch=len(p.train), history=self.history)
+        if p.probe is None and ls.logdir:
+            from .parts import first_batch
+            p.probe = first_batch(p.val if p.val is not None else p.train)
+        run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
+        st.extra.update(loop=ls, scaler=self.scaler, swa_model=swa, generator=p.generator, probe=p.probe,
+                        rank=self.ctx.rank, world_size=self.ctx.world_size, run_name=run_name,
+                        epochs_done=0, epoch_start_step=0, mid_epoch=False)
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        cbs = [self.history, *self._sinks(ls, run_name, dashboard, progress), *callbacks]
+        ckpt_sink = self._checkpoint_sink(ls, run_name)
+        cbs = [c for c in [*cbs, ckpt_sink] if c is not None]
+        st.extra["callbacks"] = cbs
+        self.cbs = CallbackList(cbs)
+        self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.scaler,
+                                          grad_clip=ls.grad_clip, device_type=device.type)
+        self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=device.type)
+        self.start_epoch, self.ckpt, self._checked = 0, ckpt, False
+        if ckpt is not None:
+            from .sinks.checkpoint import restore
+            restore(ckpt, st, str(resume))
+            self.start_epoch = ckpt["epoch"]
+            st.extra["epochs_done"] = st.epoch = ckpt["epoch"]
+
+    # -- building -------------------------------------------------------------------------------------
+    def _check_monitors(self, p) -> None:
+        keys = _monitor_keys(self.acc.names, p.val is not None)
+        checks = []
+        if self.ls.early_stopping:
+            checks.append(("loop.monitor", self.ls.monitor, "early stopping"))
+        if getattr(p.schedule, "plateau", False) or type(getattr(p.schedule, "scheduler", None)).__name__ == \
+                "ReduceLROnPlateau":
+            mon = getattr(p.schedule, "monitor", None) or (self.spec.sched.monitor if self.spec else self.ls.monitor)
+            checks.append(("sched.monitor", mon, "ReduceLROnPlateau"))
+        for where, name, who in checks:
+            if name not in keys:
+                fix = "monitor one of: " + ", ".join(keys)
+                if name.startswith("val_") and p.val is None:
+                    fix = "give validation data (val=...), or " + fix
+                raise NbtrainError(f"{who} watches {name!r}, which this run does not log", where, fix)
+
+    def _sinks(self, ls, run_name: str, dashboard, progress) -> list:
+        out = []
+        from .sinks.nan_guard import NanGuard
+        out.append(NanGuard())
+        if ls.early_stopping:
+            from .sinks.early_stop import EarlyStopping
+            out.append(EarlyStopping(ls.monitor, ls.mode, ls.early_stopping, ls.min_delta, ls.restore_best))
+        if not self.ctx.is_main:
+            return out
+        if ls.logdir:
+            from .sinks.tensorboard import TensorBoard
+            out.append(TensorBoard(Path(ls.logdir) / run_name, ls.histograms, ls.feature_maps))
+        return out + display_sinks(dashboard, progress)
+
+    def _checkpoint_sink(self, ls, run_name: str):
+        if not ls.checkpoint_dir or not self.ctx.is_main:
+            return None
+        from .sinks.checkpoint import Checkpoint
+        keys = _monitor_keys(self.acc.names, self.p.val is not None)
+        monitor = ls.monitor if ls.monitor in keys else "loss"
+        return Checkpoint(Path(ls.checkpoint_dir) / run_name, ls.keep_last, monitor, ls.mode)
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self) -> History:
+        st, cbs = self.state, self.cbs
+        error = None
+        try:
+            cbs.on_fit_start(st)
+            if self.ckpt is not None:   # after on_fit_start, so nothing a sink does there shifts the RNG streams
+                from .sinks.checkpoint import set_rng_state
+                set_rng_state(self.ckpt["rng"], self.p.generator)
+            for epoch in range(self.start_epoch, self.ls.epochs):
+                if st.should_stop:
+                    break
+                self.epoch(epoch)
+            if not st.should_stop:
+                self.finish_swa()
+        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
+            error = e
+            st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
+            cbs.on_interrupt(st, e)
+        finally:
+            self.model.train(self.was_training)
+            try:
+                cbs.on_fit_end(st)
+            finally:
+                dist.cleanup(self.ctx)
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            raise error
+        return self.history
+
+    def _lrs(self) -> dict:
+        groups = self.p.optimizer.param_groups
+        return {("lr" if i == 0 else f"lr_{i}"): g["lr"] for i, g in enumerate(groups)}
+
+    def _log(self, epoch: int) -> dict:
+        st = self.state
+        totals = self.acc.read()
+        if totals["clean_steps"] < totals["steps"] and "nonfinite_step" not in st.extra:
+            per_rank = totals["clean_steps"] / max(1, self.ctx.world_size)
+            st.extra["nonfinite_step"] = st.extra["epoch_start_step"] + int(per_rank) + 1
+        logs = {"step": st.step, "epoch": epoch + 1, **means(totals, self.acc.names, self._last), **self._lrs()}
+        self._last, self._logged = totals, self.acc.steps
+        return logs
+
+    def epoch(self, epoch: int) -> None:
+        st, cbs, p, dev = self.state, self.cbs, self.p, self.device
+        st.epoch, st.batch = epoch, 0
+        st.extra["epoch_start_step"] = st.step
+        if p.set_epoch is not None:
+            p.set_epoch(epoch)
+        cbs.on_epoch_start(st)
+        self.acc.reset()
+        self._last = None
+        every = self.ls.log_every
+        check = None if self._checked else self._first_check
+        self._logged = 0
+        st.extra["mid_epoch"] = True
+        for i, (x, y) in enumerate(p.train):
+            st.batch = i
+            cbs.on_batch_start(st)
+            self.net.train()                      # every step: a probe or validation may have switched it off
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            loss, out = self.train_step(x, y, check)
+            check = None
+            self.acc.update(loss, out, y)
+            p.schedule.after_step()
+            st.step += 1
+            logs = self._log(epoch) if st.step % every == 0 else {}
+            cbs.on_batch_end(st, logs)
+            if logs:
+                st.logs = logs
+                cbs.on_log(st, logs)
+            if st.should_stop:
+                break
+        if self.acc.steps != self._logged:       # the window since the last log point
+            logs = self._log(epoch)
+            st.logs = logs
+            cbs.on_log(st, logs)
+        if st.should_stop and st.batch < st.steps_per_epoch - 1:
+            return                                # stopped mid-epoch: no epoch end, the checkpoint is partial
+        st.extra["mid_epoch"] = False
+        self.end_epoch(epoch)
+
+    def _first_check(self, out, y) -> None:
+        self._checked = True
+        check_batch(out, y, self.p.loss_fn, self.p.num_classes)
+
+    def end_epoch(self, epoch: int) -> None:
+        st, cbs, p = self.state, self.cbs, self.p
+        logs = {"epoch": epoch + 1, "step": st.step, **means(self.acc.read(), self.acc.names), **self._lrs()}
+        if p.val is not None:
+            vlogs = evaluate(self.net, p.val, self.eval_step, self.val_acc, self.device)
+            cbs.on_validation_end(st, vlogs)
+            logs.update(vlogs)
+        p.schedule.after_epoch(logs)
+        swa = st.extra.get("swa_model")
+        if swa is not None and p.schedule.swa_active(epoch):
+            swa.update_parameters(self.model)
+        st.extra["epochs_done"] = epoch + 1
+        st.logs = logs
+        cbs.on_epoch_end(st, logs)
+
+    def finish_swa(self) -> None:
+        """SWA: recompute BatchNorm statistics for the averaged weights, use them, validate once more."""
+        swa = self.state.extra.get("swa_model")
+        if swa is None or int(swa.n_averaged) == 0:
+            return
+        from torch.optim.swa_utils import update_bn
+        update_bn(((x.to(self.device), y) for x, y in self.p.train), swa, device=self.device)
+        self.model.load_state_dict(swa.module.state_dict())
+        final = {"swa_epochs": int(swa.n_averaged)}
+        if self.p.val is not None:
+            final.update(evaluate(self.net, self.p.val, self.eval_step, self.val_acc, self.device, prefix="swa_val_"))
+        self.state.extra["final"] = final
+        self.history.final = final

@@ -1,0 +1,131 @@
+"""The LR range test: raise the learning rate exponentially over a few batches, record the loss,
+and suggest the LR where the loss falls fastest. Weights, optimizer state and RNG state are restored."""
+from __future__ import annotations
+
+import copy
+import math
+import random
+from dataclasses import dataclass, field
+
+from .errors import NbtrainError
+
+
+@dataclass
+class LRFindResult:
+    """What the range test saw: ``lrs[i]`` was used for the step whose smoothed loss is ``losses[i]``."""
+    lrs: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    suggestion: float | None = None
+
+    def figure(self):
+        """A matplotlib Figure (Agg, outside pyplot) of loss against LR with the suggestion marked."""
+        from .widgets.plots import lr_find_figure
+        return lr_find_figure(self.lrs, self.losses, self.suggestion)
+
+    def _repr_png_(self):
+        from .widgets.images import figure_png
+        return figure_png(self.figure())
+
+
+class _Restore:
+    """Snapshot of model weights and buffers, optimizer state, training mode and every RNG, put back on exit."""
+
+    def __init__(self, model, optimizer, generator=None):
+        self.model, self.optimizer, self.generator = model, optimizer, generator
+
+    def __enter__(self):
+        import numpy as np
+        import torch
+        self.weights = copy.deepcopy(self.model.state_dict())
+        self.opt = copy.deepcopy(self.optimizer.state_dict())
+        self.training = self.model.training
+        self.rng = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
+                    torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    self.generator.get_state() if self.generator is not None else None)
+        return self
+
+    def __exit__(self, *exc):
+        import numpy as np
+        import torch
+        self.model.load_state_dict(self.weights)
+        self.optimizer.load_state_dict(self.opt)
+        self.model.train(self.training)
+        cpu, py, npy, cuda, gen = self.rng
+        torch.set_rng_state(cpu)
+        random.setstate(py)
+        np.random.set_state(npy)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        if gen is not None:
+            self.generator.set_state(gen)
+        return False
+
+
+def suggest(lrs, losses, skip_start: int = 3, skip_end: int = 2) -> float | None:
+    """The LR at the steepest fall of the loss against log(LR); None when too few points."""
+    pts = list(zip(lrs, losses))[skip_start:len(lrs) - skip_end]
+    if len(pts) < 3:
+        return None
+    slopes = [(b[1] - a[1]) / (math.log(b[0]) - math.log(a[0])) for a, b in zip(pts, pts[1:])]
+    i = min(range(len(slopes)), key=slopes.__getitem__)
+    return pts[i][0]
+
+
+def _from_spec(spec):
+    from .catalog import LOSSES
+    from .data import build_data
+    from .model import build_model
+    from .optim import build_optimizer
+    data = build_data(spec.data)
+    model = build_model(spec.model, data.input_shape)
+    optimizer = build_optimizer(spec.optim, model)
+    loss = LOSSES.get_entry(spec.loop.loss, "loop.loss").build(**LOSSES[spec.loop.loss].kwargs(spec.loop.loss_params))
+    return model, data, optimizer, loss
+
+
+def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, start_lr: float = 1e-7,
+            end_lr: float = 10.0, num_steps: int = 100, beta: float = 0.98, diverge: float = 4.0) -> LRFindResult:
+    """Run the LR range test on ``spec`` (a TrainSpec) or on a ``model``, ``data`` (a DataBundle or an
+    iterable of (x, y) batches), ``optimizer`` and ``loss``. Returns an LRFindResult; the model's
+    weights, the optimizer's state and the RNG states are as before when it returns."""
+    import torch
+    if spec is not None:
+        model, data, optimizer, loss = _from_spec(spec)
+    if model is None or data is None:
+        raise NbtrainError("needs a spec, or a model and data", "lr_find", "call lr_find(spec) or lr_find(model=..., data=...)")
+    if not 0 < start_lr < end_lr:
+        raise NbtrainError(f"needs 0 < start_lr < end_lr, got {start_lr:g} and {end_lr:g}", "lr_find",
+                           "e.g. start_lr=1e-7, end_lr=10")
+    if num_steps < 2:
+        raise NbtrainError(f"num_steps must be >= 2, got {num_steps}", "lr_find")
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=start_lr)
+    loss = loss or torch.nn.CrossEntropyLoss()
+    batches = getattr(data, "train", data)
+    device = next(model.parameters()).device
+    result = LRFindResult()
+    with _Restore(model, optimizer, getattr(data, "train_generator", None)):
+        model.train()
+        avg, best, step = 0.0, math.inf, 0
+        while step < num_steps:
+            n_before = step
+            for x, y in batches:
+                lr = start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                value = loss(model(x.to(device)), y.to(device))
+                value.backward()
+                optimizer.step()
+                avg = beta * avg + (1 - beta) * float(value.detach())
+                smoothed = avg / (1 - beta ** (step + 1))
+                result.lrs.append(lr)
+                result.losses.append(smoothed)
+                best = min(best, smoothed)
+                step += 1
+                if step >= num_steps or not math.isfinite(smoothed) or smoothed > diverge * best:
+                    step = num_steps
+                    break
+            if step == n_before:
+                raise NbtrainError("the training data gave no batches", "lr_find", "check the dataset and batch_size")
+    result.suggestion = suggest(result.lrs, result.losses)
+    return result

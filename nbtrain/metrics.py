@@ -1,0 +1,122 @@
+"""Metrics, and the on-device accumulator the loop reads only at log points (no host sync per step).
+
+Each metric has a batch-sum form (``*_sum``: a 0-d tensor on the device) used by the loop, and a
+mean form for users. Names in logs: ``accuracy``, ``top{k}_accuracy``, ``mae``.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _as_target(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return y.reshape(out.shape) if y.numel() == out.numel() and y.shape != out.shape else y
+
+
+def accuracy_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of samples whose top prediction is the target (class indices, or thresholded binary logits)."""
+    if y.dtype.is_floating_point or out.ndim == 1 or out.shape[-1] == 1:   # binary / multi-label logits
+        y = _as_target(out, y)
+        hit = ((out > 0) == (y > 0.5)).float()
+        return hit.reshape(hit.shape[0], -1).mean(1).sum() if hit.ndim > 1 else hit.sum()
+    return (out.argmax(1) == y).sum()
+
+
+def topk_sum(out: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Number of samples whose target is among the top ``k`` predictions."""
+    k = min(k, out.shape[1])
+    return (out.topk(k, 1).indices == y[:, None]).any(1).sum()
+
+
+def mae_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum over samples of the mean absolute error of each sample."""
+    err = (out.float() - _as_target(out, y).float()).abs()
+    return err.reshape(err.shape[0], -1).mean(1).sum() if err.ndim > 1 else err.sum()
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float(accuracy_sum(out, y)) / len(y)
+
+
+def topk_accuracy(out: torch.Tensor, y: torch.Tensor, k: int = 5) -> float:
+    return float(topk_sum(out, y, k)) / len(y)
+
+
+def mae(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float(mae_sum(out, y)) / len(y)
+
+
+def metric_names(metrics, topk: int = 5) -> list[str]:
+    return [f"top{topk}_accuracy" if m == "topk_accuracy" else m for m in metrics]
+
+
+class Accumulator:
+    """Running sums of the loss and the metrics, kept on the device.
+
+    ``update`` launches a few small kernels and never reads a value back; ``read`` is the one host
+    sync (and, under torch.distributed, the one all_reduce). It also tracks the first step whose
+    loss was not finite, for the NaN guard.
+    """
+
+    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu"):
+        self.metrics, self.topk = list(metrics), topk
+        self.names = metric_names(self.metrics, topk)
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        dt = self.dtype = torch.float32 if self.device.type == "mps" else torch.float64  # mps has no float64
+        self.sums = torch.zeros(len(self.metrics) + 2, device=self.device, dtype=dt)
+        self.clean = torch.ones((), device=self.device, dtype=dt)
+        self.count = 0
+        self.steps = 0
+
+    def _stats(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor, n: int) -> list[torch.Tensor]:
+        stats = [loss.detach().to(self.dtype) * n]
+        for m in self.metrics:
+            if m == "accuracy":
+                stats.append(accuracy_sum(out, y))
+            elif m == "topk_accuracy":
+                stats.append(topk_sum(out, y, self.topk))
+            elif m == "mae":
+                stats.append(mae_sum(out, y))
+        return stats
+
+    @torch.no_grad()
+    def update(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
+        n = out.shape[0]
+        self.clean = self.clean * torch.isfinite(loss.detach())
+        stats = self._stats(loss, out.detach(), y, n)
+        stats.append(self.clean)
+        self.sums += torch.stack([s.to(self.dtype) for s in stats])
+        self.count += n
+        self.steps += 1
+
+    def read(self) -> dict:
+        """Totals as plain numbers: ``{"count", "steps", "loss", <metric>..., "clean_steps"}`` (sums, not means)."""
+        t = torch.cat([self.sums, torch.tensor([self.count, self.steps], dtype=self.dtype, device=self.device)])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(t)
+        v = t.tolist()
+        out = {"loss": v[0]}
+        out.update(zip(self.names, v[1:-3]))
+        out["clean_steps"], out["count"], out["steps"] = v[-3], v[-2], v[-1]
+        return out
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums.cpu(), "clean": self.clean.cpu(), "count": self.count, "steps": self.steps}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.sums, self.clean = d["sums"].to(self.device), d["clean"].to(self.device)
+        self.count, self.steps = d["count"], d["steps"]
+
+
+def means(totals: dict, names, prev: dict | None = None, prefix: str = "") -> dict:
+    """Per-sample means from two ``Accumulator.read`` totals (the window since ``prev``)."""
+    prev = prev or {}
+    n = totals["count"] - prev.get("count", 0)
+    if n <= 0:
+        return {}
+    out = {prefix + "loss": (totals["loss"] - prev.get("loss", 0.0)) / n}
+    for m in names:
+        out[prefix + m] = (totals[m] - prev.get(m, 0.0)) / n
+    return out

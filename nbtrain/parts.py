@@ -1,0 +1,122 @@
+"""Turn what fit() was given (a TrainSpec, or parts a user built) into the parts the loop runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import NbtrainError
+from .schedule_adapter import TorchSchedule
+
+
+@dataclass
+class Parts:
+    model: nn.Module
+    train: Any
+    val: Any = None
+    optimizer: Any = None
+    schedule: Any = None
+    loss_fn: Any = None
+    num_classes: int | None = None
+    task: str = ""
+    generator: Any = None          # the torch.Generator deciding the batch order (checkpointed)
+    set_epoch: Any = None          # DistributedSampler-style reshuffle hook
+    probe: Any = None              # a fixed (x, y) batch for feature maps
+    extra: dict = field(default_factory=dict)
+
+
+def build_loss(loss, loop_spec) -> Any:
+    """A loss module from a name in nbtrain.catalog.LOSSES, a module/callable, or the spec's default."""
+    if loss is None:
+        loss = loop_spec.loss
+    if isinstance(loss, str):
+        from .catalog import LOSSES
+        e = LOSSES.get_entry(loss, "loss")
+        params = loop_spec.loss_params if loss == loop_spec.loss else {}
+        return e.build(**e.kwargs(params))
+    if not callable(loss):
+        raise NbtrainError(f"expected a loss name, an nn.Module or a function, got {type(loss).__name__}", "loss",
+                           "e.g. loss='CrossEntropyLoss' or loss=torch.nn.MSELoss()")
+    return loss
+
+
+def _loader_generator(loader) -> Any:
+    g = getattr(loader, "generator", None)
+    if g is None:
+        g = getattr(getattr(loader, "sampler", None), "generator", None)
+    return g
+
+
+def _set_epoch_of(loader):
+    s = getattr(loader, "sampler", None)
+    return getattr(s, "set_epoch", None)
+
+
+def first_batch(loader, n: int = 8):
+    """The first ``n`` samples of a loader, drawn without moving the global RNG (a fixed probe batch)."""
+    if loader is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        for x, y in loader:
+            return x[:n], y[:n]
+    return None
+
+
+def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, epochs: int) -> Parts:
+    if model is None:
+        raise NbtrainError("no model", "fit", "give a TrainSpec, or model= with train= (or data=)")
+    if not isinstance(model, nn.Module):
+        raise NbtrainError(f"model must be a torch.nn.Module, got {type(model).__name__}", "fit(model=...)")
+    bundle = None
+    if data is not None:
+        if hasattr(data, "train"):
+            bundle, train, val = data, data.train, getattr(data, "val", val)
+        elif isinstance(data, (tuple, list)) and len(data) == 2:
+            train, val = data
+        else:
+            train = data
+    if train is None:
+        raise NbtrainError("no training data", "fit", "pass train=DataLoader(...) or data=build_data(spec.data)")
+    try:
+        n = len(train)
+    except TypeError:
+        raise NbtrainError("the training data has no len()", "fit(train=...)",
+                           "pass a DataLoader or another iterable of (x, y) batches with len()") from None
+    if n == 0:
+        raise NbtrainError("the training data has no batches", "fit(train=...)", "check the dataset and batch_size")
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = scheduler
+    if scheduler is None or isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler) or \
+            isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        schedule = TorchSchedule(scheduler, monitor=loop_spec.monitor)
+    p = Parts(model=model, train=train, val=val, optimizer=optimizer, schedule=schedule,
+              loss_fn=build_loss(loss, loop_spec))
+    if bundle is not None:
+        p.num_classes = getattr(bundle, "num_classes", None)
+        p.task = getattr(bundle, "task", "")
+        p.generator = getattr(bundle, "train_generator", None)
+        p.set_epoch = getattr(bundle, "set_epoch", None)
+        probe = getattr(bundle, "probe", None)
+        p.probe = probe(8) if callable(probe) else None
+    p.generator = p.generator or _loader_generator(train)
+    p.set_epoch = p.set_epoch or _set_epoch_of(train)
+    return p
+
+
+def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, **given) -> Parts:
+    """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
+    from .data import build_data
+    from .model import build_model
+    from .optim import Schedule, build_optimizer
+    bundle = build_data(spec.data, rank=rank, world_size=world_size)
+    model = given.get("model") or build_model(spec.model, bundle.input_shape)
+    optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)
+    scheduler = given.get("scheduler")
+    if scheduler is None:
+        scheduler = Schedule(spec.sched, optimizer, epochs, len(bundle.train))
+    p = from_user(model, bundle, None, None, optimizer, scheduler, given.get("loss"), loop_spec, epochs)
+    p.extra["bundle"] = bundle
+    return p

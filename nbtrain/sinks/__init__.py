@@ -1,0 +1,1 @@
+"""Sinks: callbacks with side effects (history, progress, TensorBoard, checkpoints, early stop, NaN guard)."""

@@ -1,0 +1,32 @@
+"""Stop the run when the loss stops being a finite number, naming the step and what to try."""
+from __future__ import annotations
+
+import math
+import warnings
+
+from ..callbacks import Callback
+
+
+class NanGuard(Callback):
+    """Checks at every log point (the loop tracks the first non-finite step on the device, no sync per step)."""
+
+    def __init__(self, warn: bool = True):
+        self.warn = warn
+        self.message = ""
+
+    def on_log(self, state, logs: dict) -> None:
+        step = state.extra.get("nonfinite_step")
+        loss = logs.get("loss")
+        if step is None and (loss is None or math.isfinite(loss)):
+            return
+        if self.message:
+            return
+        lr = state.optimizer.param_groups[0]["lr"] if state.optimizer is not None else None
+        kind = "nan" if loss is not None and math.isnan(loss) else "inf" if loss is not None and math.isinf(loss) \
+            else "not finite"
+        lower = f"e.g. lr={lr / 10:g}" if lr else "e.g. divide it by 10"
+        self.message = (f"step {step if step is not None else state.step}: the loss became {kind} "
+                        f"(lower the learning rate, {lower}, or set grad_clip=1.0)")
+        state.request_stop(self.message)
+        if self.warn:
+            warnings.warn(self.message, RuntimeWarning, stacklevel=2)

@@ -1,0 +1,43 @@
+"""A progress bar per epoch with tqdm.auto: a notebook bar in Jupyter, text in a terminal."""
+from __future__ import annotations
+
+from ..callbacks import Callback
+
+
+def _fmt(logs: dict) -> dict:
+    return {k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float) and k not in ("epoch", "step")}
+
+
+class ProgressBar(Callback):
+    """``file`` and ``tqdm_class`` are injectable (tests write to a StringIO with plain tqdm)."""
+
+    def __init__(self, file=None, tqdm_class=None, mininterval: float = 0.2):
+        if tqdm_class is None:
+            from tqdm.auto import tqdm as tqdm_class
+        self.tqdm, self.file, self.mininterval = tqdm_class, file, mininterval
+        self.bar = None
+
+    def on_epoch_start(self, state) -> None:
+        self.bar = self.tqdm(total=state.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{state.epochs}",
+                             file=self.file, leave=True, mininterval=self.mininterval, dynamic_ncols=True)
+
+    def on_batch_end(self, state, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_log(self, state, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(_fmt({k: v for k, v in logs.items() if not k.startswith("lr")}), refresh=False)
+
+    def on_epoch_end(self, state, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(_fmt({k: v for k, v in logs.items() if not k.startswith("lr_")}), refresh=False)
+            self.bar.close()
+            self.bar = None
+
+    def on_fit_end(self, state) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if state.stop_reason:
+            self.tqdm.write(f"stopped: {state.stop_reason}", file=self.file)

@@ -1,0 +1,175 @@
+"""TensorBoard through tensorboardX: scalars, LRs, histograms, feature maps, kernels, graph, hparams, spec.
+
+Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``epoch/<metric>`` and
+``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
+histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
+images each epoch; the model graph; the spec as text (``spec``); and at the end the hparams with the
+final metrics (``hparam/<metric>``), all in the one run directory.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..callbacks import Callback
+from ..errors import NbtrainError
+from .checkpoint import check_writable
+
+
+def _writer(run_dir: str):
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise NbtrainError("tensorboardX is not installed", "loop.logdir",
+                           "pip install tensorboardX, or set logdir='' to run without TensorBoard") from None
+    return SummaryWriter(logdir=run_dir, flush_secs=30)
+
+
+def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+
+
+def _grid(images: torch.Tensor, limit: int = 64) -> torch.Tensor:
+    from torchvision.utils import make_grid
+    images = images[:limit].float().cpu()
+    return make_grid(images, nrow=max(1, math.ceil(math.sqrt(len(images)))), normalize=True, scale_each=True,
+                     padding=1, pad_value=1.0)
+
+
+def feature_map_grids(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One make_grid image (3, H, W) per conv layer: its output channels for the first sample of ``x``.
+
+    Forward hooks only for this call, in eval mode under no_grad; hooks removed and the mode restored."""
+    convs = conv_layers(model)
+    maps: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: maps.__setitem__(n, out[0].detach()))
+             for n, m in convs if isinstance(m, nn.Conv2d)]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return {n: _grid(fm.unsqueeze(1)) for n, fm in maps.items()}
+
+
+def kernel_grids(model: nn.Module) -> dict[str, torch.Tensor]:
+    """One make_grid image per Conv2d layer: RGB kernels when it reads 3 channels, else each 2-D kernel."""
+    out = {}
+    for n, m in conv_layers(model):
+        if not isinstance(m, nn.Conv2d):
+            continue
+        w = m.weight.detach()
+        out[n] = _grid(w if w.shape[1] == 3 else w.reshape(-1, 1, *w.shape[2:]))
+    return out
+
+
+def _hparams_of(state) -> dict:
+    hp = {}
+    if state.spec is not None:
+        s = state.spec
+        hp.update({"dataset": s.data.dataset, "batch_size": s.data.batch_size, "optimizer": s.optim.type,
+                   "lr": s.optim.lr, "scheduler": s.sched.type or "none", "layers": len(s.model.layers),
+                   "loss": s.loop.loss, "amp": s.loop.amp, "seed": s.loop.seed})
+    elif state.optimizer is not None:
+        hp.update({"optimizer": type(state.optimizer).__name__, "lr": state.optimizer.param_groups[0]["lr"]})
+    hp["epochs"] = state.epochs
+    hp["params"] = sum(p.numel() for p in state.model.parameters())
+    return hp
+
+
+class TensorBoard(Callback):
+    def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
+                 writer_factory=_writer):
+        self.run_dir = Path(run_dir)
+        check_writable(self.run_dir, "loop.logdir")
+        self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
+        self.writer_factory = writer_factory
+        self.writer = None
+
+    # -- events -----------------------------------------------------------------------------------
+    def on_fit_start(self, state) -> None:
+        self.writer = self.writer_factory(str(self.run_dir))
+        if state.spec is not None:
+            self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
+        probe = state.extra.get("probe")
+        if self.graph and probe is not None:
+            self._graph(state.model, probe[0].to(state.device))
+
+    def on_log(self, state, logs: dict) -> None:
+        w = self.writer
+        for k, v in logs.items():
+            if k in ("step", "epoch") or not isinstance(v, (int, float)):
+                continue
+            if k.startswith("lr"):
+                w.add_scalar(f"lr/group_{k[3:] or 0}", v, state.step)
+            else:
+                w.add_scalar(f"train/{k}", v, state.step)
+
+    def on_epoch_end(self, state, logs: dict) -> None:
+        w, epoch = self.writer, logs.get("epoch", state.epoch + 1)
+        for k, v in logs.items():
+            if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
+                w.add_scalar(f"epoch/{k}", v, epoch)
+        if self.histograms:
+            for n, p in state.model.named_parameters():
+                w.add_histogram(f"weights/{n}", p.detach().float().cpu(), epoch)
+                if p.grad is not None:
+                    w.add_histogram(f"grads/{n}", p.grad.detach().float().cpu(), epoch)
+        if self.feature_maps:
+            probe = state.extra.get("probe")
+            if probe is not None and probe[0].ndim == 4:
+                for n, img in feature_map_grids(state.model, probe[0].to(state.device)).items():
+                    w.add_image(f"features/{n}", img, epoch)
+            for n, img in kernel_grids(state.model).items():
+                w.add_image(f"kernels/{n}", img, epoch)
+        w.flush()
+
+    def on_interrupt(self, state, exc) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
+    def on_fit_end(self, state) -> None:
+        if self.writer is None:
+            return
+        if state.history is not None and state.history.epochs:
+            self._hparams(state)
+        self.writer.close()
+        self.writer = None
+
+    # -- parts --------------------------------------------------------------------------------------
+    def _graph(self, model, x) -> None:
+        was = model.training
+        try:
+            model.eval()
+            with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")   # tracer warnings; tensorboardX prints its own failure note
+                self.writer.add_graph(model, x[:1])
+        except Exception as e:  # noqa: BLE001 - a model that cannot be traced still trains
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
+                          RuntimeWarning, stacklevel=2)
+        finally:
+            model.train(was)
+
+    def _hparams(self, state) -> None:
+        from tensorboardX.summary import hparams
+        last = dict(state.history.epochs[-1])
+        last.update(state.extra.get("final") or {})
+        metrics = {f"hparam/{k}": float(v) for k, v in last.items()
+                   if k not in ("epoch", "step") and not k.startswith("lr") and isinstance(v, (int, float))}
+        exp, ssi, sei = hparams(_hparams_of(state), metrics)
+        fw = self.writer.file_writer
+        for s in (exp, ssi, sei):
+            fw.add_summary(s)
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, state.step)

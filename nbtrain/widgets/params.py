@@ -1,0 +1,153 @@
+"""A generic editor for the parameters of one catalog Entry.
+
+Each ``Param`` becomes one field: a bounded slider where the catalog gives both ends of a range, a
+number field otherwise, a dropdown for choices, a checkbox for bools and a text field for lists,
+'auto' and optional values. The catalog's help line is the tooltip. A bad value shows its message
+beside the field and the editor keeps the last valid value.
+"""
+from __future__ import annotations
+
+import json
+
+import ipywidgets as W
+import traitlets as T
+
+from ..catalog import Entry, Param
+from ..errors import NbtrainError, SpecError
+
+# values that fill a required parameter when a row is added, so a new row is valid at once
+STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_size": 1, "step_size": 10,
+            "milestones": [10, 20], "T_0": 10, "max_lr": 0.01, "base_lr": 1e-4, "mean": [0.5], "std": [0.5],
+            "size": 28, "total_iters": 5, "gamma": 0.1, "factor": 0.5, "start_factor": 0.1}
+
+LABEL = {"description_width": "140px"}
+ERROR_STYLE = "color:#c62828"
+
+
+def starter(p: Param):
+    if p.name in STARTERS:
+        return STARTERS[p.name]
+    if not p.required:
+        return p.default
+    return {"int": 1, "float": 0.0, "bool": False, "str": "", "expr": "", "ints": [], "floats": []}.get(
+        p.kind, p.choices[0] if p.choices else 1)
+
+
+def error_html(msg: str) -> str:
+    import html
+    return f'<span style="{ERROR_STYLE}">{html.escape(msg)}</span>' if msg else ""
+
+
+def parse_text(text: str, p: Param, where: str):
+    """What the user typed into a text field, as the JSON value ``p`` expects (not yet range-checked)."""
+    s = text.strip()
+    if p.kind in ("str", "expr"):
+        return text
+    if s in ("", "null", "None") and (p.kind in ("opt_int", "opt_float") or p.default is None):
+        return None
+    if (p.kind == "auto_int" and s == "auto") or (p.kind == "padding" and s in ("same", "valid")):
+        return s
+    for candidate in (s, f"[{s}]"):
+        try:
+            v = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if p.kind in ("ints", "floats") and not isinstance(v, list):
+            v = [v]
+        return v
+    raise SpecError(f"cannot read {text!r}", where, "type a number, or numbers separated by commas")
+
+
+def format_value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    return json.dumps(v)
+
+
+def make_input(p: Param, value):
+    """The ipywidget for one parameter, holding ``value``."""
+    kw = dict(description=p.name, tooltip=p.help, style=LABEL, layout=W.Layout(width="340px"))
+    bounded = p.low is not None and p.high is not None
+    if p.kind == "bool":
+        return W.Checkbox(value=bool(value), indent=False, **{**kw, "layout": W.Layout(width="auto")})
+    if p.kind == "choice":
+        return W.Dropdown(options=[(str(c), c) for c in p.choices], value=value, **kw)
+    if p.kind == "int" and isinstance(value, int):
+        if bounded:
+            return W.IntSlider(value=value, min=int(p.low), max=int(p.high), **kw)
+        return W.IntText(value=value, **kw)
+    if p.kind == "float" and isinstance(value, (int, float)):
+        if bounded:
+            return W.FloatSlider(value=value, min=p.low, max=p.high, step=(p.high - p.low) / 100,
+                                 readout_format=".3g", **kw)
+        return W.FloatText(value=value, **kw)
+    return W.Text(value=format_value(value), continuous_update=False, **kw)
+
+
+class ParamField(W.HBox):
+    """One parameter: its input, and the message for a bad value beside it."""
+    value = T.Any()
+    error = T.Unicode("")
+
+    def __init__(self, param: Param, value, where: str = ""):
+        self.param, self.where = param, f"{where}.{param.name}" if where else param.name
+        self.input = make_input(param, value)
+        self.message = W.HTML()
+        super().__init__([self.input, self.message])
+        self.value = value
+        self.input.observe(self._on_input, names="value")
+
+    def _on_input(self, change) -> None:
+        try:
+            v = change["new"]
+            if isinstance(self.input, W.Text):
+                v = parse_text(v, self.param, self.where)
+            v = self.param.check(v, self.where)
+        except NbtrainError as e:
+            self.error = str(e)
+        else:
+            self.error = ""
+            self.value = v
+        self.message.value = error_html(self.error)
+
+    def set(self, value) -> None:
+        """Show ``value`` (a valid JSON value) in the input."""
+        self.input.value = value if not isinstance(self.input, W.Text) else format_value(value)
+
+
+class ParamsEditor(W.VBox):
+    """Edits the params dict of one catalog Entry.
+
+    ``value`` is the dict of explicitly given parameters (those the spec had, plus those the user
+    touched or a required one a new row needed), so a spec goes through the editor unchanged.
+    """
+    value = T.Dict()
+    error = T.Unicode("")
+
+    def __init__(self, entry: Entry | None, params: dict | None = None, where: str = ""):
+        self.entry = entry
+        explicit = dict(params or {})
+        self._given = set(explicit)
+        plist = entry.params if entry is not None else ()
+        for p in plist:
+            if p.required and p.name not in explicit:
+                explicit[p.name] = starter(p)
+        self._explicit = explicit
+        self.fields = {p.name: ParamField(p, explicit.get(p.name, p.default), where) for p in plist}
+        super().__init__(list(self.fields.values()))
+        for fl in self.fields.values():
+            fl.observe(self._on_field, names=["value", "error"])
+        self.value = dict(explicit)
+
+    def _on_field(self, change) -> None:
+        fl = change["owner"]
+        if change["name"] == "value":
+            p = fl.param
+            if p.name not in self._given and not p.required and change["new"] == p.default:
+                self._explicit.pop(p.name, None)  # back to the default: leave the spec as it was
+            else:
+                self._explicit[p.name] = change["new"]
+            self.value = dict(self._explicit)
+        self.error = next((f.error for f in self.fields.values() if f.error), "")

@@ -1,0 +1,55 @@
+"""Figures the widgets redraw in place: the LR schedule and the LR finder's loss curve.
+
+Each keeps one Agg figure and updates its lines, so a redraw is one ``print_png``.
+"""
+from __future__ import annotations
+
+from .images import new_figure
+
+
+class LRCurveFigure:
+    """LR against epoch for every param group, from ``lr_curve``'s list of lists."""
+
+    def __init__(self, width: float = 5.5, height: float = 2.6):
+        self.fig = new_figure(width, height)
+        self.ax = self.fig.add_subplot(1, 1, 1)
+        self.fig.subplots_adjust(left=0.14, right=0.97, bottom=0.18, top=0.9)
+        self.lines = []
+
+    def update(self, curves, steps_per_epoch: int) -> None:
+        ax = self.ax
+        n = max(len(c) for c in curves) if curves else 0
+        xs = [t / max(steps_per_epoch, 1) for t in range(n)]
+        while len(self.lines) < len(curves):
+            (line,) = ax.plot([], [], lw=1.5)
+            self.lines.append(line)
+        for i, line in enumerate(self.lines):
+            visible = i < len(curves)
+            line.set_visible(visible)
+            line.set_data(xs, curves[i] if visible else [])
+            line.set_label("default group" if i == 0 else f"group {i}")
+        ax.relim(visible_only=True)
+        ax.autoscale_view()
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate")
+        ax.set_title(f"LR schedule: {n} steps", fontsize=10)
+        if len(curves) > 1:
+            ax.legend(loc="best", fontsize=8)
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
+def lr_find_figure(lrs, losses, suggestion=None, fig=None):
+    """Loss against learning rate (log x), with the suggested LR marked."""
+    fig = fig or new_figure(5.5, 2.8)
+    fig.clear()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(lrs, losses, lw=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss (smoothed)")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="#c62828", ls="--", lw=1)
+        ax.set_title(f"suggested lr: {suggestion:.2g}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,176 @@
+"""SchedulerPicker: the LR scheduler's type and parameters, warm-up, per-step or per-epoch, SWA, and a
+live LR curve (``lr_curve``) over the chosen epochs and steps per epoch, redrawn on every change."""
+from __future__ import annotations
+
+import ipywidgets as W
+import traitlets as T
+
+from ..catalog import SCHEDULERS
+from ..errors import NbtrainError
+from ..spec import OptimSpec, SchedSpec
+from .fields import FieldsEditor
+from .images import figure_png
+from .params import LABEL, ParamsEditor, error_html
+
+FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr", "swa_anneal_epochs")
+
+
+class SchedulerPicker(W.VBox):
+    """Edits a SchedSpec; ``value`` (also ``.spec``) is the last valid one.
+
+    ``optim_spec`` (the base LR and param groups), ``epochs`` and ``steps_per_epoch`` only shape the
+    preview. ``lr_finder``, when set (the Workbench sets it), is a function returning an LR-finder
+    result; its suggestion can then fill the scheduler's ``max_lr``.
+    """
+    value = T.Any()
+    error = T.Unicode("")
+    suggested_lr = T.Float(None, allow_none=True)
+
+    def __init__(self, sched_spec: SchedSpec | None = None, optim_spec: OptimSpec | None = None,
+                 epochs: int = 10, steps_per_epoch: int = 20, lr_finder=None):
+        from .plots import LRCurveFigure
+        self._loading = True
+        spec = (sched_spec or SchedSpec()).copy()
+        self._optim = (optim_spec or OptimSpec()).copy()
+        self.lr_finder = lr_finder
+        self.type = W.Dropdown(options=[("constant (none)", "")] + [(n, n) for n in sorted(SCHEDULERS)],
+                               value=spec.type, description="scheduler", style=LABEL)
+        self.message = W.HTML()
+        self.params = self._params_editor(spec.type, spec.params)
+        self.params_box = W.VBox([self.params])
+        self.fields = FieldsEditor(spec, FIELDS, build=self._build)
+        self.fields.observe(self._on_fields, names=["value", "error"])
+        self.epochs = W.BoundedIntText(value=epochs, min=1, max=10_000, description="preview epochs", style=LABEL,
+                                       tooltip="epochs shown in the preview (the Train tab's epochs in the Workbench)")
+        self.steps_per_epoch = W.BoundedIntText(value=steps_per_epoch, min=1, max=100_000, style=LABEL,
+                                                description="steps per epoch", tooltip="batches per epoch")
+        for w in (self.epochs, self.steps_per_epoch):
+            w.observe(self.redraw, names="value")
+        self.plot = LRCurveFigure()
+        self.image = W.Image(format="png", layout=W.Layout(width="440px"))
+        self.find_button = W.Button(description="Find LR", icon="search",
+                                    tooltip="run the LR range test on the model and data (restores the weights)")
+        self.use_button = W.Button(description="Set max_lr from suggestion", disabled=True,
+                                   layout=W.Layout(width="auto"))
+        self.find_button.on_click(self.find_lr)
+        self.use_button.on_click(self.use_suggestion)
+        self.find_image = W.Image(format="png", layout=W.Layout(width="440px", display="none"))
+        self.find_message = W.HTML()
+        self.code = W.HTML()
+        super().__init__([
+            W.HBox([self.type, self.message]), self.params_box, self.fields,
+            W.HTML("<b>LR preview</b>"), W.HBox([self.epochs, self.steps_per_epoch]), self.image,
+            W.HBox([self.find_button, self.use_button, self.find_message]), self.find_image,
+            W.HTML("<b>Code</b>"), self.code])
+        self.type.observe(self._on_type, names="value")
+        self.value = spec
+        self.spec = spec
+
+    # -- the spec ------------------------------------------------------------------------------
+    @property
+    def spec(self) -> SchedSpec:
+        return self.value.copy()
+
+    @spec.setter
+    def spec(self, spec: SchedSpec) -> None:
+        self._loading = True
+        self.type.value = spec.type
+        self._set_params(spec.type, spec.params)
+        self.fields.set_spec(spec)
+        self.fields.refresh()
+        self._loading = False
+        self._on_fields()
+
+    @property
+    def optim_spec(self) -> OptimSpec:
+        return self._optim.copy()
+
+    @optim_spec.setter
+    def optim_spec(self, optim_spec: OptimSpec) -> None:
+        self._optim = optim_spec.copy()
+        self.redraw()
+
+    def _build(self, fields: dict) -> SchedSpec:
+        return SchedSpec.from_dict({"type": self.type.value, **fields, **self.params.value})
+
+    def _params_editor(self, type_: str, params: dict) -> ParamsEditor:
+        ed = ParamsEditor(SchedSpec.entry_for(type_, "type"), params)
+        ed.observe(self._on_params, names=["value", "error"])
+        return ed
+
+    def _set_params(self, type_: str, params: dict) -> None:
+        self.params = self._params_editor(type_, params)
+        self.params_box.children = (self.params,)
+        self.use_button.disabled = self.suggested_lr is None or self.params.entry.param("max_lr") is None
+
+    def _on_type(self, change) -> None:
+        if self._loading:
+            return
+        self._set_params(change["new"], {})
+        self._on_params()
+
+    def _on_params(self, change=None) -> None:
+        if getattr(self, "_loading", False):
+            return
+        self._loading = True
+        self.fields.refresh()
+        self._loading = False
+        self._on_fields()
+
+    def _on_fields(self, change=None) -> None:
+        if getattr(self, "_loading", False):
+            return
+        err = self.params.error or self.fields.error
+        if not err:
+            self.value = self.fields.value
+        self.error = err
+        self.message.value = error_html(err)
+        self.redraw()
+
+    # -- the preview -----------------------------------------------------------------------------
+    def redraw(self, change=None) -> bytes | None:
+        """Recompute the LR curve for the current spec and render it into the image."""
+        from ..codegen import scheduler_code
+        from ..optim import lr_curve
+        self.code.value = _code_html(scheduler_code(self.value, self.epochs.value, self.steps_per_epoch.value))
+        try:
+            curves = lr_curve(self._optim, self.value, self.epochs.value, self.steps_per_epoch.value)
+        except NbtrainError as e:
+            self.message.value = error_html(str(e))
+            self.error = str(e)
+            return None
+        self.plot.update(curves, self.steps_per_epoch.value)
+        png = figure_png(self.plot.fig)
+        self.image.value = png
+        return png
+
+    # -- the LR finder ---------------------------------------------------------------------------
+    def find_lr(self, _=None) -> None:
+        from .plots import lr_find_figure
+        if self.lr_finder is None:
+            self.find_message.value = error_html("the LR finder needs a model and data: use it from the Workbench, "
+                                                 "or set picker.lr_finder = lambda: nbtrain.lr_find(spec)")
+            return
+        self.find_message.value = "running the LR range test..."
+        try:
+            result = self.lr_finder()
+        except NbtrainError as e:
+            self.find_message.value = error_html(str(e))
+            return
+        self.find_image.value = figure_png(lr_find_figure(result.lrs, result.losses, result.suggestion))
+        self.find_image.layout.display = ""
+        self.suggested_lr = result.suggestion
+        self.find_message.value = f"suggested lr: <b>{result.suggestion:.3g}</b>"
+        self.use_button.disabled = self.params.entry.param("max_lr") is None
+        if self.use_button.disabled:
+            self.use_button.tooltip = "choose OneCycleLR or CyclicLR to use it as max_lr, or set the optimizer's lr"
+
+    def use_suggestion(self, _=None) -> None:
+        """Set the scheduler's max_lr to the LR finder's suggestion."""
+        if self.suggested_lr is not None and "max_lr" in self.params.fields:
+            self.params.fields["max_lr"].set(float(f"{self.suggested_lr:.3g}"))
+
+
+def _code_html(code: str) -> str:
+    from .optimizer import code_html
+    return code_html(code)

@@ -1,0 +1,134 @@
+"""TransformPicker: the dataset, its train and val transform pipelines (add, remove, reorder, edit),
+a grid of augmented samples that refreshes on every change, a mean/std button that fills Normalize,
+and the equivalent torchvision code."""
+from __future__ import annotations
+
+import ipywidgets as W
+import traitlets as T
+
+from ..catalog import TRANSFORMS
+from ..errors import NbtrainError
+from ..spec import DataSpec, TransformSpec
+from .fields import FieldsEditor
+from .images import tensor_png
+from .optimizer import code_html
+from .params import error_html
+from .rows import RowList
+
+FIELDS = ("dataset", "path", "image_size", "batch_size", "val_split", "seed")
+
+
+def _datasets():
+    from ..catalog import datasets
+    names = getattr(datasets, "DATASETS", ())
+    return list(names) if not isinstance(names, dict) else list(names)
+
+
+class TransformPicker(W.VBox):
+    """Edits a DataSpec's dataset and pipelines; ``value`` (also ``.spec``) is the last valid one."""
+    value = T.Any()
+    error = T.Unicode("")
+    grid_png = T.Bytes(b"")
+
+    def __init__(self, data_spec: DataSpec | None = None, n_samples: int = 16, preview: bool = True):
+        self._loading = True
+        spec = (data_spec or DataSpec()).copy()
+        self.n_samples, self.preview = n_samples, preview
+        self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": _datasets()}, build=self._build)
+        self.fields.observe(self._update, names=["value", "error"])
+        new = lambda t="ToTensor": TransformSpec(t)
+        self.train = RowList(spec.train_transforms, TRANSFORMS, new, "ToTensor", where="train_transforms", add_label="Add")
+        self.val = RowList(spec.val_transforms, TRANSFORMS, new, "ToTensor", where="val_transforms", add_label="Add")
+        for rl in (self.train, self.val):
+            rl.observe(self._on_rows, names=["value", "error"])
+        self.stats_button = W.Button(description="compute mean/std", icon="calculator",
+                                     tooltip="per-channel mean and std of the training set, written into Normalize")
+        self.stats_button.on_click(self.fill_normalize)
+        self.message = W.HTML()
+        self.image = W.Image(format="png", layout=W.Layout(width="320px"))
+        self.image_message = W.HTML()
+        self.code = W.HTML()
+        super().__init__([
+            self.fields, W.HTML("<b>Train pipeline</b>"), self.train, W.HTML("<b>Validation pipeline</b>"), self.val,
+            W.HBox([self.stats_button, self.message]), W.HTML("<b>Augmented training samples</b>"),
+            self.image_message, self.image, W.HTML("<b>Code</b>"), self.code])
+        self.value = spec
+        self._loading = False
+        self._update()
+
+    @property
+    def spec(self) -> DataSpec:
+        return self.value.copy()
+
+    @spec.setter
+    def spec(self, spec: DataSpec) -> None:
+        self._loading = True
+        self.fields.set_spec(spec)
+        self.train.set_value(spec.train_transforms)
+        self.val.set_value(spec.val_transforms)
+        self._loading = False
+        self.fields.refresh()
+        self._update()
+
+    def _build(self, fields: dict) -> DataSpec:
+        d = {**self.value.to_dict(), **fields,
+             "train_transforms": [t.to_dict() for t in self.train.value],
+             "val_transforms": [t.to_dict() for t in self.val.value]}
+        return DataSpec.from_dict(d)
+
+    def _on_rows(self, change=None) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        self.fields.refresh()
+        self._loading = False
+        self._update()
+
+    def _update(self, change=None) -> None:
+        if self._loading:
+            return
+        err = self.train.error or self.val.error or self.fields.error
+        if not err:
+            self.value = self.fields.value
+        self.error = err
+        self.message.value = error_html(err)
+        self.code.value = code_html(_snippet(self.value))
+        if self.preview and not err:
+            self.refresh_samples()
+
+    def refresh_samples(self) -> bytes | None:
+        """Draw ``n_samples`` training samples through the train pipeline into the image."""
+        from ..data import sample_grid
+        try:
+            grid = sample_grid(self.value, n=self.n_samples)
+        except NbtrainError as e:
+            self.image_message.value = error_html(str(e))
+            return None
+        self.image_message.value = ""
+        self.grid_png = tensor_png(grid)
+        self.image.value = self.grid_png
+        return self.grid_png
+
+    def fill_normalize(self, _=None) -> None:
+        """Compute the training set's per-channel mean and std and write them into Normalize, adding
+        Normalize at the end of a pipeline that has none."""
+        from ..data import normalize_stats
+        try:
+            mean, std = normalize_stats(self.value)
+        except NbtrainError as e:
+            self.message.value = error_html(str(e))
+            return
+        mean, std = [round(float(m), 4) for m in mean], [round(float(s), 4) for s in std]
+        for rl in (self.train, self.val):
+            row = next((r for r in rl.rows if r.type.value == "Normalize"), None)
+            if row is None:
+                rl.insert(len(rl.rows), TransformSpec("Normalize", {"mean": mean, "std": std}))
+            else:
+                row.params.fields["mean"].set(mean)
+                row.params.fields["std"].set(std)
+        self.message.value = f"mean {mean}, std {std}"
+
+
+def _snippet(spec: DataSpec) -> str:
+    from ..codegen import transforms_snippet
+    return transforms_snippet(spec)

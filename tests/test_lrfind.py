@@ -1,0 +1,69 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nbtrain.errors import NbtrainError
+from nbtrain.lrfind import lr_find, suggest
+
+
+def _problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    return model, batches
+
+
+def test_lr_find_restores_weights_optimizer_and_rng():
+    model, batches = _problem()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # give Adam some state, so restoring it is tested
+    nn.functional.cross_entropy(model(batches[0][0]), batches[0][1]).backward()
+    opt.step()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt_before = {k: v.clone() for k, v in opt.state[next(iter(model.parameters()))].items()}
+    torch.manual_seed(123)
+    random.seed(5)
+    np.random.seed(7)
+    expect = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(123)
+    random.seed(5)
+    np.random.seed(7)
+    model.eval()
+
+    res = lr_find(model=model, data=batches, optimizer=opt, num_steps=12, end_lr=1.0)
+
+    assert len(res.lrs) == 12 and res.lrs[0] == pytest.approx(1e-7) and res.lrs[-1] == pytest.approx(1.0)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)       # weights and BatchNorm buffers
+    assert not model.training                                          # mode restored
+    state = opt.state[next(iter(model.parameters()))]
+    assert all(torch.equal(opt_before[k], state[k]) for k in opt_before)
+    assert opt.param_groups[0]["lr"] == 1e-3
+    assert (torch.rand(3).tolist(), random.random(), np.random.rand()) == (expect[0].tolist(), expect[1], expect[2])
+
+
+def test_lr_find_stops_when_the_loss_diverges_and_suggests_inside_the_range():
+    model, batches = _problem()
+    res = lr_find(model=model, data=batches, num_steps=60, start_lr=1e-4, end_lr=1e4)
+    assert len(res.lrs) < 60                     # stopped early on divergence
+    assert res.suggestion is not None and 1e-4 <= res.suggestion <= res.lrs[-1]
+
+
+def test_suggest_picks_the_steepest_fall():
+    lrs = [10.0 ** e for e in range(-6, 2)]
+    losses = [2.0, 2.0, 2.0, 2.0, 1.9, 1.0, 0.9, 3.0]
+    assert suggest(lrs, losses, skip_start=0, skip_end=0) == 1e-2
+
+
+def test_lr_find_bad_input():
+    model, batches = _problem()
+    with pytest.raises(NbtrainError, match=r"^lr_find: needs 0 < start_lr < end_lr, got 1 and 0.1 \(e.g. start_lr=1e-7, end_lr=10\)$"):
+        lr_find(model=model, data=batches, start_lr=1.0, end_lr=0.1)
+    with pytest.raises(NbtrainError, match=r"^lr_find: the training data gave no batches"):
+        lr_find(model=model, data=[])

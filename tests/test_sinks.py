@@ -1,0 +1,189 @@
+import io
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import nbtrain
+from nbtrain.callbacks import Callback, State
+from nbtrain.errors import NbtrainError
+from nbtrain.sinks.early_stop import EarlyStopping
+from nbtrain.sinks.progress import ProgressBar
+from loop_fixtures import tiny_cnn, tiny_data
+
+
+def _events(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def _two_group_model_and_opt():
+    model = tiny_cnn()
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
+                           {"params": [p for m in list(model)[1:] for p in m.parameters()], "lr": 0.05}])
+    return model, opt
+
+
+def test_tensorboard_logs_read_back(tmp_path):
+    model, opt = _two_group_model_and_opt()
+    tr, va = tiny_data()
+    h = nbtrain.fit(model=model, train=tr, val=va, optimizer=opt, epochs=2, log_every=2, logdir=str(tmp_path),
+                    run_name="r", progress=False)
+    acc = _events(tmp_path / "r")
+    tags = acc.Tags()
+    assert {"train/loss", "train/accuracy", "lr/group_0", "lr/group_1", "epoch/loss", "epoch/accuracy",
+            "epoch/val_loss", "epoch/val_accuracy", "hparam/val_loss", "hparam/val_accuracy"} <= set(tags["scalars"])
+    val = acc.Scalars("epoch/val_loss")
+    assert [e.step for e in val] == [1, 2]
+    assert [e.value for e in val] == pytest.approx(h["val_loss"], rel=1e-6)
+    assert [e.step for e in acc.Scalars("train/loss")] == [s["step"] for s in h.steps]
+    assert [e.value for e in acc.Scalars("lr/group_1")][0] == pytest.approx(0.05)
+    assert acc.Scalars("hparam/val_loss")[0].value == pytest.approx(h.epochs[-1]["val_loss"], rel=1e-6)
+    names = [n for n, _ in model.named_parameters()]
+    assert {f"weights/{n}" for n in names} | {f"grads/{n}" for n in names} <= set(tags["histograms"])
+    assert {"features/0", "kernels/0"} <= set(tags["images"])
+    fm = acc.Images("features/0")[-1]
+    assert (fm.width, fm.height) == (2 * 7 + 1, 2 * 7 + 1)    # 4 channels of 6x6 in a 2x2 grid, padding 1
+    assert tags["graph"] is True
+    # hparams in the same run directory, with the run's settings
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    content = acc.PluginTagToContent("hparams")
+    info = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hp = info.session_start_info.hparams
+    assert hp["optimizer"].string_value == "SGD" and hp["epochs"].number_value == 2
+
+
+def test_tensorboard_writes_the_spec_as_text(tmp_path):
+    from nbtrain.sinks.tensorboard import TensorBoard
+    from nbtrain.spec import TrainSpec
+    spec = TrainSpec.default()
+    tb = TensorBoard(tmp_path / "r", graph=False)
+    tb.on_fit_start(State(model=tiny_cnn(), spec=spec))
+    tb.writer.close()
+    acc = _events(tmp_path / "r")
+    assert "spec/text_summary" in acc.Tags()["tensors"]
+    text = acc.Tensors("spec/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert '"dataset": "digits"' in text
+
+
+def test_untraceable_model_warns_and_still_trains(tmp_path):
+    class NoTrace(nn.Module):
+        def forward(self, x):
+            if torch.jit.is_tracing():
+                raise RuntimeError("cannot trace this")
+            return x
+
+    tr, va = tiny_data()
+    model = nn.Sequential(NoTrace(), *tiny_cnn())
+    with pytest.warns(RuntimeWarning, match=r"TensorBoard: the model graph could not be traced \(cannot trace this\)"):
+        h = nbtrain.fit(model=model, train=tr, val=va, epochs=1, logdir=str(tmp_path), run_name="r", progress=False)
+    assert len(h.epochs) == 1 and "epoch/val_loss" in _events(tmp_path / "r").Tags()["scalars"]
+
+
+def test_logdir_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    tr, va = tiny_data()
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(model=tiny_cnn(), train=tr, logdir=str(blocker / "runs"), run_name="r", progress=False)
+    assert str(e.value) == f"loop.logdir: cannot write to '{blocker}/runs/r' (Not a directory) (choose a folder you can write to)"
+
+
+def test_progress_bar_text():
+    import tqdm
+    out = io.StringIO()
+    tr, va = tiny_data()
+    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, dashboard=ProgressBar(file=out, tqdm_class=tqdm.tqdm))
+    text = out.getvalue()
+    assert "epoch 1/2" in text and "epoch 2/2" in text and "5/5" in text and "val_loss=" in text
+
+
+def test_early_stopping_stops_and_restores_best_weights():
+    snap = {}
+
+    class Snap(Callback):
+        def on_epoch_end(self, state, logs):
+            snap[logs["epoch"]] = {k: v.clone() for k, v in state.model.state_dict().items()}
+
+    tr, va = tiny_data()
+    model = tiny_cnn()
+    # min_delta so large that nothing after epoch 1 counts as an improvement
+    h = nbtrain.fit(model=model, train=tr, val=va, epochs=10, early_stopping=2, min_delta=100.0, callbacks=[Snap()],
+                    progress=False)
+    assert len(h.epochs) == 3
+    assert h.stop_reason == f"early stopping: val_loss did not improve for 2 epochs (best {h.epochs[0]['val_loss']:.4g} at epoch 1)"
+    assert all(torch.equal(v, snap[1][k]) for k, v in model.state_dict().items())
+
+
+def test_early_stopping_max_mode_unit():
+    es = EarlyStopping("val_accuracy", "max", patience=1, restore_best=False)
+    st = State(model=tiny_cnn())
+    for e, v in enumerate([0.5, 0.6, 0.6]):
+        st.epoch = e
+        es.on_epoch_end(st, {"epoch": e + 1, "val_accuracy": v})
+    assert st.should_stop and es.best == 0.6 and es.best_epoch == 2
+
+
+def test_nan_guard_names_the_step_and_suggests_a_lower_lr():
+    calls = {"n": 0}
+
+    def loss(out, y):
+        calls["n"] += 1
+        base = nn.functional.cross_entropy(out, y)
+        return base * float("nan") if calls["n"] >= 4 else base
+
+    tr, va = tiny_data()
+    model = tiny_cnn()
+    with pytest.warns(RuntimeWarning) as w:
+        h = nbtrain.fit(model=model, train=tr, val=va, loss=loss, epochs=3, log_every=3, progress=False,
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.5))
+    msg = "step 4: the loss became nan (lower the learning rate, e.g. lr=0.05, or set grad_clip=1.0)"
+    assert h.stop_reason == msg and str(w[0].message) == msg
+    # seen at the log point ending epoch 1 (step 5): the run stops there
+    assert len(h.epochs) == 1 and h.steps[-1]["step"] == 5 and math.isnan(h.steps[-1]["loss"])
+
+
+def test_keyboard_interrupt_mid_epoch_ends_cleanly(tmp_path):
+    class Stop(Callback):
+        def on_batch_end(self, state, logs):
+            if state.step == 7:
+                raise KeyboardInterrupt
+
+    tr, va = tiny_data()
+    model = tiny_cnn()
+    model.eval()
+    h = nbtrain.fit(model=model, train=tr, val=va, epochs=3, log_every=2, callbacks=[Stop()], logdir=str(tmp_path / "tb"),
+                    checkpoint_dir=str(tmp_path / "ck"), run_name="r", progress=False)
+    assert h.interrupted and h.stop_reason == "interrupted"
+    assert len(h.epochs) == 1 and h.steps[-1]["step"] == 6
+    assert not model.training                                   # the caller's mode restored
+    assert all(not m._forward_hooks for m in model.modules())    # no hook left behind
+    # logs flushed: the run's scalars are on disk
+    assert "train/loss" in _events(tmp_path / "tb" / "r").Tags()["scalars"]
+    ck = nbtrain.load_checkpoint(tmp_path / "ck" / "r" / "interrupted.pt")
+    assert ck["partial"] and ck["epoch"] == 1 and ck["step"] == 5
+    assert all(torch.equal(ck["model"][k], v) for k, v in model.state_dict().items())
+    # and it resumes: the interrupted epoch runs again, then the rest
+    h2 = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=3, resume=tmp_path / "ck" / "r" / "interrupted.pt",
+                     progress=False)
+    assert [e["epoch"] for e in h2.epochs] == [1, 2, 3] and h2.epochs[0] == h.epochs[0]
+
+
+def test_an_error_in_training_still_runs_cleanup_and_raises():
+    ended = []
+
+    class Boom(Callback):
+        def on_batch_end(self, state, logs):
+            raise ValueError("boom")
+
+        def on_fit_end(self, state):
+            ended.append(state.stop_reason)
+
+    tr, va = tiny_data()
+    with pytest.raises(ValueError, match="boom"):
+        nbtrain.fit(model=tiny_cnn(), train=tr, val=va, callbacks=[Boom()], progress=False)
+    assert ended == ["error: ValueError: boom"]

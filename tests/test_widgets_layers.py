@@ -1,0 +1,104 @@
+"""LayerBuilder driven in-process: rows, buttons, per-row summary, the row at fault, presets, code."""
+import pytest
+
+from nbtrain.model import build_model
+from nbtrain.spec import LayerSpec, ModelSpec, TrainSpec
+from nbtrain.widgets import LayerBuilder
+from nbtrain.widgets.presets import PRESETS
+
+
+def _types(b):
+    return [l.type for l in b.spec.layers]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_build_and_round_trip(name):
+    spec = PRESETS[name](10)
+    b = LayerBuilder(spec, (1, 28, 28))
+    assert b.spec == spec and b.error == ""
+    assert tuple(build_model(b.spec, (1, 28, 28))(__import__("torch").zeros(2, 1, 28, 28)).shape) == (2, 10)
+    assert LayerBuilder(ModelSpec.from_json(b.spec.to_json()), (1, 28, 28)).spec == spec
+
+
+def test_round_trip_keeps_names_inits_and_global_init():
+    spec = ModelSpec(layers=[LayerSpec("Flatten", "flat"), LayerSpec("Linear", "fc", init="xavier_uniform",
+                                                                     params={"out_features": 3, "bias": False})],
+                     init="kaiming_normal", init_params={"nonlinearity": "relu"})
+    b = LayerBuilder(spec, (4,))
+    assert b.spec == spec and b.error == ""
+
+
+def test_rows_show_output_shape_and_parameter_count():
+    b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
+    assert "(8 \u00d7 28 \u00d7 28) \u00b7 80 params" in b.rows.rows[0].info.value
+    assert "(784) \u00b7 0 params" in b.rows.rows[6].info.value
+    assert "<b>52,138</b> parameters" in b.totals.value
+
+
+def test_buttons_insert_delete_move_duplicate():
+    b = LayerBuilder(PRESETS["MLP"](10), (1, 28, 28))
+    assert _types(b) == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    b.rows.rows[2].buttons["delete"].click()
+    assert _types(b) == ["Flatten", "Linear", "Linear", "ReLU", "Linear"]
+    b.rows.add_type.value = "Dropout"
+    b.rows.rows[2].buttons["insert"].click()
+    assert _types(b) == ["Flatten", "Linear", "Dropout", "Linear", "ReLU", "Linear"]
+    b.rows.rows[2].buttons["down"].click()
+    assert _types(b) == ["Flatten", "Linear", "Linear", "Dropout", "ReLU", "Linear"]
+    b.rows.rows[3].buttons["up"].click()
+    b.rows.rows[1].buttons["duplicate"].click()
+    assert _types(b) == ["Flatten", "Linear", "Linear", "Dropout", "Linear", "ReLU", "Linear"]
+    assert b.spec.layers[1] == b.spec.layers[2]
+    assert b.rows.rows[0].buttons["up"].disabled and b.rows.rows[-1].buttons["down"].disabled
+    b.rows.add_button.click()
+    assert b.spec.layers[-1] == LayerSpec("Dropout") and b.error == ""
+    assert [r.index.value for r in b.rows.rows[:2]] == ["<b>0</b>", "<b>1</b>"]
+
+
+def test_editing_a_row_changes_spec_and_code():
+    b = LayerBuilder(PRESETS["MLP"](10), (1, 28, 28))
+    b.rows.rows[1].params.fields["out_features"].input.value = 32
+    b.rows.rows[1].type.value = "Linear"
+    assert b.spec.layers[1].params == {"out_features": 32}
+    assert "nn.Linear(in_features=784, out_features=32)" in b.code.value
+    b.rows.rows[2].type.value = "GELU"
+    assert b.spec.layers[2] == LayerSpec("GELU") and "nn.GELU()" in b.code.value
+    b.rows.rows[1].init.value = "xavier_normal"
+    assert b.spec.layers[1].init == "xavier_normal"
+
+
+def test_the_row_at_fault_is_highlighted_and_the_spec_kept():
+    spec = TrainSpec.default().model
+    b = LayerBuilder(spec, (1, 28, 28))
+    b.rows.rows[7].params.fields["in_features"].input.value = "100"
+    msg = "model.layers[7] (Linear): expects 100 input features, got 784 (set in_features to 784 or 'auto')"
+    assert b.error == msg and b.spec == spec
+    assert [i for i, r in enumerate(b.rows.rows) if r.layout.border] == [7]
+    assert "expects 100 input features" in b.rows.rows[7].message.value
+    assert "(784)" in b.rows.rows[6].info.value                     # rows before the fault keep their shapes
+    b.rows.rows[7].params.fields["in_features"].input.value = "784"
+    assert b.error == "" and not any(r.layout.border for r in b.rows.rows)
+    b.input_shape = (3, 32, 32)                                     # a new input shape re-checks every row
+    assert b.error.startswith("model.layers[7] (Linear): expects 784 input features, got 1024")
+
+
+def test_names_make_an_ordered_dict_model():
+    b = LayerBuilder(PRESETS["MLP"](10), (1, 28, 28))
+    b.rows.rows[0].name.value = "flat"
+    assert b.error.startswith("layers[1].name: some layers are named and this one is not")
+    assert [i for i, r in enumerate(b.rows.rows) if r.layout.border] == [1]
+    for i, r in enumerate(b.rows.rows[1:], 1):
+        r.name.value = f"l{i}"
+    assert b.error == "" and [l.name for l in b.spec.layers] == ["flat", "l1", "l2", "l3", "l4", "l5"]
+    assert "OrderedDict" in b.code.value and "(&#x27;l1&#x27;, nn.Linear(" in b.code.value
+    b.rows.rows[1].buttons["duplicate"].click()                    # a copy gets a fresh name
+    assert b.error == "" and b.spec.layers[2].name == "l6"
+    b.rows.rows[2].name.value = "l1"
+    assert b.error == ("layers[2].name: layer name 'l1' is repeated (give each layer a unique name without dots)")
+
+
+def test_preset_button_replaces_the_layers():
+    b = LayerBuilder(ModelSpec(), (1, 28, 28), num_classes=4)
+    b.preset.value = "LeNet-5"
+    b.load_preset.click()
+    assert b.spec == PRESETS["LeNet-5"](4) and b.spec.layers[-1].params["out_features"] == 4
