@@ -52,14 +52,14 @@ class Dashboard(Callback):
                 else the first validation sample.
     mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
-    budget:     the curves are redrawn only after ``cost / budget`` seconds, so a slow machine spends at
-                most this fraction of a core on them (status and progress still update every ``every``).
+    budget:     the figures (curves, images) are redrawn only ``cost / budget`` seconds after the last drawing,
+                so they take at most this fraction of the time (status and progress still update every ``every``).
     clock, out: injected wall clock and text stream (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
-                 clock=time.monotonic, out=None, control=None, budget: float = 0.05):
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.03):
         from ..run import Control
         self.every, self.smooth, self.probe, self.budget = every, smooth, probe, budget
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
@@ -82,8 +82,8 @@ class Dashboard(Callback):
         self._pending_scale: float | None = None
         self._data_version = self._drawn_data = 0
         self._img_version = self._drawn_img = 0
-        self._last = self._curves_at = -math.inf
-        self._curves_cost = 0.0
+        self._last = self._heavy_at = -math.inf
+        self._heavy_cost = 0.0
         self._plot = None
         self._t0 = None
         self._w: dict = {}
@@ -286,21 +286,25 @@ class Dashboard(Callback):
             if final:
                 for b in ("pause", "stop", "lr"):
                     w[b].disabled = True
-        due = self.clock() - self._curves_at >= self._curves_cost / self.budget
-        if final or (self._data_version != self._drawn_data and due):
+        if not final and self.clock() - self._heavy_at < self._heavy_cost / self.budget:
+            return                                   # the figures wait: they would take more than the budget
+        t = time.perf_counter()
+        drew = False
+        if final or self._data_version != self._drawn_data:
             self._drawn_data = self._data_version
-            t = time.perf_counter()
             self.last_png = self.curves_png(self.status_text() if final else "", 6 if final else 1)
-            self._curves_cost, self._curves_at = time.perf_counter() - t, self.clock()
             if w:
                 w["curves"].value = self.last_png
-        self._draw_images()
+            drew = True
+        drew = self._draw_images() or drew
+        if drew:
+            self._heavy_cost, self._heavy_at = time.perf_counter() - t, self.clock()
 
-    def _draw_images(self, force: bool = False) -> None:
+    def _draw_images(self, force: bool = False) -> bool:
         from .. import viz
         w = self._w
         if not w or (self._img_version == self._drawn_img and not force):
-            return
+            return False
         self._drawn_img = self._img_version
         for kind, maps, grid in (("fmap", self.fmaps, viz.feature_grid), ("kern", self.kern, viz.kernel_grid)):
             pick = w[f"{kind}_pick"]
@@ -312,6 +316,7 @@ class Dashboard(Callback):
                 w[kind].value = viz.grid_png(grid(maps[name]))
         if self.show_histograms and self.weights:
             w["hist"].value = viz.to_png(viz.weight_histograms(self.weights))
+        return True
 
     def curves_png(self, title: str = "", compress_level: int = 1) -> bytes:
         """The curves figure as PNG: one persistent figure, updated in place (rebuilt only when the panels change)."""
