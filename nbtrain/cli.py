@@ -30,7 +30,7 @@ def _metrics_line(h) -> str:
                      if isinstance(v, float) and not k.startswith("lr")) or "nothing trained"
 
 
-def _report(spec, h, run_name: str) -> None:
+def _report(spec, h, run_name: str, spec_path: str) -> None:
     ls = spec.loop
     lines = [f"trained {len(h.epochs)} epoch(s): {_metrics_line(h)}"]
     if h.stop_reason:
@@ -39,11 +39,11 @@ def _report(spec, h, run_name: str) -> None:
         lines.append(f"TensorBoard logs: {Path(ls.logdir) / run_name}   (open: tensorboard --logdir {ls.logdir})")
     if ls.checkpoint_dir:
         ck = Path(ls.checkpoint_dir) / run_name
-        lines.append(f"checkpoints: {ck}   (resume: nbtrain run SPEC.json --resume {ck / 'last.pt'})")
+        lines.append(f"checkpoints: {ck}   (resume: nbtrain run {spec_path} --resume {ck / 'last.pt'})")
     _say(*lines)
 
 
-def _train(spec, args) -> int:
+def _train(spec, args, spec_path: str = "SPEC.json") -> int:
     import time
     from .loop import fit
     if getattr(args, "epochs", None) is not None:
@@ -56,7 +56,7 @@ def _train(spec, args) -> int:
         spec.loop.device = args.device
     spec.loop.run_name = spec.loop.run_name or time.strftime("%Y%m%d-%H%M%S")
     h = fit(spec, resume=getattr(args, "resume", None), dashboard=False, progress=_is_main_rank())
-    _report(spec, h, spec.loop.run_name)
+    _report(spec, h, spec.loop.run_name, spec_path)
     if h.interrupted:
         _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
         return 130
@@ -65,7 +65,7 @@ def _train(spec, args) -> int:
 
 def _run(args) -> int:
     from .spec import TrainSpec
-    return _train(TrainSpec.load(args.spec), args)
+    return _train(TrainSpec.load(args.spec), args, args.spec)
 
 
 def _demo(args) -> int:
@@ -81,7 +81,7 @@ def _demo(args) -> int:
     spec_path = out / "demo_spec.json"
     out.mkdir(parents=True, exist_ok=True)
     spec.save(spec_path)
-    code = _train(spec, args)
+    code = _train(spec, args, str(spec_path))
     nb = Path("notebooks")
     books = sorted(p.name for p in nb.glob("*.ipynb")) if nb.is_dir() else []
     _say(f"the spec: {spec_path}   (run it again: nbtrain run {spec_path})",
