@@ -29,6 +29,13 @@ class Transformed(Dataset):
         return self.pipeline(x), y
 
 
+def collate(batch):
+    """default_collate, with a DataError when samples differ in shape (e.g. ImageFolder without a Resize)."""
+    if batch and isinstance(batch[0][0], torch.Tensor):
+        fast.same_shapes([x for x, _ in batch])
+    return default_collate(batch)
+
+
 class _Len:
     """What a sampler needs of a dataset: its length."""
 
@@ -91,7 +98,7 @@ def _splits(spec, src: Source) -> tuple[Dataset, torch.Tensor, Dataset, torch.Te
 
 def _standardize(src: Source, train_idx: torch.Tensor) -> None:
     x = src.train.x
-    mean, std = x[train_idx].mean(0), x[train_idx].std(0)
+    mean, std = x[train_idx].mean(0), x[train_idx].std(0, unbiased=False)
     std = torch.where(std > 0, std, torch.ones_like(std))
     src.train.x = (x - mean) / std
     if src.test is not None:
@@ -149,6 +156,8 @@ def prepare(spec, val_transforms=None) -> Prepared:
     x_tr = check(tr_pipe, tr_base[int(tr_idx[0])][0])
     x_va = check(va_pipe, va_base[int(va_idx[0])][0])
     if val_transforms is None and tuple(x_tr.shape) != tuple(x_va.shape):
+        if not isinstance(src.train, TensorSet):   # files of many sizes: not the pipelines' fault alone
+            fast.same_shapes([x_tr, x_va])
         raise DataError(f"the train pipeline gives {_shape(x_tr)} samples, the val pipeline {_shape(x_va)}",
                         "data.val_transforms", "make both pipelines end at the same size (e.g. the same Resize)")
     return Prepared(src, Transformed(tr_base, tr_idx, tr_pipe), Transformed(va_base, va_idx, va_pipe), x_tr)
@@ -172,7 +181,8 @@ def build_data(data_spec, rank: int = 0, world_size: int = 1, device=None) -> Da
                         "set in_memory='auto' to fall back to the DataLoader, or use only RandomCrop and flips as "
                         "random transforms")
     if why:
-        kw = dict(batch_size=spec.batch_size, num_workers=spec.num_workers, pin_memory=spec.pin_memory)
+        kw = dict(batch_size=spec.batch_size, num_workers=spec.num_workers, pin_memory=spec.pin_memory,
+                  collate_fn=collate)
         train = DataLoader(train_set, sampler=s_tr, drop_last=spec.drop_last, generator=g, **kw)
         val = DataLoader(val_set, sampler=s_va, **kw)
     else:

@@ -63,6 +63,9 @@ def read_csv(spec):
                             f"check the delimiter ({spec.delimiter!r}) and quoting")
     t = _column(spec.target, names, n, path, "target")
     feats = [_column(c, names, n, path, "features") for c in spec.features] or [i for i in range(n) if i != t]
+    if not feats:
+        raise DataError(f"no feature columns: the file has {n} column{'s' if n > 1 else ''}", path,
+                        f"check the delimiter ({spec.delimiter!r})" if n == 1 else "name them in data.features")
     if t in feats:
         raise DataError(f"the target column {names[t]!r} is also a feature", path, "remove it from data.features")
     x = torch.tensor([[_num(r[j], line, names[j], path) for j in feats] for line, r in body], dtype=torch.float32)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as TF
 from torchvision import tv_tensors
 
+from ..errors import DataError
 from .pipeline import Pipeline, Step, _pair, as_image
 
 _PAD_MODES = {"constant": "constant", "edge": "replicate", "reflect": "reflect"}
@@ -64,7 +65,16 @@ def materialize(dataset, indices: torch.Tensor, head: list[Step]) -> tuple[torch
             x = F.to_image(x)
         xs.append(x.as_subclass(torch.Tensor))
         ys.append(torch.as_tensor(y))
+    same_shapes(xs)
     return torch.stack(xs), torch.stack(ys)
+
+
+def same_shapes(xs) -> None:
+    """DataError naming two different sample shapes, if there are any."""
+    shapes = sorted({"x".join(map(str, x.shape)) for x in xs})
+    if len(shapes) > 1:
+        raise DataError(f"samples of different shapes, {shapes[0]} and {shapes[1]}", "data",
+                        "add a Resize (or a crop) to the end of both pipelines so that all samples have one size")
 
 
 def random_crop(x: torch.Tensor, s: Step, g: torch.Generator) -> torch.Tensor:
