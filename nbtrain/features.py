@@ -1,0 +1,60 @@
+"""Feature maps and conv kernels of a model, captured only when asked.
+
+Forward hooks are registered for one forward pass on a fixed probe batch, in eval mode under
+``torch.no_grad()``; afterwards every module's train/eval mode is restored and the hooks are removed,
+so training steps never pay for them.
+"""
+from __future__ import annotations
+
+CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d")
+
+
+def conv_layers(model) -> list[str]:
+    """Names (as in ``model.named_modules()``) of the convolution layers, in order."""
+    return [n for n, m in model.named_modules() if type(m).__name__ in CONV_TYPES and n]
+
+
+def capture(model, x, layers=None) -> dict:
+    """Outputs of ``layers`` (default: every conv layer) for the batch ``x``, as detached CPU tensors.
+
+    ``x`` is moved to the model's device. The model's modes are restored and the hooks removed, even on error.
+    """
+    import torch
+    names = conv_layers(model) if layers is None else list(layers)
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        from .errors import NbtrainError
+        raise NbtrainError(f"no layer named {missing[0]!r}", "capture(layers=...)",
+                           "choose from: " + ", ".join(conv_layers(model) or [n for n in modules if n]))
+    out: dict = {}
+    hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        param = next(model.parameters(), None)
+        if param is not None:
+            x = x.to(param.device)
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, training in modes:
+            m.training = training
+    return {n: out[n] for n in names if n in out}
+
+
+def _saver(out: dict, name: str):
+    def hook(module, inputs, output):
+        if hasattr(output, "detach"):
+            out[name] = output.detach().float().cpu()
+    return hook
+
+
+def kernels(model, layers=None) -> dict:
+    """Weights of ``layers`` (default: every conv layer) as detached CPU copies."""
+    modules = dict(model.named_modules())
+    names = conv_layers(model) if layers is None else list(layers)
+    return {n: modules[n].weight.detach().float().cpu().clone() for n in names
+            if getattr(modules.get(n), "weight", None) is not None}

@@ -1,0 +1,453 @@
+"""The live dashboard: what makes fit() watchable in a notebook.
+
+One output area holds core ipywidgets only (HTML status, IntProgress, Buttons, a log slider, Image
+widgets showing PNGs), so it renders alike in JupyterLab 4, Notebook 7, VS Code and Colab. Widgets are
+updated in place (no clear_output), by a render thread at most every ``every`` seconds: the loop's events
+only append numbers to lists, and feature maps / kernels are captured once per epoch on a fixed probe
+batch. When the run ends the widgets are replaced by a static PNG of the curves, so a saved notebook
+shows the result. In a plain terminal the dashboard prints one text line per epoch instead.
+
+A Stop or Pause click reaches the kernel only when it is idle, that is for ``fit(..., background=True)``;
+while a foreground fit keeps the kernel busy, use the kernel's interrupt (the loop stops cleanly).
+"""
+from __future__ import annotations
+
+import html
+import math
+import sys
+import threading
+import time
+
+from ..callbacks import Callback
+
+
+def in_notebook() -> bool:
+    try:
+        from ..env import in_notebook as detect
+    except ImportError:  # pragma: no cover - env.py is the loop's; this is its same test
+        ip = sys.modules.get("IPython")
+        shell = ip.get_ipython() if ip is not None else None
+        return shell is not None and hasattr(shell, "kernel")
+    return detect()
+
+
+def wants_widgets() -> bool:
+    """A Jupyter kernel with ipywidgets importable: the widget dashboard; else the text lines."""
+    if not in_notebook():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Dashboard(Callback):
+    """Curves, LR per group with its planned schedule, feature maps, kernels, status, Stop/Pause, LR slider.
+
+    every:      seconds between redraws (wall clock); the loop never waits for one.
+    features, kernels, histograms: which image panels to show.
+    smooth:     EMA factor of the per-step curves.
+    probe:      an input batch (or ``(x, y)``) for the feature maps; default the loop's ``state.extra["probe"]``,
+                else the first validation sample.
+    mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
+    threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
+    budget:     the curves are redrawn only after ``cost / budget`` seconds, so a slow machine spends at
+                most this fraction of a core on them (status and progress still update every ``every``).
+    clock, out: injected wall clock and text stream (tests).
+    """
+
+    def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
+                 smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.05):
+        from ..run import Control
+        self.every, self.smooth, self.probe, self.budget = every, smooth, probe, budget
+        self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
+        self.mode, self.threaded, self.clock, self.out = mode, threaded, clock, out
+        self.control = control or Control()
+        self.state = None
+        self.steps: list[dict] = []          # log points: step and numeric logs
+        self.epochs: list[dict] = []         # epoch logs, with the global step at the epoch's end
+        self.lr_steps: list[int] = []
+        self.lrs: list[list[float]] = []
+        self.plan = None                     # plan[g][t]: planned LR of group g at step t
+        self.lr_scale = 1.0
+        self._scales: list = []              # (first step, LR factor) for each slider change
+        self.fmaps: dict = {}
+        self.kern: dict = {}
+        self.weights: dict = {}
+        self.redraws = 0
+        self.last_png: bytes = b""
+        self.error: BaseException | None = None
+        self._pending_scale: float | None = None
+        self._data_version = self._drawn_data = 0
+        self._img_version = self._drawn_img = 0
+        self._last = self._curves_at = -math.inf
+        self._curves_cost = 0.0
+        self._plot = None
+        self._t0 = None
+        self._w: dict = {}
+        self._handle = None
+        self._thread = None
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _resolve_mode(self) -> str:
+        if self.mode == "auto":
+            self.mode = "widgets" if wants_widgets() else "text"
+        return self.mode
+
+    def show(self) -> None:
+        """Display the widgets in the current cell's output (once)."""
+        if self._resolve_mode() != "widgets" or self._handle is not None:
+            return
+        from IPython.display import display
+        self._build_widgets()
+        self._handle = display(self._w["box"], display_id=True)
+
+    def _build_widgets(self) -> None:
+        import ipywidgets as W
+        w = self._w
+        w["status"] = W.HTML("starting…")
+        w["progress"] = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="40%"))
+        w["pause"] = W.Button(description="Pause", icon="pause", layout=W.Layout(width="100px"))
+        w["stop"] = W.Button(description="Stop", icon="stop", button_style="danger", layout=W.Layout(width="100px"))
+        w["lr"] = W.FloatLogSlider(value=1.0, base=10, min=-2, max=1, step=0.05, description="LR ×",
+                                   readout_format=".2g", continuous_update=False)
+        w["curves"] = W.Image(format="png")
+        w["fmap_pick"] = W.Dropdown(description="features", options=[])
+        w["fmap"] = W.Image(format="png", layout=W.Layout(max_width="48%"))
+        w["kern_pick"] = W.Dropdown(description="kernels", options=[])
+        w["kern"] = W.Image(format="png", layout=W.Layout(max_width="48%"))
+        w["hist"] = W.Image(format="png")
+        w["doctor"] = W.HTML("")
+        w["pause"].on_click(lambda _: self.toggle_pause())
+        w["stop"].on_click(lambda _: self.control.stop())
+        w["lr"].observe(lambda ch: self.set_lr_scale(ch["new"]), names="value")
+        w["fmap_pick"].observe(lambda ch: self._draw_images(force=True), names="value")
+        w["kern_pick"].observe(lambda ch: self._draw_images(force=True), names="value")
+        images = []
+        if self.show_features:
+            images.append(W.VBox([w["fmap_pick"], w["fmap"]]))
+        if self.show_kernels:
+            images.append(W.VBox([w["kern_pick"], w["kern"]]))
+        rows = [w["status"], W.HBox([w["progress"], w["pause"], w["stop"], w["lr"]]), w["curves"]]
+        rows += [W.HBox(images)] if images else []
+        rows += [w["hist"]] if self.show_histograms else []
+        w["box"] = W.VBox(rows + [w["doctor"]])
+
+    # -- control (buttons, slider) ---------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        if self.control.paused:
+            self.control.resume()
+        else:
+            self.control.pause()
+        if "pause" in self._w:
+            self._w["pause"].description = "Resume" if self.control.paused else "Pause"
+            self._w["pause"].icon = "play" if self.control.paused else "pause"
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Scale the LR of every group (and the schedule ahead) to ``scale`` x the planned one, from the next step."""
+        self._pending_scale = float(scale)
+
+    def _apply_lr_scale(self, state) -> None:
+        new, self._pending_scale = self._pending_scale, None
+        if new is None or new == self.lr_scale or state.optimizer is None:
+            return
+        scale_lr(state.optimizer, state.scheduler, new / self.lr_scale)
+        self.lr_scale = new
+        self._scales.append((state.step, new))
+        self._data_version += 1
+
+    # -- events (training thread: cheap bookkeeping only) ----------------------------------------
+    def on_fit_start(self, state) -> None:
+        self.state, self._t0, self._start_step = state, self.clock(), state.step
+        self.control.on_fit_start(state)
+        self._resolve_mode()
+        self.plan = _plan(state)
+        self._record_lr(state)
+        if self.mode != "widgets":
+            return
+        self.show()
+        self._capture(state)
+        self.redraw()
+        if self.threaded:
+            self._halt.clear()
+            self._thread = threading.Thread(target=self._render_loop, name="nbtrain-dashboard", daemon=True)
+            self._thread.start()
+
+    def on_batch_end(self, state, logs) -> None:
+        if self._pending_scale is not None:
+            self._apply_lr_scale(state)
+        self.control.on_batch_end(state, logs)
+        if self.mode == "widgets" and not self.threaded and self.clock() - self._last >= self.every:
+            self.redraw()
+
+    def on_log(self, state, logs) -> None:
+        row = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        row["step"] = state.step
+        self.steps.append(row)
+        self._record_lr(state)
+        self._data_version += 1
+
+    def on_epoch_end(self, state, logs) -> None:
+        row = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        row["step"] = state.step
+        self.epochs.append(row)
+        self._data_version += 1
+        if self.mode == "widgets":
+            self._capture(state)
+        else:
+            self._print(self.epoch_line(state, logs))
+
+    def on_interrupt(self, state, exc) -> None:
+        self._interrupted = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def on_fit_end(self, state) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self.mode != "widgets":
+            reason = getattr(self, "_interrupted", "") or state.stop_reason
+            if reason:
+                self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
+            return
+        self.redraw(final=True)
+        self._leave_png()
+
+    def _record_lr(self, state) -> None:
+        opt = state.optimizer
+        if opt is not None:
+            self.lr_steps.append(state.step)
+            self.lrs.append([float(g["lr"]) for g in opt.param_groups])
+
+    def _capture(self, state) -> None:
+        """Feature maps and kernels now, in the training thread (the model is not stepping meanwhile)."""
+        model = state.model
+        if model is None:
+            return
+        from .. import features as F
+        try:
+            x = self._probe_input(state)
+            if self.show_features and x is not None:
+                self.fmaps = F.capture(model, x)
+            if self.show_kernels:
+                self.kern = F.kernels(model)
+            if self.show_histograms:
+                self.weights = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
+            self._img_version += 1
+        except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
+            self.error = e
+
+    def _probe_input(self, state):
+        probe = self.probe if self.probe is not None else state.extra.get("probe")
+        if probe is None:
+            ds = getattr(state.val_loader, "dataset", None)
+            try:
+                probe = ds[0][0].unsqueeze(0) if ds is not None and len(ds) else None
+            except Exception:  # noqa: BLE001 - a dataset we cannot index: no feature maps
+                probe = None
+            self.probe = probe
+        if isinstance(probe, (tuple, list)):
+            probe = probe[0]
+        return probe[:1] if probe is not None else None
+
+    # -- drawing (render thread) -----------------------------------------------------------------
+    def _render_loop(self) -> None:
+        while not self._halt.wait(self.every):
+            self.redraw()
+
+    def redraw(self, final: bool = False) -> None:
+        """Status and progress always; the curves when there is new data; images when recaptured."""
+        with self._lock:
+            self._last = self.clock()
+            try:
+                self._draw(final)
+            except Exception as e:  # noqa: BLE001 - shown in the UI, not swallowed
+                self.error = e
+            self.redraws += 1
+            if self.error is not None and "status" in self._w:
+                self._w["status"].value += (f"<br><span style='color:#c00'>dashboard error: "
+                                            f"{html.escape(repr(self.error))}</span>")
+
+    def _draw(self, final: bool) -> None:
+        st = self.state
+        w = self._w
+        if st is not None and w:
+            w["status"].value = html.escape(self.status_text())
+            w["progress"].max = max(1, st.epochs * st.steps_per_epoch)
+            w["progress"].value = min(st.step, w["progress"].max)
+            notes = (st.extra or {}).get("doctor") or []
+            w["doctor"].value = "".join(f"<div style='color:#b35c00'>⚠ {html.escape(n)}</div>" for n in notes)
+            if final:
+                for b in ("pause", "stop", "lr"):
+                    w[b].disabled = True
+        due = self.clock() - self._curves_at >= self._curves_cost / self.budget
+        if final or (self._data_version != self._drawn_data and due):
+            self._drawn_data = self._data_version
+            t = time.perf_counter()
+            self.last_png = self.curves_png(self.status_text() if final else "", 6 if final else 1)
+            self._curves_cost, self._curves_at = time.perf_counter() - t, self.clock()
+            if w:
+                w["curves"].value = self.last_png
+        self._draw_images()
+
+    def _draw_images(self, force: bool = False) -> None:
+        from .. import viz
+        w = self._w
+        if not w or (self._img_version == self._drawn_img and not force):
+            return
+        self._drawn_img = self._img_version
+        for kind, maps, grid in (("fmap", self.fmaps, viz.feature_grid), ("kern", self.kern, viz.kernel_grid)):
+            pick = w[f"{kind}_pick"]
+            names = list(maps)
+            if list(pick.options) != names:
+                pick.options = names
+            if names:
+                name = pick.value if pick.value in maps else names[0]
+                w[kind].value = viz.grid_png(grid(maps[name]))
+        if self.show_histograms and self.weights:
+            w["hist"].value = viz.to_png(viz.weight_histograms(self.weights))
+
+    def curves_png(self, title: str = "", compress_level: int = 1) -> bytes:
+        """The curves figure as PNG: one persistent figure, updated in place (rebuilt only when the panels change)."""
+        from .. import viz
+        steps, epochs = list(self.steps), list(self.epochs)
+        n = min(len(self.lr_steps), len(self.lrs))
+        lr_steps, lrs = self.lr_steps[:n], self.lrs[:n]
+        metrics = tuple(viz.metric_keys(steps + epochs)[:2] or ["loss"])
+        plan = self.plan
+        if plan and self._scales:
+            plan = [_scaled(p, self._scales) for p in plan]
+        groups = max(len(lrs[0]) if lrs else 0, len(plan) if plan else 0, 1)
+        if self._plot is None or self._plot.metrics != metrics or self._plot.groups != groups:
+            self._plot = viz.CurvesPlot(metrics, groups)
+        self._plot.update(steps, epochs, lr_steps, lrs, plan, title, self.smooth)
+        return self._plot.png(compress_level)
+
+    def _leave_png(self) -> None:
+        """Replace the widgets by a static PNG of the final curves (what a saved notebook shows)."""
+        if self._handle is None:
+            return
+        import base64
+        bundle = {"image/png": base64.b64encode(self.last_png).decode("ascii"), "text/plain": self.status_text()}
+        self._handle.update(bundle, raw=True)
+        for w in self._w.values():
+            w.close()
+
+    # -- text ------------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """``epoch e/E · step s/S · N samples/s · ETA m:ss · best val_loss v (epoch k)``"""
+        st = self.state
+        if st is None:
+            return "starting"
+        total = st.epochs * st.steps_per_epoch
+        parts = [f"epoch {min(st.epoch + 1, st.epochs)}/{st.epochs}", f"step {st.step}/{total}"]
+        elapsed = self.clock() - self._t0 if self._t0 is not None else 0.0
+        done = st.step - self._start_step
+        if elapsed > 0 and done > 0:
+            rate = done / elapsed
+            bs = getattr(st.train_loader, "batch_size", None)
+            parts.append(f"{rate * bs:.0f} samples/s" if bs else f"{rate:.1f} steps/s")
+            parts.append("ETA " + _clock(max(0, total - st.step) / rate))
+        best = self.best()
+        if best:
+            parts.append(f"best {best[0]} {best[1]:.4g} (epoch {best[2]})")
+        if self.control.paused:
+            parts.append("paused")
+        reason = getattr(self, "_interrupted", "") or st.stop_reason
+        if reason:
+            parts.append(f"stopped: {reason}")
+        return " · ".join(parts)
+
+    def best(self):
+        """(monitor, best value, 1-based epoch) over the epochs so far, or None."""
+        loop = getattr(getattr(self.state, "spec", None), "loop", None)
+        key, mode = (loop.monitor, loop.mode) if loop is not None else ("val_loss", "min")
+        rows = [(r[key], i + 1) for i, r in enumerate(self.epochs) if isinstance(r.get(key), float)
+                and math.isfinite(r[key])]
+        if not rows:
+            return None
+        v, e = (min if mode == "min" else max)(rows, key=lambda t: t[0])
+        return key, v, e
+
+    def epoch_line(self, state, logs) -> str:
+        vals = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch")
+        elapsed = self.clock() - self._t0 if self._t0 is not None else 0.0
+        return f"epoch {state.epoch + 1}/{state.epochs}  {vals}  ({elapsed:.1f}s)"
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out or sys.stdout, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _scaled(plan, scales) -> list:
+    """The planned LRs with each slider factor applied from the step it was set at."""
+    out, factor, k = [], 1.0, 0
+    for t, v in enumerate(plan):
+        while k < len(scales) and scales[k][0] <= t:
+            factor, k = scales[k][1], k + 1
+        out.append(v * factor)
+    return out
+
+
+def _plan(state):
+    """The planned LR per group and step: the loop's ``state.extra["lr_plan"]``, else lr_curve of the spec."""
+    plan = state.extra.get("lr_plan")
+    if plan is not None or state.spec is None or not state.steps_per_epoch:
+        return plan
+    try:
+        from ..optim import lr_curve
+        return lr_curve(state.spec.optim, state.spec.sched, state.epochs, state.steps_per_epoch)
+    except Exception:  # noqa: BLE001 - no plan drawn is better than no dashboard
+        return None
+
+
+# -- live LR scaling -------------------------------------------------------------------------------
+GROUP_LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "swa_lr")
+SCHED_LR_ATTRS = ("base_lrs", "max_lrs", "min_lrs", "eta_min", "_last_lr")
+
+
+def scale_lr(optimizer, scheduler, ratio: float) -> None:
+    """Multiply every group's LR, and the LR values the scheduler(s) compute from, by ``ratio``."""
+    for g in optimizer.param_groups:
+        for k in GROUP_LR_KEYS:
+            if isinstance(g.get(k), (int, float)) and not isinstance(g.get(k), bool):
+                g[k] = g[k] * ratio
+    for s in _schedulers(scheduler):
+        for a in SCHED_LR_ATTRS:
+            v = getattr(s, a, None)
+            if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
+                setattr(s, a, [x * ratio for x in v])
+            elif isinstance(v, float):
+                setattr(s, a, v * ratio)
+
+
+def _schedulers(root) -> list:
+    """The torch LR schedulers reachable from ``root``: itself, SequentialLR's children, nbtrain's Schedule wrapper's."""
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+    kinds = (LRScheduler, ReduceLROnPlateau)
+    seen, out = set(), []
+
+    def visit(obj, depth: int) -> None:
+        if obj is None or id(obj) in seen or depth > 3:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, kinds):
+            out.append(obj)
+        for v in list(getattr(obj, "__dict__", {}).values()):
+            for x in (v if isinstance(v, (list, tuple)) else [v]):
+                if isinstance(x, kinds) or type(x).__module__.startswith("nbtrain"):
+                    visit(x, depth + 1)
+
+    visit(root, 0)
+    return out

@@ -1,0 +1,164 @@
+"""The Dashboard sink driven by a hand-written loop (no kernel): text lines, widgets, throttling, controls."""
+import io
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.optim import lr_scheduler as S
+
+from fakeloop import mini_fit
+from nbtrain.sinks.dashboard import Dashboard, scale_lr
+from nbtrain.sinks.doctor import Doctor
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _dash(**kw):
+    clock = Clock()
+    d = Dashboard(mode="widgets", threaded=False, clock=clock, budget=1e9, **kw)
+    return d, clock
+
+
+def _pixels(png: bytes):
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
+def test_text_mode_prints_one_line_per_epoch():
+    out = io.StringIO()
+    state = mini_fit(callbacks=[Dashboard(mode="text", out=out)], epochs=2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    for i, (line, logs) in enumerate(zip(lines, state.history)):
+        assert line.startswith(f"epoch {i + 1}/2  loss {logs['loss']:.4g}  val_loss {logs['val_loss']:.4g}  "
+                               f"val_accuracy {logs['val_accuracy']:.4g}  (")
+
+
+def test_widgets_redraw_by_wall_clock_and_status_matches_the_history():
+    d, clock = _dash()
+    frames = []
+
+    def tick(state):
+        clock.t += 0.125                                   # 8 steps a second: a redraw every 4 steps
+        if state.step == 1:
+            d._w["curves"].observe(lambda ch: frames.append(ch["new"]), names="value")
+
+    state = mini_fit(callbacks=[d], epochs=2, step_hook=tick)        # 12 steps
+    assert d.redraws == 1 + 3 + 1                           # at the start, steps 4, 8, 12, and the final one
+    assert len(frames) >= 3 and len({f for f in frames}) == len(frames)
+    assert all(_pixels(f).std() > 20 for f in frames)
+    assert d._w["progress"].value == d._w["progress"].max == 12
+    vals = [h["val_loss"] for h in state.history]
+    best = int(np.argmin(vals))
+    m = re.fullmatch(r"epoch (\d+)/2 · step (\d+)/12 · (\d+) samples/s · ETA 0:00 · best val_loss ([\d.]+) "
+                     r"\(epoch (\d)\)", d.status_text())
+    assert m, d.status_text()
+    assert int(m[1]) == len(state.history) and int(m[2]) == state.step == 12
+    assert int(m[3]) == round(12 * 8 / 1.5)                 # 12 steps of 8 samples in 1.5 s of the clock
+    assert float(m[4]) == pytest.approx(vals[best], abs=1e-4) and int(m[5]) == best + 1
+    assert d._w["status"].value == d.status_text()
+    assert d.last_png and _pixels(d.last_png).std() > 20
+
+
+def test_layer_pickers_switch_the_feature_and_kernel_images():
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=1)
+    w = d._w
+    assert list(w["fmap_pick"].options) == list(w["kern_pick"].options) == ["0", "3"]
+    first_f, first_k = w["fmap"].value, w["kern"].value
+    w["fmap_pick"].value = "3"
+    w["kern_pick"].value = "3"
+    assert w["fmap"].value != first_f and w["kern"].value != first_k
+    assert d.fmaps["3"].shape == (1, 6, 4, 4) and d.kern["3"].shape == (6, 4, 3, 3)
+    assert _pixels(w["fmap"].value).std() > 10
+
+
+def test_stop_button_stops_within_one_batch():
+    d, _ = _dash()
+    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and d._w["stop"].click())
+    assert state.step == 4 and state.stop_reason == "stop()"
+    assert d.status_text().endswith("stopped: stop()")
+
+
+def test_pause_button_toggles_the_shared_control():
+    d, _ = _dash()
+    d.show()
+    d._w["pause"].click()
+    assert d.control.paused and d._w["pause"].description == "Resume"
+    d._w["pause"].click()
+    assert not d.control.paused and d._w["pause"].description == "Pause"
+
+
+def test_doctor_messages_show_in_the_dashboard():
+    d, _ = _dash()
+    mini_fit(callbacks=[Doctor(emit=lambda c, m: None), d], lr=1e6, epochs=1)
+    assert "⚠ the loss is nan at step" in d._w["doctor"].value
+
+
+def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
+    d, _ = _dash()
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 64, 3))
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.1}, {"params": model[3].parameters()}], lr=0.2)
+    sched = S.StepLR(opt, step_size=4, gamma=0.5)
+    plan = [[0.1 * 0.5 ** (t // 4) for t in range(12)], [0.2 * 0.5 ** (t // 4) for t in range(12)]]
+    seen = {}
+
+    def hook(state):
+        seen[state.step] = [g["lr"] for g in opt.param_groups]
+        if state.step == 5:
+            d._w["lr"].value = 0.1
+
+    from nbtrain.callbacks import Callback
+
+    class PutPlan(Callback):
+        def on_fit_start(self, state):
+            state.extra["lr_plan"] = plan
+    mini_fit(model=model, callbacks=[PutPlan(), d], optimizer=opt, scheduler=sched, epochs=2, step_hook=hook)
+    assert seen[5] == pytest.approx([p[5] for p in plan])
+    for t in range(6, 13):                                  # lr after t steps is the one used for step t + 1
+        if t < 12:
+            assert seen[t] == pytest.approx([p[t] * 0.1 for p in plan])
+    lr_ax = d._plot.axes[-1]
+    planned = lr_ax.lines[0].get_ydata()
+    assert planned[4] == pytest.approx(plan[0][4]) and planned[5] == pytest.approx(plan[0][5] * 0.1)
+    assert planned[11] == pytest.approx(plan[0][11] * 0.1)
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: S.StepLR(o, step_size=3, gamma=0.5),
+    "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=[0.1, 0.3], total_steps=20),
+    "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=20, eta_min=1e-3),
+    "warmup+cosine": lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.1, total_iters=3), S.CosineAnnealingLR(o, 17)],
+                                              milestones=[3]),
+    "CyclicLR": lambda o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_scale_lr_scales_the_schedule_ahead(name):
+    def make():
+        p1, p2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([{"params": [p1]}, {"params": [p2], "lr": 0.3}], lr=0.1, momentum=0.9)
+        return opt, SCHEDULERS[name](opt)
+    (ref, rs), (opt, s) = make(), make()
+    for t in range(20):
+        if t == 5:
+            scale_lr(opt, s, 0.25)
+        want = [g["lr"] * (0.25 if t >= 5 else 1) for g in ref.param_groups]
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx(want), t
+        ref.step(), opt.step(), rs.step(), s.step()
+
+
+def test_threaded_dashboard_renders_off_the_loop_and_stops_its_thread():
+    d = Dashboard(mode="widgets", every=0.01)
+    mini_fit(callbacks=[d], epochs=2)
+    assert d._thread is None and d.redraws >= 2 and d.error is None
+    assert _pixels(d.last_png).std() > 20

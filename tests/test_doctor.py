@@ -1,0 +1,117 @@
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torchvision.transforms import v2
+
+from fakeloop import Loader, blobs, mini_fit, tiny_cnn
+from nbtrain.callbacks import Callback, State
+from nbtrain.sinks.doctor import Doctor, DoctorWarning
+from nbtrain.spec import DataSpec, TrainSpec, TransformSpec
+
+
+def _run(**kw):
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    state = mini_fit(callbacks=[doc, *kw.pop("callbacks", ())], **kw)
+    return doc, said, state
+
+
+def test_quiet_on_a_clean_run():
+    doc, said, state = _run(model=tiny_cnn(bn=True), epochs=2, spec=TrainSpec.default())
+    assert said == [] and doc.said == {} and "doctor" not in state.extra
+    assert all(not m._forward_pre_hooks for m in state.model.modules())     # hooks gone after the fit
+
+
+def test_eval_mode_during_training_step():
+    class Evaluator(Callback):
+        def on_batch_start(self, state):
+            state.model.eval()
+    doc, said, _ = _run(callbacks=[Evaluator()])
+    assert said == ["eval_mode"]                                           # once, though every step was wrong
+    assert doc.said["eval_mode"].startswith("the model was in eval mode during a training step")
+    assert "(call model.train() before training steps;" in doc.said["eval_mode"]
+
+
+def test_softmax_before_cross_entropy():
+    doc, said, _ = _run(model=tiny_cnn(softmax=True), epochs=1)
+    assert said == ["softmax_ce"]
+    assert doc.said["softmax_ce"] == (
+        "the last layer '7' (Softmax) feeds CrossEntropyLoss, which applies log-softmax itself, so the gradients "
+        "are squashed (remove the last Softmax: the model should output raw logits)")
+
+
+def test_log_softmax_before_nll_loss_is_fine():
+    model = nn.Sequential(*tiny_cnn(), nn.LogSoftmax(dim=1))
+    _, said, _ = _run(model=model, loss_fn=nn.NLLLoss(), epochs=1)
+    assert said == []
+
+
+def _state(lr=0.05):
+    model = nn.Linear(2, 2)
+    return State(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr))
+
+
+def test_loss_rising_over_n_log_points_suggests_lr_over_10():
+    doc, said = Doctor(rising=3, emit=lambda c, m: said.append(c)), []
+    st = _state(0.05)
+    for step, loss in enumerate([1.0, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4], 1):
+        st.step = step * 10
+        if step == 5:
+            assert said == []                                      # 0.9 -> 1.0 -> 1.1: only 2 rises so far
+        doc.on_log(st, {"loss": loss})
+    assert said == ["loss_rising"]
+    assert doc.said["loss_rising"] == ("the loss rose over the last 3 log points, from 0.9 to 1.2 at step 50 "
+                                       "(lower the learning rate to 0.005 (LR / 10))")
+
+
+def test_nan_loss_in_a_real_run():
+    doc, said, state = _run(lr=1e6, epochs=2)
+    assert "loss_nan" in said and said.count("loss_nan") == 1
+    assert "lower the learning rate to 1e+05 (LR / 10)" in doc.said["loss_nan"]
+    assert doc.said["loss_nan"] in state.extra["doctor"]
+
+
+def test_random_augmentation_in_the_val_spec():
+    spec = TrainSpec.default()
+    spec.data.val_transforms.insert(0, TransformSpec("RandomHorizontalFlip", {"p": 0.5}))
+    doc, said, _ = _run(spec=spec, epochs=1)
+    assert said == ["val_random"]
+    assert doc.said["val_random"] == (
+        "the validation pipeline has random augmentation (RandomHorizontalFlip), so val metrics change from run "
+        "to run (move it to the train pipeline: data.train_transforms)")
+
+
+def test_random_augmentation_in_the_val_loader_dataset():
+    x, y = blobs(16)
+    ds = torch.utils.data.TensorDataset(x, y)
+    ds.transform = v2.Compose([v2.ToDtype(torch.float32), v2.RandomApply([v2.RandomRotation(10)])])
+    sub = torch.utils.data.Subset(ds, range(8))
+    _, said, _ = _run(val=Loader(x[:8], y[:8], 8, dataset=sub), epochs=1)
+    assert said == ["val_random"]
+
+
+def test_unnormalized_inputs():
+    x, y = blobs(48, scale=70.0, shift=100.0)                     # like raw 0..255 pixels
+    doc, said, _ = _run(x=x, y=y, lr=1e-4, epochs=1)
+    assert said[0] == "unnormalized"
+    assert doc.said["unnormalized"].startswith("the first training batch has mean ")
+    assert "(normalize the inputs: add Normalize(mean, std)" in doc.said["unnormalized"]
+
+
+def test_batchnorm_with_a_batch_of_one():
+    x, y = blobs(49)                                               # 6 batches of 8, then 1
+    doc, said, _ = _run(model=tiny_cnn(bn=True), x=x, y=y, epochs=2)
+    assert said == ["bn_batch1"]
+    assert doc.said["bn_batch1"].startswith("BatchNorm layer '1' got a batch of 1 sample in training")
+
+
+def test_default_emit_is_a_python_warning_once():
+    st = _state()
+    doc = Doctor()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        doc.on_log(st, {"loss": float("nan")})
+        doc.on_log(st, {"loss": float("nan")})
+    assert [type(w.message) for w in rec] == [DoctorWarning]

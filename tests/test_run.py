@@ -1,0 +1,82 @@
+"""Background runs: stop within one batch, pause and resume, History whole. Driven by the hand-written loop;
+the events below make the two threads meet at known steps, so nothing depends on timing."""
+import threading
+
+import pytest
+
+from fakeloop import mini_fit
+from nbtrain.run import Run, start_background
+
+WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
+
+
+def _fake_fit(dashboard="auto", **kw):
+    state = mini_fit(**kw)
+    return state.history
+
+
+def _meet_at(step):
+    """A step hook that, at ``step``, tells the test and waits for its go."""
+    reached, go = threading.Event(), threading.Event()
+
+    def hook(state):
+        if state.step == step:
+            reached.set()
+            assert go.wait(WAIT)
+    return hook, reached, go
+
+
+def test_stop_acts_within_one_batch():
+    hook, reached, go = _meet_at(3)
+    run = start_background({"epochs": 3, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    assert reached.wait(WAIT)
+    run.stop()
+    go.set()
+    history = run.wait(WAIT)
+    assert run.done and run.state.step == 3 and run.state.stop_reason == "stop()"
+    assert history is run.history and len(history) == 1            # the stopped epoch still closes whole
+    assert set(history[0]) == {"loss", "val_loss", "val_accuracy", "epoch"}
+
+
+def test_pause_blocks_after_the_batch_and_resume_finishes_the_run():
+    hook, reached, go = _meet_at(3)
+    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    assert reached.wait(WAIT)
+    run.pause()
+    go.set()
+    assert run.control.blocked.wait(WAIT)                            # the loop is now blocked in on_batch_end
+    assert run.paused and run.state.step == 3 and run.control.paused_at == 3 and not run.done
+    assert "paused" in repr(run) and "step 3" in repr(run)
+    assert len(run.history) == 0                                     # live History, mid-epoch
+    run.resume()
+    history = run.wait(WAIT)
+    assert run.state.step == 12 and len(history) == 2 and run.state.stop_reason == ""
+    assert run.model is run.state.model and repr(run).startswith("Run(done")
+
+
+def test_stop_while_paused_ends_the_run():
+    hook, reached, go = _meet_at(2)
+    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    assert reached.wait(WAIT)
+    run.pause()
+    go.set()
+    assert run.control.blocked.wait(WAIT)
+    run.stop()
+    run.wait(WAIT)
+    assert run.done and run.state.step == 2 and not run.paused
+
+
+def test_wait_raises_the_runs_error():
+    def broken(**kw):
+        raise ValueError("bad batch")
+    run = Run({}, fit=broken).start()
+    with pytest.raises(ValueError, match="bad batch"):
+        run.wait(WAIT)
+    assert "failed: ValueError('bad batch')" in repr(run)
+
+
+def test_stop_before_the_fit_starts():
+    run = Run({"epochs": 2}, fit=lambda **kw: _fake_fit(callbacks=[run.control], **kw))
+    run.stop()
+    run.start().wait(WAIT)
+    assert run.state.step == 1                                       # the first batch, then the loop's check
