@@ -28,9 +28,9 @@ class Workbench(W.VBox):
 
     def __init__(self, spec: TrainSpec | None = None, fit=None, preview: bool = True):
         spec = (spec or TrainSpec.default()).copy()
-        self._fit, self.history, self._info_key, self._info = fit, None, None, None
+        self._fit, self.history = fit, None
         self.data = TransformPicker(spec.data, preview=preview)
-        shape, classes, steps = self._data_info(spec.data)
+        shape, classes, steps = self.data.info
         self.model = LayerBuilder(spec.model, shape, num_classes=classes)
         self.optim = OptimizerPicker(spec.optim)
         self.sched = SchedulerPicker(spec.sched, spec.optim, epochs=spec.loop.epochs, steps_per_epoch=steps,
@@ -98,24 +98,11 @@ class Workbench(W.VBox):
         self.file_message.value = f"loaded {path}"
 
     # -- keeping the tabs in step ----------------------------------------------------------------------
-    def _data_info(self, data_spec):
-        """(input_shape, num_classes, steps_per_epoch) of the data, cached by spec."""
-        key = data_spec.to_json()
-        if key != self._info_key:
-            from ..data import build_data
-            try:
-                b = build_data(data_spec)
-                self._info = (tuple(b.input_shape), b.num_classes, len(b.train))
-            except NbtrainError:
-                self._info = self._info or ((1, 28, 28), 10, 20)
-            self._info_key = key
-        return self._info
-
     def _changed(self, change=None) -> None:
         if not hasattr(self, "tabs"):
             return
         if change is None or change["owner"] is self.data:
-            shape, classes, steps = self._data_info(self.data.value)
+            shape, classes, steps = self.data.info
             self.model.num_classes = classes
             if tuple(shape) != tuple(self.model.input_shape):
                 self.model.input_shape = shape
