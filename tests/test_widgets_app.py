@@ -66,7 +66,7 @@ def test_tabs_stay_in_step():
 
 
 def test_train_button_runs_fit_and_reports():
-    wb = Workbench(_small(), preview=False)
+    wb = Workbench(_small(), preview=False, background=False)
     wb.train_button.click()
     assert wb.history is not None and len(wb.history.epochs) == 1
     assert wb.status.value.startswith("done: ") and "val_loss" in wb.status.value
@@ -76,7 +76,7 @@ def test_train_button_runs_fit_and_reports():
 def test_train_errors_show_in_the_ui():
     def broken_fit(spec):
         raise RuntimeError("boom")
-    wb = Workbench(_small(), fit=broken_fit, preview=False)
+    wb = Workbench(_small(), fit=broken_fit, preview=False, background=False)
     wb.train_button.click()
     assert "training failed: RuntimeError: boom" in wb.status.value
     assert isinstance(wb.last_error, RuntimeError)
@@ -102,3 +102,15 @@ def test_show_code_is_the_whole_run():
     compile(code, "train.py", "exec")
     assert "def evaluate(net, loader):" in code and "torch.optim.Adam(model.parameters(), lr=0.001)" in code
     assert "def evaluate(net, loader):" in wb.code.value
+
+
+def test_background_training_keeps_the_kernel_free_and_stop_works():
+    spec = _small()
+    spec.loop.epochs = 3
+    wb = Workbench(spec, preview=False, background=True)
+    run = wb.train_button.click() or wb.run
+    assert run is not None and not wb.stop_button.disabled and wb.train_button.disabled
+    wb.stop_button.click()
+    wb._watcher.join(60)
+    assert run.done and len(wb.history.epochs) < 3
+    assert wb.stop_button.disabled and not wb.train_button.disabled

@@ -2,6 +2,7 @@
 fit(), and Save / Load of the spec as JSON. ``workbench.spec`` is always the current TrainSpec."""
 from __future__ import annotations
 
+import threading
 import traceback
 
 import ipywidgets as W
@@ -26,9 +27,14 @@ class Workbench(W.VBox):
     """All the editors over one TrainSpec. ``error`` names the first invalid part (then Train is disabled)."""
     error = T.Unicode("")
 
-    def __init__(self, spec: TrainSpec | None = None, fit=None, preview: bool = True):
+    def __init__(self, spec: TrainSpec | None = None, fit=None, preview: bool = True, background: bool | None = None):
+        """``fit`` replaces nbtrain.fit (tests); ``background`` trains in a thread (a Run) so the notebook stays
+        responsive and Stop works; default: in a notebook, yes."""
         spec = (spec or TrainSpec.default()).copy()
-        self._fit, self.history = fit, None
+        if background is None:
+            from ..env import in_notebook
+            background = in_notebook()
+        self._fit, self.history, self.run, self.background, self._watcher = fit, None, None, background, None
         self.data = TransformPicker(spec.data, preview=preview)
         shape, classes, steps = self.data.info
         self.model = LayerBuilder(spec.model, shape, num_classes=classes)
@@ -42,6 +48,9 @@ class Workbench(W.VBox):
         self.sched.observe(lambda c: setattr(self.set_lr, "disabled", c["new"] is None), names="suggested_lr")
         self.train_button = W.Button(description="Train", icon="play", button_style="success")
         self.train_button.on_click(self.train)
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
+                                    tooltip="stop the background run after the batch in progress")
+        self.stop_button.on_click(lambda _: self.run is not None and self.run.stop())
         self.status = W.HTML()
         self.output = W.Output()
         self.path = W.Text(value="spec.json", description="spec file", continuous_update=False)
@@ -53,7 +62,7 @@ class Workbench(W.VBox):
         self.code = W.HTML()
         self.code_button = W.Button(description="Show code", tooltip="the whole run as one plain-PyTorch script")
         self.code_button.on_click(lambda _: self.show_code())
-        train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.status]), self.output,
+        train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.stop_button, self.status]), self.output,
                             self.code_button, self.code])
         self.tabs = W.Tab([self.data, self.model, self.optim, W.VBox([self.sched, self.set_lr]), train_tab],
                           titles=TABS)
@@ -145,17 +154,45 @@ class Workbench(W.VBox):
         self.output.clear_output()
         try:
             with self.output:
-                self.history = fit(self.spec)
-        except NbtrainError as e:
+                if self.background:
+                    self.run = fit(self.spec, background=True)
+                else:
+                    self.history = fit(self.spec)
+        except Exception as e:  # noqa: BLE001 - shown in the UI (see _failed), never swallowed
+            self._failed(e)
+            return self.history
+        if self.background:
+            self.stop_button.disabled = False
+            self._watcher = threading.Thread(target=self._watch, name="nbtrain-workbench", daemon=True)
+            self._watcher.start()
+            return self.run
+        self._done()
+        return self.history
+
+    def _watch(self) -> None:
+        """Background runs: wait for the end, then report as a foreground run does."""
+        try:
+            self.history = self.run.wait()
+        except Exception as e:  # noqa: BLE001
+            self._failed(e)
+        else:
+            self._done()
+
+    def _failed(self, e: BaseException) -> None:
+        if isinstance(e, NbtrainError):
             self.status.value = error_html(str(e))
-        except Exception as e:  # noqa: BLE001 - shown in the UI with its traceback, and kept on .last_error
+        else:
             self.last_error = e
             self.status.value = error_html(f"training failed: {type(e).__name__}: {e}")
             self.output.append_stdout("".join(traceback.format_exception(e)))
-        else:
-            last = self.history.epochs[-1] if getattr(self.history, "epochs", None) else {}
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
-            self.status.value = f"done: {shown}"
-        finally:
-            self.train_button.disabled = bool(self.error)
-        return self.history
+        self._idle()
+
+    def _done(self) -> None:
+        last = self.history.epochs[-1] if getattr(self.history, "epochs", None) else {}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
+        self.status.value = f"done: {shown}"
+        self._idle()
+
+    def _idle(self) -> None:
+        self.stop_button.disabled = True
+        self.train_button.disabled = bool(self.error)
