@@ -213,21 +213,24 @@ class TransformSpec(Component):
 
 @dataclass
 class DataSpec(SpecBase):
-    dataset: str = f("digits", "digits, iris, wine, breast_cancer, synthetic, mnist, fashion_mnist, cifar10, csv, image_folder")
-    root: str = f("data", "folder of torchvision dataset files")
+    dataset: str = f("digits", "digits, iris, wine, breast_cancer, synthetic, mnist, fashion_mnist, cifar10, csv, "
+                     "image_folder (see nbtrain.catalog.DATASETS)")
+    root: str = f("data", "folder of torchvision dataset files (mnist, fashion_mnist, cifar10)")
     download: bool = f(False, "let torchvision download missing files")
-    path: str = f("", "CSV file or ImageFolder directory")
+    path: str = f("", "CSV file (.csv or .csv.gz) or ImageFolder directory")
     delimiter: str = f(",", "CSV field separator")
     header: bool = f(True, "the CSV's first row names the columns")
     target: Union[int, str] = f(-1, "CSV target column, by name or index (-1: the last)")
     features: list[Union[int, str]] = f([], "CSV feature columns by name or index (empty: all but the target)")
-    task: str = f("auto", "classification, regression, or auto (from the target values)",
+    task: str = f("auto", "CSV: classification, regression, or auto (integer target with <= 20 values: classes)",
                   choices=("auto", "classification", "regression"))
-    image_size: int = f(28, "side to which built-in image sets are resized (0: native size)")
+    standardize: bool = f(True, "tabular sets: scale features to mean 0, std 1 (training split's statistics)")
+    image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size)")
     image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width]")
     num_classes: int = f(10, "synthetic: number of classes")
     size: int = f(1000, "synthetic: number of samples")
-    train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order")
+    train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order (ToTensor implied at the end "
+                                                  "when it leaves integer images)")
     val_transforms: list[TransformSpec] = f([], "validation pipeline (random transforms only with random_val)")
     random_val: bool = f(False, "allow random transforms in the validation pipeline")
     val_split: float = f(0.2, "fraction held out for validation, in (0, 1)")
@@ -239,6 +242,20 @@ class DataSpec(SpecBase):
     drop_last: bool = f(False, "drop the last incomplete training batch")
     seed: int = f(0, "seed of the split and of the batch order")
     in_memory: str = f("auto", "fast in-memory path: auto (when valid), on, off", choices=("auto", "on", "off"))
+
+    def validate(self, where: str = "") -> None:
+        if not 0 < self.val_split < 1:
+            raise SpecError(f"must be in (0, 1), got {self.val_split:g}", _join(where, "val_split"),
+                            "e.g. 0.2 holds out 20% of the samples for validation")
+        for name, low in (("batch_size", 1), ("num_workers", 0), ("image_size", 0), ("num_classes", 1), ("size", 1)):
+            v = getattr(self, name)
+            if v < low:
+                raise SpecError(f"must be >= {low}, got {v}", _join(where, name))
+        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1:
+            raise SpecError(f"expected [channels (1-4), height, width], got {self.image_shape}",
+                            _join(where, "image_shape"), "e.g. [3, 32, 32]")
+        from .catalog.datasets import DATASETS
+        DATASETS.get_entry(self.dataset, _join(where, "dataset"))
 
 
 # -- model ---------------------------------------------------------------------------------------
@@ -407,9 +424,9 @@ class TrainSpec(SpecBase):
         return cls(
             data=DataSpec(dataset="digits",
                           train_transforms=[TransformSpec("ToTensor"),
-                                            TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})],
+                                            TransformSpec("Normalize", {"mean": [0.3051], "std": [0.3244]})],
                           val_transforms=[TransformSpec("ToTensor"),
-                                          TransformSpec("Normalize", {"mean": [0.2], "std": [0.3]})]),
+                                          TransformSpec("Normalize", {"mean": [0.3051], "std": [0.3244]})]),
             model=ModelSpec(layers=[
                 L("Conv2d", params={"out_channels": 8, "kernel_size": 3, "padding": 1}), L("ReLU"),
                 L("MaxPool2d", params={"kernel_size": 2}),

@@ -1,0 +1,95 @@
+"""Every notebook in notebooks/ runs top to bottom in a real Jupyter kernel without an error output.
+
+The kernel is this venv's Python, registered in a temporary JUPYTER_PATH, with the checkout first on its
+PYTHONPATH, so a fresh CI venv (and a worktree) runs the checkout's nbtrain. Each notebook runs in a temporary
+folder so the runs/ and checkpoints/ it writes stay out of the repository.
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+KERNEL = "nbtrain-test"
+
+
+def _text(cell) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+@pytest.fixture(scope="session")
+def kernel_name(tmp_path_factory):
+    """A kernelspec for this interpreter in a private JUPYTER_PATH (no user-level install needed)."""
+    pytest.importorskip("ipykernel")
+    jupyter_path = tmp_path_factory.mktemp("jupyter")
+    spec_dir = jupyter_path / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "nbtrain (test)",
+        "language": "python",
+        # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first
+        "env": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), old]))
+    yield KERNEL
+    if old is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+def _errors(nb) -> list[str]:
+    """Error outputs and tracebacks written to stderr, with the cell they came from."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found.append(f"cell {i}: {out.ename}: {out.evalue}")
+            elif out.output_type == "stream" and out.name == "stderr" and "Traceback" in out.text:
+                found.append(f"cell {i}: traceback on stderr:\n{out.text}")
+    return found
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 3, "notebooks/ holds the tutorial notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_clean_and_well_framed(path):
+    """Outputs stripped in git; it says first what the reader will learn and ends with an exercise."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs before committing"
+    first, last = nb.cells[0], nb.cells[-1]
+    assert first.cell_type == "markdown" and "What you will learn" in _text(first)
+    assert last.cell_type == "markdown" and _text(last).lstrip("# ").startswith("Exercise")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_without_errors(path, kernel_name, tmp_path):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name=kernel_name, timeout=300, startup_timeout=120,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        pytest.fail(f"{path.name} raised:\n{e}")
+    took = time.perf_counter() - start
+    assert not _errors(nb), "\n".join(_errors(nb))
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and _text(c).strip())
+    print(f"{path.name}: {took:.1f} s")
