@@ -149,13 +149,16 @@ class Workbench(W.VBox):
         fit = self._fit
         if fit is None:
             from ..loop import fit
+        if self.background:
+            from ..run import start_background
         self.train_button.disabled = True
         self.status.value = "training..."
         self.output.clear_output()
         try:
             with self.output:
                 if self.background:
-                    self.run = fit(self.spec, background=True)
+                    # what fit(spec, background=True) does: the dashboard shown here, the fit in a thread
+                    self.run = start_background({"spec": self.spec}, fit=fit)
                 else:
                     self.history = fit(self.spec)
         except Exception as e:  # noqa: BLE001 - shown in the UI (see _failed), never swallowed
