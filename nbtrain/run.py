@@ -74,7 +74,13 @@ class Run:
         except BaseException as e:  # noqa: BLE001 - kept and raised again by wait()
             self.error = e
 
-    def start(self) -> "Run":
+    @classmethod
+    def start(cls, **fit_kwargs) -> "Run":
+        """``Run.start(**fit_kwargs)`` is ``start_background(fit_kwargs)``: what fit(background=True) calls."""
+        return start_background(fit_kwargs)
+
+    def launch(self) -> "Run":
+        """Start this Run's thread (once) and return the Run."""
         self._thread.start()
         return self
 
@@ -147,12 +153,13 @@ def start_background(fit_kwargs: dict, fit=None) -> Run:
     if dash == "auto" or dash is True:
         from .sinks.dashboard import Dashboard, wants_widgets
         dash = Dashboard() if wants_widgets() else None
-    if dash is not None and dash is not False and hasattr(dash, "show"):
+    if hasattr(dash, "show"):                       # our Dashboard: shown here, driving the Run's Control
         dash.control = control
         dash.show()
-        callbacks.append(dash)
-        kw["dashboard"] = False
+        kw["dashboard"] = dash
     else:
         callbacks.append(control)
+        if dash is None:
+            kw.pop("dashboard", None)
     kw["callbacks"] = callbacks
-    return Run(kw, control, fit).start()
+    return Run(kw, control, fit).launch()

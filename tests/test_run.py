@@ -69,7 +69,7 @@ def test_stop_while_paused_ends_the_run():
 def test_wait_raises_the_runs_error():
     def broken(**kw):
         raise ValueError("bad batch")
-    run = Run({}, fit=broken).start()
+    run = Run({}, fit=broken).launch()
     with pytest.raises(ValueError, match="bad batch"):
         run.wait(WAIT)
     assert "failed: ValueError('bad batch')" in repr(run)
@@ -78,5 +78,73 @@ def test_wait_raises_the_runs_error():
 def test_stop_before_the_fit_starts():
     run = Run({"epochs": 2}, fit=lambda **kw: _fake_fit(callbacks=[run.control], **kw))
     run.stop()
-    run.start().wait(WAIT)
+    run.launch().wait(WAIT)
     assert run.state.step == 1                                       # the first batch, then the loop's check
+
+
+# -- with nbtrain's own fit ---------------------------------------------------------------------------
+def _loaders():
+    import torch
+    from fakeloop import blobs
+    x, y = blobs(48)
+    ds = torch.utils.data.TensorDataset(x, y)
+    train = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+    return train, torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(16)), batch_size=8)
+
+
+class Meet:
+    """A callback that, at ``step``, tells the test and waits for its go (the loop is between batches)."""
+
+    def __init__(self, step):
+        self.step, self.reached, self.go = step, threading.Event(), threading.Event()
+
+    def on_batch_end(self, state, logs):
+        if state.step == self.step:
+            self.reached.set()
+            assert self.go.wait(WAIT)
+
+    def __getattr__(self, name):                  # every other hook: nothing
+        if name.startswith("on_"):
+            return lambda *a: None
+        raise AttributeError(name)
+
+
+def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoint_whole(tmp_path):
+    import torch
+    import nbtrain
+    from fakeloop import tiny_cnn
+    from nbtrain.sinks.checkpoint import load_checkpoint
+    train, val = _loaders()
+    meet = Meet(8)                                 # epoch 2, batch 2 of 6
+    run = nbtrain.fit(model=tiny_cnn(), train=train, val=val, epochs=3, callbacks=[meet], background=True,
+                      checkpoint_dir=str(tmp_path), run_name="r", progress=False)
+    assert isinstance(run, Run) and meet.reached.wait(WAIT)
+    run.pause()
+    meet.go.set()
+    assert run.control.blocked.wait(WAIT) and run.state.step == 8 and not run.done
+    run.stop()
+    history = run.wait(WAIT)
+    assert run.state.step == 8 and history.stop_reason == "stop()"
+    assert len(history.epochs) == 1 and history.epochs[0]["step"] == 6
+    assert [s["step"] for s in history.steps][-1] == 8         # the partial window was logged
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck["partial"] and ck["epoch"] == 1 and ck["history"]["epochs"] == history.to_dict()["epochs"]
+    for k, v in run.model.state_dict().items():
+        assert torch.equal(ck["model"][k], v)
+
+
+def test_real_fit_in_background_pauses_and_resumes_to_the_end():
+    import nbtrain
+    from fakeloop import tiny_cnn
+    train, val = _loaders()
+    meet = Meet(3)
+    run = nbtrain.fit(model=tiny_cnn(), train=train, val=val, epochs=2, callbacks=[meet], background=True,
+                      progress=False)
+    assert meet.reached.wait(WAIT)
+    run.pause()
+    meet.go.set()
+    assert run.control.blocked.wait(WAIT) and run.state.step == 3
+    run.resume()
+    history = run.wait(WAIT)
+    assert run.state.step == 12 and len(history.epochs) == 2 and history.stop_reason == ""
+    assert [e["step"] for e in history.epochs] == [6, 12]

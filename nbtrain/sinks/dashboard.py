@@ -122,6 +122,8 @@ class Dashboard(Callback):
         w["kern"] = W.Image(format="png", layout=W.Layout(max_width="48%"))
         w["hist"] = W.Image(format="png")
         w["doctor"] = W.HTML("")
+        for name in ("status", "curves", "fmap", "kern", "hist", "doctor"):
+            w[name].add_class(f"nbtrain-{name}")        # names a front end (or a test) can find them by
         w["pause"].on_click(lambda _: self.toggle_pause())
         w["stop"].on_click(lambda _: self.control.stop())
         w["lr"].observe(lambda ch: self.set_lr_scale(ch["new"]), names="value")

@@ -1,0 +1,152 @@
+"""fit() with the live dashboard inside a real Jupyter kernel (nbclient): what a saved notebook stores and what a
+front end receives. The kernel imports this checkout's nbtrain (cwd and PYTHONPATH)."""
+import io
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETUP = """
+import json, time, torch, nbtrain
+from torch import nn
+from torch.utils.data import DataLoader, Subset, TensorDataset
+from nbtrain.callbacks import Callback
+from nbtrain.sinks.dashboard import Dashboard
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+y = torch.arange(48) % 3
+x = torch.randn(48, 1, 8, 8, generator=g) * 0.5
+x[:, :, :4][y == 0] += 1.0; x[:, :, 4:][y == 1] += 1.0; x[:, :, :, :4][y == 2] += 1.0
+x = (x - x.mean()) / x.std()
+ds = TensorDataset(x, y)
+train = DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+val = DataLoader(Subset(ds, range(16)), batch_size=8)
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, padding=1),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(96, 3))
+def dump(h, **more):
+    print(json.dumps({"epochs": h.epochs, "steps": h.steps, "stop": h.stop_reason, **more}))
+"""
+
+FAST = """
+dash = Dashboard(every=0.05, budget=1.0)
+class WaitForFrame(Callback):          # the render thread draws each epoch's curves before the next epoch
+    def on_epoch_end(self, state, logs):
+        t = time.monotonic()
+        while dash._drawn_data < dash._data_version and time.monotonic() - t < 30:
+            time.sleep(0.01)
+h2 = nbtrain.fit(model=model(), train=train, val=val, epochs=3, log_every=2, dashboard=dash, callbacks=[WaitForFrame()])
+"""
+
+
+class Recorder(nbclient.NotebookClient):
+    """Also keeps every PNG a widget's ``value`` was set to, per widget, as the front end received them."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.frames, self.classes = defaultdict(list), {}
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        super().handle_comm_msg(outs, msg, cell_index)
+        content = msg["content"]
+        data, cid = content.get("data") or {}, content.get("comm_id")
+        if "_dom_classes" in (data.get("state") or {}):
+            self.classes[cid] = tuple(data["state"]["_dom_classes"])
+        for path, buf in zip(data.get("buffer_paths") or [], msg.get("buffers") or []):
+            if list(path) == ["value"] and len(buf):
+                self.frames[cid].append(bytes(buf))
+
+    def widget_frames(self, cls: str) -> list:
+        return [f for cid, fs in self.frames.items() if cls in self.classes.get(cid, ()) for f in fs]
+
+
+def _kernel_name() -> str:
+    """The kernel of this interpreter; installed into this environment when it has none (a fresh venv)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        from ipykernel.kernelspec import install
+        install(prefix=sys.prefix)
+    return "python3"
+
+
+@pytest.fixture(scope="module")
+def executed():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        SETUP,
+        "h = nbtrain.fit(model=model(), train=train, val=val, epochs=3, log_every=2)",
+        "dump(h)",
+        FAST,
+        "dump(h2, redraws=dash.redraws)")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               MPLBACKEND="Agg")
+    client = Recorder(nb, timeout=300, kernel_name=_kernel_name(), resources={"metadata": {"path": str(ROOT)}})
+    client.execute(env=env)
+    return nb, client
+
+
+def _png(b64_or_bytes):
+    from PIL import Image
+    import base64
+    raw = base64.b64decode(b64_or_bytes) if isinstance(b64_or_bytes, str) else b64_or_bytes
+    return np.asarray(Image.open(io.BytesIO(raw)).convert("L"))
+
+
+def _json_out(cell) -> dict:
+    text = "".join(o["text"] for o in cell.outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_the_kernel_imports_this_checkout(executed):
+    nb, _ = executed
+    assert all(o["output_type"] != "error" for c in nb.cells for o in c.outputs)
+
+
+def test_a_static_png_of_the_curves_stays_in_the_saved_output(executed):
+    nb, _ = executed
+    shown = [o for o in nb.cells[1].outputs if o["output_type"] == "display_data"]
+    assert len(shown) == 1 and set(shown[0]["data"]) == {"image/png", "text/plain"}   # the widgets were replaced
+    img = _png(shown[0]["data"]["image/png"])
+    assert img.shape == (216, 720) and img.std() > 20                                  # drawn, not blank
+    assert (img < 128).mean() > 0.01                                                   # lines and text, not a frame
+
+
+def test_the_status_line_numbers_match_the_history(executed):
+    nb, _ = executed
+    status = [o for o in nb.cells[1].outputs if o["output_type"] == "display_data"][0]["data"]["text/plain"]
+    h = _json_out(nb.cells[2])
+    m = re.fullmatch(r"epoch (\d+)/(\d+) · step (\d+)/(\d+) · (\d+) samples/s · ETA 0:00 · "
+                     r"best val_loss ([\d.e-]+) \(epoch (\d+)\)", status)
+    assert m, status
+    vals = [e["val_loss"] for e in h["epochs"]]
+    assert int(m[1]) == int(m[2]) == len(h["epochs"]) == 3
+    assert int(m[3]) == int(m[4]) == h["epochs"][-1]["step"] == h["steps"][-1]["step"] == 18
+    assert int(m[5]) > 0
+    assert float(m[6]) == pytest.approx(min(vals), rel=1e-3) and int(m[7]) == int(np.argmin(vals)) + 1
+
+
+def test_the_curves_image_changes_between_redraws(executed):
+    nb, client = executed
+    frames = client.widget_frames("nbtrain-curves")
+    h2 = _json_out(nb.cells[4])
+    assert len(h2["epochs"]) == 3 and h2["redraws"] >= 3
+    assert len(frames) >= 4                                  # the empty start, then each epoch's data at least
+    assert all(a != b for a, b in zip(frames, frames[1:]))   # only new pictures are sent
+    imgs = [_png(f) for f in frames]
+    assert all(i.shape == (216, 720) and i.std() > 20 for i in imgs)
+    assert np.abs(imgs[-1].astype(int) - imgs[1].astype(int)).mean() > 1    # the curves grew
+    assert client.widget_frames("nbtrain-fmap") and client.widget_frames("nbtrain-kern")
