@@ -93,3 +93,14 @@ def test_unsupported_dataset_says_so():
     spec = TrainSpec(data=DataSpec(dataset="csv", path="x.csv"))
     with pytest.raises(NbtrainError, match=r"^to_code: exporting the 'csv' dataset as plain PyTorch is not supported \("):
         to_code(spec, input_shape=(4,), steps_per_epoch=1)
+
+
+def test_cli_export_prints_the_script(tmp_path, capsys):
+    from nbtrain.cli import main
+    spec = TrainSpec.default()
+    spec.save(tmp_path / "spec.json")
+    assert main(["export", str(tmp_path / "spec.json")]) == 0
+    assert capsys.readouterr().out == to_code(spec)
+    assert main(["export", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err == (f"nbtrain: error: {tmp_path / 'missing.json'}: spec file not found "
+                                       "(give the path of a JSON spec (`nbtrain spec > spec.json`))\n")

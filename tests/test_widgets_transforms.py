@@ -76,3 +76,18 @@ def test_dataset_and_loader_fields():
     p.fields.inputs["batch_size"].value = 16
     p.fields.inputs["val_split"].value = 0.5
     assert (p.spec.batch_size, p.spec.val_split, p.error) == (16, 0.5, "")
+
+
+def test_each_dataset_shows_the_fields_it_reads():
+    p = TransformPicker(TrainSpec.default().data, preview=False)
+    shown = lambda: {n for n, r in p.fields.rows.items() if r.layout.display != "none"}
+    assert {"image_size", "batch_size"} <= shown() and "path" not in shown()
+    p.train.set_value([])
+    p.val.set_value([])
+    p.fields.inputs["dataset"].value = "iris"
+    assert "standardize" in shown() and "image_size" not in shown()
+    assert p.spec.dataset == "iris" and p.info == ((4,), 3, 2) and p.error == ""
+    assert "tabular" in p.image_message.value or not p.preview
+    p.fields.inputs["dataset"].value = "csv"
+    assert {"path", "target", "delimiter"} <= shown()
+    assert p.error.startswith("data.path") and p.spec.dataset == "iris"       # no file yet: iris is kept

@@ -17,13 +17,17 @@ from .optimizer import code_html
 from .params import error_html
 from .rows import RowList
 
-FIELDS = ("dataset", "path", "image_size", "batch_size", "val_split", "seed")
+COMMON = ("dataset", "batch_size", "val_split", "use_test_split", "seed", "shuffle", "drop_last", "random_val",
+          "in_memory")
+SPECIFIC = ("path", "root", "download", "image_size", "standardize", "image_shape", "num_classes", "size",
+            "delimiter", "header", "target", "features", "task")
+FIELDS = COMMON[:1] + SPECIFIC + COMMON[1:]
 
 
-def _datasets():
-    from ..catalog import datasets
-    names = getattr(datasets, "DATASETS", ())
-    return list(names) if not isinstance(names, dict) else list(names)
+def _dataset_fields(name: str) -> set:
+    """The DataSpec fields the dataset reads (the catalog's FIELDS), and the common ones."""
+    from ..catalog.datasets import FIELDS as PER_DATASET
+    return set(COMMON) | set(PER_DATASET.get(name, ()))
 
 
 class TransformPicker(W.VBox):
@@ -37,7 +41,10 @@ class TransformPicker(W.VBox):
         spec = (data_spec or DataSpec()).copy()
         self.n_samples, self.preview = n_samples, preview
         self.info, self.is_image = ((1, 28, 28), 10, 1), True
-        self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": _datasets()}, build=self._build)
+        from ..catalog.datasets import DATASETS
+        self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": sorted(DATASETS)}, build=self._build)
+        self.fields.inputs["dataset"].tooltip = DATASETS[spec.dataset].help if spec.dataset in DATASETS else ""
+        self.fields.show_only(_dataset_fields(spec.dataset))
         self.fields.observe(self._update, names=["value", "error"])
         new = lambda t="ToTensor": TransformSpec(t)
         self.train = RowList(spec.train_transforms, TRANSFORMS, new, "ToTensor", where="train_transforms", add_label="Add")
@@ -93,6 +100,8 @@ class TransformPicker(W.VBox):
         for r in (*self.train.rows, *self.val.rows):
             r.show_message(r.error)
         err = self.train.error or self.val.error or self.fields.error
+        ds = self.fields.inputs["dataset"].value
+        self.fields.show_only(_dataset_fields(ds))
         if not err:
             try:
                 self.info = self._check(self.fields.value)
