@@ -1,0 +1,205 @@
+"""Fixtures for real-browser tests: JupyterLab (and TensorBoard) on 127.0.0.1, driven in Debian's chromium.
+
+The browser is /usr/bin/chromium from apt (never `playwright install`: browser downloads are blocked). .ci/run
+installs it when missing and sets NBTRAIN_REQUIRE_BROWSER=1, so in CI a missing browser fails instead of skipping.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "docs" / "screenshots"
+# no "would you like news?" pop-up, no update checks
+OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
+def _missing(reason: str):
+    if os.environ.get("NBTRAIN_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (NBTRAIN_REQUIRE_BROWSER=1: CI installed the browser, so this must run)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's log if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def server_env() -> dict:
+    """The checkout's nbtrain first on the path; the inline matplotlib backend, not the tests' Agg."""
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+class Lab:
+    """A running JupyterLab: ``url(path)`` for a page, ``root`` the folder it serves."""
+
+    def __init__(self, port: int, token: str, root: Path):
+        self.port, self.token, self.root = port, token, root
+
+    def url(self, path: str = "lab") -> str:
+        sep = "&" if "?" in path else "?"
+        return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        _missing(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does this)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is missing: pip install -e '.[dev]'")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with a token, serving a temporary folder with a copy of notebooks/."""
+    pytest.importorskip("jupyterlab")
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    shutil.copytree(ROOT / "notebooks", root)
+    settings = base / "settings"
+    settings.mkdir()
+    (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
+    port, token = free_port(), secrets.token_hex(16)
+    log = base / "lab.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", f"--LabApp.app_settings_dir={settings}",
+           f"--LabApp.user_settings_dir={base / 'user-settings'}", f"--LabApp.workspaces_dir={base / 'workspaces'}",
+           "--ServerApp.port_retries=0"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=server_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
+        yield Lab(port, token, root)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def tensorboard_server(tmp_path):
+    """``start(logdir) -> url``: TensorBoard on 127.0.0.1 over a log directory."""
+    procs = []
+
+    def start(logdir) -> str:
+        port = free_port()
+        log = tmp_path / f"tensorboard-{port}.log"
+        cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
+               "--port", str(port), "--reload_interval", "1"]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, env=server_env(), stdout=out, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/data/logdir", proc, log)
+        return f"http://127.0.0.1:{port}/"
+
+    yield start
+    for p in procs:
+        stop(p)
+
+
+class Notebook:
+    """Drives one JupyterLab page: open a notebook, run all cells from the Run menu, wait for the kernel."""
+
+    def __init__(self, page, lab: Lab):
+        self.page, self.lab = page, lab
+
+    def open(self, name: str) -> None:
+        self.page.goto(self.lab.url(f"lab/tree/{name}?reset"))
+        self.page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+        self.wait_idle()
+
+    def kernel_status(self) -> str:
+        return self.page.locator("#jp-main-statusbar").inner_text()
+
+    def wait_idle(self, timeout: float = 120_000) -> None:
+        """The status bar says '| Idle' and no cell shows the '[*]' of a queued or running cell."""
+        self.page.wait_for_function(
+            """() => {
+                const bar = document.querySelector('#jp-main-statusbar');
+                if (!bar || !bar.innerText.includes('| Idle')) return false;
+                const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputArea-prompt')];
+                return !prompts.some(p => p.innerText.includes('*'));
+            }""", timeout=timeout)
+
+    def run_all(self, timeout: float = 180_000) -> None:
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        # every code cell gets an execution count; then the kernel goes idle
+        self.page.wait_for_function(
+            """() => {
+                const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')];
+                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+            }""", timeout=timeout)
+        self.wait_idle(timeout)
+
+    def errors(self) -> list[str]:
+        """Tracebacks shown in output areas."""
+        return self.page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                 has_text="Traceback").all_inner_texts()
+
+
+@pytest.fixture
+def notebook(page, lab):
+    return Notebook(page, lab)
