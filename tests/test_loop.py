@@ -248,3 +248,13 @@ def test_output_size_differs_from_the_number_of_classes():
         nbtrain.fit(model=nn.Linear(4, 2), train=_loader(x, torch.full((16,), 4)), progress=False)
     assert str(e.value) == ("model (last layer): the model outputs 2 values per sample but the targets go up to "
                             "class 4 (set the last layer's out_features to 5)")
+
+
+def test_fp16_with_grad_scaler(tmp_path):
+    dtypes = []
+    model = tiny_cnn(dropout=0.0)
+    model[-1].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    _fit(model, amp="fp16", epochs=2, checkpoint_dir=str(tmp_path), run_name="r")
+    assert set(dtypes) == {torch.float16}
+    scaler = nbtrain.load_checkpoint(tmp_path / "r" / "last.pt")["scaler"]
+    assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 10        # 10 steps, none skipped
