@@ -107,17 +107,77 @@ def nbtrain_fit(model, train, val, epochs: int, tmp: str, i: int) -> tuple[float
     return end - t0, [b - a for a, b in zip(clock.marks, clock.marks[1:])]
 
 
+def sink_costs(spec, train) -> None:
+    """What each piece costs alone (CPU ms per call, median of 15), on the default CNN after one real step."""
+    from nbtrain.callbacks import State
+    from nbtrain.history import History
+    from nbtrain.metrics import Accumulator
+    from nbtrain.schedule_adapter import TorchSchedule
+    from nbtrain.sinks.checkpoint import Checkpoint
+    from nbtrain.sinks.tensorboard import TensorBoard
+    model = build_model(spec.model, (1, 28, 28))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = next(iter(train))
+    out = model(x)
+    loss = torch.nn.functional.cross_entropy(out, y)
+    loss.backward()
+    opt.step()
+    st = State(model=model, optimizer=opt, scheduler=TorchSchedule(None), history=History(),
+               device=torch.device("cpu"), epochs=3)
+    st.extra.update(probe=(x[:8], y[:8]), loop=spec.loop, epochs_done=1, callbacks=[])
+    acc = Accumulator(["accuracy"])
+
+    def cost(fn, n: int = 15, clock=time.process_time, after=lambda: None) -> float:
+        fn()
+        after()
+        times = []
+        for _ in range(n):
+            t = clock()
+            fn()
+            times.append(clock() - t)
+            after()
+        return statistics.median(times) * 1000
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tb = TensorBoard(f"{tmp}/tb", background=False)
+        tb.on_fit_start(st)
+        bg = TensorBoard(f"{tmp}/bg")
+        bg.on_fit_start(st)
+        ck = Checkpoint(f"{tmp}/ck")
+        logs = {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.9, "lr": 1e-3}
+        rows = [
+            ("per step: Accumulator.update + model.train()", cost(lambda: (acc.update(loss, out, y), model.train()), 200)),
+            ("per step: the plain loop's loss.item() + accuracy .item()",
+             cost(lambda: (loss.item(), (out.argmax(1) == y).sum().item()), 200)),
+            ("per log point: TensorBoard scalars", cost(lambda: tb.on_log(st, logs))),
+            ("per epoch: TensorBoard, the loop's thread (snapshots, feature maps)",
+             cost(lambda: bg.on_epoch_end(st, logs), clock=time.thread_time, after=lambda: bg.worker.join())),
+            ("per epoch: TensorBoard, all of it on one thread", cost(lambda: tb.on_epoch_end(st, logs))),
+            ("per epoch: checkpoint (epoch file + best.pt copy)", cost(lambda: ck.on_epoch_end(st, {"val_loss": 0.1}))),
+            ("once: model graph (jit trace)", cost(lambda: tb._graph(model, x[:1]), 3)),
+        ]
+        bg.on_fit_end(st)
+        tb.on_fit_end(st)
+    print("\ncost of each piece alone (CPU ms per call, median; the loop's thread only where it says so):")
+    for name, ms in rows:
+        print(f"  {name:68s} {ms:8.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--costs", action="store_true", help="only time each sink event alone")
     ap.add_argument("--synthetic", type=int, default=0, metavar="N",
                     help="N random samples instead of digits (1: as many as digits)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     spec = TrainSpec.default()
     train, val, what = loaders(spec, a.synthetic)
+    if a.costs:
+        sink_costs(spec, train)
+        return
     runs = {"plain": [], "fit": []}
     epochs = {"plain": [], "fit": []}
     with tempfile.TemporaryDirectory() as tmp:

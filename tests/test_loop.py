@@ -258,3 +258,19 @@ def test_fp16_with_grad_scaler(tmp_path):
     assert set(dtypes) == {torch.float16}
     scaler = nbtrain.load_checkpoint(tmp_path / "r" / "last.pt")["scaler"]
     assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 10        # 10 steps, none skipped
+
+
+def test_early_stopping_monitor_must_be_logged():
+    tr, _ = tiny_data()
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(model=tiny_cnn(), train=tr, early_stopping=2, progress=False)
+    assert str(e.value) == ("loop.monitor: early stopping watches 'val_loss', which this run does not log "
+                            "(give validation data (val=...), or monitor one of: loss, accuracy)")
+
+
+def test_a_spec_with_loaders_is_refused():
+    tr, _ = tiny_data()
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(nbtrain.TrainSpec.default(), train=tr)
+    assert str(e.value) == ("fit: a TrainSpec builds its own data (edit spec.data, or pass model= with train=/val= "
+                            "(or data=) and no spec)")
