@@ -77,7 +77,9 @@ class Trainer:
         run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
         st.extra.update(loop=ls, scaler=self.scaler, swa_model=swa, generator=p.generator, probe=p.probe,
                         rank=self.ctx.rank, world_size=self.ctx.world_size, run_name=run_name,
-                        epochs_done=0, epoch_start_step=0, mid_epoch=False)
+                        epochs_done=0, epoch_start_step=0, mid_epoch=False,
+                        run_dir=Path(ls.logdir) / run_name if ls.logdir else None,          # for displays
+                        checkpoint_dir=Path(ls.checkpoint_dir) / run_name if ls.checkpoint_dir else None)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
         cbs = [self.history, *self._sinks(ls, run_name, dashboard, progress), *callbacks]
@@ -101,10 +103,9 @@ class Trainer:
         checks = []
         if self.ls.early_stopping:
             checks.append(("loop.monitor", self.ls.monitor, "early stopping"))
-        if getattr(p.schedule, "plateau", False) or type(getattr(p.schedule, "scheduler", None)).__name__ == \
-                "ReduceLROnPlateau":
-            mon = getattr(p.schedule, "monitor", None) or (self.spec.sched.monitor if self.spec else self.ls.monitor)
-            checks.append(("sched.monitor", mon, "ReduceLROnPlateau"))
+        if getattr(p.schedule, "plateau", False):
+            spec = getattr(p.schedule, "spec", None)
+            checks.append(("sched.monitor", spec.monitor if spec is not None else self.ls.monitor, "ReduceLROnPlateau"))
         for where, name, who in checks:
             if name not in keys:
                 fix = "monitor one of: " + ", ".join(keys)
