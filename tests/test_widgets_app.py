@@ -144,3 +144,23 @@ def test_a_full_spec_round_trips_through_the_workbench():
     wb2 = Workbench(preview=False, background=False)
     wb2.spec = TrainSpec.from_json(wb.spec.to_json())
     assert wb2.spec == spec and wb2.error == ""
+
+
+def test_bad_values_in_every_tab_keep_the_last_valid_spec():
+    spec = _small()
+    wb = Workbench(spec, preview=False, background=False)
+    wb.data.fields.inputs["val_split"].value = 2.0
+    wb.model.rows.rows[1].params.fields["out_features"].input.value = 0
+    wb.optim.lr.value = -1.0
+    wb.sched.fields.inputs["warmup"].value = 50
+    wb.loop.inputs["metrics"].value = "oops"
+    assert wb.spec == spec and wb.train_button.disabled
+    assert wb.error == "Data: val_split: must be in (0, 1), got 2 (e.g. 0.2 holds out 20% of the samples for validation)"
+    for part, text in ((wb.data.fields.messages["val_split"], "must be in (0, 1)"),
+                       (wb.model.rows.rows[1].params.fields["out_features"].message, "must be &gt;= 1"),
+                       (wb.optim.message, "must be &gt; 0"),
+                       (wb.sched.message, "warm-up of 50 steps"),
+                       (wb.loop.messages["metrics"], "cannot read")):
+        assert text in part.value
+    wb.spec = spec
+    assert wb.error == "" and not wb.train_button.disabled
