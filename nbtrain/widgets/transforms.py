@@ -12,7 +12,6 @@ from ..catalog import TRANSFORMS
 from ..errors import NbtrainError
 from ..spec import DataSpec, TransformSpec
 from .fields import FieldsEditor
-from .images import tensor_png
 from .optimizer import code_html
 from .params import error_html
 from .rows import RowList
@@ -140,6 +139,7 @@ class TransformPicker(W.VBox):
     def refresh_samples(self) -> bytes | None:
         """Draw ``n_samples`` training samples through the train pipeline into the image."""
         from ..data import sample_grid
+        from ..viz import grid_png
         if not self.is_image:
             self.image.layout.display = "none"
             self.image_message.value = "(a tabular dataset: no images to show)"
@@ -151,7 +151,7 @@ class TransformPicker(W.VBox):
             return None
         self.image_message.value = ""
         self.image.layout.display = ""
-        self.grid_png = tensor_png(grid)
+        self.grid_png = grid_png(grid)  # small images upscaled with nearest pixels
         self.image.value = self.grid_png
         return self.grid_png
 
