@@ -39,7 +39,7 @@ class TransformPicker(W.VBox):
         self._loading = True
         spec = (data_spec or DataSpec()).copy()
         self.n_samples, self.preview = n_samples, preview
-        self.info, self.is_image = ((1, 28, 28), 10, 1), True
+        self.info, self.is_image, self.task = ((1, 28, 28), 10, 1), True, "classification"
         from ..catalog.datasets import DATASETS
         self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": sorted(DATASETS)}, build=self._build)
         self.fields.inputs["dataset"].tooltip = DATASETS[spec.dataset].help if spec.dataset in DATASETS else ""
@@ -133,7 +133,7 @@ class TransformPicker(W.VBox):
         n = len(p.train_set)
         steps = n // spec.batch_size if spec.drop_last else math.ceil(n / spec.batch_size)
         classes = len(p.src.class_names) if p.src.task == "classification" else 1
-        self.is_image = p.src.kind == "image"
+        self.is_image, self.task = p.src.kind == "image", p.src.task
         return tuple(p.sample.shape), classes, max(steps, 1)
 
     def refresh_samples(self) -> bytes | None:
