@@ -318,7 +318,8 @@ class Dashboard(Callback):
             if w:
                 w["curves"].value = self.last_png
             drew = True
-        drew = self._draw_images() or drew
+        if not (final and self._handle is not None):   # the final PNG replaces the image widgets anyway
+            drew = self._draw_images() or drew
         if drew:                                     # a decaying max: one full draw keeps the next ones apart
             self._heavy_cost = max(time.perf_counter() - t, 0.7 * self._heavy_cost)
             self._heavy_at = self.clock()
