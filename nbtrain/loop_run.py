@@ -51,7 +51,7 @@ class Trainer:
             ckpt = load_checkpoint(resume, map_location=device)
         seed_everything(ls.seed)
         if spec is not None:
-            p = from_spec(spec, ls, ls.epochs, self.ctx.rank, self.ctx.world_size,
+            p = from_spec(spec, ls, ls.epochs, self.ctx.rank, self.ctx.world_size, device,
                           **{k: v for k, v in given.items() if v is not None})
         else:
             p = from_user(**given, loop_spec=ls, epochs=ls.epochs)

@@ -106,12 +106,12 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
     return p
 
 
-def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, **given) -> Parts:
+def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, device=None, **given) -> Parts:
     """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
     from .data import build_data
     from .model import build_model
     from .optim import Schedule, build_optimizer
-    bundle = build_data(spec.data, rank=rank, world_size=world_size)
+    bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device)
     model = given.get("model") or build_model(spec.model, bundle.input_shape)
     optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)
     scheduler = given.get("scheduler")

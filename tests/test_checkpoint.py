@@ -78,7 +78,8 @@ def test_sink_with_an_injected_saver(tmp_path):
     for e, v in enumerate([1.0, 2.0]):
         st.epoch, st.extra["epochs_done"] = e, e + 1
         ck.on_epoch_end(st, {"val_loss": v})
-    assert [(n.split(".tmp")[0], e) for n, e in saved] == [(".best.pt", 1), (".epoch_001.pt", 1), (".epoch_002.pt", 2)]
+    assert [(n.split(".tmp")[0], e) for n, e in saved] == [(".epoch_001.pt", 1), (".epoch_002.pt", 2)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "epoch_002.pt"]
 
 
 def test_not_a_checkpoint_and_a_corrupt_one(tmp_path):

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -85,6 +86,10 @@ def save_atomic(obj, path, saver=torch.save) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def copy_atomic(src, dst) -> Path:
+    return save_atomic(None, dst, saver=lambda _obj, tmp: shutil.copyfile(src, tmp))
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -168,12 +173,12 @@ class Checkpoint(Callback):
         return save_atomic(make_checkpoint(state, partial), self.dir / name, self.saver)
 
     def on_epoch_end(self, state, logs: dict) -> None:
+        path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")
+        self.written.append(path)
         value = logs.get(self.monitor)
         if value is not None and improved(value, self.best, self.mode, 0.0):
             self.best = value
-            self._write(state, "best.pt")
-        path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")
-        self.written.append(path)
+            copy_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
         self._prune()
 
     def _prune(self) -> None:

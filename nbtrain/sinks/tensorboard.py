@@ -73,6 +73,20 @@ def kernel_grids(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> None:
+    """A histogram from torch.histc (tensorboardX's numpy path sorts every value: 30x slower)."""
+    x = t.detach().float().flatten()
+    stats = torch.stack([x.min(), x.max(), x.sum(), (x * x).sum()]).tolist()
+    lo, hi = stats[0], stats[1]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return
+    if hi <= lo:
+        hi = lo + max(abs(lo), 1.0) * 1e-6
+    counts = torch.histc(x, bins, lo, hi).cpu()
+    limits = torch.linspace(lo, hi, bins + 1)[1:]
+    writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
+
+
 def _hparams_of(state) -> dict:
     hp = {}
     if state.spec is not None:
@@ -122,9 +136,9 @@ class TensorBoard(Callback):
                 w.add_scalar(f"epoch/{k}", v, epoch)
         if self.histograms:
             for n, p in state.model.named_parameters():
-                w.add_histogram(f"weights/{n}", p.detach().float().cpu(), epoch)
+                histogram(w, f"weights/{n}", p, epoch)
                 if p.grad is not None:
-                    w.add_histogram(f"grads/{n}", p.grad.detach().float().cpu(), epoch)
+                    histogram(w, f"grads/{n}", p.grad, epoch)
         if self.feature_maps:
             probe = state.extra.get("probe")
             if probe is not None and probe[0].ndim == 4:
