@@ -34,7 +34,9 @@ def kernel_name(tmp_path_factory):
         "display_name": "nbtrain (test)",
         "language": "python",
         # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first
+        # the venv's bin on PATH, as in an activated venv (%tensorboard starts the `tensorboard` command)
         "env": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
                 "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
