@@ -97,14 +97,9 @@ def _spec(args) -> int:
 
 
 def _export(args) -> int:
+    from .codegen import to_code
     from .spec import TrainSpec
-    spec = TrainSpec.load(args.spec)
-    try:
-        from .codegen import to_code
-    except ImportError:
-        print("nbtrain export: not yet (the code generator for a whole run is not in this version)", file=sys.stderr)
-        return 1
-    print(to_code(spec))
+    print(to_code(TrainSpec.load(args.spec)), end="")
     return 0
 
 

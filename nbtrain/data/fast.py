@@ -20,6 +20,7 @@ from .pipeline import Pipeline, Step, _pair, as_image
 
 _PAD_MODES = {"constant": "constant", "edge": "replicate", "reflect": "reflect"}
 CHUNK = 1024
+SMALL_BATCH = 1 << 22   # elements: CPU batches up to this size are assembled on one thread
 
 
 def why_not(pipeline: Pipeline) -> str:
@@ -89,11 +90,11 @@ def random_crop(x: torch.Tensor, s: Step, g: torch.Generator) -> torch.Tensor:
     th, tw = _pair(s.params["size"])
     i = torch.randint(0, h - th + 1, (b,), generator=g).to(x.device)
     j = torch.randint(0, w - tw + 1, (b,), generator=g).to(x.device)
-    rows = (i[:, None] + torch.arange(th, device=x.device))[:, None, :, None]
-    cols = (j[:, None] + torch.arange(tw, device=x.device))[:, None, None, :]
-    bi = torch.arange(b, device=x.device)[:, None, None, None]
-    ci = torch.arange(c, device=x.device)[None, :, None, None]
-    return x[bi, ci, rows, cols]
+    ar = torch.arange
+    base = (ar(b * c, device=x.device) * (h * w)).view(b, c, 1, 1)          # flat offset of each image plane
+    rows = ((i[:, None] + ar(th, device=x.device)) * w)[:, None, :, None]
+    cols = (j[:, None] + ar(tw, device=x.device))[:, None, None, :]
+    return x.contiguous().view(-1).take(base + rows + cols)                # (b, c, th, tw) in one gather
 
 
 def flip(x: torch.Tensor, s: Step, g: torch.Generator) -> torch.Tensor:
@@ -136,7 +137,16 @@ class FastLoader:
             torch.empty((), dtype=torch.int64).random_(generator=g)
         order = torch.as_tensor(list(self.sampler), dtype=torch.int64).to(self.x.device)
         bs = self.batch_size
+        one = self.x.device.type == "cpu" and bs * self.x[0].numel() <= SMALL_BATCH
         for k in range(len(self)):
             b = order[k * bs:(k + 1) * bs]
-            x = self.x[b]
-            yield (run_tail(self.tail, x, g) if self.tail else x), self.y[b]
+            threads = torch.get_num_threads()
+            if one:      # too small to gain from intra-op threads, and a busy CPU makes their barriers stall
+                torch.set_num_threads(1)
+            try:
+                x = self.x[b]
+                x, y = (run_tail(self.tail, x, g) if self.tail else x), self.y[b]
+            finally:
+                if one:
+                    torch.set_num_threads(threads)
+            yield x, y

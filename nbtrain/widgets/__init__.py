@@ -5,6 +5,7 @@ except ImportError as e:  # pragma: no cover - ipywidgets is a dependency; this 
     from ..errors import NbtrainError
     raise NbtrainError("ipywidgets is not installed", "nbtrain.widgets", "pip install 'ipywidgets>=8'") from e
 
+from .app import Workbench
 from .fields import FieldsEditor
 from .layers import LayerBuilder
 from .optimizer import OptimizerPicker
@@ -12,4 +13,5 @@ from .params import ParamsEditor
 from .scheduler import SchedulerPicker
 from .transforms import TransformPicker
 
-__all__ = ["FieldsEditor", "LayerBuilder", "OptimizerPicker", "ParamsEditor", "SchedulerPicker", "TransformPicker"]
+__all__ = ["FieldsEditor", "LayerBuilder", "OptimizerPicker", "ParamsEditor", "SchedulerPicker", "TransformPicker",
+           "Workbench"]

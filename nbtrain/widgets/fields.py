@@ -57,6 +57,7 @@ class FieldsEditor(W.VBox):
             inp.observe(self._on_input, names="value")
             self.inputs[n], self.messages[n] = inp, W.HTML()
             rows.append(W.HBox([inp, self.messages[n]]))
+        self.rows = dict(zip(names, rows))
         super().__init__(rows)
         self.value = spec.copy()
 
@@ -66,6 +67,8 @@ class FieldsEditor(W.VBox):
             try:
                 return json.loads(inp.value)
             except json.JSONDecodeError:
+                if str in typing.get_args(typing.get_type_hints(self.cls)[name]):
+                    return inp.value  # a union with str: plain text is the str
                 raise SpecError(f"cannot read {inp.value!r}", name, "type a JSON value, e.g. [1, 28, 28]") from None
         return inp.value
 
@@ -91,6 +94,11 @@ class FieldsEditor(W.VBox):
             return
         self.error = ""
         self.value = new
+
+    def show_only(self, names) -> None:
+        """Show the rows of ``names``, hide the others (their values stay in the spec)."""
+        for n, row in self.rows.items():
+            row.layout.display = "" if n in names else "none"
 
     def set_spec(self, spec) -> None:
         """Show ``spec``'s values; the rest of ``spec`` (fields not edited here) is kept as given."""

@@ -3,6 +3,8 @@ a grid of augmented samples that refreshes on every change, a mean/std button th
 and the equivalent torchvision code."""
 from __future__ import annotations
 
+import re
+
 import ipywidgets as W
 import traitlets as T
 
@@ -15,13 +17,17 @@ from .optimizer import code_html
 from .params import error_html
 from .rows import RowList
 
-FIELDS = ("dataset", "path", "image_size", "batch_size", "val_split", "seed")
+COMMON = ("dataset", "batch_size", "val_split", "use_test_split", "seed", "shuffle", "drop_last", "random_val",
+          "in_memory")
+SPECIFIC = ("path", "root", "download", "image_size", "standardize", "image_shape", "num_classes", "size",
+            "delimiter", "header", "target", "features", "task")
+FIELDS = COMMON[:1] + SPECIFIC + COMMON[1:]
 
 
-def _datasets():
-    from ..catalog import datasets
-    names = getattr(datasets, "DATASETS", ())
-    return list(names) if not isinstance(names, dict) else list(names)
+def _dataset_fields(name: str) -> set:
+    """The DataSpec fields the dataset reads (the catalog's FIELDS), and the common ones."""
+    from ..catalog.datasets import FIELDS as PER_DATASET
+    return set(COMMON) | set(PER_DATASET.get(name, ()))
 
 
 class TransformPicker(W.VBox):
@@ -34,7 +40,11 @@ class TransformPicker(W.VBox):
         self._loading = True
         spec = (data_spec or DataSpec()).copy()
         self.n_samples, self.preview = n_samples, preview
-        self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": _datasets()}, build=self._build)
+        self.info, self.is_image = ((1, 28, 28), 10, 1), True
+        from ..catalog.datasets import DATASETS
+        self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": sorted(DATASETS)}, build=self._build)
+        self.fields.inputs["dataset"].tooltip = DATASETS[spec.dataset].help if spec.dataset in DATASETS else ""
+        self.fields.show_only(_dataset_fields(spec.dataset))
         self.fields.observe(self._update, names=["value", "error"])
         new = lambda t="ToTensor": TransformSpec(t)
         self.train = RowList(spec.train_transforms, TRANSFORMS, new, "ToTensor", where="train_transforms", add_label="Add")
@@ -87,24 +97,60 @@ class TransformPicker(W.VBox):
     def _update(self, change=None) -> None:
         if self._loading:
             return
+        for r in (*self.train.rows, *self.val.rows):
+            r.show_message(r.error)
         err = self.train.error or self.val.error or self.fields.error
+        ds = self.fields.inputs["dataset"].value
+        self.fields.show_only(_dataset_fields(ds))
         if not err:
-            self.value = self.fields.value
+            try:
+                self.info = self._check(self.fields.value)
+            except NbtrainError as e:
+                err = str(e)
+                self._mark(e)
+            else:
+                self.value = self.fields.value
         self.error = err
         self.message.value = error_html(err)
         self.code.value = code_html(_snippet(self.value))
         if self.preview and not err:
             self.refresh_samples()
 
+    def _mark(self, e: NbtrainError) -> None:
+        """Outline the pipeline row the error names."""
+        m = re.search(r"(train|val)_transforms\[(\d+)\]", e.where or "")
+        if m:
+            rows = (self.train if m.group(1) == "train" else self.val).rows
+            if int(m.group(2)) < len(rows):
+                rows[int(m.group(2))].show_message(str(e))
+
+    def _check(self, spec: DataSpec) -> tuple:
+        """Load the data and walk a real sample through both pipelines (a bad step raises, naming it);
+        returns (input_shape, num_classes, steps_per_epoch)."""
+        import math
+
+        from ..data.bundle import prepare
+        p = prepare(spec)
+        n = len(p.train_set)
+        steps = n // spec.batch_size if spec.drop_last else math.ceil(n / spec.batch_size)
+        classes = len(p.src.class_names) if p.src.task == "classification" else 1
+        self.is_image = p.src.kind == "image"
+        return tuple(p.sample.shape), classes, max(steps, 1)
+
     def refresh_samples(self) -> bytes | None:
         """Draw ``n_samples`` training samples through the train pipeline into the image."""
         from ..data import sample_grid
+        if not self.is_image:
+            self.image.layout.display = "none"
+            self.image_message.value = "(a tabular dataset: no images to show)"
+            return None
         try:
             grid = sample_grid(self.value, n=self.n_samples)
         except NbtrainError as e:
             self.image_message.value = error_html(str(e))
             return None
         self.image_message.value = ""
+        self.image.layout.display = ""
         self.grid_png = tensor_png(grid)
         self.image.value = self.grid_png
         return self.grid_png

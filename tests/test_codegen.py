@@ -1,0 +1,106 @@
+"""to_code and the code snippets: exec'd, they build what nbtrain builds; the script reproduces fit()."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nbtrain.codegen import optimizer_code, scheduler_code, to_code
+from nbtrain.errors import NbtrainError
+from nbtrain.model import build_model
+from nbtrain.optim import build_optimizer, lr_curve
+from nbtrain.spec import DataSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
+from nbtrain.widgets.presets import named_cnn
+
+# the script must reproduce fit()'s first-epoch numbers to this relative tolerance: same data split, batch
+# order, initial weights and update order, so only float summation order may differ
+TOLERANCE = 1e-5
+
+
+def _epoch_line(text: str, epoch: int = 1) -> dict:
+    line = next(l for l in text.splitlines() if l.startswith(f"epoch {epoch}/"))
+    return {k: float(v) for k, v in re.findall(r"(\w+) (-?[\d.]+(?:e-?\d+)?)", line.split(": ", 1)[1])}
+
+
+def test_script_reproduces_fit_first_epoch(tmp_path):
+    from nbtrain.loop import fit
+    spec = TrainSpec.default()
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 1, "", ""
+    spec.sched = SchedSpec("OneCycleLR", params={"max_lr": 0.01})
+    spec.optim.groups = [ParamGroupSpec("9", lr=3e-3)]
+    hist = fit(spec, dashboard=False, progress=False)
+    spec.loop.logdir, spec.loop.run_name = str(tmp_path / "runs"), "gen"
+    script = tmp_path / "train.py"
+    script.write_text(to_code(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got, want = _epoch_line(out.stdout), hist.epochs[0]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "lr_1"):
+        assert got[key] == pytest.approx(want[key], rel=TOLERANCE, abs=1e-6), key
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(tmp_path / "runs" / "gen")).Reload()
+    assert [e.value for e in acc.Scalars("epoch/loss")] == pytest.approx([want["loss"]], rel=TOLERANCE)
+    assert "lr/group_1" in acc.Tags()["scalars"] and "weights/0.weight" in acc.Tags()["histograms"]
+
+
+@pytest.mark.parametrize("optim", [
+    OptimSpec("SGD", lr=0.1, params={"momentum": 0.9}),
+    OptimSpec("AdamW", lr=1e-3, params={"weight_decay": 0.01},
+              groups=[ParamGroupSpec("fc*", lr=1e-2), ParamGroupSpec("conv*", weight_decay=0.0)]),
+])
+def test_optimizer_code_builds_the_same_param_groups(optim):
+    model = build_model(named_cnn(), (1, 28, 28))
+    ref = build_optimizer(optim, model)
+    scope = {"model": model}
+    exec(optimizer_code(optim), scope)
+    got = scope["optimizer"]
+    assert type(got) is type(ref) and len(got.param_groups) == len(ref.param_groups)
+    for a, b in zip(got.param_groups, ref.param_groups):
+        assert [id(p) for p in a["params"]] == [id(p) for p in b["params"]]
+        assert {k: a[k] for k in ("lr", "weight_decay")} == {k: b[k] for k in ("lr", "weight_decay")}
+
+
+@pytest.mark.parametrize("sched", [
+    SchedSpec("StepLR", params={"step_size": 2, "gamma": 0.5}, warmup=1),
+    SchedSpec("OneCycleLR", params={"max_lr": 0.05}),
+    SchedSpec("CosineAnnealingLR", warmup=3, interval="step"),
+    SchedSpec("LambdaLR", params={"expr": "0.9 ** epoch"}),
+    SchedSpec("LambdaLR", params={"preset": "inverse_sqrt"}),
+])
+def test_scheduler_code_gives_the_lr_curve(sched):
+    epochs, steps = 5, 3
+    optim = OptimSpec("SGD", lr=0.1)
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    scope = {"optimizer": opt}
+    exec(scheduler_code(sched, epochs, steps), scope)
+    lrs = []
+    for _ in range(epochs):
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if sched.per_step:
+                scope["scheduler"].step()
+        if not sched.per_step:
+            scope["scheduler"].step()
+    assert lrs == pytest.approx(lr_curve(optim, sched, epochs, steps)[0])
+
+
+def test_unsupported_dataset_says_so():
+    spec = TrainSpec(data=DataSpec(dataset="csv", path="x.csv"))
+    with pytest.raises(NbtrainError, match=r"^to_code: exporting the 'csv' dataset as plain PyTorch is not supported \("):
+        to_code(spec, input_shape=(4,), steps_per_epoch=1)
+
+
+def test_cli_export_prints_the_script(tmp_path, capsys):
+    from nbtrain.cli import main
+    spec = TrainSpec.default()
+    spec.save(tmp_path / "spec.json")
+    assert main(["export", str(tmp_path / "spec.json")]) == 0
+    assert capsys.readouterr().out == to_code(spec)
+    assert main(["export", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err == (f"nbtrain: error: {tmp_path / 'missing.json'}: spec file not found "
+                                       "(give the path of a JSON spec (`nbtrain spec > spec.json`))\n")

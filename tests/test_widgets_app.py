@@ -1,0 +1,116 @@
+"""The Workbench driven in-process: tabs kept in step, Train enabled only for a valid spec, Train runs
+fit(), Save / Load, the LR finder button, the code export."""
+import pytest
+
+from nbtrain.spec import SchedSpec, TrainSpec
+from nbtrain.widgets import Workbench
+from nbtrain.widgets.presets import mlp
+
+
+def _small() -> TrainSpec:
+    spec = TrainSpec.default()
+    spec.model = mlp(10)
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 1, "", ""
+    spec.data.batch_size = 128
+    return spec
+
+
+def test_workbench_round_trips_and_saves_and_loads(tmp_path):
+    spec = _small()
+    spec.sched = SchedSpec("StepLR", params={"step_size": 1}, warmup=0)
+    wb = Workbench(spec, preview=False)
+    assert wb.spec == spec and wb.error == "" and not wb.train_button.disabled
+    assert [wb.tabs.get_title(i) for i in range(5)] == ["Data", "Model", "Optimizer", "Schedule", "Train"]
+    wb.path.value = str(tmp_path / "a.json")
+    wb.save_button.click()
+    assert TrainSpec.load(tmp_path / "a.json") == spec
+    other = TrainSpec.default()
+    other.loop.epochs = 2
+    other.save(tmp_path / "b.json")
+    wb.path.value = str(tmp_path / "b.json")
+    wb.load_button.click()
+    assert wb.spec == other and "loaded" in wb.file_message.value
+    assert wb.sched.epochs.value == 2                                   # the preview follows the loop's epochs
+    (tmp_path / "bad.json").write_text("{not json")
+    wb.path.value = str(tmp_path / "bad.json")
+    wb.load_button.click()
+    assert wb.spec == other and "not valid JSON" in wb.file_message.value
+
+
+def test_train_is_disabled_while_the_spec_is_invalid_and_says_why():
+    wb = Workbench(_small(), preview=False)
+    wb.model.rows.rows[1].params.fields["in_features"].input.value = "100"
+    why = ("Model: model.layers[1] (Linear): expects 100 input features, got 784 "
+           "(set in_features to 784 or 'auto')")
+    assert wb.error == why and wb.train_button.disabled
+    assert wb.train_button.tooltip == f"fix first: {why}" and "cannot train" in wb.status.value
+    assert wb.spec.model == mlp(10)                                     # the last valid spec is kept
+    wb.model.rows.rows[1].params.fields["in_features"].input.value = "auto"
+    assert wb.error == "" and not wb.train_button.disabled
+    wb.loop.inputs["epochs"].value = 0
+    assert wb.error == "Train: loop.epochs: must be >= 1, got 0" and wb.train_button.disabled
+    wb.loop.inputs["epochs"].value = 1
+    assert not wb.train_button.disabled
+
+
+def test_tabs_stay_in_step():
+    wb = Workbench(_small(), preview=False)
+    assert wb.model.input_shape == (1, 28, 28) and wb.sched.steps_per_epoch.value == 12   # 1437 / 128
+    wb.data.fields.inputs["image_size"].value = 8
+    assert wb.model.input_shape == (1, 8, 8) and wb.spec.data.image_size == 8
+    assert "(64)" in wb.model.rows.rows[0].info.value
+    wb.data.fields.inputs["batch_size"].value = 64
+    assert wb.sched.steps_per_epoch.value == 23
+    wb.optim.lr.value = 0.05
+    assert wb.sched.optim_spec.lr == 0.05 and wb.spec.optim.lr == 0.05
+
+
+def test_train_button_runs_fit_and_reports():
+    wb = Workbench(_small(), preview=False, background=False)
+    wb.train_button.click()
+    assert wb.history is not None and len(wb.history.epochs) == 1
+    assert wb.status.value.startswith("done: ") and "val_loss" in wb.status.value
+    assert not wb.train_button.disabled
+
+
+def test_train_errors_show_in_the_ui():
+    def broken_fit(spec):
+        raise RuntimeError("boom")
+    wb = Workbench(_small(), fit=broken_fit, preview=False, background=False)
+    wb.train_button.click()
+    assert "training failed: RuntimeError: boom" in wb.status.value
+    assert isinstance(wb.last_error, RuntimeError)
+    assert "RuntimeError: boom" in wb.output.outputs[-1]["text"]
+
+
+def test_lr_finder_through_the_schedule_tab():
+    spec = _small()
+    wb = Workbench(spec, preview=False)
+    weights_before = wb.spec
+    wb.sched.find_button.click()
+    s = wb.sched.suggested_lr
+    assert s is not None and 1e-7 < s < 10 and bytes(wb.sched.find_image.value).startswith(b"\x89PNG")
+    assert not wb.set_lr.disabled
+    wb.set_lr.click()
+    assert wb.spec.optim.lr == pytest.approx(float(f"{s:.3g}"))
+    assert wb.spec.model == weights_before.model
+
+
+def test_show_code_is_the_whole_run():
+    wb = Workbench(_small(), preview=False)
+    code = wb.show_code()
+    compile(code, "train.py", "exec")
+    assert "def evaluate(net, loader):" in code and "torch.optim.Adam(model.parameters(), lr=0.001)" in code
+    assert "def evaluate(net, loader):" in wb.code.value
+
+
+def test_background_training_keeps_the_kernel_free_and_stop_works():
+    spec = _small()
+    spec.loop.epochs = 3
+    wb = Workbench(spec, preview=False, background=True)
+    run = wb.train_button.click() or wb.run
+    assert run is not None and not wb.stop_button.disabled and wb.train_button.disabled
+    wb.stop_button.click()
+    wb._watcher.join(60)
+    assert run.done and len(wb.history.epochs) < 3
+    assert wb.stop_button.disabled and not wb.train_button.disabled
