@@ -6,6 +6,7 @@ folder so the runs/ and checkpoints/ it writes stay out of the repository.
 """
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,15 @@ def kernel_name(tmp_path_factory):
         os.environ["JUPYTER_PATH"] = old
 
 
+def _tensorboards() -> dict:
+    """TensorBoard servers that `%tensorboard` started, by pid (they outlive the kernel)."""
+    try:
+        from tensorboard import manager
+    except ImportError:
+        return {}
+    return {info.pid: info for info in manager.get_all()}
+
+
 def _errors(nb) -> list[str]:
     """Error outputs and tracebacks written to stderr, with the cell they came from."""
     found = []
@@ -86,11 +96,18 @@ def test_notebook_runs_without_errors(path, kernel_name, tmp_path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name=kernel_name, timeout=300, startup_timeout=120,
                             resources={"metadata": {"path": str(tmp_path)}})
+    before = _tensorboards()
     start = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError as e:
         pytest.fail(f"{path.name} raised:\n{e}")
+    finally:
+        for pid in set(_tensorboards()) - set(before):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
     took = time.perf_counter() - start
     assert not _errors(nb), "\n".join(_errors(nb))
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and _text(c).strip())
