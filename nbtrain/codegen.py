@@ -16,26 +16,11 @@ def kwargs_code(params: dict) -> str:
 
 
 # -- transforms -------------------------------------------------------------------------------
-def transform_call(t) -> str:
-    """One transform spec as a torchvision.transforms.v2 call."""
-    if t.type == "ToTensor":
-        return "v2.ToImage(), v2.ToDtype(torch.float32, scale=True)"
-    build = t.entry().build
-    mod = getattr(build, "__module__", "") or ""
-    name = build.__name__ if mod.startswith("torchvision") else t.type
-    return f"v2.{name}({kwargs_code(t.params)})"
-
-
-def transforms_code(transforms, name: str = "transform") -> str:
-    calls = [transform_call(t) for t in transforms]
-    body = "".join(f"    {c},\n" for c in calls)
-    return f"{name} = v2.Compose([\n{body}])\n" if calls else f"{name} = v2.Compose([])\n"
-
-
 def transforms_snippet(data_spec) -> str:
-    return ("import torch\nfrom torchvision.transforms import v2\n\n"
-            + transforms_code(data_spec.train_transforms, "train_transform")
-            + transforms_code(data_spec.val_transforms, "val_transform"))
+    """The train and val pipelines as torchvision.transforms.v2 code."""
+    return ("import torch\nfrom torchvision.transforms import InterpolationMode, v2\n\n"
+            + _pipeline("train_transform", data_spec.train_transforms)
+            + _pipeline("val_transform", data_spec.val_transforms))
 
 
 # -- optimizer --------------------------------------------------------------------------------
@@ -174,11 +159,9 @@ def _data_code(d) -> str:
 
 
 def _transform_line(t) -> str:
-    kw = {}
-    for k, v in t.params.items():
-        kw[k] = v
+    """One transform spec as a torchvision.transforms.v2 call (its explicit parameters only)."""
     args = []
-    for k, v in kw.items():
+    for k, v in t.params.items():
         if k == "interpolation":
             args.append(f"{k}=InterpolationMode({v!r})")
         elif k == "dtype":
@@ -234,7 +217,9 @@ train_generator = torch.Generator().manual_seed(DATA_SEED)  # decides the batch 
 train_sampler = RandomSampler(train_set, generator=train_generator) if {shuffle} else SequentialSampler(train_set)
 train_loader = DataLoader(train_set, batch_size={batch}, sampler=train_sampler, drop_last={drop_last},
                           generator=train_generator, num_workers={workers}, pin_memory={pin})
-val_loader = DataLoader(val_set, batch_size={batch}, shuffle=False, num_workers={workers}, pin_memory={pin})
+# its own generator: iterating a loader without one draws a seed from the global RNG (shifting dropout)
+val_loader = DataLoader(val_set, batch_size={batch}, shuffle=False, num_workers={workers}, pin_memory={pin},
+                        generator=torch.Generator().manual_seed(DATA_SEED + 1))
 '''
 
 _LOOP = '''

@@ -16,11 +16,7 @@ import random
 import numpy as np
 import torch
 
-from . import distributed as dist
-from .callbacks import Callback, CallbackList, State
-from .env import pick_device
 from .errors import NbtrainError
-from .history import History
 from .metrics import Accumulator, means
 from .spec import LoopSpec, TrainSpec
 
@@ -155,7 +151,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.run.Run``).
 
-    Give a TrainSpec (or the path of a JSON spec), or parts you built: ``model`` with ``train`` (and
+    Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
+    with it replace the built ones), or parts you built: ``model`` with ``train`` (and
     ``val``) loaders or ``data`` (a DataBundle or a ``(train, val)`` pair), and optionally ``optimizer``
     (default Adam 1e-3), ``scheduler`` (a torch scheduler or a ``Schedule``), ``loss`` (a module or a
     name). Any LoopSpec field can be passed as a keyword (``device``, ``amp``, ``grad_clip``, ``seed``,
@@ -172,11 +169,13 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     if spec is not None and not isinstance(spec, TrainSpec):
         raise NbtrainError(f"expected a TrainSpec or the path of a JSON spec, got {type(spec).__name__}", "fit(spec)",
                            "use nbtrain.TrainSpec.default() or pass model= and train=")
+    if spec is not None and (data is not None or train is not None or val is not None):
+        raise NbtrainError("a TrainSpec builds its own data", "fit",
+                           "edit spec.data, or pass model= with train=/val= (or data=) and no spec")
     ls = _loop_spec(spec, epochs, loop)
     from .loop_run import Trainer
     return Trainer(spec, ls, dict(model=model, data=data, train=train, val=val, optimizer=optimizer,
                                   scheduler=scheduler, loss=loss), callbacks, resume, dashboard, progress).run()
 
 
-__all__ = ["fit", "make_train_step", "make_eval_step", "evaluate", "eval_mode", "check_batch", "seed_everything",
-           "Callback", "CallbackList", "State", "History", "pick_device", "dist"]
+__all__ = ["fit", "make_train_step", "make_eval_step", "evaluate", "eval_mode", "check_batch", "seed_everything"]

@@ -1,7 +1,9 @@
 """Background runs: ``fit(..., background=True)`` trains in a thread and returns a ``Run`` handle at once.
 
 Stop and pause act between batches: ``Control`` is a callback whose ``on_batch_end`` asks the loop to stop
-(``state.request_stop``; the loop checks ``state.should_stop`` every batch) or blocks while paused. The
+(``state.request_stop``; the loop checks ``state.should_stop`` right after) or blocks while paused. A Run puts
+its Control after every other callback, so a pause or stop asked during a batch's callbacks acts at that
+batch's end, and a stop while paused runs no further batch. The
 dashboard's buttons drive the same ``Control``.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Control(Callback):
             state.request_stop("stop()")
 
     def on_batch_end(self, state, logs) -> None:
+        """After a batch: block while paused, then pass a stop request on to the loop (which checks it next)."""
         if not self._running.is_set():
             self.paused_at = state.step
             self.blocked.set()
@@ -153,13 +156,12 @@ def start_background(fit_kwargs: dict, fit=None) -> Run:
     if dash == "auto" or dash is True:
         from .sinks.dashboard import Dashboard, wants_widgets
         dash = Dashboard() if wants_widgets() else None
-    if hasattr(dash, "show"):                       # our Dashboard: shown here, driving the Run's Control
-        dash.control = control
+    if hasattr(dash, "show"):                       # our Dashboard: shown here, its buttons drive the Run's Control
+        dash.control, dash.external_control = control, True
         dash.show()
         kw["dashboard"] = dash
-    else:
-        callbacks.append(control)
-        if dash is None:
-            kw.pop("dashboard", None)
+    elif dash is None:
+        kw.pop("dashboard", None)
+    callbacks.append(control)                       # last: it blocks (pause) after every other callback
     kw["callbacks"] = callbacks
     return Run(kw, control, fit).launch()

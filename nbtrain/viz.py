@@ -57,16 +57,22 @@ def _style(ax, title: str) -> None:
 
 
 class CurvesPlot:
-    """The curves figure, built once and updated in place (cheap redraws: no new axes, ticks or layout).
+    """The curves figure, built once and updated in place.
 
     One panel per metric: per-step values (raw, faint; EMA-smoothed, solid), per-epoch train markers and the
     ``val_`` curve; then the LR of each param group, with the planned schedule ``plan[g][t]`` drawn faintly.
     Rows are log dicts with ``step`` (epoch rows carry the global step at the epoch's end).
+
+    ``total_steps`` fixes the x axis to the whole run, and y limits change only when the data leaves them or
+    fills less than half of them. With ``live=True`` the axes, ticks and legends are drawn once per change of
+    limits and kept as a bitmap; a frame then only restores it and draws the lines on top (blitting), which
+    is what keeps a dashboard redraw cheap.
     """
 
     def __init__(self, metrics: Sequence[str] = ("loss",), groups: int = 1, width: float = 10.0,
-                 height: float = 3.0, dpi: int = 72):
-        self.metrics, self.groups = tuple(metrics), groups
+                 height: float = 3.0, dpi: int = 72, total_steps: int = 0, live: bool = False):
+        self.metrics, self.groups, self.total, self.live = tuple(metrics), groups, total_steps, live
+        self._bg, self._key, self._ylim = None, None, {}
         self.fig = new_figure(width, height, dpi)
         self.fig.set_layout_engine(None)
         self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.16, top=0.84, wspace=0.22)
@@ -89,6 +95,10 @@ class CurvesPlot:
         if groups > 1:
             lr_ax.legend(fontsize=7, loc="upper right")
         self.title = self.fig.suptitle("", fontsize=9)
+        for ax in self.axes:
+            for line in ax.lines:
+                line.set_animated(live)
+        self.title.set_animated(live)
 
     def update(self, steps: Sequence[dict] = (), epochs: Sequence[dict] = (), lr_steps: Sequence[int] = (),
                lrs: Sequence[Sequence[float]] = (), plan=None, title: str = "", smooth: float = 0.6) -> "CurvesPlot":
@@ -99,30 +109,53 @@ class CurvesPlot:
             sm.set_data(x, ema(y, smooth) if smooth else y)
             ep.set_data(*_series(epochs, key))
             val.set_data(*_series(epochs, f"val_{key}"))
-            _rescale(ax)
+            self._limits(ax)
         for g, (planned, actual) in enumerate(self.lr_lines):
             p = plan[g] if plan and g < len(plan) else []
             planned.set_data(range(len(p)), p)
             ys = [row[g] for row in lrs if g < len(row)]
             actual.set_data(list(lr_steps)[:len(ys)], ys)
-        _rescale(self.axes[-1])
+        self._limits(self.axes[-1])
         self.title.set_text(title)
         return self
+
+    def _limits(self, ax) -> None:
+        xs, ys = [], []
+        for line in ax.lines:
+            xs += [float(v) for v in line.get_xdata()]
+            ys += [float(v) for v in line.get_ydata() if math.isfinite(v)]
+        ax.set_xlim(0, max([self.total, *xs, 1]) * 1.02)
+        if not ys:
+            return
+        lo, hi = min(ys), max(ys)
+        cur = self._ylim.get(id(ax))
+        if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.5 * (cur[1] - cur[0]):
+            return
+        pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+        self._ylim[id(ax)] = (lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
 
     def png(self, compress_level: int = 1) -> bytes:
         """Draw and encode; a low zlib level because a live frame is thrown away within a second."""
         from PIL import Image
         canvas = self.fig.canvas
-        canvas.draw()
+        key = tuple(ax.get_xlim() + ax.get_ylim() for ax in self.axes)
+        if not self.live:
+            canvas.draw()
+        else:
+            if self._bg is None or key != self._key:
+                canvas.draw()                         # everything but the (animated) lines and title
+                self._bg, self._key = canvas.copy_from_bbox(self.fig.bbox), key
+            else:
+                canvas.restore_region(self._bg)
+            for ax in self.axes:
+                for line in ax.lines:
+                    ax.draw_artist(line)
+            self.fig.draw_artist(self.title)
         img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="png", compress_level=compress_level)
         return buf.getvalue()
-
-
-def _rescale(ax) -> None:
-    ax.relim()
-    ax.autoscale_view()
 
 
 def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequence[str] = ("loss",),

@@ -11,11 +11,11 @@ from nbtrain.codegen import optimizer_code, scheduler_code, to_code
 from nbtrain.errors import NbtrainError
 from nbtrain.model import build_model
 from nbtrain.optim import build_optimizer, lr_curve
-from nbtrain.spec import DataSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
-from nbtrain.widgets.presets import named_cnn
+from nbtrain.spec import DataSpec, LayerSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
+from nbtrain.widgets.presets import mlp, named_cnn
 
-# the script must reproduce fit()'s first-epoch numbers to this relative tolerance: same data split, batch
-# order, initial weights and update order, so only float summation order may differ
+# the script must reproduce fit()'s numbers to this relative tolerance: same data split, batch order, initial
+# weights, dropout draws and update order, so only float summation order may differ
 TOLERANCE = 1e-5
 
 
@@ -24,12 +24,16 @@ def _epoch_line(text: str, epoch: int = 1) -> dict:
     return {k: float(v) for k, v in re.findall(r"(\w+) (-?[\d.]+(?:e-?\d+)?)", line.split(": ", 1)[1])}
 
 
-def test_script_reproduces_fit_first_epoch(tmp_path):
+@pytest.mark.slow
+def test_script_reproduces_fit(tmp_path):
+    """Two epochs of an MLP with BatchNorm and Dropout, OneCycleLR, a param group and SWA from epoch 1."""
     from nbtrain.loop import fit
     spec = TrainSpec.default()
-    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 1, "", ""
-    spec.sched = SchedSpec("OneCycleLR", params={"max_lr": 0.01})
-    spec.optim.groups = [ParamGroupSpec("9", lr=3e-3)]
+    spec.model = mlp(10)
+    spec.model.layers[2:2] = [LayerSpec("BatchNorm1d"), LayerSpec("Dropout", params={"p": 0.2})]
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 2, "", ""
+    spec.sched = SchedSpec("OneCycleLR", params={"max_lr": 0.01}, swa=True, swa_start=1, swa_anneal_epochs=1)
+    spec.optim.groups = [ParamGroupSpec("7", lr=3e-3)]
     hist = fit(spec, dashboard=False, progress=False)
     spec.loop.logdir, spec.loop.run_name = str(tmp_path / "runs"), "gen"
     script = tmp_path / "train.py"
@@ -37,13 +41,17 @@ def test_script_reproduces_fit_first_epoch(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    got, want = _epoch_line(out.stdout), hist.epochs[0]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "lr_1"):
-        assert got[key] == pytest.approx(want[key], rel=TOLERANCE, abs=1e-6), key
+    for epoch in (1, 2):
+        got, want = _epoch_line(out.stdout, epoch), hist.epochs[epoch - 1]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "lr_1"):
+            assert got[key] == pytest.approx(want[key], rel=TOLERANCE, abs=1e-6), (epoch, key)
+    swa = dict(re.findall(r"(\w+) ([\d.]+)", out.stdout.split("swa: ", 1)[1]))
+    assert float(swa["val_loss"]) == pytest.approx(hist.final["swa_val_loss"], rel=TOLERANCE)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(str(tmp_path / "runs" / "gen")).Reload()
-    assert [e.value for e in acc.Scalars("epoch/loss")] == pytest.approx([want["loss"]], rel=TOLERANCE)
-    assert "lr/group_1" in acc.Tags()["scalars"] and "weights/0.weight" in acc.Tags()["histograms"]
+    assert [e.value for e in acc.Scalars("epoch/loss")] == pytest.approx([e["loss"] for e in hist.epochs], rel=TOLERANCE)
+    assert "lr/group_1" in acc.Tags()["scalars"] and "weights/0.weight" not in acc.Tags()["histograms"]
+    assert "weights/1.weight" in acc.Tags()["histograms"]
 
 
 @pytest.mark.parametrize("optim", [
@@ -104,3 +112,21 @@ def test_cli_export_prints_the_script(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err == (f"nbtrain: error: {tmp_path / 'missing.json'}: spec file not found "
                                        "(give the path of a JSON spec (`nbtrain spec > spec.json`))\n")
+
+
+def test_transforms_snippet_is_the_pipeline():
+    from torchvision import tv_tensors
+
+    from nbtrain.codegen import transforms_snippet
+    from nbtrain.data.pipeline import build_pipeline
+    from nbtrain.spec import TransformSpec
+    pipe = [TransformSpec("Resize", {"size": 20, "interpolation": "nearest"}), TransformSpec("ToTensor"),
+            TransformSpec("Normalize", {"mean": [0.3], "std": [0.25]})]
+    spec = DataSpec(train_transforms=pipe, val_transforms=pipe[1:])
+    scope = {}
+    exec(transforms_snippet(spec), scope)
+    x = tv_tensors.Image(torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)))
+    for name, specs in (("train_transform", spec.train_transforms), ("val_transform", spec.val_transforms)):
+        want = build_pipeline(specs, name, allow_random=False)(x)
+        got = scope[name](x)
+        assert got.shape == want.shape and torch.equal(got.as_subclass(torch.Tensor), want)

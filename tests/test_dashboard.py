@@ -162,3 +162,29 @@ def test_threaded_dashboard_renders_off_the_loop_and_stops_its_thread():
     mini_fit(callbacks=[d], epochs=2)
     assert d._thread is None and d.redraws >= 2 and d.error is None
     assert _pixels(d.last_png).std() > 20
+
+
+# -- with nbtrain's own fit on a spec --------------------------------------------------------------------
+def test_real_fit_draws_the_planned_schedule_and_the_slider_scales_what_is_ahead():
+    import nbtrain
+    from nbtrain.callbacks import Callback
+    from nbtrain.optim import lr_curve
+    from nbtrain.spec import SchedSpec
+    spec = nbtrain.TrainSpec.default()
+    spec.sched = SchedSpec("OneCycleLR", params={"max_lr": 0.01})
+    d, _ = _dash()
+
+    class Slide(Callback):
+        def on_batch_end(self, state, logs):
+            if state.step == 5:
+                d._w["lr"].value = 0.5
+    h = nbtrain.fit(spec, epochs=2, log_every=1, dashboard=d, callbacks=[Slide()], logdir="", checkpoint_dir="",
+                    progress=False)
+    plan = lr_curve(spec.optim, spec.sched, 2, d.state.steps_per_epoch)
+    assert d.plan == plan
+    total = len(plan[0])
+    ratios = {s["step"]: s["lr"] / plan[0][s["step"]] for s in h.steps if s["step"] < total}
+    assert all(r == pytest.approx(1.0) for s, r in ratios.items() if s <= 5)
+    assert all(r == pytest.approx(0.5) for s, r in ratios.items() if s >= 7)
+    drawn = d._plot.axes[-1].lines[0].get_ydata()              # the plan line, scaled from the slider's step on
+    assert drawn[3] == pytest.approx(plan[0][3]) and drawn[-1] == pytest.approx(plan[0][-1] * 0.5)

@@ -51,6 +51,32 @@ h2 = nbtrain.fit(model=model(), train=train, val=val, epochs=3, log_every=2, das
 """
 
 
+BACKGROUND = """
+import threading
+class Meet(Callback):                   # at step 8 the loop waits for the cell below to pause it
+    def __init__(self):
+        self.reached, self.go = threading.Event(), threading.Event()
+    def on_batch_end(self, state, logs):
+        if state.step == 8:
+            self.reached.set()
+            self.go.wait(60)
+meet = Meet()
+run = nbtrain.fit(model=model(), train=train, val=val, epochs=3, log_every=2, callbacks=[meet], background=True)
+print(type(run).__name__, "returned at once")
+"""
+
+CONTROL = """
+assert meet.reached.wait(60)
+run.pause()
+meet.go.set()
+assert run.control.blocked.wait(60)
+paused_at = run.state.step
+run.stop()
+hb = run.wait(60)
+dump(hb, paused_at=paused_at, done=run.done)
+"""
+
+
 class Recorder(nbclient.NotebookClient):
     """Also keeps every PNG a widget's ``value`` was set to, per widget, as the front end received them."""
 
@@ -91,7 +117,9 @@ def executed():
         "h = nbtrain.fit(model=model(), train=train, val=val, epochs=3, log_every=2)",
         "dump(h)",
         FAST,
-        "dump(h2, redraws=dash.redraws)")]
+        "dump(h2, redraws=dash.redraws)",
+        BACKGROUND,
+        CONTROL)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                MPLBACKEND="Agg")
     client = Recorder(nb, timeout=300, kernel_name=_kernel_name(), resources={"metadata": {"path": str(ROOT)}})
@@ -144,9 +172,22 @@ def test_the_curves_image_changes_between_redraws(executed):
     frames = client.widget_frames("nbtrain-curves")
     h2 = _json_out(nb.cells[4])
     assert len(h2["epochs"]) == 3 and h2["redraws"] >= 3
-    assert len(frames) >= 4                                  # the empty start, then each epoch's data at least
+    assert len(frames) >= 3                                  # each epoch's data (the loop waited for it), the end
     assert all(a != b for a, b in zip(frames, frames[1:]))   # only new pictures are sent
     imgs = [_png(f) for f in frames]
     assert all(i.shape == (216, 720) and i.std() > 20 for i in imgs)
     assert np.abs(imgs[-1].astype(int) - imgs[1].astype(int)).mean() > 1    # the curves grew
     assert client.widget_frames("nbtrain-fmap") and client.widget_frames("nbtrain-kern")
+
+
+def test_a_background_run_keeps_the_kernel_free_and_stops_within_one_batch(executed):
+    nb, _ = executed
+    started, control = nb.cells[5], nb.cells[6]
+    assert "Run returned at once" in "".join(o.get("text", "") for o in started.outputs)
+    hb = _json_out(control)
+    assert hb["paused_at"] == 8 and hb["done"] and hb["stop"] == "stop()"
+    assert len(hb["epochs"]) == 1 and hb["steps"][-1]["step"] == 8       # stopped where it was paused
+    shown = [o for o in started.outputs if o["output_type"] == "display_data"]
+    assert len(shown) == 1 and "image/png" in shown[0]["data"]          # the dashboard, left as a PNG
+    assert shown[0]["data"]["text/plain"].startswith("epoch 2/3 · step 8/18")
+    assert shown[0]["data"]["text/plain"].endswith("stopped: stop()")

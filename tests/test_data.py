@@ -276,3 +276,27 @@ def test_sample_grid_draws_through_the_train_pipeline():
     aug = DataSpec(train_transforms=[T("RandomRotation", {"degrees": 45})], val_transforms=[])
     assert not torch.equal(sample_grid(aug, 9), sample_grid(DataSpec(), 9))
     assert sample_grid(DataSpec(), 5).shape == (3, 2 + 2 * 30, 2 + 3 * 30)      # 3 per row, 2 rows
+
+
+def test_loader_settings_reach_the_dataloader():
+    spec = DataSpec(in_memory="off", num_workers=2, pin_memory=True, drop_last=True, batch_size=100)
+    b = build_data(spec)
+    assert (b.train.num_workers, b.train.pin_memory, b.train.drop_last, b.train.batch_size) == (2, True, True, 100)
+    assert len(b.train) == 14 and not b.val.drop_last and len(b.val) == 4     # 1438 // 100; ceil(359 / 100)
+    fast = build_data(DataSpec(drop_last=True, batch_size=100))
+    assert len(fast.train) == 14 and all(len(y) == 100 for _, y in fast.train)
+    assert fast.to("cpu").device == torch.device("cpu")
+
+
+def test_normalize_stats_of_a_dataset_a_tensor_and_rgb_images():
+    x = torch.zeros(4, 3, 2, 2)
+    x[:, 1] = 1.0
+    x[:2, 2] = 0.5
+    assert normalize_stats(x) == ([0.0, 1.0, 0.25], [0.0, 0.0, 0.25])
+    u8 = torch.full((2, 1, 3, 3), 255, dtype=torch.uint8)
+    assert normalize_stats(torch.utils.data.TensorDataset(u8, torch.zeros(2))) == ([1.0], [0.0])   # scaled like ToTensor
+    mean, std = normalize_stats(DataSpec(dataset="synthetic", image_shape=[3, 8, 8], size=40))
+    assert len(mean) == len(std) == 3 and all(0.3 < m < 0.7 for m in mean) and all(0.2 < s < 0.4 for s in std)
+    with pytest.raises(DataError) as e:
+        sample_grid(DataSpec(dataset="iris"))
+    assert str(e.value) == "sample_grid: 'iris' is tabular, not images (use an image dataset)"

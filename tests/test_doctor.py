@@ -115,3 +115,29 @@ def test_default_emit_is_a_python_warning_once():
         doc.on_log(st, {"loss": float("nan")})
         doc.on_log(st, {"loss": float("nan")})
     assert [type(w.message) for w in rec] == [DoctorWarning]
+
+
+# -- with nbtrain's own fit on the default spec ---------------------------------------------------------
+def _fit_spec(spec):
+    import nbtrain
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    nbtrain.fit(spec, epochs=1, callbacks=[doc], logdir="", checkpoint_dir="", progress=False, dashboard=False)
+    return doc, said
+
+
+def test_real_fit_default_spec_is_clean():
+    doc, said = _fit_spec(TrainSpec.default())
+    assert said == [], doc.said
+
+
+def test_real_fit_planted_mistakes_in_the_spec():
+    from nbtrain.spec import LayerSpec
+    spec = TrainSpec.default()
+    spec.model.layers.append(LayerSpec("Softmax", params={"dim": 1}))
+    spec.data.train_transforms = [TransformSpec("ToTensor")]              # no Normalize
+    spec.data.val_transforms = [TransformSpec("RandomHorizontalFlip"), TransformSpec("ToTensor")]
+    spec.data.random_val = True
+    doc, said = _fit_spec(spec)
+    assert sorted(said) == ["softmax_ce", "unnormalized", "val_random"]
+    assert "the last layer '10' (Softmax) feeds CrossEntropyLoss" in doc.said["softmax_ce"]

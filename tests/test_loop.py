@@ -248,3 +248,29 @@ def test_output_size_differs_from_the_number_of_classes():
         nbtrain.fit(model=nn.Linear(4, 2), train=_loader(x, torch.full((16,), 4)), progress=False)
     assert str(e.value) == ("model (last layer): the model outputs 2 values per sample but the targets go up to "
                             "class 4 (set the last layer's out_features to 5)")
+
+
+def test_fp16_with_grad_scaler(tmp_path):
+    dtypes = []
+    model = tiny_cnn(dropout=0.0)
+    model[-1].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    _fit(model, amp="fp16", epochs=2, checkpoint_dir=str(tmp_path), run_name="r")
+    assert set(dtypes) == {torch.float16}
+    scaler = nbtrain.load_checkpoint(tmp_path / "r" / "last.pt")["scaler"]
+    assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 10        # 10 steps, none skipped
+
+
+def test_early_stopping_monitor_must_be_logged():
+    tr, _ = tiny_data()
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(model=tiny_cnn(), train=tr, early_stopping=2, progress=False)
+    assert str(e.value) == ("loop.monitor: early stopping watches 'val_loss', which this run does not log "
+                            "(give validation data (val=...), or monitor one of: loss, accuracy)")
+
+
+def test_a_spec_with_loaders_is_refused():
+    tr, _ = tiny_data()
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(nbtrain.TrainSpec.default(), train=tr)
+    assert str(e.value) == ("fit: a TrainSpec builds its own data (edit spec.data, or pass model= with train=/val= "
+                            "(or data=) and no spec)")

@@ -45,6 +45,11 @@ def test_tensorboard_logs_read_back(tmp_path):
     assert acc.Scalars("hparam/val_loss")[0].value == pytest.approx(h.epochs[-1]["val_loss"], rel=1e-6)
     names = [n for n, _ in model.named_parameters()]
     assert {f"weights/{n}" for n in names} | {f"grads/{n}" for n in names} <= set(tags["histograms"])
+    hv = acc.Histograms("weights/0.weight")[-1]
+    w = model[0].weight.detach()
+    assert hv.step == 2 and hv.histogram_value.num == w.numel()
+    assert (hv.histogram_value.min, hv.histogram_value.max) == pytest.approx((w.min().item(), w.max().item()))
+    assert sum(hv.histogram_value.bucket) == w.numel()
     assert {"features/0", "kernels/0"} <= set(tags["images"])
     fm = acc.Images("features/0")[-1]
     assert (fm.width, fm.height) == (2 * 7 + 1, 2 * 7 + 1)    # 4 channels of 6x6 in a 2x2 grid, padding 1

@@ -85,3 +85,19 @@ def test_sample_and_histogram_figures():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["0.weight", "2.weight"]
     assert sum(p.get_height() for p in fig.axes[0].patches) == 12
+
+
+def test_live_curves_blit_the_same_picture_as_a_full_draw():
+    rows = [{"step": s, "loss": 2.0 - s / 20} for s in range(1, 21)]
+    epochs = [{"step": 10, "val_loss": 1.5}, {"step": 20, "val_loss": 1.2}]
+    live = viz.CurvesPlot(["loss"], 1, total_steps=40, live=True)
+    still = viz.CurvesPlot(["loss"], 1, total_steps=40)
+    live.update(rows[::2], epochs, [0], [[0.1]]).png()                    # the first frame draws everything
+    bg = live._bg
+    a = live.update(rows, epochs, [0, 20], [[0.1], [0.1]]).png()          # limits kept: only the lines are redrawn
+    assert live._bg is bg
+    still.update(rows[::2], epochs, [0], [[0.1]])                         # same limits by the same updates
+    b = still.update(rows, epochs, [0, 20], [[0.1], [0.1]]).png()
+    diff = np.abs(np.asarray(Image.open(io.BytesIO(a))).astype(int) - np.asarray(Image.open(io.BytesIO(b))).astype(int))
+    assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
+    assert live.axes[0].get_xlim() == (0, 40 * 1.02)

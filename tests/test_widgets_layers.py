@@ -102,3 +102,14 @@ def test_preset_button_replaces_the_layers():
     b.preset.value = "LeNet-5"
     b.load_preset.click()
     assert b.spec == PRESETS["LeNet-5"](4) and b.spec.layers[-1].params["out_features"] == 4
+
+
+def test_a_rows_parameter_editor_is_made_when_opened():
+    b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
+    row = b.rows.rows[0]
+    assert row._editor is None                                       # nothing built for a closed row
+    row.params_box.selected_index = 0
+    assert row.params_box.children == (row._editor,) and row._editor.value == row.value.params
+    flatten = b.rows.rows[6]
+    assert flatten.params.fields["start_dim"].input.value == 1       # reading .params makes it too
+    assert flatten.params_box.children == (flatten._editor,)

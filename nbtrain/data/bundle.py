@@ -73,11 +73,23 @@ class DataBundle:
         return default_collate([self.val_set[i] for i in range(n)])
 
     def to(self, device) -> "DataBundle":
-        """Move the fast path's cached tensors to ``device`` (e.g. the GPU); no-op for the DataLoader path."""
-        if self.fast:
-            self.train.to(device)
-            self.val.to(device)
+        """Move the fast path's cached tensors to ``device`` (e.g. the GPU) when they fit in half of its free
+        memory; no-op for the DataLoader path. Batches are then made on that device."""
+        if not self.fast:
+            return self
+        device = torch.device(device)
+        if device.type == "cuda":
+            need = sum(t.numel() * t.element_size() for t in (self.train.x, self.train.y, self.val.x, self.val.y))
+            if need > torch.cuda.mem_get_info(device)[0] // 2:
+                return self
+        self.train.to(device)
+        self.val.to(device)
         return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where batches are made: the fast path's cache device, else the CPU."""
+        return self.train.x.device if self.fast else torch.device("cpu")
 
 
 def _splits(spec, src: Source) -> tuple[Dataset, torch.Tensor, Dataset, torch.Tensor]:

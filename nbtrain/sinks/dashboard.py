@@ -52,19 +52,20 @@ class Dashboard(Callback):
                 else the first validation sample.
     mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
-    budget:     the curves are redrawn only after ``cost / budget`` seconds, so a slow machine spends at
-                most this fraction of a core on them (status and progress still update every ``every``).
+    budget:     the figures (curves, images) are redrawn only ``cost / budget`` seconds after the last drawing,
+                so they take at most this fraction of the time (status and progress still update every ``every``).
     clock, out: injected wall clock and text stream (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
-                 clock=time.monotonic, out=None, control=None, budget: float = 0.05):
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.03):
         from ..run import Control
         self.every, self.smooth, self.probe, self.budget = every, smooth, probe, budget
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.threaded, self.clock, self.out = mode, threaded, clock, out
         self.control = control or Control()
+        self.external_control = False        # True when a Run registers the Control as its own callback
         self.state = None
         self.steps: list[dict] = []          # log points: step and numeric logs
         self.epochs: list[dict] = []         # epoch logs, with the global step at the epoch's end
@@ -80,10 +81,10 @@ class Dashboard(Callback):
         self.last_png: bytes = b""
         self.error: BaseException | None = None
         self._pending_scale: float | None = None
-        self._data_version = self._drawn_data = 0
+        self._data_version = self._drawn_data = 0       # bumped by each log point / epoch end / LR change
         self._img_version = self._drawn_img = 0
-        self._last = self._curves_at = -math.inf
-        self._curves_cost = 0.0
+        self._last = self._heavy_at = -math.inf
+        self._heavy_cost = 0.0
         self._plot = None
         self._t0 = None
         self._w: dict = {}
@@ -165,7 +166,8 @@ class Dashboard(Callback):
     # -- events (training thread: cheap bookkeeping only) ----------------------------------------
     def on_fit_start(self, state) -> None:
         self.state, self._t0, self._start_step = state, self.clock(), state.step
-        self.control.on_fit_start(state)
+        if not self.external_control:
+            self.control.on_fit_start(state)
         self._resolve_mode()
         self.plan = _plan(state)
         self._record_lr(state)
@@ -173,8 +175,10 @@ class Dashboard(Callback):
             return
         self.show()
         self._capture(state)
-        self.redraw()
-        if self.threaded:
+        if not self.threaded:
+            self.redraw()
+        else:                                          # the figures come from the render thread
+            self._draw_status()
             self._halt.clear()
             self._thread = threading.Thread(target=self._render_loop, name="nbtrain-dashboard", daemon=True)
             self._thread.start()
@@ -182,7 +186,8 @@ class Dashboard(Callback):
     def on_batch_end(self, state, logs) -> None:
         if self._pending_scale is not None:
             self._apply_lr_scale(state)
-        self.control.on_batch_end(state, logs)
+        if not self.external_control:
+            self.control.on_batch_end(state, logs)
         if self.mode == "widgets" and not self.threaded and self.clock() - self._last >= self.every:
             self.redraw()
 
@@ -275,32 +280,44 @@ class Dashboard(Callback):
                                             f"{html.escape(repr(self.error))}</span>")
 
     def _draw(self, final: bool) -> None:
-        st = self.state
-        w = self._w
+        self._draw_status(final)
+        self._draw_figures(final)
+
+    def _draw_status(self, final: bool = False) -> None:
+        st, w = self.state, self._w
         if st is not None and w:
             w["status"].value = html.escape(self.status_text())
             w["progress"].max = max(1, st.epochs * st.steps_per_epoch)
             w["progress"].value = min(st.step, w["progress"].max)
             notes = (st.extra or {}).get("doctor") or []
             w["doctor"].value = "".join(f"<div style='color:#b35c00'>⚠ {html.escape(n)}</div>" for n in notes)
+            w["pause"].description = "Resume" if self.control.paused else "Pause"     # also after run.pause()
+            w["pause"].icon = "play" if self.control.paused else "pause"
             if final:
                 for b in ("pause", "stop", "lr"):
                     w[b].disabled = True
-        due = self.clock() - self._curves_at >= self._curves_cost / self.budget
-        if final or (self._data_version != self._drawn_data and due):
+
+    def _draw_figures(self, final: bool) -> None:
+        w = self._w
+        if not final and self.clock() - self._heavy_at < self._heavy_cost / self.budget:
+            return                                   # the figures wait: they would take more than the budget
+        t = time.perf_counter()
+        drew = False
+        if final or self._drawn_data < self._data_version:          # (no frame before the first log point)
             self._drawn_data = self._data_version
-            t = time.perf_counter()
             self.last_png = self.curves_png(self.status_text() if final else "", 6 if final else 1)
-            self._curves_cost, self._curves_at = time.perf_counter() - t, self.clock()
             if w:
                 w["curves"].value = self.last_png
-        self._draw_images()
+            drew = True
+        drew = self._draw_images() or drew
+        if drew:
+            self._heavy_cost, self._heavy_at = time.perf_counter() - t, self.clock()
 
-    def _draw_images(self, force: bool = False) -> None:
+    def _draw_images(self, force: bool = False) -> bool:
         from .. import viz
         w = self._w
         if not w or (self._img_version == self._drawn_img and not force):
-            return
+            return False
         self._drawn_img = self._img_version
         for kind, maps, grid in (("fmap", self.fmaps, viz.feature_grid), ("kern", self.kern, viz.kernel_grid)):
             pick = w[f"{kind}_pick"]
@@ -312,6 +329,7 @@ class Dashboard(Callback):
                 w[kind].value = viz.grid_png(grid(maps[name]))
         if self.show_histograms and self.weights:
             w["hist"].value = viz.to_png(viz.weight_histograms(self.weights))
+        return True
 
     def curves_png(self, title: str = "", compress_level: int = 1) -> bytes:
         """The curves figure as PNG: one persistent figure, updated in place (rebuilt only when the panels change)."""
@@ -325,7 +343,8 @@ class Dashboard(Callback):
             plan = [_scaled(p, self._scales) for p in plan]
         groups = max(len(lrs[0]) if lrs else 0, len(plan) if plan else 0, 1)
         if self._plot is None or self._plot.metrics != metrics or self._plot.groups != groups:
-            self._plot = viz.CurvesPlot(metrics, groups)
+            total = self.state.epochs * self.state.steps_per_epoch if self.state is not None else 0
+            self._plot = viz.CurvesPlot(metrics, groups, total_steps=total, live=True)
         self._plot.update(steps, epochs, lr_steps, lrs, plan, title, self.smooth)
         return self._plot.png(compress_level)
 

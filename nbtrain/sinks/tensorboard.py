@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import queue
+import threading
 import warnings
 from pathlib import Path
 
@@ -42,8 +44,8 @@ def _grid(images: torch.Tensor, limit: int = 64) -> torch.Tensor:
                      padding=1, pad_value=1.0)
 
 
-def feature_map_grids(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One make_grid image (3, H, W) per conv layer: its output channels for the first sample of ``x``.
+def feature_maps(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each Conv2d layer's output (C, H, W) for the first sample of ``x``.
 
     Forward hooks only for this call, in eval mode under no_grad; hooks removed and the mode restored."""
     convs = conv_layers(model)
@@ -59,7 +61,12 @@ def feature_map_grids(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tens
         for h in hooks:
             h.remove()
         model.train(was)
-    return {n: _grid(fm.unsqueeze(1)) for n, fm in maps.items()}
+    return maps
+
+
+def feature_map_grids(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One make_grid image (3, H, W) per conv layer: its output channels for the first sample of ``x``."""
+    return {n: _grid(fm.unsqueeze(1)) for n, fm in feature_maps(model, x).items()}
 
 
 def kernel_grids(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -101,18 +108,62 @@ def _hparams_of(state) -> dict:
     return hp
 
 
+class Worker:
+    """One background thread running jobs in order, off the training loop's critical path.
+
+    ``join()`` waits for every job so far and re-raises the first error a job hit."""
+
+    def __init__(self, name: str = "nbtrain-tensorboard"):
+        self.q: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        while True:
+            job = self.q.get()
+            try:
+                if job is None:
+                    return
+                if self.error is None:
+                    job()
+            except BaseException as e:  # noqa: BLE001 - handed back to the loop's thread at join()
+                self.error = e
+            finally:
+                self.q.task_done()
+
+    def submit(self, job) -> None:
+        self.q.put(job)
+
+    def join(self) -> None:
+        self.q.join()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join()
+
+
 class TensorBoard(Callback):
+    """``background=True`` (default): the loop's thread only snapshots (clones of weights and gradients, the
+    feature maps of the probe); histograms, grids, PNG encoding and writing run in a worker thread."""
+
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
-                 writer_factory=_writer):
+                 writer_factory=_writer, background: bool = True):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
+        self.background = background
         self.writer = None
+        self.worker = None
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
+        self.worker = Worker() if self.background else None
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
         probe = state.extra.get("probe")
@@ -134,31 +185,56 @@ class TensorBoard(Callback):
         for k, v in logs.items():
             if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
                 w.add_scalar(f"epoch/{k}", v, epoch)
-        if self.histograms:
-            for n, p in state.model.named_parameters():
-                histogram(w, f"weights/{n}", p, epoch)
-                if p.grad is not None:
-                    histogram(w, f"grads/{n}", p.grad, epoch)
+        params = grads = fmaps = convs = None
+        if self.histograms:        # snapshots: the next step changes the tensors in place
+            params = {n: p.detach().clone() for n, p in state.model.named_parameters()}
+            grads = {n: p.grad.detach().clone() for n, p in state.model.named_parameters() if p.grad is not None}
         if self.feature_maps:
             probe = state.extra.get("probe")
             if probe is not None and probe[0].ndim == 4:
-                for n, img in feature_map_grids(state.model, probe[0].to(state.device)).items():
-                    w.add_image(f"features/{n}", img, epoch)
-            for n, img in kernel_grids(state.model).items():
-                w.add_image(f"kernels/{n}", img, epoch)
+                fmaps = feature_maps(state.model, probe[0].to(state.device))
+            convs = {n: m.weight.detach().clone() for n, m in conv_layers(state.model) if isinstance(m, nn.Conv2d)}
+        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs)  # noqa: E731
+        if self.worker is not None:
+            self.worker.join()     # at most one epoch's images in flight; raises a failed job's error here
+            self.worker.submit(job)
+        else:
+            job()
+
+    def _write_epoch(self, epoch: int, params, grads, fmaps, convs) -> None:
+        w = self.writer
+        for tag, tensors in (("weights", params), ("grads", grads)):
+            for n, t in (tensors or {}).items():
+                histogram(w, f"{tag}/{n}", t, epoch)
+        for n, fm in (fmaps or {}).items():
+            w.add_image(f"features/{n}", _grid(fm.unsqueeze(1)), epoch)
+        for n, wt in (convs or {}).items():
+            w.add_image(f"kernels/{n}", _grid(wt if wt.shape[1] == 3 else wt.reshape(-1, 1, *wt.shape[2:])), epoch)
         w.flush()
+
+    def _drain(self) -> None:
+        if self.worker is not None:
+            try:
+                self.worker.join()
+            finally:
+                self.worker.close()
+                self.worker = None
 
     def on_interrupt(self, state, exc) -> None:
         if self.writer is not None:
+            self._drain()
             self.writer.flush()
 
     def on_fit_end(self, state) -> None:
         if self.writer is None:
             return
-        if state.history is not None and state.history.epochs:
-            self._hparams(state)
-        self.writer.close()
-        self.writer = None
+        try:
+            self._drain()
+            if state.history is not None and state.history.epochs:
+                self._hparams(state)
+        finally:
+            self.writer.close()
+            self.writer = None
 
     # -- parts --------------------------------------------------------------------------------------
     def _graph(self, model, x) -> None:

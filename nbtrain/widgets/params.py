@@ -33,6 +33,15 @@ def starter(p: Param):
         p.kind, p.choices[0] if p.choices else 1)
 
 
+def with_starters(entry: Entry | None, params: dict | None) -> dict:
+    """``params`` with a starter value for each required parameter it lacks."""
+    out = dict(params or {})
+    for p in (entry.params if entry is not None else ()):
+        if p.required and p.name not in out:
+            out[p.name] = starter(p)
+    return out
+
+
 def error_html(msg: str) -> str:
     import html
     return f'<span style="{ERROR_STYLE}">{html.escape(msg)}</span>' if msg else ""
@@ -128,12 +137,9 @@ class ParamsEditor(W.VBox):
 
     def __init__(self, entry: Entry | None, params: dict | None = None, where: str = ""):
         self.entry = entry
-        explicit = dict(params or {})
-        self._given = set(explicit)
+        self._given = set(params or {})
         plist = entry.params if entry is not None else ()
-        for p in plist:
-            if p.required and p.name not in explicit:
-                explicit[p.name] = starter(p)
+        explicit = with_starters(entry, params)
         self._explicit = explicit
         self.fields = {p.name: ParamField(p, explicit.get(p.name, p.default), where) for p in plist}
         super().__init__(list(self.fields.values()))

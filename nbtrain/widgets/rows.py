@@ -10,7 +10,7 @@ import ipywidgets as W
 import traitlets as T
 
 from ..errors import NbtrainError
-from .params import ParamsEditor, error_html
+from .params import ParamsEditor, error_html, with_starters
 
 _BTN = W.Layout(width="34px", padding="0px")
 ACTIONS = (("insert", "+", "insert a new row above this one"), ("up", "\u2191", "move up"),
@@ -31,9 +31,9 @@ class ComponentRow(W.VBox):
         self.buttons = {a: W.Button(description=s, tooltip=t, layout=_BTN) for a, s, t in ACTIONS}
         self.info = W.HTML()
         self.message = W.HTML()
-        self.params = self._params_editor(spec.type, spec.params)
+        self._set_type(spec.type, spec.params)
         self.header = W.HBox([self.index, self.type, *self.extra_inputs(spec), *self.buttons.values(), self.info])
-        super().__init__([self.header, self.message, self.params_box()])
+        super().__init__([self.header, self.message, self.params_box])
         self.type.observe(self._on_type, names="value")
         for w in self.extra_inputs(spec):
             w.observe(self._update, names="value")
@@ -47,29 +47,39 @@ class ComponentRow(W.VBox):
     def extra_fields(self) -> dict:
         return {}
 
-    def _params_editor(self, type_, params):
-        ed = ParamsEditor(self.table[type_], params)
-        ed.observe(self._update, names=["value", "error"])
-        return ed
+    def _set_type(self, type_: str, params: dict) -> None:
+        """The parameters' editor is made when first opened (or read): a long model opens fast."""
+        entry = self.table[type_]
+        self._editor, self._params = None, with_starters(entry, params)
+        if entry.params:
+            self.params_box = W.Accordion([W.VBox()], titles=("parameters",))
+            self.params_box.selected_index = None
+            self.params_box.observe(lambda c: c["new"] is not None and self.params, names="selected_index")
+        else:
+            self.params_box = W.VBox()
 
-    def params_box(self):
-        if not self.params.children:
-            return W.VBox()
-        acc = W.Accordion([self.params], titles=("parameters",))
-        acc.selected_index = None
-        return acc
+    @property
+    def params(self) -> ParamsEditor:
+        """The ParamsEditor of this row's parameters (made on first use)."""
+        if self._editor is None:
+            self._editor = ParamsEditor(self.table[self.type.value], self._params)
+            self._editor.observe(self._update, names=["value", "error"])
+            self.params_box.children = (self._editor,)
+        return self._editor
 
     def _on_type(self, change) -> None:
         self.type.tooltip = self.table[change["new"]].help
-        self.params = self._params_editor(change["new"], {})
-        self.children = (self.header, self.message, self.params_box())
+        self._set_type(change["new"], {})
+        self.children = (self.header, self.message, self.params_box)
         self._update()
 
     def _update(self, change=None) -> None:
-        err, new = self.params.error, None
+        ed = self._editor
+        err, new = (ed.error if ed else ""), None
         if not err:
             try:
-                new = self.spec_cls.from_dict({"type": self.type.value, **self.extra_fields(), **self.params.value})
+                params = ed.value if ed else self._params
+                new = self.spec_cls.from_dict({"type": self.type.value, **self.extra_fields(), **params})
             except NbtrainError as e:
                 err = str(e)
         self.show_message(err)
