@@ -112,7 +112,8 @@ def sink_costs(spec, train) -> None:
     from nbtrain.callbacks import State
     from nbtrain.history import History
     from nbtrain.metrics import Accumulator
-    from nbtrain.schedule_adapter import TorchSchedule
+    from nbtrain.optim import Schedule
+    from nbtrain.spec import SchedSpec
     from nbtrain.sinks.checkpoint import Checkpoint
     from nbtrain.sinks.tensorboard import TensorBoard
     model = build_model(spec.model, (1, 28, 28))
@@ -122,7 +123,7 @@ def sink_costs(spec, train) -> None:
     loss = torch.nn.functional.cross_entropy(out, y)
     loss.backward()
     opt.step()
-    st = State(model=model, optimizer=opt, scheduler=TorchSchedule(None), history=History(),
+    st = State(model=model, optimizer=opt, scheduler=Schedule(SchedSpec(), opt, 3, len(train)), history=History(),
                device=torch.device("cpu"), epochs=3)
     st.extra.update(probe=(x[:8], y[:8]), loop=spec.loop, epochs_done=1, callbacks=[])
     acc = Accumulator(["accuracy"])

@@ -22,7 +22,7 @@ _EXPORTS = {
     # training
     "fit": "loop", "History": "history", "Callback": "callbacks",
     "load_checkpoint": "sinks.checkpoint", "lr_find": "lrfind", "to_code": "codegen",
-    "tensorboard": "tblaunch",
+    "tensorboard": "tblaunch", "Run": "run", "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor",
     # notebook
     "Workbench": "widgets",
 }

@@ -77,7 +77,9 @@ class Trainer:
         run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
         st.extra.update(loop=ls, scaler=self.scaler, swa_model=swa, generator=p.generator, probe=p.probe,
                         rank=self.ctx.rank, world_size=self.ctx.world_size, run_name=run_name,
-                        epochs_done=0, epoch_start_step=0, mid_epoch=False)
+                        epochs_done=0, epoch_start_step=0, mid_epoch=False,
+                        run_dir=Path(ls.logdir) / run_name if ls.logdir else None,          # for displays
+                        checkpoint_dir=Path(ls.checkpoint_dir) / run_name if ls.checkpoint_dir else None)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
         cbs = [self.history, *self._sinks(ls, run_name, dashboard, progress), *callbacks]
@@ -88,11 +90,13 @@ class Trainer:
         self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.scaler,
                                           grad_clip=ls.grad_clip, device_type=device.type)
         self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=device.type)
-        self.start_epoch, self.ckpt, self._checked = 0, ckpt, False
+        self.start_epoch, self.ckpt, self._checked, self._partial = 0, ckpt, False, None
+        st.extra["partial_state"] = self._partial_state
         if ckpt is not None:
             from .sinks.checkpoint import restore
             restore(ckpt, st, str(resume))
             self.start_epoch = ckpt["epoch"]
+            self._partial = ckpt.get("partial") or None
             st.extra["epochs_done"] = st.epoch = ckpt["epoch"]
 
     # -- building -------------------------------------------------------------------------------------
@@ -101,10 +105,9 @@ class Trainer:
         checks = []
         if self.ls.early_stopping:
             checks.append(("loop.monitor", self.ls.monitor, "early stopping"))
-        if getattr(p.schedule, "plateau", False) or type(getattr(p.schedule, "scheduler", None)).__name__ == \
-                "ReduceLROnPlateau":
-            mon = getattr(p.schedule, "monitor", None) or (self.spec.sched.monitor if self.spec else self.ls.monitor)
-            checks.append(("sched.monitor", mon, "ReduceLROnPlateau"))
+        if getattr(p.schedule, "plateau", False):
+            spec = getattr(p.schedule, "spec", None)
+            checks.append(("sched.monitor", spec.monitor if spec is not None else self.ls.monitor, "ReduceLROnPlateau"))
         for where, name, who in checks:
             if name not in keys:
                 fix = "monitor one of: " + ", ".join(keys)
@@ -152,6 +155,8 @@ class Trainer:
         except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
             error = e
             st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
+            if isinstance(e, KeyboardInterrupt):
+                self._flush_window()
             cbs.on_interrupt(st, e)
         finally:
             self.model.train(self.was_training)
@@ -190,7 +195,8 @@ class Trainer:
         check = None if self._checked else self._first_check
         self._logged = 0
         st.extra["mid_epoch"] = True
-        for i, (x, y) in enumerate(p.train):
+        batches, skip = self._batches(epoch)
+        for i, (x, y) in enumerate(batches, start=skip):
             st.batch = i
             cbs.on_batch_start(st)
             self.net.train()                      # every step: a probe or validation may have switched it off
@@ -200,6 +206,7 @@ class Trainer:
             self.acc.update(loss, out, y)
             p.schedule.after_step()
             st.step += 1
+            st.extra["batches_done"] = i + 1
             logs = self._log(epoch) if st.step % every == 0 else {}
             cbs.on_batch_end(st, logs)
             if logs:
@@ -215,6 +222,42 @@ class Trainer:
             return                                # stopped mid-epoch: no epoch end, the checkpoint is partial
         st.extra["mid_epoch"] = False
         self.end_epoch(epoch)
+
+    def _flush_window(self) -> None:
+        """Log the steps since the last log point, so an interrupted run's logs end where it stopped."""
+        st = self.state
+        if st.extra.get("mid_epoch") and self.acc.steps != getattr(self, "_logged", self.acc.steps):
+            logs = self._log(st.epoch)
+            st.logs = logs
+            self.cbs.on_log(st, logs)
+
+    def _batches(self, epoch: int):
+        """The epoch's batch iterator; resuming an interrupted epoch, the batches already trained are drawn
+        again (same RNG states as then) and dropped, then every RNG is put where the interrupt left it."""
+        from .sinks.checkpoint import rng_state, set_rng_state
+        part, self._partial = self._partial, None
+        if part:
+            set_rng_state(part["epoch_rng"], self.p.generator)
+        self.state.extra["epoch_rng"] = rng_state(self.p.generator)   # before the iterator draws its order
+        self.state.extra["batches_done"] = 0
+        it = iter(self.p.train)
+        if not part:
+            return it, 0
+        for _ in range(part["batches"]):
+            next(it)
+        set_rng_state(self.ckpt["rng"], self.p.generator)
+        self.state.batch = part["batches"] - 1
+        self.state.extra["epoch_start_step"] = self.state.step - part["batches"]
+        self.acc.load_state_dict(part["acc"])
+        self._last, self._logged = part["last"] or None, part["logged"]
+        self.state.extra["batches_done"] = part["batches"]
+        return it, part["batches"]
+
+    def _partial_state(self) -> dict:
+        """What an interrupted epoch needs to go on exactly (see _batches); called by the checkpoint sink."""
+        ex = self.state.extra
+        return {"batches": ex.get("batches_done", 0), "epoch_rng": ex.get("epoch_rng"), "acc": self.acc.state_dict(),
+                "last": dict(self._last or {}), "logged": self._logged}
 
     def _first_check(self, out, y) -> None:
         self._checked = True

@@ -27,30 +27,24 @@ class LRFindResult:
         return figure_png(self.figure())
 
 
-class _Restore:
-    """Snapshot of model weights and buffers, optimizer state, training mode and every RNG, put back on exit."""
+class _Rng:
+    """Every global RNG (torch, CUDA, python, numpy) and optionally a generator, put back on exit."""
 
-    def __init__(self, model, optimizer, generator=None):
-        self.model, self.optimizer, self.generator = model, optimizer, generator
+    def __init__(self, generator=None):
+        self.generator = generator
 
     def __enter__(self):
         import numpy as np
         import torch
-        self.weights = copy.deepcopy(self.model.state_dict())
-        self.opt = copy.deepcopy(self.optimizer.state_dict())
-        self.training = self.model.training
-        self.rng = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
-                    torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    self.generator.get_state() if self.generator is not None else None)
+        self.state = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
+                      torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                      self.generator.get_state() if self.generator is not None else None)
         return self
 
     def __exit__(self, *exc):
         import numpy as np
         import torch
-        self.model.load_state_dict(self.weights)
-        self.optimizer.load_state_dict(self.opt)
-        self.model.train(self.training)
-        cpu, py, npy, cuda, gen = self.rng
+        cpu, py, npy, cuda, gen = self.state
         torch.set_rng_state(cpu)
         random.setstate(py)
         np.random.set_state(npy)
@@ -59,6 +53,26 @@ class _Restore:
         if gen is not None:
             self.generator.set_state(gen)
         return False
+
+
+class _Restore(_Rng):
+    """And the model's weights and buffers, its train/eval mode and the optimizer's state."""
+
+    def __init__(self, model, optimizer, generator=None):
+        super().__init__(generator)
+        self.model, self.optimizer = model, optimizer
+
+    def __enter__(self):
+        self.weights = copy.deepcopy(self.model.state_dict())
+        self.opt = copy.deepcopy(self.optimizer.state_dict())
+        self.training = self.model.training
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        self.model.load_state_dict(self.weights)
+        self.optimizer.load_state_dict(self.opt)
+        self.model.train(self.training)
+        return super().__exit__(*exc)
 
 
 def suggest(lrs, losses, skip_start: int = 3, skip_end: int = 2) -> float | None:
@@ -76,8 +90,11 @@ def _from_spec(spec):
     from .data import build_data
     from .model import build_model
     from .optim import build_optimizer
+    from .env import pick_device
+    from .loop import seed_everything
+    seed_everything(spec.loop.seed)
     data = build_data(spec.data)
-    model = build_model(spec.model, data.input_shape)
+    model = build_model(spec.model, data.input_shape).to(pick_device(spec.loop.device))
     optimizer = build_optimizer(spec.optim, model)
     loss = LOSSES.get_entry(spec.loop.loss, "loop.loss").build(**LOSSES[spec.loop.loss].kwargs(spec.loop.loss_params))
     return model, data, optimizer, loss
@@ -85,12 +102,17 @@ def _from_spec(spec):
 
 def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, start_lr: float = 1e-7,
             end_lr: float = 10.0, num_steps: int = 100, beta: float = 0.98, diverge: float = 4.0) -> LRFindResult:
-    """Run the LR range test on ``spec`` (a TrainSpec) or on a ``model``, ``data`` (a DataBundle or an
-    iterable of (x, y) batches), ``optimizer`` and ``loss``. Returns an LRFindResult; the model's
-    weights, the optimizer's state and the RNG states are as before when it returns."""
+    """Run the LR range test on ``spec`` (a TrainSpec: its model built as fit builds it, on its device) or on
+    a ``model``, ``data`` (a DataBundle or an iterable of (x, y) batches), ``optimizer`` and ``loss``.
+
+    The LR of every param group goes from ``start_lr`` to ``end_lr`` exponentially over ``num_steps``
+    batches; the test stops early when the smoothed loss exceeds ``diverge`` times its best. Returns an
+    LRFindResult; the model's weights and buffers, the optimizer's state, the model's train/eval mode and
+    the RNG states (torch, CUDA, python, numpy, the data's generator) are as before when it returns."""
     import torch
     if spec is not None:
-        model, data, optimizer, loss = _from_spec(spec)
+        with _Rng():  # built as fit builds it (seeded), without moving the caller's RNG
+            model, data, optimizer, loss = _from_spec(spec)
     if model is None or data is None:
         raise NbtrainError("needs a spec, or a model and data", "lr_find", "call lr_find(spec) or lr_find(model=..., data=...)")
     if not 0 < start_lr < end_lr:

@@ -8,7 +8,18 @@ import torch
 from torch import nn
 
 from .errors import NbtrainError
-from .schedule_adapter import TorchSchedule
+
+PER_STEP = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+
+
+def wrap_scheduler(scheduler, optimizer, loop_spec, epochs: int, steps_per_epoch: int):
+    """A user's torch scheduler (or None) behind nbtrain.optim.Schedule, so stepping lives in one place:
+    OneCycleLR and CyclicLR per step, the others per epoch, ReduceLROnPlateau fed ``loop_spec.monitor``."""
+    from .optim import Schedule
+    from .spec import SchedSpec
+    spec = SchedSpec(type="", interval="step" if isinstance(scheduler, PER_STEP) else "epoch",
+                     monitor=loop_spec.monitor)
+    return Schedule(spec, optimizer, epochs, steps_per_epoch, scheduler=scheduler)
 
 
 @dataclass
@@ -91,7 +102,7 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
     schedule = scheduler
     if scheduler is None or isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler) or \
             isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        schedule = TorchSchedule(scheduler, monitor=loop_spec.monitor)
+        schedule = wrap_scheduler(scheduler, optimizer, loop_spec, epochs, n)
     p = Parts(model=model, train=train, val=val, optimizer=optimizer, schedule=schedule,
               loss_fn=build_loss(loss, loop_spec))
     if bundle is not None:

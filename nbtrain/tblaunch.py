@@ -34,6 +34,11 @@ def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> st
     if shell is None:
         print(f"TensorBoard: run `tensorboard {args}` in a terminal, then open http://localhost:{port}/")
         return f"tensorboard {args}"
+    try:
+        import tensorboard  # noqa: F401 - the notebook extension lives in the tensorboard package
+    except ImportError:
+        from .errors import NbtrainError
+        raise NbtrainError("TensorBoard is not installed", "nbtrain.tensorboard", "pip install tensorboard") from None
     shell.run_line_magic("load_ext", "tensorboard")
     shell.run_line_magic("tensorboard", args)
     return f"tensorboard {args}"

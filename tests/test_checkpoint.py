@@ -39,7 +39,7 @@ def test_checkpoint_holds_everything_and_loads_with_weights_only(tmp_path):
             "callbacks"} <= set(ck)
     assert ck["epoch"] == 2 and ck["step"] == 10 and not ck["partial"]
     assert ck["history"]["epochs"] == h.epochs
-    assert ck["scheduler"]["last_epoch"] == 2
+    assert ck["scheduler"]["epoch"] == 2 and ck["scheduler"]["scheduler"]["last_epoch"] == 2
     assert {"python", "numpy", "torch", "cuda", "generator"} <= set(ck["rng"])
     assert isinstance(ck["rng"]["generator"], torch.Tensor)
     assert all(torch.equal(ck["model"][k], v) for k, v in model.state_dict().items())

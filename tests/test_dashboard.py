@@ -23,7 +23,7 @@ class Clock:
 
 def _dash(**kw):
     clock = Clock()
-    d = Dashboard(mode="widgets", threaded=False, clock=clock, budget=1e9, **kw)
+    d = Dashboard(mode="widgets", threaded=False, clock=clock, budget=1e9, first_after=0, **kw)
     return d, clock
 
 
@@ -158,7 +158,7 @@ def test_scale_lr_scales_the_schedule_ahead(name):
 
 
 def test_threaded_dashboard_renders_off_the_loop_and_stops_its_thread():
-    d = Dashboard(mode="widgets", every=0.01)
+    d = Dashboard(mode="widgets", every=0.01, first_after=0)
     mini_fit(callbacks=[d], epochs=2)
     assert d._thread is None and d.redraws >= 2 and d.error is None
     assert _pixels(d.last_png).std() > 20
@@ -188,3 +188,20 @@ def test_real_fit_draws_the_planned_schedule_and_the_slider_scales_what_is_ahead
     assert all(r == pytest.approx(0.5) for s, r in ratios.items() if s >= 7)
     drawn = d._plot.axes[-1].lines[0].get_ydata()              # the plan line, scaled from the slider's step on
     assert drawn[3] == pytest.approx(plan[0][3]) and drawn[-1] == pytest.approx(plan[0][-1] * 0.5)
+
+
+def test_weight_histograms_panel_is_optional():
+    d, _ = _dash(histograms=True)
+    mini_fit(callbacks=[d], epochs=1)
+    assert set(d.weights) == {"0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"}
+    assert _pixels(d._w["hist"].value).std() > 20
+    plain, _ = _dash()
+    mini_fit(callbacks=[plain], epochs=1)
+    assert plain.weights == {} and plain._w["hist"].value == b""
+
+
+def test_public_names():
+    import nbtrain
+    from nbtrain.run import Run
+    from nbtrain.sinks.doctor import Doctor
+    assert nbtrain.Dashboard is Dashboard and nbtrain.Run is Run and nbtrain.Doctor is Doctor

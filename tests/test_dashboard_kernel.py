@@ -41,7 +41,7 @@ def dump(h, **more):
 """
 
 FAST = """
-dash = Dashboard(every=0.05, budget=1.0)
+dash = Dashboard(every=0.05, budget=1.0, first_after=0)
 class WaitForFrame(Callback):          # the render thread draws each epoch's curves before the next epoch
     def on_epoch_end(self, state, logs):
         t = time.monotonic()

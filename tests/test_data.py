@@ -90,6 +90,19 @@ def test_generator_state_restores_the_batch_order():
     _same(_batches(b.train), nxt)
 
 
+def test_generator_state_restores_augmented_fast_batches():
+    """On the fast path the crops and flips draw from train_generator too: its state alone resumes exactly."""
+    aug = [T("ToTensor"), T("RandomCrop", {"size": 28, "padding": 4}), T("RandomHorizontalFlip")]
+    b = build_data(DataSpec(train_transforms=aug, val_transforms=[T("ToTensor")]))
+    assert b.fast
+    _batches(b.train)
+    state = b.train_generator.get_state()
+    nxt = _batches(b.train)
+    b.train_generator.set_state(state)
+    torch.manual_seed(123)                                   # the global RNG plays no part
+    _same(_batches(b.train), nxt)
+
+
 DET = [T("Resize", {"size": 32}), T("CenterCrop", {"size": 30}), T("ToTensor"),
        T("Normalize", {"mean": [0.3], "std": [0.3]})]
 

@@ -83,3 +83,28 @@ def test_swa_averages_and_recomputes_batchnorm(tmp_path):
     assert h["lr"][2] < h["lr"][0]
     ck = nbtrain.load_checkpoint(tmp_path / "r" / "last.pt")
     assert int(ck["swa_model"]["n_averaged"]) == 2
+
+
+def test_stopped_mid_epoch_then_resumed_is_bit_identical(tmp_path):
+    """The Stop button mid-epoch: last.pt records the batches done; resuming skips them and goes on exactly."""
+    from nbtrain.callbacks import Callback
+
+    class StopAt(Callback):
+        def on_batch_end(self, state, logs):
+            if state.step == 30:
+                state.request_stop("stop button")
+
+    spec = small_spec(epochs=3, checkpoint_dir=str(tmp_path), log_every=10)
+    spec.loop.run_name = "straight"
+    h3 = nbtrain.fit(spec, progress=False)
+    spec.loop.run_name = "stopped"
+    h = nbtrain.fit(spec, callbacks=[StopAt()], progress=False)
+    assert h.stop_reason == "stop button" and len(h.epochs) == 1
+    ck = nbtrain.load_checkpoint(tmp_path / "stopped" / "last.pt")
+    assert ck["epoch"] == 1 and ck["step"] == 30 and ck["partial"]["batches"] == 7
+    spec.loop.run_name = "resumed"
+    h2 = nbtrain.fit(spec, resume=tmp_path / "stopped" / "last.pt", progress=False)
+    a = nbtrain.load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = nbtrain.load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert h2.epochs == h3.epochs

@@ -67,3 +67,16 @@ def test_lr_find_bad_input():
         lr_find(model=model, data=batches, start_lr=1.0, end_lr=0.1)
     with pytest.raises(NbtrainError, match=r"^lr_find: the training data gave no batches"):
         lr_find(model=model, data=[])
+
+
+def test_lr_find_on_a_spec_leaves_the_global_rng_alone():
+    from nbtrain.spec import TrainSpec
+    from nbtrain.widgets.presets import mlp
+    spec = TrainSpec.default()
+    spec.model = mlp(10)
+    torch.manual_seed(42)
+    expect = torch.rand(2)
+    torch.manual_seed(42)
+    res = lr_find(spec, num_steps=15, end_lr=0.1)
+    assert len(res.lrs) == 15 and torch.equal(torch.rand(2), expect)
+    assert res.figure().axes[0].get_xscale() == "log" and res._repr_png_().startswith(b"\x89PNG")

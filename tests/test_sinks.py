@@ -152,30 +152,40 @@ def test_nan_guard_names_the_step_and_suggests_a_lower_lr():
     assert len(h.epochs) == 1 and h.steps[-1]["step"] == 5 and math.isnan(h.steps[-1]["loss"])
 
 
-def test_keyboard_interrupt_mid_epoch_ends_cleanly(tmp_path):
+def test_keyboard_interrupt_mid_epoch_ends_cleanly_and_resumes_exactly(tmp_path):
     class Stop(Callback):
         def on_batch_end(self, state, logs):
             if state.step == 7:
                 raise KeyboardInterrupt
 
     tr, va = tiny_data()
-    model = tiny_cnn()
+    model = tiny_cnn(seed=3)
     model.eval()
     h = nbtrain.fit(model=model, train=tr, val=va, epochs=3, log_every=2, callbacks=[Stop()], logdir=str(tmp_path / "tb"),
                     checkpoint_dir=str(tmp_path / "ck"), run_name="r", progress=False)
     assert h.interrupted and h.stop_reason == "interrupted"
-    assert len(h.epochs) == 1 and h.steps[-1]["step"] == 6
+    assert len(h.epochs) == 1 and h.steps[-1]["step"] == 7        # the partial window up to the interrupt
     assert not model.training                                   # the caller's mode restored
     assert all(not m._forward_hooks for m in model.modules())    # no hook left behind
     # logs flushed: the run's scalars are on disk
-    assert "train/loss" in _events(tmp_path / "tb" / "r").Tags()["scalars"]
+    assert [e.step for e in _events(tmp_path / "tb" / "r").Scalars("train/loss")] == [2, 4, 5, 6, 7]
     ck = nbtrain.load_checkpoint(tmp_path / "ck" / "r" / "interrupted.pt")
-    assert ck["partial"] and ck["epoch"] == 1 and ck["step"] == 5
+    assert ck["epoch"] == 1 and ck["step"] == 7 and ck["partial"]["batches"] == 2
     assert all(torch.equal(ck["model"][k], v) for k, v in model.state_dict().items())
-    # and it resumes: the interrupted epoch runs again, then the rest
-    h2 = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=3, resume=tmp_path / "ck" / "r" / "interrupted.pt",
-                     progress=False)
-    assert [e["epoch"] for e in h2.epochs] == [1, 2, 3] and h2.epochs[0] == h.epochs[0]
+    # resuming skips the 2 batches done and goes on exactly as a run that was never interrupted
+    resumed = tiny_cnn(seed=3)
+    tr, va = tiny_data()                                        # fresh loaders: their generator starts over
+    h2 = nbtrain.fit(model=resumed, train=tr, val=va, epochs=3, log_every=2, progress=False,
+                     resume=tmp_path / "ck" / "r" / "interrupted.pt")
+    straight = tiny_cnn(seed=3)
+    tr, va = tiny_data()
+    h3 = nbtrain.fit(model=straight, train=tr, val=va, epochs=3, log_every=2, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()))
+    assert [s["step"] for s in h2.steps] != [s["step"] for s in h.steps]
+    h2d, h3d = h2.to_dict(), h3.to_dict()
+    assert h2d["epochs"] == h3d["epochs"]
+    # the step logs differ only where the interrupt cut a window in two (step 7 logged, then 8 for 7..8)
+    assert [s for s in h2d["steps"] if s["step"] not in (7, 8)] == [s for s in h3d["steps"] if s["step"] != 8]
 
 
 def test_an_error_in_training_still_runs_cleanup_and_raises():

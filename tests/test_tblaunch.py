@@ -39,3 +39,15 @@ def test_free_port_is_bindable():
 def test_nbtrain_tensorboard_is_public(capsys):
     import nbtrain
     assert nbtrain.tensorboard is tensorboard
+
+
+def test_missing_tensorboard_is_one_clear_error(monkeypatch):
+    import sys
+    import pytest
+    from nbtrain.errors import NbtrainError
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    shell = FakeShell()
+    with pytest.raises(NbtrainError) as e:
+        tensorboard("runs", shell=shell)
+    assert str(e.value) == "nbtrain.tensorboard: TensorBoard is not installed (pip install tensorboard)"
+    assert shell.calls == []

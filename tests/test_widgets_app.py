@@ -114,3 +114,53 @@ def test_background_training_keeps_the_kernel_free_and_stop_works():
     wb._watcher.join(60)
     assert run.done and len(wb.history.epochs) < 3
     assert wb.stop_button.disabled and not wb.train_button.disabled
+
+
+def test_param_group_patterns_are_checked_against_the_model():
+    wb = Workbench(_small(), preview=False, background=False)
+    wb.optim.add_group.click()
+    wb.optim.group_rows[0].pattern.value = "fc*"
+    why = ("Optimizer: optim.groups[0].pattern: pattern 'fc*' matches no layer "
+           "(layer names are: 0, 1, 2, 3, 4, 5)")
+    assert wb.error == why and wb.train_button.disabled and "matches no layer" in wb.optim.message.value
+    wb.optim.group_rows[0].pattern.value = "5"
+    assert wb.error == "" and not wb.train_button.disabled and wb.optim.message.value == ""
+
+
+def test_a_full_spec_round_trips_through_the_workbench():
+    from nbtrain.spec import LayerSpec, OptimSpec, ParamGroupSpec, TransformSpec
+    from nbtrain.widgets.presets import named_cnn
+    spec = _small()
+    spec.data.train_transforms[0:0] = [TransformSpec("RandomRotation", {"degrees": 5.0})]
+    spec.data.seed, spec.data.val_split = 3, 0.3
+    spec.model = named_cnn(10)
+    spec.model.layers[0].init = "xavier_uniform"
+    spec.model.init, spec.model.init_params = "kaiming_normal", {"nonlinearity": "relu"}
+    spec.optim = OptimSpec("SGD", lr=0.05, params={"momentum": 0.9}, groups=[ParamGroupSpec("fc*", lr=0.01)])
+    spec.sched = SchedSpec("CosineAnnealingLR", warmup=1, swa=True, swa_start=2, swa_lr=0.01)
+    spec.loop.epochs, spec.loop.metrics, spec.loop.grad_clip = 3, ["accuracy", "topk_accuracy"], 1.0
+    wb = Workbench(spec, preview=False, background=False)
+    assert wb.spec == spec and wb.error == ""
+    wb2 = Workbench(preview=False, background=False)
+    wb2.spec = TrainSpec.from_json(wb.spec.to_json())
+    assert wb2.spec == spec and wb2.error == ""
+
+
+def test_bad_values_in_every_tab_keep_the_last_valid_spec():
+    spec = _small()
+    wb = Workbench(spec, preview=False, background=False)
+    wb.data.fields.inputs["val_split"].value = 2.0
+    wb.model.rows.rows[1].params.fields["out_features"].input.value = 0
+    wb.optim.lr.value = -1.0
+    wb.sched.fields.inputs["warmup"].value = 50
+    wb.loop.inputs["metrics"].value = "oops"
+    assert wb.spec == spec and wb.train_button.disabled
+    assert wb.error == "Data: val_split: must be in (0, 1), got 2 (e.g. 0.2 holds out 20% of the samples for validation)"
+    for part, text in ((wb.data.fields.messages["val_split"], "must be in (0, 1)"),
+                       (wb.model.rows.rows[1].params.fields["out_features"].message, "must be &gt;= 1"),
+                       (wb.optim.message, "must be &gt; 0"),
+                       (wb.sched.message, "warm-up of 50 steps"),
+                       (wb.loop.messages["metrics"], "cannot read")):
+        assert text in part.value
+    wb.spec = spec
+    assert wb.error == "" and not wb.train_button.disabled

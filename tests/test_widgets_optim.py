@@ -95,6 +95,9 @@ def test_scheduler_picker_warmup_swa_and_errors():
     p.fields.inputs["warmup"].value = 9                # longer than the 5 epochs previewed
     assert p.error == ("sched.warmup: warm-up of 9 steps is not shorter than the 5 scheduler steps of the run "
                        "(use a warm-up below 5 (epochs))")
+    assert p.spec.warmup == 2                           # the last spec that runs is kept
+    p.epochs.value = 12                                 # a longer run makes it valid
+    assert p.error == "" and p.spec.warmup == 9
 
 
 def test_scheduler_picker_lr_finder_button_sets_max_lr():
@@ -108,3 +111,13 @@ def test_scheduler_picker_lr_finder_button_sets_max_lr():
     assert not p.use_button.disabled
     p.use_button.click()
     assert p.spec.params["max_lr"] == 0.0316
+
+
+def test_scheduler_picker_keeps_a_field_error_shown_across_preview_changes():
+    p = SchedulerPicker(SchedSpec("StepLR", params={"step_size": 2}), epochs=5, steps_per_epoch=4)
+    p.fields.inputs["swa_lr"].value = -1.0
+    assert p.error == "swa_lr: must be >= 0, got -1"
+    png = bytes(p.image.value)
+    p.steps_per_epoch.value = 8
+    assert p.error == "swa_lr: must be >= 0, got -1" and "must be &gt;= 0" in p.message.value
+    assert bytes(p.image.value) != png and p.spec == SchedSpec("StepLR", params={"step_size": 2})

@@ -70,3 +70,16 @@ def test_fields_editor_rebuilds_the_spec_and_reports_the_bad_field():
     ed.inputs["metrics"].value = '["acc"]'
     assert ed.error.startswith("metrics[0]: unknown metric 'acc' (did you mean 'accuracy")
     assert ed.value.metrics == ["accuracy", "topk_accuracy"]
+
+
+def test_fields_editor_reads_json_and_plain_text_for_a_union_with_str():
+    from nbtrain.spec import DataSpec
+    ed = FieldsEditor(DataSpec(), ["target", "image_shape"])
+    ed.inputs["target"].value = "species"
+    assert ed.value.target == "species"
+    ed.inputs["target"].value = "2"
+    assert ed.value.target == 2
+    ed.inputs["image_shape"].value = "[3, 32"
+    assert ed.error == "image_shape: cannot read '[3, 32' (type a JSON value, e.g. [1, 28, 28])"
+    ed.inputs["image_shape"].value = "[3, 32, 32]"
+    assert ed.value.image_shape == [3, 32, 32] and ed.error == ""

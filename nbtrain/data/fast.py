@@ -13,7 +13,6 @@ import math
 
 import torch
 import torch.nn.functional as TF
-from torchvision import tv_tensors
 
 from ..errors import DataError
 from .pipeline import Pipeline, Step, _pair, as_image

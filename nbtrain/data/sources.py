@@ -125,11 +125,9 @@ def image_folder(spec) -> Source:
                         "give the folder that holds one subfolder per class")
     try:
         ds = ImageFolder(str(p))
-    except FileNotFoundError as e:
+    except FileNotFoundError:   # no class folders, or no image files in them
         raise DataError("no class subfolders with images", str(p),
                         "put each class's images (.png, .jpg, ...) in its own subfolder, e.g. cats/1.png") from None
-    if len(ds) == 0:  # pragma: no cover - torchvision raises before this
-        raise DataError("no images", str(p), "add image files to the class subfolders")
     return Source(ds, None, "image", "classification", list(ds.classes), "image_folder")
 
 

@@ -3,7 +3,9 @@
 A checkpoint is a dict saved with ``torch.save``: ``format``, ``model``, ``optimizer``, ``scheduler``,
 ``scaler``, ``swa_model``, ``epoch`` (epochs completed), ``step``, ``history``, ``rng`` (python, numpy,
 torch, cuda and the train loader's generator), ``callbacks`` (early stopping, best value), ``spec``
-(JSON text) and ``partial`` (True when written by an interrupt mid-epoch). Every value is a tensor or
+(JSON text) and ``partial`` (written by an interrupt mid-epoch: how many batches of the interrupted epoch
+were done, the RNG states at that epoch's start and the epoch's running sums, so the resumed run skips those
+batches and goes on exactly; empty otherwise). Every value is a tensor or
 plain Python data, so ``load_checkpoint`` reads it with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
@@ -65,8 +67,8 @@ def make_checkpoint(state, partial: bool = False) -> dict:
         "scaler": scaler.state_dict() if scaler is not None else {},
         "swa_model": swa.state_dict() if swa is not None else {},
         "epoch": ex.get("epochs_done", 0),
-        "step": ex.get("epoch_start_step", 0) if partial else state.step,
-        "partial": partial,
+        "step": state.step,
+        "partial": ex["partial_state"]() if partial and callable(ex.get("partial_state")) else {},
         "history": state.history.to_dict() if state.history is not None else {},
         "rng": rng_state(ex.get("generator")),
         "callbacks": cb_states,
@@ -144,8 +146,6 @@ def restore(ck: dict, state, where: str = "checkpoint") -> None:
         ex["swa_model"].load_state_dict(ck["swa_model"])
     if state.history is not None:
         state.history.load_state_dict(ck.get("history", {}))
-        if ck.get("partial"):  # the interrupted epoch runs again from its start
-            state.history.steps = [s for s in state.history.steps if s.get("step", 0) <= ck["step"]]
     for c in ex.get("callbacks", ()):
         if hasattr(c, "state_key") and c.state_key in ck.get("callbacks", {}):
             c.load_state_dict(ck["callbacks"][c.state_key])

@@ -54,14 +54,15 @@ class Dashboard(Callback):
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
     budget:     the figures (curves, images) are redrawn only ``cost / budget`` seconds after the last drawing,
                 so they take at most this fraction of the time (status and progress still update every ``every``).
+    first_after: no figure before the run has lasted this long (a run of a second only draws its final one).
     clock, out: injected wall clock and text stream (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
-                 clock=time.monotonic, out=None, control=None, budget: float = 0.03):
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.03, first_after: float = 1.0):
         from ..run import Control
-        self.every, self.smooth, self.probe, self.budget = every, smooth, probe, budget
+        self.every, self.smooth, self.probe, self.budget, self.first_after = every, smooth, probe, budget, first_after
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.threaded, self.clock, self.out = mode, threaded, clock, out
         self.control = control or Control()
@@ -81,6 +82,7 @@ class Dashboard(Callback):
         self.last_png: bytes = b""
         self.error: BaseException | None = None
         self._pending_scale: float | None = None
+        self._interrupted = ""
         self._data_version = self._drawn_data = 0       # bumped by each log point / epoch end / LR change
         self._img_version = self._drawn_img = 0
         self._last = self._heavy_at = -math.inf
@@ -128,8 +130,8 @@ class Dashboard(Callback):
         w["pause"].on_click(lambda _: self.toggle_pause())
         w["stop"].on_click(lambda _: self.control.stop())
         w["lr"].observe(lambda ch: self.set_lr_scale(ch["new"]), names="value")
-        w["fmap_pick"].observe(lambda ch: self._draw_images(force=True), names="value")
-        w["kern_pick"].observe(lambda ch: self._draw_images(force=True), names="value")
+        w["fmap_pick"].observe(lambda ch: self._picked(), names="value")
+        w["kern_pick"].observe(lambda ch: self._picked(), names="value")
         images = []
         if self.show_features:
             images.append(W.VBox([w["fmap_pick"], w["fmap"]]))
@@ -139,6 +141,10 @@ class Dashboard(Callback):
         rows += [W.HBox(images)] if images else []
         rows += [w["hist"]] if self.show_histograms else []
         w["box"] = W.VBox(rows + [w["doctor"]])
+
+    def _picked(self) -> None:
+        with self._lock:
+            self._draw_images(force=True)
 
     # -- control (buttons, slider) ---------------------------------------------------------------
     def toggle_pause(self) -> None:
@@ -166,6 +172,8 @@ class Dashboard(Callback):
     # -- events (training thread: cheap bookkeeping only) ----------------------------------------
     def on_fit_start(self, state) -> None:
         self.state, self._t0, self._start_step = state, self.clock(), state.step
+        self.steps, self.epochs, self.lr_steps, self.lrs, self._scales = [], [], [], [], []
+        self._plot, self._interrupted, self.lr_scale = None, "", 1.0
         if not self.external_control:
             self.control.on_fit_start(state)
         self._resolve_mode()
@@ -217,7 +225,7 @@ class Dashboard(Callback):
             self._thread.join()
             self._thread = None
         if self.mode != "widgets":
-            reason = getattr(self, "_interrupted", "") or state.stop_reason
+            reason = self._interrupted or state.stop_reason
             if reason:
                 self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
             return
@@ -299,7 +307,8 @@ class Dashboard(Callback):
 
     def _draw_figures(self, final: bool) -> None:
         w = self._w
-        if not final and self.clock() - self._heavy_at < self._heavy_cost / self.budget:
+        if not final and (self.clock() - self._heavy_at < self._heavy_cost / self.budget
+                          or self.clock() - self._t0 < self.first_after):
             return                                   # the figures wait: they would take more than the budget
         t = time.perf_counter()
         drew = False
@@ -310,8 +319,9 @@ class Dashboard(Callback):
                 w["curves"].value = self.last_png
             drew = True
         drew = self._draw_images() or drew
-        if drew:
-            self._heavy_cost, self._heavy_at = time.perf_counter() - t, self.clock()
+        if drew:                                     # a decaying max: one full draw keeps the next ones apart
+            self._heavy_cost = max(time.perf_counter() - t, 0.7 * self._heavy_cost)
+            self._heavy_at = self.clock()
 
     def _draw_images(self, force: bool = False) -> bool:
         from .. import viz
@@ -357,6 +367,7 @@ class Dashboard(Callback):
         self._handle.update(bundle, raw=True)
         for w in self._w.values():
             w.close()
+        self._handle, self._w = None, {}              # a next fit with this dashboard shows a fresh one
 
     # -- text ------------------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -378,7 +389,7 @@ class Dashboard(Callback):
             parts.append(f"best {best[0]} {best[1]:.4g} (epoch {best[2]})")
         if self.control.paused:
             parts.append("paused")
-        reason = getattr(self, "_interrupted", "") or st.stop_reason
+        reason = self._interrupted or st.stop_reason
         if reason:
             parts.append(f"stopped: {reason}")
         return " · ".join(parts)

@@ -121,10 +121,24 @@ class Workbench(W.VBox):
         if change is None or change["owner"] is self.loop:
             self.sched.epochs.value = self.loop.value.epochs
         parts = zip(TABS, (self.data, self.model, self.optim, self.sched, self.loop))
-        self.error = next((f"{name}: {p.error}" for name, p in parts if p.error), "")
+        self.error = next((f"{name}: {p.error}" for name, p in parts if p.error), "") or self._cross_check()
         self.train_button.disabled = bool(self.error)
         self.train_button.tooltip = f"fix first: {self.error}" if self.error else "train this spec"
         self.status.value = error_html(f"cannot train: {self.error}") if self.error else ""
+
+    def _cross_check(self) -> str:
+        """What no single tab can see: the optimizer's param-group patterns against the model's layer names."""
+        self.optim.message.value = error_html(self.optim.error)
+        if not self.optim.value.groups:
+            return ""
+        from ..model import build_model
+        from ..optim import split_params
+        try:
+            split_params(self.optim.value, build_model(self.model.value, self.model.input_shape))
+        except NbtrainError as e:
+            self.optim.message.value = error_html(str(e))
+            return f"Optimizer: {e}"
+        return ""
 
     # -- actions ---------------------------------------------------------------------------------------
     def lr_find(self):

@@ -67,7 +67,8 @@ class FieldsEditor(W.VBox):
             try:
                 return json.loads(inp.value)
             except json.JSONDecodeError:
-                if str in typing.get_args(typing.get_type_hints(self.cls)[name]):
+                hint = typing.get_type_hints(self.cls)[name]
+                if typing.get_origin(hint) is typing.Union and str in typing.get_args(hint):
                     return inp.value  # a union with str: plain text is the str
                 raise SpecError(f"cannot read {inp.value!r}", name, "type a JSON value, e.g. [1, 28, 28]") from None
         return inp.value

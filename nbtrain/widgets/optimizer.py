@@ -131,15 +131,17 @@ class OptimizerPicker(W.VBox):
         if getattr(self, "_loading", False):
             return
         err = self.params.error or next((f"groups[{i}]: {r.error}" for i, r in enumerate(self.group_rows) if r.error), "")
+        new = None
         if not err:
             try:
-                self.value = OptimSpec.from_dict({"type": self.type.value, "lr": self.lr.value,
-                                                  "groups": [r.value.to_dict() for r in self.group_rows],
-                                                  **self.params.value})
+                new = OptimSpec.from_dict({"type": self.type.value, "lr": self.lr.value,
+                                           "groups": [r.value.to_dict() for r in self.group_rows], **self.params.value})
             except NbtrainError as e:
                 err = str(e)
-        self.error = err
         self.message.value = error_html(err)
+        self.error = err
+        if new is not None:
+            self.value = new  # last: the Workbench, reacting, may add its own message
         self._show_code()
 
     def _show_code(self) -> None:

@@ -121,24 +121,33 @@ class SchedulerPicker(W.VBox):
         if getattr(self, "_loading", False):
             return
         err = self.params.error or self.fields.error
-        if not err:
-            self.value = self.fields.value
-        self.error = err
+        if err:
+            self._show_error(err)
+        else:
+            self.redraw(spec=self.fields.value)
+
+    def _show_error(self, err: str) -> None:
         self.message.value = error_html(err)
-        self.redraw()
+        self.error = err
 
     # -- the preview -----------------------------------------------------------------------------
-    def redraw(self, change=None) -> bytes | None:
-        """Recompute the LR curve for the current spec and render it into the image."""
+    def redraw(self, change=None, spec: SchedSpec | None = None) -> bytes | None:
+        """Compute the LR curve of ``spec`` (default: the current one) over the preview's epochs and steps and
+        render it into the image. A spec that cannot run that long (a warm-up longer than the run, OneCycleLR's
+        total_steps too small) keeps the last valid spec and shows why."""
         from ..codegen import scheduler_code
         from ..optim import lr_curve
-        self.code.value = _code_html(scheduler_code(self.value, self.epochs.value, self.steps_per_epoch.value))
+        pending = self.params.error or self.fields.error
+        if spec is None:  # what the inputs say, when they can be read; else the last valid spec
+            spec = self.value if pending else self.fields.value
         try:
-            curves = lr_curve(self._optim, self.value, self.epochs.value, self.steps_per_epoch.value)
+            curves = lr_curve(self._optim, spec, self.epochs.value, self.steps_per_epoch.value)
         except NbtrainError as e:
-            self.message.value = error_html(str(e))
-            self.error = str(e)
+            self._show_error(str(e))
             return None
+        self._show_error(pending)
+        self.value = spec
+        self.code.value = _code_html(scheduler_code(spec, self.epochs.value, self.steps_per_epoch.value))
         self.plot.update(curves, self.steps_per_epoch.value)
         png = figure_png(self.plot.fig)
         self.image.value = png
