@@ -87,6 +87,26 @@ def test_notebook_is_stored_clean_and_well_framed(path):
     assert last.cell_type == "markdown" and _text(last).lstrip("# ").startswith("Exercise")
 
 
+def test_readme_links_every_notebook_with_binder_and_colab_badges():
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        rel = f"notebooks/{path.name}"
+        assert f"]({rel})" in readme, f"README links {rel}"
+        assert f"labpath=notebooks%2F{path.name})" in readme, f"README has a Binder badge for {rel}"
+        assert f"/blob/main/{rel})" in readme, f"README has an Open in Colab badge for {rel}"
+
+
+def test_readme_shows_the_screenshots_the_browser_test_makes():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    assert len(shown) >= 4
+    made = (ROOT / "tests" / "browser" / "test_quickstart.py").read_text()
+    for rel in shown:
+        assert (ROOT / rel).is_file(), f"{rel} is missing (tests/browser writes it)"
+        assert f'"{Path(rel).name}"' in made, f"{rel} is not one the browser test writes"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_without_errors(path, kernel_name, tmp_path):

@@ -117,6 +117,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
 
     # TensorBoard over the run's logdir shows the scalar charts
     url = tensorboard_server(lab.root / "runs")
+    page.set_viewport_size({"width": 1300, "height": 1000})
     page.goto(url + "#scalars")
     card = page.locator("tf-scalar-card").filter(has=page.get_by_text("epoch/val_loss", exact=True)).first
     card.wait_for(timeout=60_000)
