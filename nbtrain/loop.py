@@ -156,7 +156,9 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ``val``) loaders or ``data`` (a DataBundle or a ``(train, val)`` pair), and optionally ``optimizer``
     (default Adam 1e-3), ``scheduler`` (a torch scheduler or a ``Schedule``), ``loss`` (a module or a
     name). Any LoopSpec field can be passed as a keyword (``device``, ``amp``, ``grad_clip``, ``seed``,
-    ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path.
+    ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path: training goes on
+    from there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from
+    ``interrupted.pt`` or a ``last.pt`` written mid-epoch (the batches already done are skipped).
     ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
     """
     if background:

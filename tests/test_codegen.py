@@ -54,6 +54,26 @@ def test_script_reproduces_fit(tmp_path):
     assert "weights/1.weight" in acc.Tags()["histograms"]
 
 
+@pytest.mark.slow
+def test_script_reproduces_fit_on_a_tabular_set(tmp_path):
+    """iris: standardized with the training split's statistics, no transforms (an empty pipeline)."""
+    from nbtrain.loop import fit
+    from nbtrain.spec import ModelSpec
+    spec = TrainSpec(data=DataSpec(dataset="iris", batch_size=16),
+                     model=ModelSpec(layers=[LayerSpec("Linear", params={"out_features": 16}), LayerSpec("ReLU"),
+                                             LayerSpec("Linear", params={"out_features": 3})]))
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 1, "", ""
+    want = fit(spec, dashboard=False, progress=False).epochs[0]
+    script = tmp_path / "train.py"
+    script.write_text(to_code(spec))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = _epoch_line(out.stdout)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert got[key] == pytest.approx(want[key], rel=TOLERANCE, abs=1e-6), key
+
+
 @pytest.mark.parametrize("optim", [
     OptimSpec("SGD", lr=0.1, params={"momentum": 0.9}),
     OptimSpec("AdamW", lr=1e-3, params={"weight_decay": 0.01},

@@ -158,9 +158,26 @@ def test_scale_lr_scales_the_schedule_ahead(name):
 
 
 def test_threaded_dashboard_renders_off_the_loop_and_stops_its_thread():
-    d = Dashboard(mode="widgets", every=0.01, first_after=0)
-    mini_fit(callbacks=[d], epochs=2)
-    assert d._thread is None and d.redraws >= 2 and d.error is None
+    import threading
+    import time
+    from nbtrain.callbacks import Callback
+    d = Dashboard(mode="widgets", every=0.01, first_after=0, budget=1.0)
+    drawn_by = set()
+    real_draw = d._draw_figures
+
+    def spy(final):
+        drawn_by.add(threading.current_thread().name)
+        real_draw(final)
+    d._draw_figures = spy
+
+    class WaitForFrame(Callback):                   # the render thread draws epoch 1 before epoch 2 starts
+        def on_epoch_end(self, state, logs):
+            t = time.monotonic()
+            while d._drawn_data < d._data_version and time.monotonic() - t < 30:
+                time.sleep(0.005)
+    mini_fit(callbacks=[d, WaitForFrame()], epochs=2)
+    assert "nbtrain-dashboard" in drawn_by and d._drawn_data == d._data_version
+    assert d._thread is None and d.error is None
     assert _pixels(d.last_png).std() > 20
 
 

@@ -4,7 +4,6 @@ import io
 import json
 import os
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -98,19 +97,19 @@ class Recorder(nbclient.NotebookClient):
         return [f for cid, fs in self.frames.items() if cls in self.classes.get(cid, ()) for f in fs]
 
 
-def _kernel_name() -> str:
-    """The kernel of this interpreter; installed into this environment when it has none (a fresh venv)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    try:
-        KernelSpecManager().get_kernel_spec("python3")
-    except NoSuchKernel:
-        from ipykernel.kernelspec import install
-        install(prefix=sys.prefix)
-    return "python3"
+def kernel_manager(folder):
+    """A kernel of this very interpreter, from a kernelspec written to ``folder``: nothing to install, and no
+    other 'python3' kernel (a user's, another venv's) can be picked instead."""
+    from ipykernel.kernelspec import write_kernel_spec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    write_kernel_spec(str(folder / "nbtrain-test"))
+    ksm = KernelSpecManager(kernel_dirs=[str(folder)], ensure_native_kernel=False)
+    return KernelManager(kernel_name="nbtrain-test", kernel_spec_manager=ksm)
 
 
 @pytest.fixture(scope="module")
-def executed():
+def executed(tmp_path_factory):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (
         SETUP,
@@ -119,10 +118,12 @@ def executed():
         FAST,
         "dump(h2, redraws=dash.redraws)",
         BACKGROUND,
-        CONTROL)]
+        CONTROL,
+        "import sys; print(json.dumps([sys.executable, nbtrain.__file__]))")]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                MPLBACKEND="Agg")
-    client = Recorder(nb, timeout=300, kernel_name=_kernel_name(), resources={"metadata": {"path": str(ROOT)}})
+    km = kernel_manager(tmp_path_factory.mktemp("kernels"))
+    client = Recorder(nb, km=km, timeout=300, resources={"metadata": {"path": str(ROOT)}})
     client.execute(env=env)
     return nb, client
 
@@ -139,9 +140,14 @@ def _json_out(cell) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_the_kernel_imports_this_checkout(executed):
+def test_the_kernel_runs_this_interpreter_and_imports_this_checkout(executed):
+    import sys
     nb, _ = executed
     assert all(o["output_type"] != "error" for c in nb.cells for o in c.outputs)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    executable, package = json.loads(text.strip().splitlines()[-1])
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+    assert Path(package).resolve() == ROOT / "nbtrain" / "__init__.py"
 
 
 def test_a_static_png_of_the_curves_stays_in_the_saved_output(executed):

@@ -108,3 +108,16 @@ def test_stopped_mid_epoch_then_resumed_is_bit_identical(tmp_path):
     b = nbtrain.load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert h2.epochs == h3.epochs
+
+
+def test_fit_takes_a_spec_path_and_parts_as_a_pair(tmp_path):
+    path = tmp_path / "spec.json"
+    small_spec(epochs=1).save(path)
+    assert len(nbtrain.fit(str(path), progress=False).epochs) == 1
+    from loop_fixtures import tiny_cnn, tiny_data
+    h = nbtrain.fit(model=tiny_cnn(), data=tiny_data(), epochs=1, progress=False)
+    assert "val_loss" in h.epochs[0]
+    with pytest.raises(nbtrain.NbtrainError) as e:
+        nbtrain.fit(42)
+    assert str(e.value) == ("fit(spec): expected a TrainSpec or the path of a JSON spec, got int "
+                            "(use nbtrain.TrainSpec.default() or pass model= and train=)")

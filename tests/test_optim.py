@@ -172,12 +172,14 @@ def test_plateau_needs_its_metric():
 def test_lambda_scheduler_state_saves_with_weights_only(tmp_path):
     o = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     s = Schedule(SchedSpec.from_dict({"type": "LambdaLR", "expr": "0.5 ** epoch"}), o, 3, 1)
+    o.step()
     s.after_epoch()
     torch.save(s.state_dict(), tmp_path / "s.pt")
     state = torch.load(tmp_path / "s.pt", weights_only=True)
     o2 = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     s2 = Schedule(SchedSpec.from_dict({"type": "LambdaLR", "expr": "0.5 ** epoch"}), o2, 3, 1)
     s2.load_state_dict(state)
+    o.step(), o2.step()
     s.after_epoch(), s2.after_epoch()
     assert o.param_groups[0]["lr"] == o2.param_groups[0]["lr"] == 0.025
 

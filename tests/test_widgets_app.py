@@ -128,7 +128,7 @@ def test_param_group_patterns_are_checked_against_the_model():
 
 
 def test_a_full_spec_round_trips_through_the_workbench():
-    from nbtrain.spec import LayerSpec, OptimSpec, ParamGroupSpec, TransformSpec
+    from nbtrain.spec import OptimSpec, ParamGroupSpec, TransformSpec
     from nbtrain.widgets.presets import named_cnn
     spec = _small()
     spec.data.train_transforms[0:0] = [TransformSpec("RandomRotation", {"degrees": 5.0})]
@@ -164,3 +164,29 @@ def test_bad_values_in_every_tab_keep_the_last_valid_spec():
         assert text in part.value
     wb.spec = spec
     assert wb.error == "" and not wb.train_button.disabled
+
+
+def test_the_model_must_give_one_output_per_class():
+    wb = Workbench(_small(), preview=False, background=False)
+    wb.data.train.set_value([])
+    wb.data.val.set_value([])
+    wb.data.fields.inputs["dataset"].value = "iris"
+    assert wb.error == ("Model: the model gives outputs of shape (10,) but iris has 3 classes "
+                        "(make the last layer Linear with out_features=3)")
+    assert wb.train_button.disabled and wb.model.input_shape == (4,)
+    wb.model.rows.rows[-1].params.fields["out_features"].input.value = 3
+    assert wb.error == "" and not wb.train_button.disabled
+    wb.data.fields.inputs["dataset"].value = "csv"                    # no file: the Data tab says so
+    assert wb.error.startswith("Data: data.path") and wb.show_code().startswith('"""Generated')
+
+
+def test_show_code_reports_what_it_cannot_export(tmp_path):
+    wb = Workbench(_small(), preview=False, background=False)
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    wb.data.train.set_value([])
+    wb.data.val.set_value([])
+    wb.data.fields.inputs["dataset"].value = "csv"
+    wb.data.fields.inputs["path"].value = str(tmp_path / "t.csv")
+    assert wb.spec.data.dataset == "csv"
+    assert wb.show_code() is None
+    assert "exporting the &#x27;csv&#x27; dataset as plain PyTorch is not supported" in wb.code.value

@@ -2,7 +2,6 @@
 import io
 
 import pytest
-import torch
 
 from nbtrain.spec import DataSpec, TrainSpec, TransformSpec
 from nbtrain.widgets import TransformPicker

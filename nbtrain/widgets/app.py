@@ -10,7 +10,7 @@ import traitlets as T
 
 from ..catalog import LOSSES
 from ..errors import NbtrainError
-from ..spec import LoopSpec, TrainSpec
+from ..spec import TrainSpec
 from .fields import FieldsEditor
 from .layers import LayerBuilder
 from .optimizer import OptimizerPicker, code_html
@@ -127,7 +127,13 @@ class Workbench(W.VBox):
         self.status.value = error_html(f"cannot train: {self.error}") if self.error else ""
 
     def _cross_check(self) -> str:
-        """What no single tab can see: the optimizer's param-group patterns against the model's layer names."""
+        """What no single tab can see: the model's outputs against the data's classes, and the optimizer's
+        param-group patterns against the model's layer names."""
+        classes, out = self.data.info[1], self.model.output_shape
+        if self.data.task == "classification" and self.loop.value.loss in ("CrossEntropyLoss", "NLLLoss") \
+                and out is not None and tuple(out) != (classes,):
+            return (f"Model: the model gives outputs of shape {tuple(out)} but {self.data.value.dataset} has "
+                    f"{classes} classes (make the last layer Linear with out_features={classes})")
         self.optim.message.value = error_html(self.optim.error)
         if not self.optim.value.groups:
             return ""
@@ -149,9 +155,13 @@ class Workbench(W.VBox):
         if self.sched.suggested_lr is not None:
             self.optim.lr.value = float(f"{self.sched.suggested_lr:.3g}")
 
-    def show_code(self) -> str:
+    def show_code(self) -> str | None:
         from ..codegen import to_code
-        code = to_code(self.spec)
+        try:
+            code = to_code(self.spec)
+        except NbtrainError as e:
+            self.code.value = error_html(str(e))
+            return None
         self.code.value = code_html(code)
         return code
 

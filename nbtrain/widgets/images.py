@@ -1,4 +1,4 @@
-"""Matplotlib figures and image tensors as PNG bytes in an ipywidgets Image, updated in place.
+"""Matplotlib figures as PNG bytes in an ipywidgets Image, updated in place (image tensors: nbtrain.viz.grid_png).
 
 Figures are drawn with the Agg canvas directly (no pyplot state), so redrawing is cheap and
 works in any kernel and in tests.
@@ -22,29 +22,3 @@ def figure_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.canvas.print_png(buf)
     return buf.getvalue()
-
-
-def tensor_png(img) -> bytes:
-    """A (C, H, W) float image tensor as PNG bytes; values outside [0, 1] are rescaled to it."""
-    from torchvision.utils import save_image
-    img = img.detach().float().cpu()
-    lo, hi = float(img.min()), float(img.max())
-    if lo < 0 or hi > 1:
-        img = (img - lo) / max(hi - lo, 1e-12)
-    buf = io.BytesIO()
-    save_image(img, buf, format="png")
-    return buf.getvalue()
-
-
-class FigureImage:
-    """An Image widget showing one figure; ``redraw()`` re-renders it into the same widget."""
-
-    def __init__(self, fig=None, **layout):
-        import ipywidgets as W
-        self.fig = fig if fig is not None else new_figure()
-        self.widget = W.Image(format="png", layout=W.Layout(**layout) if layout else None)
-
-    def redraw(self) -> bytes:
-        png = figure_png(self.fig)
-        self.widget.value = png
-        return png

@@ -45,6 +45,7 @@ class LayerBuilder(W.VBox):
         self._loading = True
         spec = (model_spec or ModelSpec()).copy()
         self._input_shape = tuple(input_shape) if input_shape else (1, 28, 28)
+        self.output_shape = None  # of the last valid model, from its summary
         self.num_classes = num_classes
         self.rows = RowList(spec.layers, LAYERS, self._new_layer, "Linear", row_cls=LayerRow, where="layers",
                             add_label="Add layer")
@@ -170,6 +171,7 @@ class LayerBuilder(W.VBox):
             shape = " \u00d7 ".join(map(str, row["output_shape"]))
             r.info.value = f'<span style="color:#555">\u2192 ({shape}) \u00b7 {row["params"]:,} params</span>'
         if totals:
+            self.output_shape = tuple(s.output_shape)
             self.totals.value = (f"input {tuple(self._input_shape)} \u2192 output {tuple(s.output_shape)}; "
                                  f"<b>{s.total_params:,}</b> parameters ({s.trainable_params:,} trainable)")
 

@@ -166,6 +166,10 @@ class SchedulerPicker(W.VBox):
         except NbtrainError as e:
             self.find_message.value = error_html(str(e))
             return
+        except Exception as e:  # noqa: BLE001 - a failure of torch or of the data: shown, kept on .last_error
+            self.last_error = e
+            self.find_message.value = error_html(f"the LR finder failed: {type(e).__name__}: {e}")
+            return
         self.find_image.value = figure_png(lr_find_figure(result.lrs, result.losses, result.suggestion))
         self.find_image.layout.display = ""
         self.suggested_lr = result.suggestion

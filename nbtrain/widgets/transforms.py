@@ -12,7 +12,6 @@ from ..catalog import TRANSFORMS
 from ..errors import NbtrainError
 from ..spec import DataSpec, TransformSpec
 from .fields import FieldsEditor
-from .images import tensor_png
 from .optimizer import code_html
 from .params import error_html
 from .rows import RowList
@@ -40,7 +39,7 @@ class TransformPicker(W.VBox):
         self._loading = True
         spec = (data_spec or DataSpec()).copy()
         self.n_samples, self.preview = n_samples, preview
-        self.info, self.is_image = ((1, 28, 28), 10, 1), True
+        self.info, self.is_image, self.task = ((1, 28, 28), 10, 1), True, "classification"
         from ..catalog.datasets import DATASETS
         self.fields = FieldsEditor(spec, FIELDS, choices={"dataset": sorted(DATASETS)}, build=self._build)
         self.fields.inputs["dataset"].tooltip = DATASETS[spec.dataset].help if spec.dataset in DATASETS else ""
@@ -134,12 +133,13 @@ class TransformPicker(W.VBox):
         n = len(p.train_set)
         steps = n // spec.batch_size if spec.drop_last else math.ceil(n / spec.batch_size)
         classes = len(p.src.class_names) if p.src.task == "classification" else 1
-        self.is_image = p.src.kind == "image"
+        self.is_image, self.task = p.src.kind == "image", p.src.task
         return tuple(p.sample.shape), classes, max(steps, 1)
 
     def refresh_samples(self) -> bytes | None:
         """Draw ``n_samples`` training samples through the train pipeline into the image."""
         from ..data import sample_grid
+        from ..viz import grid_png
         if not self.is_image:
             self.image.layout.display = "none"
             self.image_message.value = "(a tabular dataset: no images to show)"
@@ -151,7 +151,7 @@ class TransformPicker(W.VBox):
             return None
         self.image_message.value = ""
         self.image.layout.display = ""
-        self.grid_png = tensor_png(grid)
+        self.grid_png = grid_png(grid)  # small images upscaled with nearest pixels
         self.image.value = self.grid_png
         return self.grid_png
 
