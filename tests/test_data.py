@@ -313,3 +313,13 @@ def test_normalize_stats_of_a_dataset_a_tensor_and_rgb_images():
     with pytest.raises(DataError) as e:
         sample_grid(DataSpec(dataset="iris"))
     assert str(e.value) == "sample_grid: 'iris' is tabular, not images (use an image dataset)"
+
+
+def test_building_data_leaves_the_global_rng_alone():
+    """Checking a random pipeline on a sample must not change what the model's init draws next."""
+    spec = DataSpec(train_transforms=[T("ToTensor"), T("RandomRotation", {"degrees": 10})])
+    torch.manual_seed(0)
+    want = torch.rand(3)
+    torch.manual_seed(0)
+    build_data(spec)
+    assert torch.equal(torch.rand(3), want)

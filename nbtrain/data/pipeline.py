@@ -95,16 +95,19 @@ def _precheck(s: Step, x) -> None:
 def check(pipeline: Pipeline, x):
     """Run ``x`` through the steps, raising DataError at the first that fails; returns the output.
 
-    Appends the implied ToTensor when the output is still an integer (or PIL) image."""
-    for s in pipeline.steps:
-        _precheck(s, x)
-        try:
-            x = s.fn(x)
-        except NbtrainError:
-            raise
-        except Exception as err:
-            raise DataError(str(err).strip().splitlines()[0], s.where,
-                            "check its parameters and its place in the pipeline") from None
+    Appends the implied ToTensor when the output is still an integer (or PIL) image. Random steps draw
+    from a forked RNG, so checking a pipeline never moves the global random state (model init after
+    build_data is the same whatever the pipeline holds)."""
+    with torch.random.fork_rng(devices=[]):
+        for s in pipeline.steps:
+            _precheck(s, x)
+            try:
+                x = s.fn(x)
+            except NbtrainError:
+                raise
+            except Exception as err:
+                raise DataError(str(err).strip().splitlines()[0], s.where,
+                                "check its parameters and its place in the pipeline") from None
     if not (isinstance(x, torch.Tensor) and x.is_floating_point()):
         s = Step("ToTensor", {}, to_tensor(), False, False, "implied ToTensor")
         pipeline.steps.append(s)
