@@ -109,7 +109,7 @@ class CurvesPlot:
             sm.set_data(x, ema(y, smooth) if smooth else y)
             ep.set_data(*_series(epochs, key))
             val.set_data(*_series(epochs, f"val_{key}"))
-            self._limits(ax)
+            self._limits(ax, unit=key != "loss")
         for g, (planned, actual) in enumerate(self.lr_lines):
             p = plan[g] if plan and g < len(plan) else []
             planned.set_data(range(len(p)), p)
@@ -119,7 +119,10 @@ class CurvesPlot:
         self.title.set_text(title)
         return self
 
-    def _limits(self, ax) -> None:
+    def _limits(self, ax, unit: bool = False) -> None:
+        """Limits that rarely change (each change is a full draw): [0, 1] for a metric whose values are all in
+        [0, 1] (``unit``), from 0 for values >= 0 that already span half of that, and otherwise kept while the
+        data fills about a third of them."""
         xs, ys = [], []
         for line in ax.lines:
             xs += [float(v) for v in line.get_xdata()]
@@ -128,6 +131,10 @@ class CurvesPlot:
         if not ys:
             return
         lo, hi = min(ys), max(ys)
+        if unit and lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0
+        elif 0 <= lo < 0.5 * hi:                   # a loss well on its way down: from 0, so it stays inside
+            lo = 0.0
         cur = self._ylim.get(id(ax))
         if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.35 * (cur[1] - cur[0]):
             return

@@ -101,3 +101,17 @@ def test_live_curves_blit_the_same_picture_as_a_full_draw():
     diff = np.abs(np.asarray(Image.open(io.BytesIO(a))).astype(int) - np.asarray(Image.open(io.BytesIO(b))).astype(int))
     assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
     assert live.axes[0].get_xlim() == (0, 40 * 1.02)
+
+
+def test_y_limits_rarely_change():
+    cp = viz.CurvesPlot(["loss", "accuracy"], 1, total_steps=100)
+    rows = [{"step": s, "loss": 2.0 - s / 40, "accuracy": 0.3 + s / 200} for s in range(1, 61)]
+    cp.update(rows[:10])
+    acc_limits = cp.axes[1].get_ylim()
+    assert acc_limits == pytest.approx((-0.08, 1.08))                      # a fraction: [0, 1] from the start
+    cp.update(rows)                                                        # loss 1.98 -> 0.5: from 0 on
+    assert cp.axes[0].get_ylim()[0] < 0 and cp.axes[1].get_ylim() == acc_limits
+    limits = cp.axes[0].get_ylim()
+    cp.update(rows + [{"step": 70, "loss": 0.4}])
+    assert cp.axes[0].get_ylim() == limits                                 # inside: kept
+    assert cp.axes[0].get_xlim() == (0, 102)
