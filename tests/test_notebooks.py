@@ -6,6 +6,7 @@ folder so the runs/ and checkpoints/ it writes stay out of the repository.
 """
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,9 @@ def kernel_name(tmp_path_factory):
         "display_name": "nbtrain (test)",
         "language": "python",
         # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first
+        # the venv's bin on PATH, as in an activated venv (%tensorboard starts the `tensorboard` command)
         "env": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+                "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
                 "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -45,6 +48,15 @@ def kernel_name(tmp_path_factory):
         os.environ.pop("JUPYTER_PATH", None)
     else:
         os.environ["JUPYTER_PATH"] = old
+
+
+def _tensorboards() -> dict:
+    """TensorBoard servers that `%tensorboard` started, by pid (they outlive the kernel)."""
+    try:
+        from tensorboard import manager
+    except ImportError:
+        return {}
+    return {info.pid: info for info in manager.get_all()}
 
 
 def _errors(nb) -> list[str]:
@@ -75,6 +87,26 @@ def test_notebook_is_stored_clean_and_well_framed(path):
     assert last.cell_type == "markdown" and _text(last).lstrip("# ").startswith("Exercise")
 
 
+def test_readme_links_every_notebook_with_binder_and_colab_badges():
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        rel = f"notebooks/{path.name}"
+        assert f"]({rel})" in readme, f"README links {rel}"
+        assert f"labpath=notebooks%2F{path.name})" in readme, f"README has a Binder badge for {rel}"
+        assert f"/blob/main/{rel})" in readme, f"README has an Open in Colab badge for {rel}"
+
+
+def test_readme_shows_the_screenshots_the_browser_test_makes():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    assert len(shown) >= 4
+    made = (ROOT / "tests" / "browser" / "test_quickstart.py").read_text()
+    for rel in shown:
+        assert (ROOT / rel).is_file(), f"{rel} is missing (tests/browser writes it)"
+        assert f'"{Path(rel).name}"' in made, f"{rel} is not one the browser test writes"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_without_errors(path, kernel_name, tmp_path):
@@ -84,11 +116,18 @@ def test_notebook_runs_without_errors(path, kernel_name, tmp_path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name=kernel_name, timeout=300, startup_timeout=120,
                             resources={"metadata": {"path": str(tmp_path)}})
+    before = _tensorboards()
     start = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError as e:
         pytest.fail(f"{path.name} raised:\n{e}")
+    finally:
+        for pid in set(_tensorboards()) - set(before):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
     took = time.perf_counter() - start
     assert not _errors(nb), "\n".join(_errors(nb))
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and _text(c).strip())

@@ -76,6 +76,7 @@ def server_env() -> dict:
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])   # as in an activated venv
     return env
 
 
