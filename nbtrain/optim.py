@@ -160,7 +160,10 @@ class Schedule:
             if self.swa_scheduler is None:
                 swa_lr = self.spec.swa_lr or [g.get("initial_lr", g["lr"]) for g in self.optimizer.param_groups]
                 self.swa_scheduler = SWALR(self.optimizer, swa_lr=swa_lr, anneal_epochs=self.spec.swa_anneal_epochs)
-            self.swa_scheduler.step()
+            with warnings.catch_warnings():
+                # SWALR is made at the end of an epoch, after the optimizer's steps: torch can't see them
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+                self.swa_scheduler.step()
             return
         if self.scheduler is None or self.per_step:
             return
