@@ -44,7 +44,7 @@ def resolve_params(layer: LayerSpec, shape: tuple, i: int) -> dict:
                 "it needs image-shaped input; for flat features use Linear" if layer.type.endswith("2d") else
                 "reshape the input")
         raise ShapeError(f"needs input of shape {meaning}, got {_fmt(shape)}", where, hint)
-    kw = layer.kwargs()
+    kw = layer.kwargs(f"model.layers[{i}]")
     for name, (what, read) in _AUTO.items():
         if name not in kw:
             continue

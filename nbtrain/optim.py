@@ -53,7 +53,7 @@ def split_params(optim_spec: OptimSpec, model: nn.Module) -> list[list[nn.Parame
 
 def _optimizer(optim_spec: OptimSpec, groups: list[dict]) -> torch.optim.Optimizer:
     entry = OPTIMIZERS.get_entry(optim_spec.type, "optim.type")
-    kw = entry.kwargs(optim_spec.params)
+    kw = optim_spec.kwargs("optim")
     try:
         return entry.build(groups, lr=optim_spec.lr, **kw)
     except ValueError as e:
@@ -88,7 +88,7 @@ def _scheduler_steps(sched_spec: SchedSpec, epochs: int, steps_per_epoch: int) -
 def _main_scheduler(sched_spec: SchedSpec, optimizer, n: int):
     """The named scheduler; ``n`` is how many scheduler steps it gets after the warm-up."""
     t, where = sched_spec.type, "sched"
-    kw = sched_spec.kwargs()
+    kw = sched_spec.kwargs(where)
     if t in ("LambdaLR", "MultiplicativeLR"):
         fn = lambda_for(sched_spec.params, where)
         kw = {"lr_lambda": fn}

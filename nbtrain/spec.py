@@ -198,9 +198,13 @@ class Component(SpecBase):
     def entry(self):
         return self.entry_for(getattr(self, self.KEY), "")
 
-    def kwargs(self) -> dict:
-        """The entry's defaults merged with params, in the form torch constructors take."""
-        return self.entry().kwargs(self.params)
+    def kwargs(self, where: str = "") -> dict:
+        """The entry's defaults merged with params, in the form torch constructors take.
+
+        The params are checked here too, so a spec made in Python (not through from_dict) gets the
+        same clear errors: unknown or missing parameters, wrong types, values out of range."""
+        entry = self.entry_for(getattr(self, self.KEY), where)
+        return entry.kwargs(entry.check_params(self.params, where))
 
 
 # -- data ----------------------------------------------------------------------------------------

@@ -144,3 +144,14 @@ def test_gpu_saved_checkpoint_loads_on_cpu(tmp_path):
     assert ck["model"]["0.weight"].device.type == "cpu"
     m = tiny_cnn()
     m.load_state_dict(ck["model"])
+
+
+def test_a_whole_pickled_model_is_named_as_such(tmp_path):
+    """Seed 001's second way to save (the whole model) is not a checkpoint: say so, without torch's advice."""
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(CheckpointError) as e:
+        nbtrain.load_checkpoint(path)
+    assert str(e.value) == (f"{path}: holds pickled Python objects, not an nbtrain checkpoint (a whole saved model?) "
+                            "(nbtrain reads checkpoints with torch.load(weights_only=True); load a whole model with "
+                            "torch.load(path, weights_only=False) only if you trust the file)")

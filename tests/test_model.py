@@ -140,3 +140,8 @@ def test_eye_on_conv_weight_is_a_clear_error():
 
 def test_empty_model():
     assert _err(ModelSpec(), (4,)) == "model.layers: the model has no layers (add layers, e.g. Flatten then Linear)"
+
+
+def test_layer_made_in_python_is_checked():
+    assert _err(ModelSpec(layers=[L("Flatten"), L("Linear")]), (4,)) == \
+        "model.layers[1]: Linear needs 'out_features' (add out_features: size of each output sample)"

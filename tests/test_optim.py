@@ -196,3 +196,13 @@ def test_expr_arithmetic():
     assert [f(e) for e in (0, 4, 10, 100)] == [0.2, 1.0, 0.5, 0.0]
     with pytest.raises(NbtrainError, match="fails at epoch 0 or 1"):
         compile_expr("1 / epoch")
+
+
+def test_specs_made_in_python_get_the_same_checks():
+    """A SchedSpec built directly (not from JSON) without its required parameter: a SpecError, not a TypeError."""
+    with pytest.raises(NbtrainError) as e:
+        nb.lr_curve(OptimSpec("SGD"), SchedSpec("StepLR"), 2, 2)
+    assert str(e.value) == "sched: StepLR needs 'step_size' (add step_size: period of LR decay)"
+    with pytest.raises(NbtrainError) as e:
+        nb.build_optimizer(OptimSpec("SGD", params={"momentum": "high"}), nn.Linear(2, 2))
+    assert str(e.value) == "optim.momentum: expected float, got 'high'"

@@ -52,7 +52,7 @@ def build_pipeline(specs, field: str, allow_random: bool) -> Pipeline:
         if random and not allow_random:
             raise DataError("random transform in the validation pipeline", where,
                             "remove it from val_transforms, or set random_val=True to allow it")
-        kw = t.kwargs()
+        kw = t.kwargs(f"data.{field}[{i}]")
         try:
             fn = e.build(**kw)
         except (ValueError, TypeError) as err:

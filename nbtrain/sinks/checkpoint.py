@@ -103,6 +103,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if first.startswith("Weights only load failed"):
+            raise CheckpointError("holds pickled Python objects, not an nbtrain checkpoint (a whole saved model?)",
+                                  str(p), "nbtrain reads checkpoints with torch.load(weights_only=True); load a whole "
+                                  "model with torch.load(path, weights_only=False) only if you trust the file") from None
         raise CheckpointError(f"not a readable checkpoint ({first[:200]})", str(p),
                               "the file is corrupt or not a torch checkpoint; use another one, e.g. best.pt or an "
                               "earlier epoch_*.pt") from None
