@@ -28,6 +28,8 @@ def capture(model, x, layers=None) -> dict:
         raise NbtrainError(f"no layer named {missing[0]!r}", "capture(layers=...)",
                            "choose from: " + ", ".join(conv_layers(model) or [n for n in modules if n]))
     out: dict = {}
+    if not names:                                   # no conv layer (an MLP): nothing to run the model for
+        return out
     hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
     modes = [(m, m.training) for m in model.modules()]
     try:

@@ -50,3 +50,10 @@ def test_kernels_are_copies():
     assert k["0"].shape == (4, 1, 3, 3) and k["4"].shape == (6, 4, 3, 3)
     k["0"].zero_()
     assert m[0].weight.abs().sum() > 0
+
+
+def test_a_model_without_convs_is_not_run():
+    calls = []
+    m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    m.register_forward_hook(lambda *a: calls.append(1))
+    assert features.capture(m, torch.randn(1, 4)) == {} and calls == [] and features.kernels(m) == {}
