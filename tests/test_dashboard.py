@@ -222,3 +222,11 @@ def test_public_names():
     from nbtrain.run import Run
     from nbtrain.sinks.doctor import Doctor
     assert nbtrain.Dashboard is Dashboard and nbtrain.Run is Run and nbtrain.Doctor is Doctor
+
+
+def test_a_model_without_convs_has_curves_and_no_image_panels():
+    d, _ = _dash()
+    mini_fit(model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), callbacks=[d], epochs=1)
+    assert d.error is None and d.fmaps == {} and d.kern == {}
+    assert list(d._w["fmap_pick"].options) == [] and d._w["fmap"].value == b""
+    assert _pixels(d.last_png).std() > 20
