@@ -39,7 +39,7 @@ def test_bad_inputs_exit_2_with_the_message(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert main(["run", str(path), "--resume", str(bad)]) == 2
-    assert capsys.readouterr().err.startswith(f"nbtrain: error: {bad}: not a readable checkpoint (")
+    assert capsys.readouterr().err.startswith(f"nbtrain: error: {bad}: not a readable checkpoint (Unsupported operand")
 
 
 def test_export_prints_the_script(tmp_path, capsys):

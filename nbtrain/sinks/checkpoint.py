@@ -94,6 +94,14 @@ def copy_atomic(src, dst) -> Path:
     return save_atomic(None, dst, saver=lambda _obj, tmp: shutil.copyfile(src, tmp))
 
 
+def _load_failure(e: Exception) -> str:
+    """What went wrong in torch.load, without torch's generic advice to retry with weights_only=False."""
+    text = str(e).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    return text.splitlines()[0].strip() if text else type(e).__name__
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a checkpoint with ``torch.load(weights_only=True)``; ``map_location`` moves tensors (GPU-saved, CPU-loaded)."""
     p = Path(path)
@@ -102,8 +110,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if first.startswith("Weights only load failed"):
+        first = _load_failure(e)
+        if first.startswith("Unsupported global"):
             raise CheckpointError("holds pickled Python objects, not an nbtrain checkpoint (a whole saved model?)",
                                   str(p), "nbtrain reads checkpoints with torch.load(weights_only=True); load a whole "
                                   "model with torch.load(path, weights_only=False) only if you trust the file") from None
