@@ -148,7 +148,8 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
-        epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, **loop):
+        epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
+        **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.run.Run``).
 
     Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
@@ -160,12 +161,14 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     from there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from
     ``interrupted.pt`` or a ``last.pt`` written mid-epoch (the batches already done are skipped).
     ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
+    ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns once per likely mistake
+    (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
     """
     if background:
         from .run import Run
         return Run.start(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
                          scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks, resume=resume,
-                         dashboard=dashboard, progress=progress, **loop)
+                         dashboard=dashboard, progress=progress, doctor=doctor, **loop)
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
@@ -177,7 +180,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ls = _loop_spec(spec, epochs, loop)
     from .loop_run import Trainer
     return Trainer(spec, ls, dict(model=model, data=data, train=train, val=val, optimizer=optimizer,
-                                  scheduler=scheduler, loss=loss), callbacks, resume, dashboard, progress).run()
+                                  scheduler=scheduler, loss=loss), callbacks, resume, dashboard, progress,
+                   doctor).run()
 
 
 __all__ = ["fit", "make_train_step", "make_eval_step", "evaluate", "eval_mode", "check_batch", "seed_everything"]

@@ -41,7 +41,7 @@ def _monitor_keys(metric_names, has_val: bool) -> list[str]:
 
 
 class Trainer:
-    def __init__(self, spec, ls, given: dict, callbacks, resume, dashboard, progress):
+    def __init__(self, spec, ls, given: dict, callbacks, resume, dashboard, progress, doctor=True):
         self.spec, self.ls = spec, ls
         self.ctx = dist.setup(ls.device)
         device = self.device = self.ctx.device
@@ -82,7 +82,8 @@ class Trainer:
                         checkpoint_dir=Path(ls.checkpoint_dir) / run_name if ls.checkpoint_dir else None)
         if isinstance(callbacks, Callback):
             callbacks = [callbacks]
-        cbs = [self.history, *self._sinks(ls, run_name, dashboard, progress), *callbacks]
+        callbacks = list(callbacks)
+        cbs = [self.history, *self._sinks(ls, run_name, dashboard, progress, doctor, callbacks), *callbacks]
         ckpt_sink = self._checkpoint_sink(ls, run_name)
         cbs = [c for c in [*cbs, ckpt_sink] if c is not None]
         st.extra["callbacks"] = cbs
@@ -115,7 +116,7 @@ class Trainer:
                     fix = "give validation data (val=...), or " + fix
                 raise NbtrainError(f"{who} watches {name!r}, which this run does not log", where, fix)
 
-    def _sinks(self, ls, run_name: str, dashboard, progress) -> list:
+    def _sinks(self, ls, run_name: str, dashboard, progress, doctor, callbacks) -> list:
         out = []
         from .sinks.nan_guard import NanGuard
         out.append(NanGuard())
@@ -124,6 +125,9 @@ class Trainer:
             out.append(EarlyStopping(ls.monitor, ls.mode, ls.early_stopping, ls.min_delta, ls.restore_best))
         if not self.ctx.is_main:
             return out
+        from .sinks.doctor import Doctor
+        if doctor and not any(isinstance(c, Doctor) for c in callbacks):
+            out.append(Doctor())
         if ls.logdir:
             from .sinks.tensorboard import TensorBoard
             out.append(TensorBoard(Path(ls.logdir) / run_name, ls.histograms, ls.feature_maps))

@@ -141,3 +141,24 @@ def test_real_fit_planted_mistakes_in_the_spec():
     doc, said = _fit_spec(spec)
     assert sorted(said) == ["softmax_ce", "unnormalized", "val_random"]
     assert "the last layer '10' (Softmax) feeds CrossEntropyLoss" in doc.said["softmax_ce"]
+
+
+def test_fit_runs_the_doctor_by_default_and_can_turn_it_off():
+    """The doctor is on by default in fit(): a planted Softmax before CrossEntropyLoss is caught."""
+    import warnings as w
+    import nbtrain as nb
+    from nbtrain.sinks.doctor import DoctorWarning
+    spec = nb.TrainSpec.default()
+    spec.data.size, spec.data.dataset = 64, "synthetic"
+    spec.data.image_shape, spec.data.train_transforms, spec.data.val_transforms = [1, 28, 28], [], []
+    spec.model.layers.append(nb.LayerSpec("Softmax", params={"dim": 1}))
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 1, "", ""
+    with w.catch_warnings(record=True) as got:
+        w.simplefilter("always")
+        nb.fit(spec, dashboard=False, progress=False)
+    said = [str(x.message) for x in got if issubclass(x.category, DoctorWarning)]
+    assert any(m.startswith("the last layer '10' (Softmax) feeds CrossEntropyLoss") for m in said)
+    with w.catch_warnings(record=True) as got:
+        w.simplefilter("always")
+        nb.fit(spec, dashboard=False, progress=False, doctor=False)
+    assert not [x for x in got if issubclass(x.category, DoctorWarning)]
