@@ -5,8 +5,10 @@ process's 100-sample step (DistributedSampler deals them out round-robin) and DD
 so the two trajectories differ only by float summation order: the losses agree to a relative 1e-4."""
 import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ import nbtrain
 from nbtrain.spec import LayerSpec, ModelSpec, TrainSpec
 
 TOL = 1e-4
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _spec(tmp_path, batch_size):
@@ -31,15 +34,30 @@ def _spec(tmp_path, batch_size):
     return TrainSpec.from_dict(spec.to_dict())
 
 
+def _torchrun(args, limit=420):
+    """torchrun --standalone (its rendezvous store on a port the OS picks) in a session of its own, so that on
+    the time limit (a safety net for a hung rendezvous) the agent and both workers are killed, none left over
+    to load the CPU for the tests after it, and what they printed is shown."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"torchrun still running after {limit} s\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}")
+    return proc.returncode, stdout, stderr
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_match_one(tmp_path):
     path = tmp_path / "spec.json"
     _spec(tmp_path, 50).save(path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "nbtrain", "run", str(path)], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count("trained 3 epoch(s)") == 1                      # rank 0 reports, rank 1 is quiet
+    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", "-m", "nbtrain", "run", str(path)])
+    assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
+    assert stdout.count("trained 3 epoch(s)") == 1                          # rank 0 reports, rank 1 is quiet
     ddp = nbtrain.load_checkpoint(tmp_path / "ck" / "ddp" / "last.pt")["history"]["epochs"]
     assert sorted(os.listdir(tmp_path / "runs")) == ["ddp"]
 
