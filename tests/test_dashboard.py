@@ -91,22 +91,24 @@ class Handle:
         self.updates.append((obj, raw))
 
 
-def test_the_end_leaves_the_final_curves_in_the_box_and_in_the_display():
+@pytest.mark.parametrize("stop_at", [4, None], ids=["stop", "completion"])
+def test_the_end_leaves_the_final_curves_in_the_box_and_in_the_display(stop_at):
     d, _ = _dash()
     d._build_widgets()
     d._handle = handle = Handle()                       # as show() in a kernel
     w = dict(d._w)
-    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and w["stop"].click())
-    assert state.stop_reason == "stop()"
+    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == stop_at and w["stop"].click())
+    assert state.stop_reason == ("stop()" if stop_at else "") and state.step == (stop_at or 18)
+    said = ("epoch 1/3 · step 4/18 · ", "stopped: stop()") if stop_at else ("epoch 3/3 · step 18/18 · ", ")")
     # an Output widget (the Workbench's Train tab) ignores the display update: the box itself shows the picture
     assert w["box"].children == (w["status"], w["curves"], w["doctor"]) and w["box"].comm is not None
     assert "nbtrain-final" in w["curves"]._dom_classes and w["curves"].value == d.last_png
     assert _pixels(d.last_png).std() > 20
-    assert w["status"].value.endswith("stopped: stop()")
+    assert w["status"].value.startswith(said[0]) and w["status"].value.endswith(said[1])
     assert all(w[k].comm is None for k in ("stop", "pause", "lr", "progress", "fmap", "fmap_pick", "kern"))
     # a cell's display is replaced by the same PNG, for a saved notebook
     [(bundle, raw)] = handle.updates
-    assert raw and bundle["text/plain"] == d.status_text() and bundle["text/plain"].endswith("stopped: stop()")
+    assert raw and bundle["text/plain"] == d.status_text() == w["status"].value
     import base64
     assert base64.b64decode(bundle["image/png"]) == d.last_png
     assert d._w == {} and d._handle is None
