@@ -3,10 +3,16 @@
 In IPython it loads TensorBoard's notebook extension and runs ``%tensorboard --logdir ... --port P`` with a free
 port P, so it never shows a stale instance that the magic would otherwise reuse on 6006. Outside IPython it
 prints the command to run instead.
+
+The magic starts the ``tensorboard`` command found on PATH. A kernel started from a venv's python without
+activating the venv (the usual Jupyter case) has no such command on PATH, so when it is missing, the
+``tensorboard`` script next to ``sys.executable`` is handed to the magic through TENSORBOARD_BINARY.
 """
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import socket
 import sys
 
@@ -21,6 +27,21 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _shell():
     ip = sys.modules.get("IPython")
     return ip.get_ipython() if ip is not None else None
+
+
+def _point_at_this_interpreters_tensorboard() -> None:
+    """Set TENSORBOARD_BINARY to the script beside sys.executable when PATH has no ``tensorboard``.
+
+    An explicit TENSORBOARD_BINARY is left alone; with neither, the magic reports its own error.
+    """
+    if os.environ.get("TENSORBOARD_BINARY") or shutil.which("tensorboard"):
+        return
+    bindir = os.path.dirname(sys.executable)       # not resolved: a venv's python is a link out of the venv
+    for name in ("tensorboard", "tensorboard.exe"):
+        script = os.path.join(bindir, name)
+        if os.path.isfile(script) and os.access(script, os.X_OK):
+            os.environ["TENSORBOARD_BINARY"] = script
+            return
 
 
 def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> str:
@@ -39,6 +60,7 @@ def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> st
     except ImportError:
         from .errors import NbtrainError
         raise NbtrainError("TensorBoard is not installed", "nbtrain.tensorboard", "pip install tensorboard") from None
+    _point_at_this_interpreters_tensorboard()
     shell.run_line_magic("load_ext", "tensorboard")
     shell.run_line_magic("tensorboard", args)
     return f"tensorboard {args}"

@@ -34,10 +34,10 @@ def kernel_name(tmp_path_factory):
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "nbtrain (test)",
         "language": "python",
-        # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first
-        # the venv's bin on PATH, as in an activated venv (%tensorboard starts the `tensorboard` command)
+        # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first.
+        # PATH is left as it is, as in a kernel whose venv is not activated: nb.tensorboard finds the venv's
+        # `tensorboard` itself
         "env": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
                 "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -59,8 +59,15 @@ def _tensorboards() -> dict:
     return {info.pid: info for info in manager.get_all()}
 
 
+def _plain(out) -> str:
+    if out.output_type == "stream":
+        return out.text
+    return "".join(out.get("data", {}).get("text/plain", ""))
+
+
 def _errors(nb) -> list[str]:
-    """Error outputs and tracebacks written to stderr, with the cell they came from."""
+    """Error outputs, tracebacks written to stderr and TensorBoard's "ERROR: ..." notes (the magic reports a
+    failed start, e.g. no `tensorboard` command, as a plain display, not as an error), with their cell."""
     found = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
@@ -68,6 +75,8 @@ def _errors(nb) -> list[str]:
                 found.append(f"cell {i}: {out.ename}: {out.evalue}")
             elif out.output_type == "stream" and out.name == "stderr" and "Traceback" in out.text:
                 found.append(f"cell {i}: traceback on stderr:\n{out.text}")
+            elif _plain(out).lstrip().startswith("ERROR:"):
+                found.append(f"cell {i}: {_plain(out).strip()}")
     return found
 
 

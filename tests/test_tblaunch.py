@@ -1,14 +1,40 @@
+import os
 import socket
+import subprocess
+import sys
+
+import pytest
 
 from nbtrain.tblaunch import free_port, tensorboard
 
 
 class FakeShell:
+    """Records each magic with the TENSORBOARD_BINARY it would see."""
     def __init__(self):
-        self.calls = []
+        self.calls, self.binary = [], []
 
     def run_line_magic(self, name, line):
         self.calls.append((name, line))
+        self.binary.append(os.environ.get("TENSORBOARD_BINARY"))
+
+
+@pytest.fixture(autouse=True)
+def no_tensorboard_binary(monkeypatch):
+    """Each test starts without TENSORBOARD_BINARY, and what tensorboard() sets is undone after it."""
+    monkeypatch.setenv("TENSORBOARD_BINARY", "")       # recorded, so the delenv below is undone too
+    monkeypatch.delenv("TENSORBOARD_BINARY")
+
+
+def _venv(tmp_path, monkeypatch, script=True):
+    """A kernel's view of a venv that is not activated: sys.executable in venv/bin, PATH without it."""
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    if script:
+        (bindir / "tensorboard").write_text("#!/bin/sh\n")
+        (bindir / "tensorboard").chmod(0o755)
+    return bindir
 
 
 def test_outside_ipython_prints_the_command(capsys):
@@ -51,3 +77,51 @@ def test_missing_tensorboard_is_one_clear_error(monkeypatch):
         tensorboard("runs", shell=shell)
     assert str(e.value) == "nbtrain.tensorboard: TensorBoard is not installed (pip install tensorboard)"
     assert shell.calls == []
+
+
+def test_without_tensorboard_on_path_the_magic_gets_the_script_beside_the_interpreter(tmp_path, monkeypatch):
+    bindir = _venv(tmp_path, monkeypatch)
+    shell = FakeShell()
+    tensorboard("runs", shell=shell)
+    want = str(bindir / "tensorboard")
+    assert shell.binary == [want, want]            # set before the extension loads
+    assert os.environ["TENSORBOARD_BINARY"] == want
+
+
+def test_tensorboard_on_path_is_used_as_is(tmp_path, monkeypatch):
+    _venv(tmp_path, monkeypatch)
+    onpath = tmp_path / "empty"
+    onpath.mkdir()
+    (onpath / "tensorboard").write_text("#!/bin/sh\n")
+    (onpath / "tensorboard").chmod(0o755)
+    shell = FakeShell()
+    tensorboard("runs", shell=shell)
+    assert shell.binary == [None, None] and "TENSORBOARD_BINARY" not in os.environ
+
+
+def test_an_explicit_tensorboard_binary_is_kept(tmp_path, monkeypatch):
+    _venv(tmp_path, monkeypatch)
+    monkeypatch.setenv("TENSORBOARD_BINARY", "/opt/tb/bin/tensorboard")
+    shell = FakeShell()
+    tensorboard("runs", shell=shell)
+    assert shell.binary == ["/opt/tb/bin/tensorboard"] * 2
+
+
+def test_no_script_beside_the_interpreter_leaves_the_magic_to_report_it(tmp_path, monkeypatch):
+    _venv(tmp_path, monkeypatch, script=False)
+    shell = FakeShell()
+    tensorboard("runs", shell=shell)
+    assert shell.binary == [None, None] and len(shell.calls) == 2
+
+
+def test_the_script_found_for_this_interpreter_is_a_working_tensorboard(tmp_path, monkeypatch):
+    """With this venv's real python and PATH emptied, the script handed over runs (no server: --version_tb)."""
+    pytest.importorskip("tensorboard")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    tensorboard("runs", shell=FakeShell())
+    binary = os.environ.get("TENSORBOARD_BINARY")
+    assert binary == os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    import tensorboard as tb
+    out = subprocess.run([binary, "--version_tb"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": ""})
+    assert out.returncode == 0 and out.stdout.strip() == tb.__version__, out.stderr[-2000:]
