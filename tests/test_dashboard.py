@@ -72,12 +72,46 @@ def test_layer_pickers_switch_the_feature_and_kernel_images():
     mini_fit(callbacks=[d], epochs=1)
     w = d._w
     assert list(w["fmap_pick"].options) == list(w["kern_pick"].options) == ["0", "3"]
+    assert w["fmap_pick"].value == w["kern_pick"].value == "0"          # a selection the front end can show
+    assert w["fmap_pick"].index == w["kern_pick"].index == 0
     first_f, first_k = w["fmap"].value, w["kern"].value
     w["fmap_pick"].value = "3"
     w["kern_pick"].value = "3"
     assert w["fmap"].value != first_f and w["kern"].value != first_k
     assert d.fmaps["3"].shape == (1, 6, 4, 4) and d.kern["3"].shape == (6, 4, 3, 3)
     assert _pixels(w["fmap"].value).std() > 10
+
+
+class Handle:
+    """A DisplayHandle that keeps what update() sent."""
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj, raw=False):
+        self.updates.append((obj, raw))
+
+
+@pytest.mark.parametrize("stop_at", [4, None], ids=["stop", "completion"])
+def test_the_end_leaves_the_final_curves_in_the_box_and_in_the_display(stop_at):
+    d, _ = _dash()
+    d._build_widgets()
+    d._handle = handle = Handle()                       # as show() in a kernel
+    w = dict(d._w)
+    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == stop_at and w["stop"].click())
+    assert state.stop_reason == ("stop()" if stop_at else "") and state.step == (stop_at or 18)
+    said = ("epoch 1/3 · step 4/18 · ", "stopped: stop()") if stop_at else ("epoch 3/3 · step 18/18 · ", ")")
+    # an Output widget (the Workbench's Train tab) ignores the display update: the box itself shows the picture
+    assert w["box"].children == (w["status"], w["curves"], w["doctor"]) and w["box"].comm is not None
+    assert "nbtrain-final" in w["curves"]._dom_classes and w["curves"].value == d.last_png
+    assert _pixels(d.last_png).std() > 20
+    assert w["status"].value.startswith(said[0]) and w["status"].value.endswith(said[1])
+    assert all(w[k].comm is None for k in ("stop", "pause", "lr", "progress", "fmap", "fmap_pick", "kern"))
+    # a cell's display is replaced by the same PNG, for a saved notebook
+    [(bundle, raw)] = handle.updates
+    assert raw and bundle["text/plain"] == d.status_text() == w["status"].value
+    import base64
+    assert base64.b64decode(bundle["image/png"]) == d.last_png
+    assert d._w == {} and d._handle is None
 
 
 def test_stop_button_stops_within_one_batch():

@@ -91,6 +91,7 @@ class Dashboard(Callback):
         self._t0 = None
         self._w: dict = {}
         self._handle = None
+        self._picking = False                # True while the dashboard itself sets a layer picker
         self._thread = None
         self._halt = threading.Event()
         self._lock = threading.Lock()
@@ -143,6 +144,8 @@ class Dashboard(Callback):
         w["box"] = W.VBox(rows + [w["doctor"]])
 
     def _picked(self) -> None:
+        if self._picking:                    # our own options/value update, inside _draw_images (lock held)
+            return
         with self._lock:
             self._draw_images(force=True)
 
@@ -333,10 +336,8 @@ class Dashboard(Callback):
         for kind, maps, grid in (("fmap", self.fmaps, viz.feature_grid), ("kern", self.kern, viz.kernel_grid)):
             pick = w[f"{kind}_pick"]
             names = list(maps)
-            if list(pick.options) != names:
-                pick.options = names
-            if names:
-                name = pick.value if pick.value in maps else names[0]
+            name = _pick(pick, names, self)
+            if name is not None:
                 w[kind].value = viz.grid_png(grid(maps[name]))
         if self.show_histograms and self.weights:
             w["hist"].value = viz.to_png(viz.weight_histograms(self.weights))
@@ -360,14 +361,27 @@ class Dashboard(Callback):
         return self._plot.png(compress_level)
 
     def _leave_png(self) -> None:
-        """Replace the widgets by a static PNG of the final curves (what a saved notebook shows)."""
+        """Leave a static picture of the final curves where the widgets were (what a saved notebook shows).
+
+        Two ways, because neither reaches every front end. The display's ``update`` puts an image/png output in
+        the widgets' place, but a front end applies it only while it still tracks the message that made the
+        display: a cell's execution does, a widget click's message (the Workbench's Train button) does not, and
+        an Output widget (the Workbench's Train tab) ignores update_display_data altogether. So the widget box
+        itself is also cut down to the status line and the final curves image, which every live view shows:
+        closing the widgets instead would leave such an area empty.
+        """
         if self._handle is None:
             return
         import base64
+        w = self._w
+        keep = (w["status"], w["curves"], w["doctor"])
+        w["curves"].add_class("nbtrain-final")
+        dropped = [c for c in w["box"].children if c not in keep]
+        w["box"].children = keep
         bundle = {"image/png": base64.b64encode(self.last_png).decode("ascii"), "text/plain": self.status_text()}
         self._handle.update(bundle, raw=True)
-        for w in self._w.values():
-            w.close()
+        for widget in dropped + [v for k, v in w.items() if k != "box" and v not in keep]:
+            widget.close()
         self._handle, self._w = None, {}              # a next fit with this dashboard shows a fresh one
 
     # -- text ------------------------------------------------------------------------------------
@@ -414,6 +428,20 @@ class Dashboard(Callback):
 
     def _print(self, line: str) -> None:
         print(line, file=self.out or sys.stdout, flush=True)
+
+
+def _pick(pick, names: list, dash) -> str | None:
+    """Give a layer picker these options and a selected value (ipywidgets 8 leaves the value None when options
+    go from none to some, so the front end would show an empty selection); return the selected name."""
+    value = (pick.value if pick.value in names else names[0]) if names else None
+    if list(pick.options) != names or pick.value != value:
+        dash._picking = True                 # no _picked redraw: the caller draws, and holds the lock
+        try:
+            pick.options = names
+            pick.value = value
+        finally:
+            dash._picking = False
+    return value
 
 
 def _clock(seconds: float) -> str:

@@ -15,6 +15,17 @@ PlaywrightTimeout = pytest.importorskip("playwright.sync_api", reason="pip insta
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 IMG_LOADED = "el => el.complete && el.naturalWidth > 0"
+# the image drawn into a canvas: the spread of its gray levels (a blank or one-color picture gives 0)
+IMG_SPREAD = """el => {
+    const c = document.createElement('canvas');
+    c.width = el.naturalWidth; c.height = el.naturalHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(el, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let n = 0, s = 0, s2 = 0;
+    for (let i = 0; i < d.length; i += 4) { const g = (d[i] + d[i + 1] + d[i + 2]) / 3; n++; s += g; s2 += g * g; }
+    return Math.sqrt(s2 / n - (s / n) ** 2);
+}"""
 
 
 def _cell_output(page, i: int):
@@ -84,6 +95,8 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     epochs.press("Enter")
     page.wait_for_function("el => !el.disabled", arg=train.element_handle())
     train.click()
+    # the first run's final picture (kept in the Train tab) goes: a new run clears the output first
+    workbench.locator("img.nbtrain-final").wait_for(state="detached", timeout=60_000)
     curves, fmap = workbench.locator("img.nbtrain-curves"), workbench.locator("img.nbtrain-fmap")
     status = workbench.locator(".nbtrain-status")
     curves.wait_for(timeout=60_000)
@@ -93,6 +106,11 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     page.wait_for_function("el => /epoch ([5-9]|1[0-9])\\//.test(el.innerText)", arg=status.element_handle(),
                            timeout=240_000)
     dashboard = workbench.locator(".widget-output").filter(has=page.locator("img.nbtrain-curves")).last
+    # the layer pickers name the layer whose feature maps and kernels are drawn (not an empty selection)
+    for label in ("features", "kernels"):
+        select = dashboard.locator(".widget-dropdown", has_text=label).first.locator("select")
+        assert select.evaluate("el => el.selectedIndex") == 0, label
+        assert select.evaluate("el => el.value") != "", label
     # Pause holds the loop between batches, so the picture and the Stop below cannot race the end of the run
     _button(dashboard, "Pause").click()
     page.wait_for_function("el => el.innerText.includes('paused')", arg=status.element_handle(), timeout=60_000)
@@ -103,15 +121,26 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
         pass                               # nothing new to draw: the picture was already current
     dashboard.screenshot(path=str(SHOTS / "dashboard.png"))
 
-    # Stop: the run ends after the batch in progress and says so; the dashboard is left as a static picture
+    # Stop: the run ends after the batch in progress and says so; the dashboard is left as a static picture.
+    # Every wait below re-queries the page (locators, not element handles): the dashboard swaps its widgets
+    # for the final picture as the run ends, so an element found before may be gone by then.
     _button(dashboard, "Stop").click()
-    text = page.wait_for_function("el => el.innerText.includes('stopped') && el.innerText",
-                                  arg=status.element_handle(), timeout=60_000).json_value()
+    page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=60_000)
+    workbench.locator(".widget-html", has_text="done:").first.wait_for(timeout=60_000)
+    final = workbench.locator("img.nbtrain-final")
+    final.wait_for(timeout=60_000)
+    page.wait_for_function(IMG_LOADED, arg=final.element_handle(), timeout=60_000)
+    assert final.count() == 1
+    size = final.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+    assert size[0] > 300 and size[1] > 100, size
+    assert final.evaluate(IMG_SPREAD) > 20                  # curves and text drawn, not a blank picture
+    box = final.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 100, box      # and it takes room on the page
+    assert workbench.locator("button.jupyter-button", has_text="Pause").count() == 0   # the live widgets are gone
+    text = workbench.locator(".nbtrain-status").filter(has_text="stopped").first.inner_text()
+    assert text.endswith("stopped: stop()"), text
     done, total = (int(x) for x in text.split("step ")[1].split(" ")[0].split("/"))
     assert 0 < done < total, text
-    page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=60_000)
-    finished = workbench.locator(".widget-html", has_text="done:").first
-    finished.wait_for()
     workbench.screenshot(path=str(SHOTS / "workbench_stopped.png"))
     assert notebook.errors() == []
 
