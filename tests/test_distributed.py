@@ -35,9 +35,10 @@ def _spec(tmp_path, batch_size):
 
 
 def _torchrun(args, limit=420):
-    """torchrun --standalone (its rendezvous store on a port the OS picks) in a session of its own, so that on
-    the time limit (a safety net for a hung rendezvous) the agent and both workers are killed, none left over
-    to load the CPU for the tests after it, and what they printed is shown."""
+    """torchrun --standalone (its rendezvous store on a port the OS picks). On the time limit (a safety net for a
+    hung rendezvous, far above a loaded CI's minute) torchrun gets SIGTERM, on which it stops its workers (they
+    run in sessions of their own, out of reach of a kill of torchrun's group), so none is left over to load the
+    CPU for the tests after it; and what they printed is shown."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", *args], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -45,8 +46,12 @@ def _torchrun(args, limit=420):
     try:
         stdout, stderr = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
+        proc.terminate()
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = "", "(torchrun ignored SIGTERM)"
         pytest.fail(f"torchrun still running after {limit} s\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}")
     return proc.returncode, stdout, stderr
 
