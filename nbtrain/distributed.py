@@ -56,7 +56,22 @@ def wrap(model, ctx: DistContext):
     return DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
 
-def cleanup(ctx: DistContext) -> None:
+def cleanup(ctx: DistContext, wait_s: float = 60) -> None:
+    """Leave the process group together, then destroy it.
+
+    Without the barrier a rank with nothing to write (rank 1) tore its gloo group down and exited while rank 0 was
+    still saving checkpoints, and now and then died in that teardown ("terminate called without an active
+    exception", SIGABRT: torchrun then fails the whole run). The barrier is a monitored one with a time limit, so
+    when a rank failed and its peer is stuck elsewhere, this waits ``wait_s`` at most and destroys the group anyway.
+    """
+    import datetime
+
     import torch.distributed as td
-    if ctx.owned and td.is_initialized():
-        td.destroy_process_group()
+    if not (ctx.owned and td.is_initialized()):
+        return
+    if ctx.active and td.get_backend() == "gloo":   # monitored_barrier is gloo's only
+        try:
+            td.monitored_barrier(timeout=datetime.timedelta(seconds=wait_s))
+        except Exception:   # noqa: BLE001 - a peer that failed or left: tear down regardless
+            pass
+    td.destroy_process_group()
