@@ -23,8 +23,8 @@ class LRFindResult:
         return lr_find_figure(self.lrs, self.losses, self.suggestion)
 
     def _repr_png_(self):
-        from .widgets.images import figure_png
-        return figure_png(self.figure())
+        from .viz import to_png
+        return to_png(self.figure())
 
 
 class _Rng:

@@ -14,11 +14,13 @@ from typing import Sequence
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def new_figure(width: float = 9.0, height: float = 3.0, dpi: int = 80):
-    """A Figure on its own Agg canvas, outside pyplot's registry (so nothing leaks between calls)."""
+def new_figure(width: float = 9.0, height: float = 3.0, dpi: int = 80, layout: str | None = "constrained"):
+    """A Figure on its own Agg canvas, outside pyplot's registry (so nothing leaks between calls).
+
+    ``layout=None`` for figures that place their axes themselves (``subplots_adjust``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 

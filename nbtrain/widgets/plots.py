@@ -4,14 +4,14 @@ Each keeps one Agg figure and updates its lines, so a redraw is one ``print_png`
 """
 from __future__ import annotations
 
-from .images import new_figure
+from ..viz import new_figure
 
 
 class LRCurveFigure:
     """LR against epoch for every param group, from ``lr_curve``'s list of lists."""
 
     def __init__(self, width: float = 5.5, height: float = 2.6):
-        self.fig = new_figure(width, height)
+        self.fig = new_figure(width, height, layout=None)
         self.ax = self.fig.add_subplot(1, 1, 1)
         self.fig.subplots_adjust(left=0.14, right=0.97, bottom=0.18, top=0.9)
         self.lines = []
@@ -41,7 +41,7 @@ class LRCurveFigure:
 
 def lr_find_figure(lrs, losses, suggestion=None, fig=None):
     """Loss against learning rate (log x), with the suggested LR marked."""
-    fig = fig or new_figure(5.5, 2.8)
+    fig = fig or new_figure(5.5, 2.8, layout=None)
     fig.clear()
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(lrs, losses, lw=1.5)

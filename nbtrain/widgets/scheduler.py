@@ -9,7 +9,7 @@ from ..catalog import SCHEDULERS
 from ..errors import NbtrainError
 from ..spec import OptimSpec, SchedSpec
 from .fields import FieldsEditor
-from .images import figure_png
+from ..viz import to_png as figure_png
 from .params import LABEL, ParamsEditor, error_html
 
 FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr", "swa_anneal_epochs")
