@@ -36,6 +36,17 @@ class CheckpointError(NbtrainError):
     """A checkpoint is missing, corrupt, or belongs to another model."""
 
 
+def type_name(v) -> str:
+    """How a bad value is named in a message: strings quoted, None as JSON's null, else the type."""
+    return repr(v) if isinstance(v, str) else "null" if v is None else type(v).__name__
+
+
+def fmt_shape(shape) -> str:
+    """A shape as a tuple literal: (8, 28, 28), (784,)."""
+    shape = tuple(shape)
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def close_matches(name: str, choices: Iterable[str]) -> str:
     """'did you mean ...' text for an unknown name, or the list of choices when nothing is close."""
     choices = sorted(choices)

@@ -16,7 +16,7 @@ import random
 import numpy as np
 import torch
 
-from .errors import NbtrainError
+from .errors import NbtrainError, fmt_shape
 from .metrics import Accumulator, means
 from .spec import LoopSpec, TrainSpec
 
@@ -98,7 +98,7 @@ def _to(t, device):
 
 # -- checks on the first batch (once per run: this reads values back) ------------------------------
 def _shape(t) -> str:
-    return "(" + ", ".join(map(str, t.shape)) + ("," if t.ndim == 1 else "") + ")"
+    return fmt_shape(t.shape)
 
 
 def check_batch(out, y, loss_fn, num_classes=None) -> None:

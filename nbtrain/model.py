@@ -10,6 +10,7 @@ from torch import nn
 
 from .catalog import INITS, LAYERS, to_torch
 from .errors import ShapeError, SpecError
+from .errors import fmt_shape as _fmt
 from .spec import LayerSpec, ModelSpec, TrainSpec
 
 # parameters that may be 'auto': name -> (what it is, how to read it from the incoming shape)
@@ -25,10 +26,6 @@ _RANKS = {
     "AvgPool2d": ((3,), "(C, H, W)"), "AdaptiveAvgPool2d": ((3,), "(C, H, W)"), "BatchNorm1d": ((1, 2), "(C,) or (C, L)"),
     "BatchNorm2d": ((3,), "(C, H, W)"), "Dropout2d": ((3,), "(C, H, W)"),
 }
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _where(i: int, layer: LayerSpec) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
 from .errors import SpecError
+from .errors import type_name as _tname
 
 
 def f(default: Any, help: str, **meta) -> Any:
@@ -23,10 +24,6 @@ def f(default: Any, help: str, **meta) -> Any:
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
         return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def _tname(v: Any) -> str:
-    return repr(v) if isinstance(v, str) else "null" if v is None else type(v).__name__
 
 
 def _check(tp: Any, v: Any, where: str) -> Any:

@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import SpecError, unknown_name
+from ..errors import type_name as _tname
 
 REQUIRED = object()  # marker: the parameter has no default
 
 KINDS = ("int", "float", "bool", "str", "choice", "auto_int", "int_or_ints", "ints", "floats",
          "float_or_floats", "expr", "opt_int", "opt_float", "padding")
-
-
-def _tname(v: Any) -> str:
-    return repr(v) if isinstance(v, str) else type(v).__name__ if v is not None else "null"
 
 
 def _is_int(v: Any) -> bool:
