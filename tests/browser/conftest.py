@@ -81,7 +81,7 @@ def server_env() -> dict:
 
 
 class Lab:
-    """A running JupyterLab: ``url(path)`` for a page, ``root`` the folder it serves."""
+    """A running JupyterLab (or Notebook 7): ``url(path)`` for a page, ``root`` the folder it serves."""
 
     def __init__(self, port: int, token: str, root: Path):
         self.port, self.token, self.root = port, token, root
@@ -114,21 +114,21 @@ def page(chromium):
     context.close()
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 with a token, serving a temporary folder with a copy of notebooks/."""
-    pytest.importorskip("jupyterlab")
-    base = tmp_path_factory.mktemp("lab")
+def _jupyter(tmp_path_factory, name: str, module: str, app: str):
+    """Start ``python -m <module>`` (a JupyterLab-based front end whose application class is ``app``) on
+    127.0.0.1 with a token and its own settings dirs, serving a temporary folder with a copy of notebooks/;
+    yield a ``Lab`` for it, stop it after."""
+    base = tmp_path_factory.mktemp(name)
     root = base / "root"
     shutil.copytree(ROOT / "notebooks", root)
     settings = base / "settings"
     settings.mkdir()
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
     port, token = free_port(), secrets.token_hex(16)
-    log = base / "lab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", f"--LabApp.app_settings_dir={settings}",
-           f"--LabApp.user_settings_dir={base / 'user-settings'}", f"--LabApp.workspaces_dir={base / 'workspaces'}",
+    log = base / f"{name}.log"
+    cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", f"--{app}.app_settings_dir={settings}",
+           f"--{app}.user_settings_dir={base / 'user-settings'}", f"--{app}.workspaces_dir={base / 'workspaces'}",
            "--ServerApp.port_retries=0"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=server_env(), stdout=out, stderr=subprocess.STDOUT)
@@ -137,6 +137,21 @@ def lab(tmp_path_factory):
         yield Lab(port, token, root)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with a token, serving a temporary folder with a copy of notebooks/."""
+    pytest.importorskip("jupyterlab")
+    yield from _jupyter(tmp_path_factory, "lab", "jupyterlab", "LabApp")
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory):
+    """Notebook 7 (``python -m notebook``) on 127.0.0.1 with a token, serving a copy of notebooks/ like ``lab``;
+    open a notebook at ``notebook7.url("notebooks/<name>.ipynb")``."""
+    pytest.importorskip("notebook", minversion="7")
+    yield from _jupyter(tmp_path_factory, "notebook7", "notebook", "JupyterNotebookApp")
 
 
 @pytest.fixture
