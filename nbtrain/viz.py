@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from typing import Sequence
 
 # colours of the default matplotlib cycle, one per param group / series
@@ -102,6 +103,13 @@ class CurvesPlot:
                 line.set_animated(live)
         self.title.set_animated(live)
 
+    def reset(self, total_steps: int) -> "CurvesPlot":
+        """Ready for a new run of ``total_steps``: the next ``update`` sets the data and limits as on a new figure
+        (the picture depends on the run only), and the cached background is reused when the limits come out the
+        same, as for a rerun, which then draws no axes at all."""
+        self.total, self._ylim = total_steps, {}
+        return self
+
     def update(self, steps: Sequence[dict] = (), epochs: Sequence[dict] = (), lr_steps: Sequence[int] = (),
                lrs: Sequence[Sequence[float]] = (), plan=None, title: str = "", smooth: float = 0.6) -> "CurvesPlot":
         for ax, key in zip(self.axes, self.metrics):
@@ -165,6 +173,32 @@ class CurvesPlot:
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="png", compress_level=compress_level)
         return buf.getvalue()
+
+
+# Finished runs put their live CurvesPlot back here and the next run with the same panels takes it: a new
+# figure's first draw (axes, tick objects, texts) is most of what a short run's dashboard costs.
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+POOL_SIZE = 4
+
+
+def take_curves_plot(metrics: Sequence[str], groups: int, total_steps: int) -> CurvesPlot:
+    """A live CurvesPlot with these panels: one a finished run gave back, else a new one. Never shared: two
+    runs at once (a background run and a foreground fit) each hold their own until they give it back."""
+    with _POOL_LOCK:
+        for i, plot in enumerate(_POOL):
+            if plot.metrics == tuple(metrics) and plot.groups == groups:
+                del _POOL[i]
+                return plot.reset(total_steps)
+    return CurvesPlot(metrics, groups, total_steps=total_steps, live=True)
+
+
+def give_back_curves_plot(plot: CurvesPlot) -> None:
+    """Put a live CurvesPlot back for the next run (its holder must not draw with it any more)."""
+    with _POOL_LOCK:
+        if plot.live and all(p is not plot for p in _POOL):
+            _POOL.append(plot)
+            del _POOL[:-POOL_SIZE]
 
 
 def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequence[str] = ("loss",),

@@ -88,6 +88,7 @@ class Dashboard(Callback):
         self._last = self._heavy_at = -math.inf
         self._heavy_cost = 0.0
         self._plot = None
+        self._plot_returned = False
         self._t0 = None
         self._w: dict = {}
         self._handle = None
@@ -176,7 +177,7 @@ class Dashboard(Callback):
     def on_fit_start(self, state) -> None:
         self.state, self._t0, self._start_step = state, self.clock(), state.step
         self.steps, self.epochs, self.lr_steps, self.lrs, self._scales = [], [], [], [], []
-        self._plot, self._interrupted, self.lr_scale = None, "", 1.0
+        self._plot, self._plot_returned, self._interrupted, self.lr_scale = None, False, "", 1.0
         if not self.external_control:
             self.control.on_fit_start(state)
         self._resolve_mode()
@@ -234,6 +235,10 @@ class Dashboard(Callback):
             return
         self.redraw(final=True)
         self._leave_png()
+        if self._plot is not None:     # for the next run's dashboard; kept here for inspection, never drawn on again
+            from .. import viz
+            viz.give_back_curves_plot(self._plot)
+            self._plot_returned = True
 
     def _record_lr(self, state) -> None:
         opt = state.optimizer
@@ -354,9 +359,12 @@ class Dashboard(Callback):
         if plan and self._scales:
             plan = [_scaled(p, self._scales) for p in plan]
         groups = max(len(lrs[0]) if lrs else 0, len(plan) if plan else 0, 1)
-        if self._plot is None or self._plot.metrics != metrics or self._plot.groups != groups:
+        if self._plot is None or self._plot_returned or self._plot.metrics != metrics or self._plot.groups != groups:
             total = self.state.epochs * self.state.steps_per_epoch if self.state is not None else 0
-            self._plot = viz.CurvesPlot(metrics, groups, total_steps=total, live=True)
+            if self._plot is not None and not self._plot_returned:
+                viz.give_back_curves_plot(self._plot)
+            self._plot_returned = False
+            self._plot = viz.take_curves_plot(metrics, groups, total)
         self._plot.update(steps, epochs, lr_steps, lrs, plan, title, self.smooth)
         return self._plot.png(compress_level)
 
