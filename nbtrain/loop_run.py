@@ -71,7 +71,7 @@ class Trainer:
         st = self.state = State(model=self.model, optimizer=p.optimizer, scheduler=p.schedule, loss_fn=p.loss_fn,
                                 train_loader=p.train, val_loader=p.val, spec=spec, device=device, epochs=ls.epochs,
                                 steps_per_epoch=len(p.train), history=self.history)
-        if p.probe is None and ls.logdir:
+        if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks or ())):
             from .parts import first_batch
             p.probe = first_batch(p.val if p.val is not None else p.train)
         run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
