@@ -75,7 +75,7 @@ class CurvesPlot:
     def __init__(self, metrics: Sequence[str] = ("loss",), groups: int = 1, width: float = 10.0,
                  height: float = 3.0, dpi: int = 72, total_steps: int = 0, live: bool = False):
         self.metrics, self.groups, self.total, self.live = tuple(metrics), groups, total_steps, live
-        self._bg, self._key, self._ylim = None, None, {}
+        self._bg, self._key, self._ylim, self._prev_ylim = None, None, {}, {}
         self.fig = new_figure(width, height, dpi)
         self.fig.set_layout_engine(None)
         self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.84, wspace=0.22)
@@ -104,10 +104,10 @@ class CurvesPlot:
         self.title.set_animated(live)
 
     def reset(self, total_steps: int) -> "CurvesPlot":
-        """Ready for a new run of ``total_steps``: the next ``update`` sets the data and limits as on a new figure
-        (the picture depends on the run only), and the cached background is reused when the limits come out the
-        same, as for a rerun, which then draws no axes at all."""
-        self.total, self._ylim = total_steps, {}
+        """Ready for a new run of ``total_steps``: the next ``update`` sets the data and the limits as on a new
+        figure, except that the last run's y limits are kept where the new data fills 70% of them, so a rerun
+        reuses the cached background and draws no axes at all."""
+        self.total, self._prev_ylim, self._ylim = total_steps, self._ylim, {}
         return self
 
     def update(self, steps: Sequence[dict] = (), epochs: Sequence[dict] = (), lr_steps: Sequence[int] = (),
@@ -148,9 +148,18 @@ class CurvesPlot:
         cur = self._ylim.get(id(ax))
         if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.35 * (cur[1] - cur[0]):
             return
+        prev = self._prev_ylim.get(id(ax)) if cur is None else None
+        if prev is not None and prev[0] <= lo and hi <= prev[1] and (hi - lo) >= 0.7 * (prev[1] - prev[0]):
+            self._ylim[id(ax)] = prev               # a rerun: the last run's limits, when they fit this one snugly
+            ax.set_ylim(*prev)
+            return
         pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
-        self._ylim[id(ax)] = (lo - pad, hi + pad)
-        ax.set_ylim(lo - pad, hi + pad)
+        lo, hi = lo - pad, hi + pad
+        if not unit:                               # on a grid of round steps: a rerun whose values differ a
+            step = _round_step((hi - lo) / 20)     # little gets the same limits, so its frames stay blits
+            lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+        self._ylim[id(ax)] = (lo, hi)
+        ax.set_ylim(lo, hi)
 
     def png(self, compress_level: int = 1) -> bytes:
         """Draw and encode; a low zlib level because a live frame is thrown away within a second."""
@@ -173,6 +182,14 @@ class CurvesPlot:
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="png", compress_level=compress_level)
         return buf.getvalue()
+
+
+def _round_step(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x (> 0)."""
+    if not (x > 0 and math.isfinite(x)):
+        return 1.0
+    base = 10.0 ** math.floor(math.log10(x))
+    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= x * (1 - 1e-9))
 
 
 # Finished runs put their live CurvesPlot back here and the next run with the same panels takes it: a new

@@ -117,7 +117,8 @@ def test_y_limits_rarely_change():
     assert cp.axes[0].get_xlim() == (0, 102)
 
 
-def test_a_finished_runs_curves_plot_is_reused_and_shows_only_the_new_data():
+def test_a_finished_runs_curves_plot_is_reused_and_shows_only_the_new_data(monkeypatch):
+    monkeypatch.setattr(viz, "_POOL", [])
     rows = [{"step": s, "loss": 2.0 - s / 20} for s in range(1, 21)]
     epochs = [{"step": 20, "val_loss": 1.2}]
     first = viz.take_curves_plot(("loss",), 1, 40)
@@ -144,3 +145,23 @@ def test_a_finished_runs_curves_plot_is_reused_and_shows_only_the_new_data():
     assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
     viz.give_back_curves_plot(rerun)
     viz.give_back_curves_plot(other)
+
+
+def test_a_rerun_keeps_the_last_runs_y_limits_only_where_they_fit_its_data_snugly(monkeypatch):
+    monkeypatch.setattr(viz, "_POOL", [])
+    def run(top: float):
+        return [{"step": s, "loss": top - s * top / 40} for s in range(1, 41)]
+    plot = viz.take_curves_plot(("loss",), 1, 40)
+    plot.update(run(2.3), [], [0], [[0.1]]).png()
+    limits = plot.axes[0].get_ylim()
+    assert limits[0] < 0 < 2.3 < limits[1]
+    viz.give_back_curves_plot(plot)
+    again = viz.take_curves_plot(("loss",), 1, 40)
+    again.update(run(2.2), [], [0], [[0.1]]).png()                 # a little lower: the same axes
+    assert again is plot and again.axes[0].get_ylim() == limits
+    viz.give_back_curves_plot(again)
+    low = viz.take_curves_plot(("loss",), 1, 40)
+    low.update(run(0.5), [], [0], [[0.1]]).png()                    # far lower: limits of its own
+    fresh = viz.CurvesPlot(["loss"], 1, total_steps=40, live=True).update(run(0.5), [], [0], [[0.1]])
+    assert low is plot and low.axes[0].get_ylim() == fresh.axes[0].get_ylim() != limits
+    viz.give_back_curves_plot(low)
