@@ -54,13 +54,14 @@ class Dashboard(Callback):
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
     budget:     the figures (curves, images) are redrawn only ``cost / budget`` seconds after the last drawing,
                 so they take at most this fraction of the time (status and progress still update every ``every``).
-    first_after: no figure before the run has lasted this long (a run of a second only draws its final one).
+    first_after: no figure before the run has lasted this long (a run of two seconds only draws its final one;
+                the status line and progress bar move from the start).
     clock, out: injected wall clock and text stream (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
-                 clock=time.monotonic, out=None, control=None, budget: float = 0.03, first_after: float = 1.0):
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.01, first_after: float = 2.0):
         from ..run import Control
         self.every, self.smooth, self.probe, self.budget, self.first_after = every, smooth, probe, budget, first_after
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
