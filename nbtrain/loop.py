@@ -1,7 +1,8 @@
 """fit(): the training loop. It owns the order of events; sinks (callbacks) own every side effect.
 
 Nothing is printed or drawn here. Correct by construction:
-- ``model.train()`` before every training step (a probe or validation mid-epoch cannot leave it off);
+- the model in train mode at every training step (a probe or a callback calling ``model.eval()`` mid-epoch
+  cannot leave it off; a layer frozen alone with ``.eval()``, as in fine-tuning, stays frozen);
 - validation under ``model.eval()`` and ``torch.no_grad()``, the caller's mode restored afterwards;
 - ``zero_grad``, ``backward``, ``step`` in that order; the schedule stepped after every optimizer step
   and at every epoch end (it decides which counts, and feeds ReduceLROnPlateau its metric);
@@ -72,13 +73,15 @@ def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"
 
 @contextlib.contextmanager
 def eval_mode(model):
-    """model.eval() inside, the caller's mode (train or eval) restored afterwards."""
-    was = model.training
+    """model.eval() inside; afterwards every module's mode is put back as it was (a layer the caller froze alone,
+    such as a BatchNorm in eval mode inside a training model, stays frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was)
+        for m, training in modes:
+            m.training = training
 
 
 def evaluate(model, loader, eval_step, acc: Accumulator, device, prefix: str = "val_") -> dict:

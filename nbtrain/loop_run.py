@@ -58,7 +58,7 @@ class Trainer:
         self.p = p
         self.model = p.model.to(device)
         self.net = dist.wrap(self.model, self.ctx)
-        self.was_training = self.model.training
+        self.modes = [(m, m.training) for m in self.model.modules()]     # put back as they were at the end
         self.scaler = torch.amp.GradScaler(device.type) if ls.amp == "fp16" else None
         swa = None
         if spec is not None and spec.sched.swa:
@@ -71,7 +71,7 @@ class Trainer:
         st = self.state = State(model=self.model, optimizer=p.optimizer, scheduler=p.schedule, loss_fn=p.loss_fn,
                                 train_loader=p.train, val_loader=p.val, spec=spec, device=device, epochs=ls.epochs,
                                 steps_per_epoch=len(p.train), history=self.history)
-        if p.probe is None and ls.logdir:
+        if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks or ())):
             from .parts import first_batch
             p.probe = first_batch(p.val if p.val is not None else p.train)
         run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
@@ -163,7 +163,8 @@ class Trainer:
                 self._flush_window()
             cbs.on_interrupt(st, e)
         finally:
-            self.model.train(self.was_training)
+            for m, training in self.modes:
+                m.training = training
             try:
                 cbs.on_fit_end(st)
             finally:
@@ -203,7 +204,8 @@ class Trainer:
         for i, (x, y) in enumerate(batches, start=skip):
             st.batch = i
             cbs.on_batch_start(st)
-            self.net.train()                      # every step: a probe or validation may have switched it off
+            if not self.net.training:             # a callback switched it off (a probe or validation restores it);
+                self.net.train()                  # layers a callback froze alone (BatchNorm.eval()) stay frozen
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             loss, out = self.train_step(x, y, check)
             check = None

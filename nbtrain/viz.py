@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from typing import Sequence
 
 # colours of the default matplotlib cycle, one per param group / series
@@ -74,7 +75,7 @@ class CurvesPlot:
     def __init__(self, metrics: Sequence[str] = ("loss",), groups: int = 1, width: float = 10.0,
                  height: float = 3.0, dpi: int = 72, total_steps: int = 0, live: bool = False):
         self.metrics, self.groups, self.total, self.live = tuple(metrics), groups, total_steps, live
-        self._bg, self._key, self._ylim = None, None, {}
+        self._bg, self._key, self._ylim, self._prev_ylim = None, None, {}, {}
         self.fig = new_figure(width, height, dpi)
         self.fig.set_layout_engine(None)
         self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.84, wspace=0.22)
@@ -101,6 +102,13 @@ class CurvesPlot:
             for line in ax.lines:
                 line.set_animated(live)
         self.title.set_animated(live)
+
+    def reset(self, total_steps: int) -> "CurvesPlot":
+        """Ready for a new run of ``total_steps``: the next ``update`` sets the data and the limits as on a new
+        figure, except that the last run's y limits are kept where the new data fills 70% of them, so a rerun
+        reuses the cached background and draws no axes at all."""
+        self.total, self._prev_ylim, self._ylim = total_steps, self._ylim, {}
+        return self
 
     def update(self, steps: Sequence[dict] = (), epochs: Sequence[dict] = (), lr_steps: Sequence[int] = (),
                lrs: Sequence[Sequence[float]] = (), plan=None, title: str = "", smooth: float = 0.6) -> "CurvesPlot":
@@ -140,9 +148,18 @@ class CurvesPlot:
         cur = self._ylim.get(id(ax))
         if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.35 * (cur[1] - cur[0]):
             return
+        prev = self._prev_ylim.get(id(ax)) if cur is None else None
+        if prev is not None and prev[0] <= lo and hi <= prev[1] and (hi - lo) >= 0.7 * (prev[1] - prev[0]):
+            self._ylim[id(ax)] = prev               # a rerun: the last run's limits, when they fit this one snugly
+            ax.set_ylim(*prev)
+            return
         pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
-        self._ylim[id(ax)] = (lo - pad, hi + pad)
-        ax.set_ylim(lo - pad, hi + pad)
+        lo, hi = lo - pad, hi + pad
+        if not unit:                               # on a grid of round steps: a rerun whose values differ a
+            step = _round_step((hi - lo) / 20)     # little gets the same limits, so its frames stay blits
+            lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+        self._ylim[id(ax)] = (lo, hi)
+        ax.set_ylim(lo, hi)
 
     def png(self, compress_level: int = 1) -> bytes:
         """Draw and encode; a low zlib level because a live frame is thrown away within a second."""
@@ -165,6 +182,40 @@ class CurvesPlot:
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="png", compress_level=compress_level)
         return buf.getvalue()
+
+
+def _round_step(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x (> 0)."""
+    if not (x > 0 and math.isfinite(x)):
+        return 1.0
+    base = 10.0 ** math.floor(math.log10(x))
+    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= x * (1 - 1e-9))
+
+
+# Finished runs put their live CurvesPlot back here and the next run with the same panels takes it: a new
+# figure's first draw (axes, tick objects, texts) is most of what a short run's dashboard costs.
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+POOL_SIZE = 4
+
+
+def take_curves_plot(metrics: Sequence[str], groups: int, total_steps: int) -> CurvesPlot:
+    """A live CurvesPlot with these panels: one a finished run gave back, else a new one. Never shared: two
+    runs at once (a background run and a foreground fit) each hold their own until they give it back."""
+    with _POOL_LOCK:
+        for i, plot in enumerate(_POOL):
+            if plot.metrics == tuple(metrics) and plot.groups == groups:
+                del _POOL[i]
+                return plot.reset(total_steps)
+    return CurvesPlot(metrics, groups, total_steps=total_steps, live=True)
+
+
+def give_back_curves_plot(plot: CurvesPlot) -> None:
+    """Put a live CurvesPlot back for the next run (its holder must not draw with it any more)."""
+    with _POOL_LOCK:
+        if plot.live and all(p is not plot for p in _POOL):
+            _POOL.append(plot)
+            del _POOL[:-POOL_SIZE]
 
 
 def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequence[str] = ("loss",),

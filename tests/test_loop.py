@@ -46,6 +46,26 @@ def test_train_mode_before_every_step_even_after_a_probe_mid_epoch():
     assert (False, False) in rec.calls                      # the probe did run in eval mode
 
 
+def test_a_layer_a_callback_froze_stays_frozen_while_the_rest_trains():
+    """Fine-tuning habit: BatchNorm put in eval mode alone keeps its running statistics; Dropout still trains."""
+    rec = ModeRecorder()
+    model = nn.Sequential(rec, *tiny_cnn())
+    bn = model[2]
+
+    class FreezeBN(Callback):
+        def on_fit_start(self, state):
+            bn.eval()
+
+    before = bn.running_mean.clone()
+    _fit(model, epochs=2, callbacks=[FreezeBN()])                        # validation between the epochs
+    assert torch.equal(bn.running_mean, before) and int(bn.num_batches_tracked) == 0
+    assert model.training and bn.training                                # as they were before fit()
+    bn.eval()                                                            # frozen by the caller before fit()
+    _fit(model, epochs=2)
+    assert torch.equal(bn.running_mean, before) and model.training and not bn.training
+    assert all(training for training, grad in rec.calls if grad)          # every training step: model in train mode
+
+
 def test_validation_in_eval_mode_without_grad_and_mode_restored():
     rec = ModeRecorder()
     model = nn.Sequential(rec, *tiny_cnn())

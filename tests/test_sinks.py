@@ -202,3 +202,50 @@ def test_an_error_in_training_still_runs_cleanup_and_raises():
     with pytest.raises(ValueError, match="boom"):
         nbtrain.fit(model=tiny_cnn(), train=tr, val=va, callbacks=[Boom()], progress=False)
     assert ended == ["error: ValueError: boom"]
+
+
+def _tb_fit(tmp_path, name, budget, epochs=4, **kw):
+    from nbtrain.sinks.tensorboard import TensorBoard
+    tb = TensorBoard(tmp_path / name, budget=budget)
+    tr, va = tiny_data()
+    h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=epochs, callbacks=[tb], progress=False, **kw)
+    return tb, h, _events(tmp_path / name)
+
+
+def test_histograms_and_images_keep_to_their_time_budget_and_always_come_at_the_first_and_last_epoch(tmp_path):
+    tb, h, acc = _tb_fit(tmp_path, "tight", budget=1e-9)     # nothing is ever cheap enough between the ends
+    assert tb.heavy_epochs == [1, 4]
+    assert [e.step for e in acc.Histograms("weights/0.weight")] == [1, 4]
+    assert [e.step for e in acc.Images("features/0")] == [1, 4]
+    assert [e.step for e in acc.Scalars("epoch/val_loss")] == [1, 2, 3, 4]    # scalars: every epoch, always
+    tb, h, acc = _tb_fit(tmp_path, "free", budget=1e9)
+    assert tb.heavy_epochs == [1, 2, 3, 4] and [e.step for e in acc.Histograms("grads/0.weight")] == [1, 2, 3, 4]
+
+
+def test_an_epoch_that_stops_the_run_gets_its_histograms(tmp_path):
+    tb, h, acc = _tb_fit(tmp_path, "r", budget=1e-9, epochs=10, early_stopping=1, min_delta=100.0)
+    assert len(h.epochs) == 2 and tb.heavy_epochs == [1, 2]
+    assert [e.step for e in acc.Histograms("weights/0.weight")] == [1, 2]
+
+
+def test_the_graph_of_a_torch_nn_model_is_traced_once_and_a_custom_module_every_time(tmp_path, monkeypatch):
+    import torch.utils.tensorboard._pytorch_graph as pg
+    from nbtrain.sinks import tensorboard as tbmod
+    traced = []
+    real = pg.graph
+    monkeypatch.setattr(pg, "graph", lambda m, x, *a, **k: traced.append(type(m).__name__) or real(m, x, *a, **k))
+    monkeypatch.setattr(tbmod, "_GRAPHS", type(tbmod._GRAPHS)())
+
+    class Double(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    tr, va = tiny_data()
+    for i, model in enumerate([tiny_cnn(), tiny_cnn(seed=1), nn.Sequential(Double(), *tiny_cnn()),
+                               nn.Sequential(Double(), *tiny_cnn())]):
+        nbtrain.fit(model=model, train=tr, val=va, epochs=1, logdir=str(tmp_path), run_name=f"r{i}", progress=False)
+        acc = _events(tmp_path / f"r{i}")
+        assert acc.Tags()["graph"] is True
+        graph = acc.Graph()
+        assert sorted(n.op for n in graph.node if "Conv" in n.op or "conv" in n.op.lower())   # the conv is in it
+    assert traced == ["Sequential", "Sequential", "Sequential"]            # the second tiny_cnn: no new trace

@@ -115,3 +115,53 @@ def test_y_limits_rarely_change():
     cp.update(rows + [{"step": 70, "loss": 0.4}])
     assert cp.axes[0].get_ylim() == limits                                 # inside: kept
     assert cp.axes[0].get_xlim() == (0, 102)
+
+
+def test_a_finished_runs_curves_plot_is_reused_and_shows_only_the_new_data(monkeypatch):
+    monkeypatch.setattr(viz, "_POOL", [])
+    rows = [{"step": s, "loss": 2.0 - s / 20} for s in range(1, 21)]
+    epochs = [{"step": 20, "val_loss": 1.2}]
+    first = viz.take_curves_plot(("loss",), 1, 40)
+    other = viz.take_curves_plot(("loss",), 1, 40)                         # held at once: never shared
+    assert other is not first
+    first.update([{"step": s, "loss": 1.9 - s / 25} for s in range(1, 31)], [], [0], [[0.2]]).png()
+    viz.give_back_curves_plot(first)
+    viz.give_back_curves_plot(first)                                       # twice: still one entry
+    assert viz.take_curves_plot(("loss", "accuracy"), 1, 40) is not first  # other panels: a new figure
+    again = viz.take_curves_plot(("loss",), 1, 60)
+    assert again is first and again.total == 60
+    again.update(rows, epochs, [0], [[0.1]]).png()
+    assert list(again.lines["loss"][0].get_ydata()) == [r["loss"] for r in rows]     # none of the first run's
+    assert again.axes[0].get_xlim() == (0, 60 * 1.02)
+    viz.give_back_curves_plot(again)
+    # a rerun of the same run draws, from the kept background, the very picture of a new figure
+    rerun = viz.take_curves_plot(("loss",), 1, 60)
+    assert rerun is first and rerun._bg is not None
+    bg = rerun._bg
+    a = rerun.update(rows, epochs, [0], [[0.1]]).png()
+    assert rerun._bg is bg                                                  # blitted: no axes drawn again
+    b = viz.CurvesPlot(["loss"], 1, total_steps=60, live=True).update(rows, epochs, [0], [[0.1]]).png()
+    diff = np.abs(np.asarray(Image.open(io.BytesIO(a))).astype(int) - np.asarray(Image.open(io.BytesIO(b))).astype(int))
+    assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
+    viz.give_back_curves_plot(rerun)
+    viz.give_back_curves_plot(other)
+
+
+def test_a_rerun_keeps_the_last_runs_y_limits_only_where_they_fit_its_data_snugly(monkeypatch):
+    monkeypatch.setattr(viz, "_POOL", [])
+    def run(top: float):
+        return [{"step": s, "loss": top - s * top / 40} for s in range(1, 41)]
+    plot = viz.take_curves_plot(("loss",), 1, 40)
+    plot.update(run(2.3), [], [0], [[0.1]]).png()
+    limits = plot.axes[0].get_ylim()
+    assert limits[0] < 0 < 2.3 < limits[1]
+    viz.give_back_curves_plot(plot)
+    again = viz.take_curves_plot(("loss",), 1, 40)
+    again.update(run(2.2), [], [0], [[0.1]]).png()                 # a little lower: the same axes
+    assert again is plot and again.axes[0].get_ylim() == limits
+    viz.give_back_curves_plot(again)
+    low = viz.take_curves_plot(("loss",), 1, 40)
+    low.update(run(0.5), [], [0], [[0.1]]).png()                    # far lower: limits of its own
+    fresh = viz.CurvesPlot(["loss"], 1, total_steps=40, live=True).update(run(0.5), [], [0], [[0.1]])
+    assert low is plot and low.axes[0].get_ylim() == fresh.axes[0].get_ylim() != limits
+    viz.give_back_curves_plot(low)

@@ -54,13 +54,14 @@ class Dashboard(Callback):
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
     budget:     the figures (curves, images) are redrawn only ``cost / budget`` seconds after the last drawing,
                 so they take at most this fraction of the time (status and progress still update every ``every``).
-    first_after: no figure before the run has lasted this long (a run of a second only draws its final one).
+    first_after: no figure before the run has lasted this long (a run of two seconds only draws its final one;
+                the status line and progress bar move from the start).
     clock, out: injected wall clock and text stream (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
-                 clock=time.monotonic, out=None, control=None, budget: float = 0.03, first_after: float = 1.0):
+                 clock=time.monotonic, out=None, control=None, budget: float = 0.01, first_after: float = 2.0):
         from ..run import Control
         self.every, self.smooth, self.probe, self.budget, self.first_after = every, smooth, probe, budget, first_after
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
@@ -88,6 +89,7 @@ class Dashboard(Callback):
         self._last = self._heavy_at = -math.inf
         self._heavy_cost = 0.0
         self._plot = None
+        self._plot_returned = False
         self._t0 = None
         self._w: dict = {}
         self._handle = None
@@ -176,7 +178,7 @@ class Dashboard(Callback):
     def on_fit_start(self, state) -> None:
         self.state, self._t0, self._start_step = state, self.clock(), state.step
         self.steps, self.epochs, self.lr_steps, self.lrs, self._scales = [], [], [], [], []
-        self._plot, self._interrupted, self.lr_scale = None, "", 1.0
+        self._plot, self._plot_returned, self._interrupted, self.lr_scale = None, False, "", 1.0
         if not self.external_control:
             self.control.on_fit_start(state)
         self._resolve_mode()
@@ -234,6 +236,10 @@ class Dashboard(Callback):
             return
         self.redraw(final=True)
         self._leave_png()
+        if self._plot is not None:     # for the next run's dashboard; kept here for inspection, never drawn on again
+            from .. import viz
+            viz.give_back_curves_plot(self._plot)
+            self._plot_returned = True
 
     def _record_lr(self, state) -> None:
         opt = state.optimizer
@@ -354,9 +360,12 @@ class Dashboard(Callback):
         if plan and self._scales:
             plan = [_scaled(p, self._scales) for p in plan]
         groups = max(len(lrs[0]) if lrs else 0, len(plan) if plan else 0, 1)
-        if self._plot is None or self._plot.metrics != metrics or self._plot.groups != groups:
+        if self._plot is None or self._plot_returned or self._plot.metrics != metrics or self._plot.groups != groups:
             total = self.state.epochs * self.state.steps_per_epoch if self.state is not None else 0
-            self._plot = viz.CurvesPlot(metrics, groups, total_steps=total, live=True)
+            if self._plot is not None and not self._plot_returned:
+                viz.give_back_curves_plot(self._plot)
+            self._plot_returned = False
+            self._plot = viz.take_curves_plot(metrics, groups, total)
         self._plot.update(steps, epochs, lr_steps, lrs, plan, title, self.smooth)
         return self._plot.png(compress_level)
 

@@ -3,7 +3,8 @@
 Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``epoch/<metric>`` and
 ``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
 histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
-images each epoch; the model graph; the spec as text (``spec``); and at the end the hparams with the
+images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
+first and last epochs and as often as the budget allows between); the model graph; the spec as text (``spec``); and at the end the hparams with the
 final metrics (``hparam/<metric>``), all in the one run directory.
 """
 from __future__ import annotations
@@ -13,7 +14,9 @@ import io
 import math
 import queue
 import threading
+import time
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -21,6 +24,7 @@ from torch import nn
 
 from ..callbacks import Callback
 from ..errors import NbtrainError
+from ..loop import eval_mode
 from .checkpoint import check_writable
 
 
@@ -52,15 +56,12 @@ def feature_maps(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     maps: dict[str, torch.Tensor] = {}
     hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: maps.__setitem__(n, out[0].detach()))
              for n, m in convs if isinstance(m, nn.Conv2d)]
-    was = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x[:1])
     finally:
         for h in hooks:
             h.remove()
-        model.train(was)
     return maps
 
 
@@ -146,24 +147,61 @@ class Worker:
         self.thread.join()
 
 
+# Model graphs by structure: a rerun of a model made of torch.nn layers only writes the graph it traced
+# before (torch.jit.trace runs the model twice: 50 ms for the default CNN on a small CPU).
+_GRAPHS: OrderedDict = OrderedDict()
+_GRAPHS_LOCK = threading.Lock()
+
+
+def _graph_key(model: nn.Module, x: torch.Tensor):
+    """What the traced graph depends on, for models of torch.nn layers only (None: trace it every time)."""
+    if not all(type(m).__module__.startswith("torch.nn.") for m in model.modules()):
+        return None
+    shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in list(model.named_parameters()) + list(model.named_buffers()))
+    return repr(model), tuple(type(m) for m in model.modules()), shapes, tuple(x.shape), x.dtype
+
+
+def traced_graph(model: nn.Module, x: torch.Tensor):
+    """The GraphDef of ``model`` on ``x`` that tensorboardX's add_graph writes (torch's tracer, as it uses)."""
+    from torch.utils.tensorboard._pytorch_graph import graph
+    key = _graph_key(model, x)
+    with _GRAPHS_LOCK:
+        if key is not None and key in _GRAPHS:
+            _GRAPHS.move_to_end(key)
+            return _GRAPHS[key]
+    g = graph(model, x)
+    if key is not None:
+        with _GRAPHS_LOCK:
+            _GRAPHS[key] = g
+            while len(_GRAPHS) > 8:
+                _GRAPHS.popitem(last=False)
+    return g
+
+
 class TensorBoard(Callback):
     """``background=True`` (default): the loop's thread only snapshots (clones of weights and gradients, the
     feature maps of the probe); histograms, grids, PNG encoding and writing run in a worker thread."""
 
+    needs_probe = True            # fit() gives it a fixed input batch (state.extra["probe"]) for graph and features
+
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
-                 writer_factory=_writer, background: bool = True):
+                 writer_factory=_writer, background: bool = True, budget: float = 0.01, clock=time.monotonic):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
         self.background = background
+        self.budget, self.clock = budget, clock
         self.writer = None
         self.worker = None
+        self.heavy_epochs: list[int] = []     # the epochs whose histograms and images were written
+        self._heavy_at, self._snap_cost, self._job_cost = None, 0.0, 0.0
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
         self.worker = Worker() if self.background else None
+        self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
         probe = state.extra.get("probe")
@@ -185,6 +223,9 @@ class TensorBoard(Callback):
         for k, v in logs.items():
             if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
                 w.add_scalar(f"epoch/{k}", v, epoch)
+        if not (self.histograms or self.feature_maps) or not self._heavy_due(state):
+            return
+        t = time.thread_time()
         params = grads = fmaps = convs = None
         if self.histograms:        # snapshots: the next step changes the tensors in place
             params = {n: p.detach().clone() for n, p in state.model.named_parameters()}
@@ -194,6 +235,8 @@ class TensorBoard(Callback):
             if probe is not None and probe[0].ndim == 4:
                 fmaps = feature_maps(state.model, probe[0].to(state.device))
             convs = {n: m.weight.detach().clone() for n, m in conv_layers(state.model) if isinstance(m, nn.Conv2d)}
+        self.heavy_epochs.append(epoch)
+        self._heavy_at, self._snap_cost = self.clock(), time.thread_time() - t
         job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs)  # noqa: E731
         if self.worker is not None:
             self.worker.join()     # at most one epoch's images in flight; raises a failed job's error here
@@ -201,7 +244,21 @@ class TensorBoard(Callback):
         else:
             job()
 
+    def _heavy_due(self, state) -> bool:
+        """Histograms and images at the first and the last epoch (also one that stops the run), and between them
+        when the time since the last ones pays for what they cost (CPU time, the worker's included)."""
+        if self._heavy_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
+            return True
+        return (self.clock() - self._heavy_at) * self.budget >= self._snap_cost + self._job_cost
+
     def _write_epoch(self, epoch: int, params, grads, fmaps, convs) -> None:
+        t = time.thread_time()
+        try:
+            self._write_heavy(epoch, params, grads, fmaps, convs)
+        finally:
+            self._job_cost = time.thread_time() - t
+
+    def _write_heavy(self, epoch: int, params, grads, fmaps, convs) -> None:
         w = self.writer
         for tag, tensors in (("weights", params), ("grads", grads)):
             for n, t in (tensors or {}).items():
@@ -238,18 +295,15 @@ class TensorBoard(Callback):
 
     # -- parts --------------------------------------------------------------------------------------
     def _graph(self, model, x) -> None:
-        was = model.training
         try:
-            model.eval()
-            with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")   # tracer warnings; tensorboardX prints its own failure note
-                self.writer.add_graph(model, x[:1])
+            with eval_mode(model), torch.no_grad(), warnings.catch_warnings(), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")   # tracer warnings; the tracer prints its own failure note
+                self.writer.file_writer.add_graph(traced_graph(model, x[:1]))
         except Exception as e:  # noqa: BLE001 - a model that cannot be traced still trains
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
                           RuntimeWarning, stacklevel=2)
-        finally:
-            model.train(was)
 
     def _hparams(self, state) -> None:
         from tensorboardX.summary import hparams
