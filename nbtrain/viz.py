@@ -73,7 +73,7 @@ class CurvesPlot:
     """
 
     def __init__(self, metrics: Sequence[str] = ("loss",), groups: int = 1, width: float = 10.0,
-                 height: float = 3.0, dpi: int = 72, total_steps: int = 0, live: bool = False):
+                 height: float = 3.0, dpi: int = 90, total_steps: int = 0, live: bool = False):
         self.metrics, self.groups, self.total, self.live = tuple(metrics), groups, total_steps, live
         self._bg, self._key, self._ylim, self._prev_ylim = None, None, {}, {}
         self.fig = new_figure(width, height, dpi)
@@ -220,7 +220,7 @@ def give_back_curves_plot(plot: CurvesPlot) -> None:
 
 def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequence[str] = ("loss",),
                   lr_steps: Sequence[int] = (), lrs: Sequence[Sequence[float]] = (), plan=None,
-                  title: str = "", smooth: float = 0.6, width: float = 10.0, height: float = 3.0, dpi: int = 72):
+                  title: str = "", smooth: float = 0.6, width: float = 10.0, height: float = 3.0, dpi: int = 90):
     """The dashboard's figure in one call: one panel per metric, then the LR panel. Returns the Figure."""
     groups = max(len(lrs[0]) if len(lrs) else 0, len(plan) if plan else 0, 1)
     return CurvesPlot(metrics, groups, width, height, dpi).update(steps, epochs, lr_steps, lrs, plan, title,

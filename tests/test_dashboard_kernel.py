@@ -155,7 +155,7 @@ def test_a_static_png_of_the_curves_stays_in_the_saved_output(executed):
     shown = [o for o in nb.cells[1].outputs if o["output_type"] == "display_data"]
     assert len(shown) == 1 and set(shown[0]["data"]) == {"image/png", "text/plain"}   # the widgets were replaced
     img = _png(shown[0]["data"]["image/png"])
-    assert img.shape == (216, 720) and img.std() > 20                                  # drawn, not blank
+    assert img.shape == (270, 900) and img.std() > 20                                  # drawn, not blank
     assert (img < 128).mean() > 0.01                                                   # lines and text, not a frame
 
 
@@ -181,7 +181,7 @@ def test_the_curves_image_changes_between_redraws(executed):
     assert len(frames) >= 3                                  # each epoch's data (the loop waited for it), the end
     assert all(a != b for a, b in zip(frames, frames[1:]))   # only new pictures are sent
     imgs = [_png(f) for f in frames]
-    assert all(i.shape == (216, 720) and i.std() > 20 for i in imgs)
+    assert all(i.shape == (270, 900) and i.std() > 20 for i in imgs)
     assert np.abs(imgs[-1].astype(int) - imgs[1].astype(int)).mean() > 1    # the curves grew
     assert client.widget_frames("nbtrain-fmap") and client.widget_frames("nbtrain-kern")
 

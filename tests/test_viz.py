@@ -46,7 +46,7 @@ def test_curves_figure_draws_each_series_and_the_plan():
     assert list(planned0.get_ydata()) == plan[0] and list(actual1.get_ydata()) == [0.2] * 5
     assert planned0.get_alpha() == 0.3 and actual0.get_alpha() is None     # the plan is drawn faintly
     img = _img(viz.to_png(fig))
-    assert img.size == (720, 216) and _not_blank(img)
+    assert img.size == (900, 270) and _not_blank(img)
 
 
 def test_curves_plot_updates_in_place_and_the_png_changes():

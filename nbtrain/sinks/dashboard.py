@@ -121,12 +121,15 @@ class Dashboard(Callback):
         w["stop"] = W.Button(description="Stop", icon="stop", button_style="danger", layout=W.Layout(width="100px"))
         w["lr"] = W.FloatLogSlider(value=1.0, base=10, min=-2, max=1, step=0.05, description="LR ×",
                                    readout_format=".2g", continuous_update=False)
-        w["curves"] = W.Image(format="png")
+        # images at their own size (front ends stretch an image to the box's width: blurry curves, and grids
+        # squeezed to a quarter in a row of two), shrunk only to fit a narrow output
+        fit = dict(max_width="100%", height="auto")
+        w["curves"] = W.Image(format="png", layout=W.Layout(**fit))
         w["fmap_pick"] = W.Dropdown(description="features", options=[])
-        w["fmap"] = W.Image(format="png", layout=W.Layout(max_width="48%"))
+        w["fmap"] = W.Image(format="png", layout=W.Layout(**fit))
         w["kern_pick"] = W.Dropdown(description="kernels", options=[])
-        w["kern"] = W.Image(format="png", layout=W.Layout(max_width="48%"))
-        w["hist"] = W.Image(format="png")
+        w["kern"] = W.Image(format="png", layout=W.Layout(**fit))
+        w["hist"] = W.Image(format="png", layout=W.Layout(**fit))
         w["doctor"] = W.HTML("")
         for name in ("status", "curves", "fmap", "kern", "hist", "doctor"):
             w[name].add_class(f"nbtrain-{name}")        # names a front end (or a test) can find them by
@@ -135,15 +138,14 @@ class Dashboard(Callback):
         w["lr"].observe(lambda ch: self.set_lr_scale(ch["new"]), names="value")
         w["fmap_pick"].observe(lambda ch: self._picked(), names="value")
         w["kern_pick"].observe(lambda ch: self._picked(), names="value")
-        images = []
+        controls = W.HBox([w["progress"], w["pause"], w["stop"], w["lr"]], layout=W.Layout(width="100%"))
+        rows = [w["status"], controls, w["curves"]]
         if self.show_features:
-            images.append(W.VBox([w["fmap_pick"], w["fmap"]]))
+            rows += [w["fmap_pick"], w["fmap"]]
         if self.show_kernels:
-            images.append(W.VBox([w["kern_pick"], w["kern"]]))
-        rows = [w["status"], W.HBox([w["progress"], w["pause"], w["stop"], w["lr"]]), w["curves"]]
-        rows += [W.HBox(images)] if images else []
+            rows += [w["kern_pick"], w["kern"]]
         rows += [w["hist"]] if self.show_histograms else []
-        w["box"] = W.VBox(rows + [w["doctor"]])
+        w["box"] = W.VBox(rows + [w["doctor"]], layout=W.Layout(align_items="flex-start"))
 
     def _picked(self) -> None:
         if self._picking:                    # our own options/value update, inside _draw_images (lock held)

@@ -80,6 +80,10 @@ def test_notebook7_shows_the_live_dashboard_then_the_final_png(notebook7, page):
     assert curves.get_attribute("src").startswith("blob:")
     for panel in ("fmap", "kern"):                                # feature maps and kernels, per layer picker
         _loaded_png(page, out.locator(f"img.nbtrain-{panel}"), 20, 20)
+    # every image at its own size in this 1400-px page: not stretched (blurry), not squeezed into a corner
+    for panel in ("curves", "fmap", "kern"):
+        shown, natural = out.locator(f"img.nbtrain-{panel}").evaluate("el => [el.width, el.naturalWidth]")
+        assert shown == natural, (panel, shown, natural)
     assert out.locator(".widget-hprogress").count() == 1
     assert sorted(out.locator(".widget-button").all_inner_texts()) == ["Pause", "Stop"]
     SHOTS.mkdir(parents=True, exist_ok=True)
