@@ -112,6 +112,33 @@ RUNS = {{"plain": plain, "fit bare": lambda e: with_fit(False, False, e), "fit d
         "fit dash+tb": lambda e: with_fit("auto", True, e)}}
 first = {{k: RUNS[k]({short}) for k in RUNS}}     # a new kernel: imports, first figure, first graph trace
 times = {{k: {{"short": [], "long": []}} for k in RUNS}}
+
+# CPU seconds (time.thread_time of the thread that runs them) of the dashboard's and TensorBoard's parts
+import collections, threading
+from nbtrain.sinks.dashboard import Dashboard
+from nbtrain.sinks.tensorboard import TensorBoard
+cpu = collections.Counter()
+depth = threading.local()
+def _timed(cls, name, key):
+    f = getattr(cls, name)
+    def w(self, *a, **k):
+        outer = not getattr(depth, "n", 0)        # the final redraw inside on_fit_end counts once, as "end"
+        depth.n = getattr(depth, "n", 0) + 1
+        t = time.thread_time()
+        try:
+            return f(self, *a, **k)
+        finally:
+            depth.n -= 1
+            if outer:
+                where = "loop" if threading.current_thread() is threading.main_thread() else "thread"
+                cpu[key + " (" + where + ")"] += time.thread_time() - t
+    setattr(cls, name, w)
+for name in ("on_fit_start", "on_log", "on_batch_end", "on_epoch_end", "on_fit_end", "redraw"):
+    _timed(Dashboard, name, "dashboard " + ("setup" if name == "on_fit_start" else "end" if name == "on_fit_end"
+                                            else "redraw" if name == "redraw" else "events"))
+for name in ("on_fit_start", "on_log", "on_epoch_end", "on_fit_end", "_write_epoch"):
+    _timed(TensorBoard, name, "tensorboard " + ("setup" if name == "on_fit_start" else "end" if name == "on_fit_end"
+                                                else "heavy" if name == "_write_epoch" else "events"))
 """
 
 ROUND = """
@@ -130,7 +157,8 @@ def kernel_ratios(short: int, long: int, rounds: int, threads: int) -> dict:
     cells = [SETUP.format(short=short, threads=threads)]
     for r in range(rounds):
         cells.append(ROUND.format(order=names if r % 2 == 0 else names[::-1], short=short, long=long))
-    cells.append("print(json.dumps({'first': first, 'times': times}))")
+    cells.append("cpu.clear(); RUNS['fit dash+tb']({long}); print(json.dumps({{'first': first, 'times': times, "
+                 "'cpu': dict(cpu)}}))".format(long=long))
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
@@ -147,6 +175,7 @@ def kernel_ratios(short: int, long: int, rounds: int, threads: int) -> dict:
                 r[unit, stat] = {"short": s_, "long": l_, "per_epoch": per_epoch, "fixed": s_ - short * per_epoch}
             r[unit, "first"] = data["first"][k][i]
         res[k] = r
+    res["cpu"] = data["cpu"]
     return res
 
 
@@ -166,6 +195,7 @@ def main() -> None:
     if args.skip_kernel:
         return
     res = kernel_ratios(args.short, args.long, args.rounds, args.threads)
+    cpu = res.pop("cpu")
     plain = res["plain"]
     print(f"\nin a Jupyter kernel, default CNN on digits (23 train + 6 val batches an epoch), {args.threads} torch "
           f"thread(s), {args.rounds} rounds; ratio = plain / this (1.0: no overhead). Median of the rounds, and best "
@@ -179,6 +209,15 @@ def main() -> None:
                   f"{pb['short'] / b['short']:12.3f} {pb['long'] / b['long']:6.3f} {1000 * b['per_epoch']:9.1f} "
                   f"{pb['per_epoch'] / b['per_epoch']:7.3f} {1000 * b['fixed']:6.0f} ({1000 * (b['fixed'] - pb['fixed']):+5.0f})"
                   f"      | {v[unit, 'first']:8.3f}")
+    print(f"\n  CPU ms of one {args.long}-epoch fit dash+tb (after the rounds: a rerun), by part and thread "
+          f"(loop: the training thread; thread: the render thread or TensorBoard's worker):")
+    for k in sorted(cpu):
+        print(f"    {k:32s} {1000 * cpu[k]:8.1f}")
+    loop_ms = 1000 * sum(v for k, v in cpu.items() if k.endswith("(loop)"))
+    all_ms = 1000 * sum(cpu.values())
+    run_ms = 1000 * plain["wall", "best"]["long"]
+    print(f"    {'all parts':32s} {all_ms:8.1f}   = {all_ms / run_ms:.1%} of the plain {args.long}-epoch run "
+          f"({run_ms:.0f} ms); on the loop's thread {loop_ms:.1f} ms = {loop_ms / run_ms:.1%}")
     print()
     for k in ("fit dash", "fit dash+tb"):
         d, p = res[k]["wall", "best"], plain["wall", "best"]

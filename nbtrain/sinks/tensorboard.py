@@ -185,7 +185,7 @@ class TensorBoard(Callback):
     needs_probe = True            # fit() gives it a fixed input batch (state.extra["probe"]) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
-                 writer_factory=_writer, background: bool = True, budget: float = 0.01, clock=time.monotonic):
+                 writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
