@@ -190,11 +190,12 @@ class Notebook:
         return self.page.locator("#jp-main-statusbar").inner_text()
 
     def wait_idle(self, timeout: float = 120_000) -> None:
-        """The status bar says '| Idle' and no cell shows the '[*]' of a queued or running cell."""
+        """The status bar names the Python kernel and says '| Idle', and no cell shows the '[*]' of a queued or
+        running cell (right after the page loads it reads 'No Kernel | Idle' for a moment: a run then is lost)."""
         self.page.wait_for_function(
             """() => {
                 const bar = document.querySelector('#jp-main-statusbar');
-                if (!bar || !bar.innerText.includes('| Idle')) return false;
+                if (!bar || !bar.innerText.includes('| Idle') || !/Python/i.test(bar.innerText)) return false;
                 const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputArea-prompt')];
                 return !prompts.some(p => p.innerText.includes('*'));
             }""", timeout=timeout)
