@@ -9,6 +9,7 @@ dashboard's buttons drive the same ``Control``.
 from __future__ import annotations
 
 import threading
+import time
 
 from .callbacks import Callback
 
@@ -16,10 +17,12 @@ from .callbacks import Callback
 class Control(Callback):
     """Stop / pause / resume a running fit from another thread (or a widget's click handler)."""
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic):
         self.state = None
         self.stop_requested = False
         self.paused_at: int | None = None          # the step at which the loop last blocked
+        self.clock = clock
+        self._paused_total, self._paused_since = 0.0, None
         self._running = threading.Event()
         self._running.set()
         self.blocked = threading.Event()           # set while the loop is blocked in a pause
@@ -41,8 +44,14 @@ class Control(Callback):
     def resume(self) -> None:
         self._running.set()
 
+    def paused_seconds(self) -> float:
+        """How long the loop has been blocked in pauses (the one going on included)."""
+        since = self._paused_since
+        return self._paused_total + (self.clock() - since if since is not None else 0.0)
+
     def on_fit_start(self, state) -> None:
         self.state = state
+        self._paused_total, self._paused_since = 0.0, None
         if self.stop_requested:
             state.request_stop("stop()")
 
@@ -50,9 +59,12 @@ class Control(Callback):
         """After a batch: block while paused, then pass a stop request on to the loop (which checks it next)."""
         if not self._running.is_set():
             self.paused_at = state.step
+            self._paused_since = self.clock()
             self.blocked.set()
             self._running.wait()
             self.blocked.clear()
+            self._paused_total += self.clock() - self._paused_since
+            self._paused_since = None
         if self.stop_requested:
             state.request_stop("stop()")
 

@@ -67,6 +67,26 @@ def test_widgets_redraw_by_wall_clock_and_status_matches_the_history():
     assert d.last_png and _pixels(d.last_png).std() > 20
 
 
+def test_a_pause_counts_in_neither_the_rate_nor_the_eta():
+    import threading
+    d, clock = _dash()
+
+    def resume_later():
+        d.control.blocked.wait(10)
+        clock.t += 600.0                                    # ten minutes paused
+        d.control.resume()
+
+    def tick(state):
+        clock.t += 0.125
+        if state.step == 6:
+            d.control.pause()                               # the loop blocks after this batch
+            threading.Thread(target=resume_later, daemon=True).start()
+
+    mini_fit(callbacks=[d], epochs=2, step_hook=tick)
+    assert d.control.paused_seconds() == 600.0
+    assert " · 64 samples/s · " in d.status_text()          # 12 steps of 8 samples in 1.5 s of training
+
+
 def test_layer_pickers_switch_the_feature_and_kernel_images():
     d, _ = _dash()
     mini_fit(callbacks=[d], epochs=1)

@@ -66,7 +66,7 @@ class Dashboard(Callback):
         self.every, self.smooth, self.probe, self.budget, self.first_after = every, smooth, probe, budget, first_after
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.threaded, self.clock, self.out = mode, threaded, clock, out
-        self.control = control or Control()
+        self.control = control or Control(clock=clock)
         self.external_control = False        # True when a Run registers the Control as its own callback
         self.state = None
         self.steps: list[dict] = []          # log points: step and numeric logs
@@ -403,9 +403,9 @@ class Dashboard(Callback):
             return "starting"
         total = st.epochs * st.steps_per_epoch
         parts = [f"epoch {min(st.epoch + 1, st.epochs)}/{st.epochs}", f"step {st.step}/{total}"]
-        elapsed = self.clock() - self._t0 if self._t0 is not None else 0.0
+        elapsed = self.clock() - self._t0 - self.control.paused_seconds() if self._t0 is not None else 0.0
         done = st.step - self._start_step
-        if elapsed > 0 and done > 0:
+        if elapsed > 0 and done > 0:                 # training time only: a pause lowers neither rate nor ETA
             rate = done / elapsed
             bs = getattr(st.train_loader, "batch_size", None)
             parts.append(f"{rate * bs:.0f} samples/s" if bs else f"{rate:.1f} steps/s")
