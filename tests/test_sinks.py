@@ -1,5 +1,6 @@
 import io
 import math
+import re
 import warnings
 
 import pytest
@@ -105,6 +106,25 @@ def test_progress_bar_text():
     nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, dashboard=ProgressBar(file=out, tqdm_class=tqdm.tqdm))
     text = out.getvalue()
     assert "epoch 1/2" in text and "epoch 2/2" in text and "5/5" in text and "val_loss=" in text
+
+
+def test_a_resumed_epochs_progress_bar_goes_on_from_the_batch_it_stopped_at(tmp_path):
+    import tqdm
+
+    class Stop(Callback):
+        def on_batch_end(self, state, logs):
+            if state.step == 3:
+                raise KeyboardInterrupt
+
+    tr, va = tiny_data()                                        # 5 batches an epoch
+    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=1, callbacks=[Stop()], checkpoint_dir=str(tmp_path),
+                run_name="r", progress=False)
+    out = io.StringIO()
+    tr, va = tiny_data()
+    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=1, resume=tmp_path / "r" / "interrupted.pt",
+                dashboard=ProgressBar(file=out, tqdm_class=tqdm.tqdm, mininterval=0))
+    counts = [int(m) for m in re.findall(r"\| (\d)/5 \[", out.getvalue())]
+    assert counts[0] == 0 and 4 in counts and counts[-1] == 5 and 1 not in counts and 2 not in counts, out.getvalue()
 
 
 def test_early_stopping_stops_and_restores_best_weights():

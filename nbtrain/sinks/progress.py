@@ -22,8 +22,8 @@ class ProgressBar(Callback):
                              file=self.file, leave=True, mininterval=self.mininterval, dynamic_ncols=True)
 
     def on_batch_end(self, state, logs: dict) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
+        if self.bar is not None:                  # the batch's place in the epoch: a resumed epoch goes on from it
+            self.bar.update(state.batch + 1 - self.bar.n)
 
     def on_log(self, state, logs: dict) -> None:
         if self.bar is not None:
