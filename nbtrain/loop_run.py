@@ -151,10 +151,10 @@ class Trainer:
                 from .sinks.checkpoint import set_rng_state
                 set_rng_state(self.ckpt["rng"], self.p.generator)
             for epoch in range(self.start_epoch, self.ls.epochs):
-                if st.should_stop:
+                if self._stop_everywhere():
                     break
                 self.epoch(epoch)
-            if not st.should_stop:
+            if not self._stop_everywhere():
                 self.finish_swa()
         except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
             error = e
@@ -218,7 +218,7 @@ class Trainer:
             if logs:
                 st.logs = logs
                 cbs.on_log(st, logs)
-            if st.should_stop:
+            if (st.should_stop if self.ctx.world_size == 1 else logs and self._stop_everywhere()):
                 break
         if self.acc.steps != self._logged:       # the window since the last log point
             logs = self._log(epoch)
@@ -228,6 +228,19 @@ class Trainer:
             return                                # stopped mid-epoch: no epoch end, the checkpoint is partial
         st.extra["mid_epoch"] = False
         self.end_epoch(epoch)
+
+    def _stop_everywhere(self) -> bool:
+        """Whether to stop. Alone: as soon as asked. Under torchrun a stop asked on one rank (a callback, the
+        Stop button on rank 0) stops every rank at the same step, or the others would wait forever in their
+        next all_reduce: the ranks agree at each log point and epoch end (one all_reduce of a flag)."""
+        st = self.state
+        if self.ctx.world_size == 1:
+            return st.should_stop
+        flag = torch.tensor([1.0 if st.should_stop else 0.0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() and not st.should_stop:
+            st.request_stop("stop asked on another rank")
+        return st.should_stop
 
     def _flush_window(self) -> None:
         """Log the steps since the last log point, so an interrupted run's logs end where it stopped."""

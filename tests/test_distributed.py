@@ -72,3 +72,16 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
             assert a[k] == pytest.approx(b[k], rel=TOL), (a["epoch"], k)
     assert [e["step"] for e in ddp] == [8, 16, 24]                        # 400 samples per rank / 50
     assert single[-1]["val_loss"] < single[0]["val_loss"]
+
+
+@pytest.mark.slow
+def test_a_stop_asked_on_one_rank_stops_every_rank_at_the_next_log_point(tmp_path):
+    """Before, rank 0 left the loop at once and rank 1 waited forever in its next all_reduce."""
+    path = tmp_path / "spec.json"
+    _spec(tmp_path, 50).save(path)                        # 8 steps an epoch per rank, a log point every 4
+    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", str(ROOT / "tests" / "ddp_stop_script.py"), str(path),
+                                    str(tmp_path)], limit=180)
+    assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [{"rank": 0, "steps": [4], "reason": "rank 0 had enough"},
+                     {"rank": 1, "steps": [4], "reason": "stop asked on another rank"}]
