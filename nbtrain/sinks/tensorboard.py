@@ -180,7 +180,11 @@ def traced_graph(model: nn.Module, x: torch.Tensor):
 
 class TensorBoard(Callback):
     """``background=True`` (default): the loop's thread only snapshots (clones of weights and gradients, the
-    feature maps of the probe); histograms, grids, PNG encoding and writing run in a worker thread."""
+    feature maps of the probe); histograms, grids, PNG encoding and writing run in a worker thread.
+
+    ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
+    the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
+    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty."""
 
     needs_probe = True            # fit() gives it a fixed input batch (state.extra["probe"]) for graph and features
 
