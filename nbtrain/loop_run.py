@@ -304,6 +304,11 @@ class Trainer:
             return
         from torch.optim.swa_utils import update_bn
         update_bn(((x.to(self.device), y) for x, y in self.p.train), swa, device=self.device)
+        if self.ctx.world_size > 1:        # each rank saw its own shard: average the statistics, so that every
+            for b in swa.module.buffers():  # rank, and the checkpoint rank 0 writes, holds the same model
+                if b.is_floating_point():
+                    torch.distributed.all_reduce(b)
+                    b /= self.ctx.world_size
         self.model.load_state_dict(swa.module.state_dict())
         final = {"swa_epochs": int(swa.n_averaged)}
         if self.p.val is not None:

@@ -85,3 +85,24 @@ def test_a_stop_asked_on_one_rank_stops_every_rank_at_the_next_log_point(tmp_pat
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks == [{"rank": 0, "steps": [4], "reason": "rank 0 had enough"},
                      {"rank": 1, "steps": [4], "reason": "stop asked on another rank"}]
+
+
+@pytest.mark.slow
+def test_swa_batchnorm_statistics_are_the_same_on_every_rank(tmp_path):
+    """update_bn runs on each rank's shard; the statistics are averaged so every rank ends with one model."""
+    spec = _spec(tmp_path, 50)
+    spec.model = ModelSpec(layers=[LayerSpec("Flatten"), LayerSpec("Linear", params={"out_features": 32}),
+                                   LayerSpec("BatchNorm1d"), LayerSpec("ReLU"),
+                                   LayerSpec("Linear", params={"out_features": 10})])
+    spec.sched.swa, spec.sched.swa_start = True, 1
+    spec.data.shuffle = True                              # the ranks' shards differ from epoch to epoch
+    path = tmp_path / "spec.json"
+    TrainSpec.from_dict(spec.to_dict()).save(path)
+    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", str(ROOT / "tests" / "ddp_swa_script.py"), str(path),
+                                    str(tmp_path)], limit=180)
+    assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
+    import torch
+    a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert a.keys() == b.keys() and "2.running_mean" in a
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert a["2.running_var"].min() > 0 and not torch.equal(a["2.running_mean"], torch.zeros(32))
