@@ -8,7 +8,7 @@ import torch
 
 from . import distributed as dist
 from .callbacks import Callback, CallbackList, State
-from .env import in_notebook
+from .env import in_notebook, tune_malloc
 from .errors import NbtrainError
 from .history import History
 from .loop import check_batch, evaluate, make_eval_step, make_train_step, seed_everything
@@ -45,6 +45,8 @@ class Trainer:
         self.spec, self.ls = spec, ls
         self.ctx = dist.setup(ls.device)
         device = self.device = self.ctx.device
+        if device.type == "cpu":
+            tune_malloc()
         ckpt = None
         if resume is not None:
             from .sinks.checkpoint import load_checkpoint
