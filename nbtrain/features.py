@@ -30,20 +30,17 @@ def capture(model, x, layers=None) -> dict:
     out: dict = {}
     if not names:                                   # no conv layer (an MLP): nothing to run the model for
         return out
+    from .loop import eval_mode
     hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
-    modes = [(m, m.training) for m in model.modules()]
     try:
-        model.eval()
         param = next(model.parameters(), None)
         if param is not None:
             x = x.to(param.device)
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x)
     finally:
         for h in hooks:
             h.remove()
-        for m, training in modes:
-            m.training = training
     return {n: out[n] for n in names if n in out}
 
 

@@ -71,17 +71,26 @@ def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"
     return step
 
 
+def module_modes(model) -> list:
+    """Every module's train/eval mode, for ``restore_modes``: a layer frozen alone (a BatchNorm in eval mode
+    inside a training model) is put back frozen, where ``model.train(was)`` would unfreeze it."""
+    return [(m, m.training) for m in model.modules()]
+
+
+def restore_modes(modes: list) -> None:
+    for m, training in modes:
+        m.training = training
+
+
 @contextlib.contextmanager
 def eval_mode(model):
-    """model.eval() inside; afterwards every module's mode is put back as it was (a layer the caller froze alone,
-    such as a BatchNorm in eval mode inside a training model, stays frozen)."""
-    modes = [(m, m.training) for m in model.modules()]
+    """model.eval() inside; afterwards every module's mode is put back as it was (see ``module_modes``)."""
+    modes = module_modes(model)
     model.eval()
     try:
         yield model
     finally:
-        for m, training in modes:
-            m.training = training
+        restore_modes(modes)
 
 
 def evaluate(model, loader, eval_step, acc: Accumulator, device, prefix: str = "val_") -> dict:

@@ -11,7 +11,8 @@ from .callbacks import Callback, CallbackList, State
 from .env import in_notebook, tune_malloc
 from .errors import NbtrainError
 from .history import History
-from .loop import check_batch, evaluate, make_eval_step, make_train_step, seed_everything
+from .loop import (check_batch, evaluate, make_eval_step, make_train_step, module_modes, restore_modes,
+                   seed_everything)
 from .metrics import Accumulator, means
 from .parts import from_spec, from_user
 
@@ -60,7 +61,7 @@ class Trainer:
         self.p = p
         self.model = p.model.to(device)
         self.net = dist.wrap(self.model, self.ctx)
-        self.modes = [(m, m.training) for m in self.model.modules()]     # put back as they were at the end
+        self.modes = module_modes(self.model)                           # put back as they were at the end
         self.scaler = torch.amp.GradScaler(device.type) if ls.amp == "fp16" else None
         swa = None
         if spec is not None and spec.sched.swa:
@@ -165,8 +166,7 @@ class Trainer:
                 self._flush_window()
             cbs.on_interrupt(st, e)
         finally:
-            for m, training in self.modes:
-                m.training = training
+            restore_modes(self.modes)
             try:
                 cbs.on_fit_end(st)
             finally:
