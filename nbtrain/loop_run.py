@@ -220,7 +220,7 @@ class Trainer:
             if logs:
                 st.logs = logs
                 cbs.on_log(st, logs)
-            if (st.should_stop if self.ctx.world_size == 1 else logs and self._stop_everywhere()):
+            if (logs or self.ctx.world_size == 1) and self._stop_everywhere():   # ranks agree at log points
                 break
         if self.acc.steps != self._logged:       # the window since the last log point
             logs = self._log(epoch)
