@@ -47,7 +47,7 @@ def is_torchrun() -> bool:
 
 # glibc's malloc hands blocks above a (dynamic) threshold back to the system when they are freed, and trims
 # the heap's free top; a CPU training step frees and reallocates MB-sized activation buffers every time, so
-# each step page-faults them in again (10,000-25,000 minor faults an epoch of the default CNN, 10-15% of its
+# each step page-faults them in again (10,000-40,000 minor faults an epoch of the default CNN, 10-15% of its
 # time, varying with the allocation history). Fixed thresholds keep that memory for reuse.
 MMAP_THRESHOLD = 32 << 20        # blocks up to 32 MB from the heap (the most glibc accepts on 64-bit)
 TRIM_THRESHOLD = 128 << 20       # the heap keeps up to 128 MB free at its top instead of returning it
@@ -67,9 +67,9 @@ def tune_malloc() -> bool:
             if platform.libc_ver()[0] == "glibc":
                 try:
                     libc = ctypes.CDLL("libc.so.6")
-                    m_trim_threshold, m_mmap_threshold = -1, -3          # malloc.h
-                    _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and \
-                        bool(libc.mallopt(m_trim_threshold, TRIM_THRESHOLD))
-                except (OSError, AttributeError):                         # no such libc: leave it
-                    _malloc_tuned = False
+                except OSError:                                           # no such libc: leave it
+                    return False
+                m_trim_threshold, m_mmap_threshold = -1, -3               # malloc.h
+                _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and \
+                    bool(libc.mallopt(m_trim_threshold, TRIM_THRESHOLD))
     return _malloc_tuned
