@@ -1,5 +1,6 @@
 """OptimizerPicker and SchedulerPicker driven in-process: spec, code and the LR curve image."""
 import pytest
+from traitlets import TraitError
 
 from nbtrain.lrfind import LRFindResult
 from nbtrain.optim import lr_curve
@@ -78,6 +79,15 @@ def test_scheduler_picker_redraws_the_lr_curve_on_every_change():
     p.optim_spec = OptimSpec(lr=0.1, groups=[ParamGroupSpec("0", lr=0.01)])
     assert len(p.plot.lines) == 2 and p.plot.lines[1].get_visible()
     assert list(p.plot.lines[0].get_ydata()) == lr_curve(p.optim_spec, p.spec, 6, 10)[0]
+
+
+def test_a_refused_spec_leaves_the_scheduler_picker_listening():
+    p = SchedulerPicker(SchedSpec("StepLR", params={"step_size": 2}), OptimSpec(lr=0.1), epochs=6, steps_per_epoch=5)
+    with pytest.raises(TraitError, match="Invalid selection"):
+        p.spec = SchedSpec("NoSuchScheduler")                 # the type dropdown refuses it
+    p.type.value = "OneCycleLR"                              # still edits and redraws
+    assert p.spec == SchedSpec("OneCycleLR", params={"max_lr": 0.01})
+    assert "lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=30)" in p.code.value
 
 
 def test_scheduler_picker_warmup_swa_and_errors():

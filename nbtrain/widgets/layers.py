@@ -10,6 +10,7 @@ import traitlets as T
 from ..catalog import INITS, LAYERS
 from ..errors import NbtrainError
 from ..spec import LayerSpec, ModelSpec
+from .loading import loading
 from .optimizer import code_html
 from .params import LABEL, ParamsEditor, error_html
 from .presets import PRESETS
@@ -75,11 +76,10 @@ class LayerBuilder(W.VBox):
 
     @spec.setter
     def spec(self, spec: ModelSpec) -> None:
-        self._loading = True
-        self.init.value = spec.init
-        self._set_init_editor(spec.init, spec.init_params)
-        self.rows.set_value(spec.layers)
-        self._loading = False
+        with loading(self):
+            self.init.value = spec.init
+            self._set_init_editor(spec.init, spec.init_params)
+            self.rows.set_value(spec.layers)
         self._update()
 
     @property

@@ -9,6 +9,7 @@ import traitlets as T
 from ..catalog import OPTIMIZERS
 from ..errors import NbtrainError, SpecError
 from ..spec import OptimSpec, ParamGroupSpec
+from .loading import loading
 from .params import LABEL, ParamsEditor, error_html
 
 
@@ -91,15 +92,14 @@ class OptimizerPicker(W.VBox):
 
     @spec.setter
     def spec(self, spec: OptimSpec) -> None:
-        self._loading = True
-        self.type.value = spec.type
-        self.params = self._params_editor(spec.type, spec.params)
-        self.params_box.children = (self.params,)
-        self.lr.value = spec.lr
-        self.group_rows = []
-        for g in spec.groups:
-            self._add_group(g, update=False)
-        self._loading = False
+        with loading(self):
+            self.type.value = spec.type
+            self.params = self._params_editor(spec.type, spec.params)
+            self.params_box.children = (self.params,)
+            self.lr.value = spec.lr
+            self.group_rows = []
+            for g in spec.groups:
+                self._add_group(g, update=False)
         self._update()
 
     def _params_editor(self, type_: str, params: dict) -> ParamsEditor:

@@ -10,6 +10,7 @@ from ..errors import NbtrainError
 from ..spec import OptimSpec, SchedSpec
 from .fields import FieldsEditor
 from ..viz import to_png as figure_png
+from .loading import loading
 from .params import LABEL, ParamsEditor, error_html
 
 FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr", "swa_anneal_epochs")
@@ -73,12 +74,11 @@ class SchedulerPicker(W.VBox):
 
     @spec.setter
     def spec(self, spec: SchedSpec) -> None:
-        self._loading = True
-        self.type.value = spec.type
-        self._set_params(spec.type, spec.params)
-        self.fields.set_spec(spec)
-        self.fields.refresh()
-        self._loading = False
+        with loading(self):
+            self.type.value = spec.type
+            self._set_params(spec.type, spec.params)
+            self.fields.set_spec(spec)
+            self.fields.refresh()
         self._on_fields()
 
     @property
@@ -112,9 +112,8 @@ class SchedulerPicker(W.VBox):
     def _on_params(self, change=None) -> None:
         if getattr(self, "_loading", False):
             return
-        self._loading = True
-        self.fields.refresh()
-        self._loading = False
+        with loading(self):
+            self.fields.refresh()
         self._on_fields()
 
     def _on_fields(self, change=None) -> None:

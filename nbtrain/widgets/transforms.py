@@ -12,6 +12,7 @@ from ..catalog import TRANSFORMS
 from ..errors import NbtrainError
 from ..spec import DataSpec, TransformSpec
 from .fields import FieldsEditor
+from .loading import loading
 from .optimizer import code_html
 from .params import error_html
 from .rows import RowList
@@ -71,11 +72,10 @@ class TransformPicker(W.VBox):
 
     @spec.setter
     def spec(self, spec: DataSpec) -> None:
-        self._loading = True
-        self.fields.set_spec(spec)
-        self.train.set_value(spec.train_transforms)
-        self.val.set_value(spec.val_transforms)
-        self._loading = False
+        with loading(self):
+            self.fields.set_spec(spec)
+            self.train.set_value(spec.train_transforms)
+            self.val.set_value(spec.val_transforms)
         self.fields.refresh()
         self._update()
 
@@ -88,9 +88,8 @@ class TransformPicker(W.VBox):
     def _on_rows(self, change=None) -> None:
         if self._loading:
             return
-        self._loading = True
-        self.fields.refresh()
-        self._loading = False
+        with loading(self):
+            self.fields.refresh()
         self._update()
 
     def _update(self, change=None) -> None:
