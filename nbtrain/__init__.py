@@ -22,7 +22,11 @@ _EXPORTS = {
     # training
     "fit": "loop", "History": "history", "Callback": "callbacks",
     "load_checkpoint": "sinks.checkpoint", "lr_find": "lrfind", "to_code": "codegen",
-    "tensorboard": "tblaunch", "Run": "run", "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor",
+    "tensorboard": "tblaunch", "Run": "background", "State": "callbacks",
+    # sinks (fit() assembles them by default; pass your own in callbacks=[...])
+    "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor", "Checkpoint": "sinks.checkpoint",
+    "TensorBoard": "sinks.tensorboard", "EarlyStopping": "sinks.early_stop", "NanGuard": "sinks.nan_guard",
+    "ProgressBar": "sinks.progress", "Control": "sinks.control",
     # notebook
     "Workbench": "widgets",
 }

@@ -30,7 +30,7 @@ def capture(model, x, layers=None) -> dict:
     out: dict = {}
     if not names:                                   # no conv layer (an MLP): nothing to run the model for
         return out
-    from .loop import eval_mode
+    from .modes import eval_mode
     hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
     try:
         param = next(model.parameters(), None)

@@ -1,148 +1,48 @@
-"""fit(): the training loop. It owns the order of events; sinks (callbacks) own every side effect.
+"""fit() and the Trainer: the training loop. Read top-down, this IS the loop.
 
-Nothing is printed or drawn here. Correct by construction:
+The loop owns the order of events (nbtrain.callbacks); sinks own every side effect. Nothing is printed or drawn
+here. Correct by construction:
 - the model in train mode at every training step (a probe or a callback calling ``model.eval()`` mid-epoch
   cannot leave it off; a layer frozen alone with ``.eval()``, as in fine-tuning, stays frozen);
-- validation under ``model.eval()`` and ``torch.no_grad()``, the caller's mode restored afterwards;
-- ``zero_grad``, ``backward``, ``step`` in that order; the schedule stepped after every optimizer step
-  and at every epoch end (it decides which counts, and feeds ReduceLROnPlateau its metric);
+- validation under ``model.eval()`` and ``torch.no_grad()``, every module's mode restored afterwards;
+- ``zero_grad``, ``backward``, ``step`` in that order (nbtrain.steps); the schedule stepped after every optimizer
+  step and at every epoch end (it decides which counts, and feeds ReduceLROnPlateau its metric);
 - losses and metrics accumulate on the device and are read only at log points.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import random
+import inspect
+import time
+from pathlib import Path
 
-import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, update_bn
 
-from .errors import NbtrainError, fmt_shape
+from . import distributed as dist
+from .background import start_background
+from .callbacks import Callback, CallbackList, State
+from .env import tune_malloc
+from .errors import NbtrainError
+from .history import History
 from .metrics import Accumulator, means
+from .modes import module_modes, restore_modes
+from .parts import build_parts, first_batch
+from .resume import load_state_dict, state_dict
+from .rng import rng_state, seed_everything, set_rng_state
+from .sinks.checkpoint import load_checkpoint
+from .sinks.defaults import default_sinks
 from .spec import LoopSpec, TrainSpec
-
-CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
-REGRESSION_LOSSES = (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
+from .steps import check_batch, evaluate, make_eval_step, make_train_step
 
 
-# -- step factories --------------------------------------------------------------------------------
-def autocast(amp: str, device_type: str):
-    """The autocast context for ``amp`` ('off', 'bf16', 'fp16')."""
-    if amp == "off":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-
-
-def make_train_step(model, loss_fn, optimizer, *, amp: str = "off", scaler=None, grad_clip: float = 0.0,
-                    device_type: str = "cpu"):
-    """``step(x, y, check=None) -> (loss, output)``, both detached; zero_grad, forward, backward, step."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-
-    def step(x, y, check=None):
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(amp, device_type):
-            out = model(x)
-            if check is not None:
-                check(out, y)
-            loss = loss_fn(out, y)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-        return loss.detach(), out.detach()
-    return step
-
-
-def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"):
-    """``step(x, y) -> (loss, output)`` without gradients; the caller puts the model in eval mode."""
-    @torch.no_grad()
-    def step(x, y):
-        with autocast(amp, device_type):
-            out = model(x)
-            return loss_fn(out, y).detach(), out.detach()
-    return step
-
-
-def module_modes(model) -> list:
-    """Every module's train/eval mode, for ``restore_modes``: a layer frozen alone (a BatchNorm in eval mode
-    inside a training model) is put back frozen, where ``model.train(was)`` would unfreeze it."""
-    return [(m, m.training) for m in model.modules()]
-
-
-def restore_modes(modes: list) -> None:
-    for m, training in modes:
-        m.training = training
-
-
-@contextlib.contextmanager
-def eval_mode(model):
-    """model.eval() inside; afterwards every module's mode is put back as it was (see ``module_modes``)."""
-    modes = module_modes(model)
-    model.eval()
-    try:
-        yield model
-    finally:
-        restore_modes(modes)
-
-
-def evaluate(model, loader, eval_step, acc: Accumulator, device, prefix: str = "val_") -> dict:
-    """Mean loss and metrics over ``loader`` under eval mode and no_grad (the model's mode is restored)."""
-    acc.reset()
-    with eval_mode(model), torch.no_grad():
-        for x, y in loader:
-            x, y = _to(x, device), _to(y, device)
-            loss, out = eval_step(x, y)
-            acc.update(loss, out, y)
-    return means(acc.read(), acc.names, prefix=prefix)
-
-
-def _to(t, device):
-    return t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t
-
-
-# -- checks on the first batch (once per run: this reads values back) ------------------------------
-def _shape(t) -> str:
-    return fmt_shape(t.shape)
-
-
-def check_batch(out, y, loss_fn, num_classes=None) -> None:
-    """Catch a loss that does not fit the target and an output size that does not fit the classes."""
-    lname = type(loss_fn).__name__
-    if isinstance(loss_fn, CLASS_LOSSES) and y.dtype.is_floating_point and y.shape != out.shape:
-        raise NbtrainError(f"{lname} needs class indices (int64) as targets, got {str(y.dtype)[6:]} targets "
-                           f"of shape {_shape(y)}", "loss",
-                           "use MSELoss or L1Loss for a regression target, or convert the targets with y.long()")
-    if isinstance(loss_fn, REGRESSION_LOSSES) and not y.dtype.is_floating_point:
-        raise NbtrainError(f"{lname} needs float targets shaped like the output {_shape(out)}, got "
-                           f"{str(y.dtype)[6:]} class indices of shape {_shape(y)}", "loss",
-                           "use CrossEntropyLoss for classification, or a float regression target")
-    if isinstance(loss_fn, CLASS_LOSSES) and out.ndim == 2:
-        if num_classes and out.shape[1] != num_classes:
-            raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the data has "
-                               f"{num_classes} classes", "model (last layer)",
-                               f"set the last layer's out_features to {num_classes}")
-        top = int(y.max()) if y.numel() else 0
-        if top >= out.shape[1]:
-            raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the targets go up to "
-                               f"class {top}", "model (last layer)", f"set the last layer's out_features to {top + 1}")
-
-
-# -- fit -------------------------------------------------------------------------------------------
 def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
     known = {f.name for f in dataclasses.fields(LoopSpec)}
     for k in overrides:
         if k not in known:
+            args = [n for n in inspect.signature(fit).parameters if n != "loop"]
             raise NbtrainError(f"unknown argument {k!r}", "fit",
-                               "known: spec, model, data, train, val, optimizer, scheduler, loss, callbacks, resume, "
-                               "background, dashboard, progress and the LoopSpec fields " + ", ".join(sorted(known)))
+                               f"known: {', '.join(args)} and the LoopSpec fields " + ", ".join(sorted(known)))
     if spec is not None:
         base = spec.loop.to_dict()
     else:  # parts a user built: write no files unless asked
@@ -153,16 +53,10 @@ def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
     return LoopSpec.from_dict(base, "loop")
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
         **loop):
-    """Train and return a History (or, with ``background=True``, a ``nbtrain.run.Run``).
+    """Train and return a History (or, with ``background=True``, a ``nbtrain.background.Run``).
 
     Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
     with it replace the built ones), or parts you built: ``model`` with ``train`` (and
@@ -177,10 +71,9 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
     """
     if background:
-        from .run import Run
-        return Run.start(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
-                         scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks, resume=resume,
-                         dashboard=dashboard, progress=progress, doctor=doctor, **loop)
+        return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
+                                     scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
+                                     resume=resume, dashboard=dashboard, progress=progress, doctor=doctor, **loop), fit)
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
@@ -190,10 +83,256 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
         raise NbtrainError("a TrainSpec builds its own data", "fit",
                            "edit spec.data, or pass model= with train=/val= (or data=) and no spec")
     ls = _loop_spec(spec, epochs, loop)
-    from .loop_run import Trainer
     return Trainer(spec, ls, dict(model=model, data=data, train=train, val=val, optimizer=optimizer,
                                   scheduler=scheduler, loss=loss), callbacks, resume, dashboard, progress,
                    doctor).run()
 
 
-__all__ = ["fit", "make_train_step", "make_eval_step", "evaluate", "eval_mode", "check_batch", "seed_everything"]
+def monitor_keys(metric_names, has_val: bool) -> list[str]:
+    """The keys a run logs at each epoch end, which early stopping and ReduceLROnPlateau may watch."""
+    keys = ["loss", *metric_names]
+    return keys + [f"val_{k}" for k in keys] if has_val else keys
+
+
+def check_monitors(ls, p, keys: list[str]) -> None:
+    """Early stopping and ReduceLROnPlateau must watch a key this run logs."""
+    checks = []
+    if ls.early_stopping:
+        checks.append(("loop.monitor", ls.monitor, "early stopping"))
+    if getattr(p.schedule, "plateau", False):
+        spec = getattr(p.schedule, "spec", None)
+        checks.append(("sched.monitor", spec.monitor if spec is not None else ls.monitor, "ReduceLROnPlateau"))
+    for where, name, who in checks:
+        if name not in keys:
+            fix = "monitor one of: " + ", ".join(keys)
+            if name.startswith("val_") and p.val is None:
+                fix = "give validation data (val=...), or " + fix
+            raise NbtrainError(f"{who} watches {name!r}, which this run does not log", where, fix)
+
+
+class Trainer:
+    """One run: builds the parts and the State, then ``run()`` fires the events in order."""
+
+    def __init__(self, spec, ls, given: dict, callbacks=(), resume=None, dashboard="auto", progress=True,
+                 doctor=True):
+        self.spec, self.ls = spec, ls
+        self.ctx = dist.setup(ls.device)
+        self.device = self.ctx.device
+        if self.device.type == "cpu":
+            tune_malloc()
+        self.ckpt = load_checkpoint(resume, map_location=self.device) if resume is not None else None
+        seed_everything(ls.seed)
+        p = self.p = build_parts(spec, ls, given, self.ctx.rank, self.ctx.world_size, self.device)
+        self.model = p.model.to(self.device)
+        self.net = dist.wrap(self.model, self.ctx)
+        self.modes = module_modes(self.model)                           # put back as they were at the end
+        self.acc = Accumulator(ls.metrics, ls.topk, self.device)
+        self.val_acc = Accumulator(ls.metrics, ls.topk, self.device)
+        keys = monitor_keys(self.acc.names, p.val is not None)
+        check_monitors(ls, p, keys)
+        self.history = History()
+        self.state = self._state(callbacks, keys, dashboard, progress, doctor)
+        self.cbs = CallbackList(self.state.callbacks)
+        self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.state.scaler,
+                                          grad_clip=ls.grad_clip, device_type=self.device.type)
+        self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=self.device.type)
+        self.start_epoch, self._checked, self._partial = 0, False, None
+        self._last, self._logged, self._epoch_rng = None, 0, None
+        if self.ckpt is not None:
+            load_state_dict(self.state, self.ckpt, str(resume))
+            self.start_epoch = self.ckpt["epoch"]
+            self._partial = self.ckpt.get("partial") or None
+
+    def _state(self, callbacks, keys, dashboard, progress, doctor) -> State:
+        ls, p, ctx = self.ls, self.p, self.ctx
+        if isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        callbacks = list(callbacks or ())
+        if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks)):
+            p.probe = first_batch(p.val if p.val is not None else p.train)
+        run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
+        st = State(model=self.model, optimizer=p.optimizer, scheduler=getattr(p.schedule, "scheduler", None),
+                   schedule=p.schedule, loss_fn=p.loss_fn, train_loader=p.train, val_loader=p.val, spec=self.spec,
+                   loop_spec=ls, device=self.device, epochs=ls.epochs, steps_per_epoch=len(p.train),
+                   history=self.history, generator=p.generator, probe=p.probe, rank=ctx.rank,
+                   world_size=ctx.world_size, run_name=run_name,
+                   scaler=torch.amp.GradScaler(self.device.type, enabled=ls.amp == "fp16"),
+                   swa_model=AveragedModel(self.model) if self.spec is not None and self.spec.sched.swa else None,
+                   run_dir=Path(ls.logdir) / run_name if ls.logdir else None,
+                   checkpoint_dir=Path(ls.checkpoint_dir) / run_name if ls.checkpoint_dir else None)
+        st.callbacks = [self.history, *default_sinks(ls, run_name=run_name, is_main=ctx.is_main, monitor_keys=keys,
+                                                     dashboard=dashboard, progress=progress, doctor=doctor,
+                                                     callbacks=callbacks)]
+        st._snapshot = self.state_dict
+        return st
+
+    def state_dict(self) -> dict:
+        """What a checkpoint holds now (nbtrain.resume); mid-epoch, with what the epoch needs to go on exactly."""
+        st = self.state
+        partial = None
+        if st.mid_epoch:
+            partial = {"batches": st.batches_done, "epoch_rng": self._epoch_rng, "acc": self.acc.state_dict(),
+                       "last": dict(self._last or {}), "logged": self._logged}
+        return state_dict(st, partial)
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self) -> History:
+        st, cbs = self.state, self.cbs
+        error = None
+        try:
+            cbs.on_fit_start(st)
+            if self.ckpt is not None:   # after on_fit_start, so nothing a sink does there shifts the RNG streams
+                set_rng_state(self.ckpt["rng"], self.p.generator)
+            for epoch in range(self.start_epoch, self.ls.epochs):
+                if self._stop_everywhere():
+                    break
+                self.epoch(epoch)
+            if not self._stop_everywhere():
+                self.finish_swa()
+        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
+            error = e
+            st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
+            if isinstance(e, KeyboardInterrupt):
+                self._flush_window()
+            cbs.on_interrupt(st, e)
+        finally:
+            restore_modes(self.modes)
+            try:
+                cbs.on_fit_end(st)
+            finally:
+                dist.cleanup(self.ctx)
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            raise error
+        return self.history
+
+    def epoch(self, epoch: int) -> None:
+        st, cbs, p, dev = self.state, self.cbs, self.p, self.device
+        st.epoch, st.batch = epoch, 0
+        self._epoch_start_step = st.step
+        if p.set_epoch is not None:
+            p.set_epoch(epoch)
+        cbs.on_epoch_start(st)
+        self.acc.reset()
+        self._last, self._logged = None, 0
+        every = self.ls.log_every
+        check = None if self._checked else self._first_check
+        st.mid_epoch = True
+        batches, skip = self._batches()
+        for i, (x, y) in enumerate(batches, start=skip):
+            st.batch = i
+            cbs.on_batch_start(st)
+            if not self.net.training:             # a callback switched it off (a probe or validation restores it);
+                self.net.train()                  # layers a callback froze alone (BatchNorm.eval()) stay frozen
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            loss, out = self.train_step(x, y, check)
+            check = None
+            self.acc.update(loss, out, y)
+            p.schedule.after_step()
+            st.step += 1
+            st.batches_done = i + 1
+            logs = self._log(epoch) if st.step % every == 0 else {}
+            cbs.on_batch_end(st, logs)
+            if logs:
+                st.logs = logs
+                cbs.on_log(st, logs)
+            if (logs or self.ctx.world_size == 1) and self._stop_everywhere():   # ranks agree at log points
+                break
+        if self.acc.steps != self._logged:       # the window since the last log point
+            st.logs = logs = self._log(epoch)
+            cbs.on_log(st, logs)
+        if st.should_stop and st.batch < st.steps_per_epoch - 1:
+            return                                # stopped mid-epoch: no epoch end, the checkpoint is partial
+        st.mid_epoch = False
+        self.end_epoch(epoch)
+
+    def _lrs(self) -> dict:
+        groups = self.p.optimizer.param_groups
+        return {("lr" if i == 0 else f"lr_{i}"): g["lr"] for i, g in enumerate(groups)}
+
+    def _log(self, epoch: int) -> dict:
+        st = self.state
+        totals = self.acc.read()
+        if totals["clean_steps"] < totals["steps"] and st.nonfinite_step is None:
+            per_rank = totals["clean_steps"] / max(1, self.ctx.world_size)
+            st.nonfinite_step = self._epoch_start_step + int(per_rank) + 1
+        logs = {"step": st.step, "epoch": epoch + 1, **means(totals, self.acc.names, self._last), **self._lrs()}
+        self._last, self._logged = totals, self.acc.steps
+        return logs
+
+    def _stop_everywhere(self) -> bool:
+        """Whether to stop. Alone: as soon as asked. Under torchrun a stop asked on one rank (a callback, the
+        Stop button on rank 0) stops every rank at the same step, or the others would wait forever in their
+        next all_reduce: the ranks agree at each log point and epoch end (one all_reduce of a flag)."""
+        st = self.state
+        if self.ctx.world_size == 1:
+            return st.should_stop
+        flag = torch.tensor([1.0 if st.should_stop else 0.0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() and not st.should_stop:
+            st.request_stop("stop asked on another rank")
+        return st.should_stop
+
+    def _flush_window(self) -> None:
+        """Log the steps since the last log point, so an interrupted run's logs end where it stopped."""
+        st = self.state
+        if st.mid_epoch and self.acc.steps != self._logged:
+            st.logs = logs = self._log(st.epoch)
+            self.cbs.on_log(st, logs)
+
+    def _batches(self):
+        """The epoch's batch iterator; resuming an interrupted epoch, the batches already trained are drawn
+        again (same RNG states as then) and dropped, then every RNG is put where the interrupt left it."""
+        st, part, self._partial = self.state, self._partial, None
+        if part:
+            set_rng_state(part["epoch_rng"], self.p.generator)
+        self._epoch_rng = rng_state(self.p.generator)   # before the iterator draws its order
+        st.batches_done = 0
+        it = iter(self.p.train)
+        if not part:
+            return it, 0
+        for _ in range(part["batches"]):
+            next(it)
+        set_rng_state(self.ckpt["rng"], self.p.generator)
+        st.batch = part["batches"] - 1
+        self._epoch_start_step = st.step - part["batches"]
+        self.acc.load_state_dict(part["acc"])
+        self._last, self._logged = part["last"] or None, part["logged"]
+        st.batches_done = part["batches"]
+        return it, part["batches"]
+
+    def _first_check(self, out, y) -> None:
+        self._checked = True
+        check_batch(out, y, self.p.loss_fn, self.p.num_classes)
+
+    def end_epoch(self, epoch: int) -> None:
+        """The epoch's train logs, validation, the schedule's epoch step, SWA's averaging, on_epoch_end."""
+        st, cbs, p = self.state, self.cbs, self.p
+        logs = {"epoch": epoch + 1, "step": st.step, **means(self.acc.read(), self.acc.names), **self._lrs()}
+        if p.val is not None:
+            vlogs = evaluate(self.net, p.val, self.eval_step, self.val_acc, self.device)
+            cbs.on_validation_end(st, vlogs)
+            logs.update(vlogs)
+        p.schedule.after_epoch(logs)
+        if st.swa_model is not None and p.schedule.swa_active(epoch):
+            st.swa_model.update_parameters(self.model)
+        st.epochs_done = epoch + 1
+        st.logs = logs
+        cbs.on_epoch_end(st, logs)
+
+    def finish_swa(self) -> None:
+        """SWA: recompute BatchNorm statistics for the averaged weights, use them, validate once more."""
+        swa = self.state.swa_model
+        if swa is None or int(swa.n_averaged) == 0:
+            return
+        update_bn(((x.to(self.device), y) for x, y in self.p.train), swa, device=self.device)
+        if self.ctx.world_size > 1:        # each rank saw its own shard: average the statistics, so that every
+            for b in swa.module.buffers():  # rank, and the checkpoint rank 0 writes, holds the same model
+                if b.is_floating_point():
+                    torch.distributed.all_reduce(b)
+                    b /= self.ctx.world_size
+        self.model.load_state_dict(swa.module.state_dict())
+        final = {"swa_epochs": int(swa.n_averaged)}
+        if self.p.val is not None:
+            final.update(evaluate(self.net, self.p.val, self.eval_step, self.val_acc, self.device, prefix="swa_val_"))
+        self.state.final = final
+        self.history.final = final

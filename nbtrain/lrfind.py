@@ -91,7 +91,7 @@ def _from_spec(spec):
     from .model import build_model
     from .optim import build_optimizer
     from .env import pick_device
-    from .loop import seed_everything
+    from .rng import seed_everything
     seed_everything(spec.loop.seed)
     data = build_data(spec.data)
     model = build_model(spec.model, data.input_shape).to(pick_device(spec.loop.device))

@@ -133,6 +133,30 @@ def build_scheduler(sched_spec: SchedSpec, optimizer, epochs: int, steps_per_epo
     return sch.SequentialLR(optimizer, [warm, main], milestones=[w])
 
 
+# -- live LR scaling (the dashboard's LR slider: State.scale_lr) -----------------------------------------
+GROUP_LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "swa_lr")
+SCHED_LR_ATTRS = ("base_lrs", "max_lrs", "min_lrs", "eta_min", "_last_lr")
+
+
+def scale_groups(optimizer, ratio: float) -> None:
+    """Multiply every LR value of every param group (lr, initial_lr, max_lr, min_lr, swa_lr) by ``ratio``."""
+    for g in optimizer.param_groups:
+        for k in GROUP_LR_KEYS:
+            if isinstance(g.get(k), (int, float)) and not isinstance(g.get(k), bool):
+                g[k] = g[k] * ratio
+
+
+def scale_scheduler(scheduler, ratio: float) -> None:
+    """Multiply the LR values a torch scheduler computes from (and its chained children's) by ``ratio``."""
+    for s in [scheduler, *getattr(scheduler, "_schedulers", ())]:
+        for a in SCHED_LR_ATTRS:
+            v = getattr(s, a, None)
+            if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
+                setattr(s, a, [x * ratio for x in v])
+            elif isinstance(v, float):
+                setattr(s, a, v * ratio)
+
+
 class Schedule:
     """Steps a scheduler the way its spec says; the loop and lr_curve both call it.
 
@@ -175,6 +199,13 @@ class Schedule:
             self.scheduler.step(float(logs[key]))
         else:
             self.scheduler.step()
+
+    def scale_lr(self, ratio: float) -> None:
+        """Scale the LR from the next step on: every group's LR and everything the schedulers compute it from."""
+        scale_groups(self.optimizer, ratio)
+        for s in (self.scheduler, self.swa_scheduler):
+            if s is not None:
+                scale_scheduler(s, ratio)
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch,

@@ -117,6 +117,14 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
     return p
 
 
+def build_parts(spec, loop_spec, given: dict, rank: int = 0, world_size: int = 1, device=None) -> Parts:
+    """What fit() was given (a TrainSpec and replacements, or the user's own parts) as the parts the loop runs."""
+    if spec is not None:
+        return from_spec(spec, loop_spec, loop_spec.epochs, rank, world_size, device,
+                         **{k: v for k, v in given.items() if v is not None})
+    return from_user(**given, loop_spec=loop_spec, epochs=loop_spec.epochs)
+
+
 def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, device=None, **given) -> Parts:
     """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
     from .data import build_data

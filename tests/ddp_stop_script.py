@@ -9,7 +9,7 @@ from nbtrain.callbacks import Callback
 
 class StopOnRankZero(Callback):
     def on_batch_end(self, state, logs):
-        if state.extra["rank"] == 0 and state.step == 3:
+        if state.rank == 0 and state.step == 3:
             state.request_stop("rank 0 had enough")
 
 

@@ -76,7 +76,7 @@ def test_sink_with_an_injected_saver(tmp_path):
     model = tiny_cnn()
     st = State(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), history=nbtrain.History())
     for e, v in enumerate([1.0, 2.0]):
-        st.epoch, st.extra["epochs_done"] = e, e + 1
+        st.epoch, st.epochs_done = e, e + 1
         ck.on_epoch_end(st, {"val_loss": v})
     assert [(n.split(".tmp")[0], e) for n, e in saved] == [(".epoch_001.pt", 1), (".epoch_002.pt", 2)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "epoch_002.pt"]

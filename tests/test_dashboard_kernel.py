@@ -191,9 +191,9 @@ def test_a_background_run_keeps_the_kernel_free_and_stops_within_one_batch(execu
     started, control = nb.cells[5], nb.cells[6]
     assert "Run returned at once" in "".join(o.get("text", "") for o in started.outputs)
     hb = _json_out(control)
-    assert hb["paused_at"] == 8 and hb["done"] and hb["stop"] == "stop()"
+    assert hb["paused_at"] == 8 and hb["done"] and hb["stop"] == "stopped by you"
     assert len(hb["epochs"]) == 1 and hb["steps"][-1]["step"] == 8       # stopped where it was paused
     shown = [o for o in started.outputs if o["output_type"] == "display_data"]
     assert len(shown) == 1 and "image/png" in shown[0]["data"]          # the dashboard, left as a PNG
     assert shown[0]["data"]["text/plain"].startswith("epoch 2/3 · step 8/18")
-    assert shown[0]["data"]["text/plain"].endswith("stopped: stop()")
+    assert shown[0]["data"]["text/plain"].endswith("stopped: stopped by you")

@@ -20,7 +20,7 @@ def _run(**kw):
 
 def test_quiet_on_a_clean_run():
     doc, said, state = _run(model=tiny_cnn(bn=True), epochs=2, spec=TrainSpec.default())
-    assert said == [] and doc.said == {} and "doctor" not in state.extra
+    assert said == [] and doc.said == {} and state.notes == []
     assert all(not m._forward_pre_hooks for m in state.model.modules())     # hooks gone after the fit
 
 
@@ -70,7 +70,7 @@ def test_nan_loss_in_a_real_run():
     doc, said, state = _run(lr=1e6, epochs=2)
     assert "loss_nan" in said and said.count("loss_nan") == 1
     assert "lower the learning rate to 1e+05 (LR / 10)" in doc.said["loss_nan"]
-    assert doc.said["loss_nan"] in state.extra["doctor"]
+    assert doc.said["loss_nan"] in state.notes
 
 
 def test_random_augmentation_in_the_val_spec():

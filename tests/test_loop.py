@@ -5,7 +5,7 @@ from torch import nn
 import nbtrain
 from nbtrain.callbacks import Callback
 from nbtrain.errors import NbtrainError
-from nbtrain.loop import evaluate, make_eval_step
+from nbtrain.steps import evaluate, make_eval_step
 from nbtrain.metrics import Accumulator
 from loop_fixtures import Events, ModeRecorder, tiny_cnn, tiny_data
 

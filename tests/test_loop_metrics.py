@@ -45,7 +45,7 @@ def test_history_reads_like_keras():
 
 def test_outside_a_notebook_the_display_is_a_tqdm_bar():
     from nbtrain.env import in_notebook
-    from nbtrain.loop_run import display_sinks
+    from nbtrain.sinks.defaults import display_sinks
     from nbtrain.sinks.progress import ProgressBar
     assert not in_notebook()
     sinks = display_sinks("auto", True)

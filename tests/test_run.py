@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from fakeloop import mini_fit
-from nbtrain.run import Run, start_background
+from nbtrain.background import Run, start_background
 
 WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
 
@@ -33,7 +33,7 @@ def test_stop_acts_within_one_batch():
     run.stop()
     go.set()
     history = run.wait(WAIT)
-    assert run.done and run.state.step == 3 and run.state.stop_reason == "stop()"
+    assert run.done and run.state.step == 3 and run.state.stop_reason == "stopped by you"
     assert history is run.history and len(history) == 1            # the stopped epoch still closes whole
     assert set(history[0]) == {"loss", "val_loss", "val_accuracy", "epoch"}
 
@@ -124,7 +124,7 @@ def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoi
     assert run.control.blocked.wait(WAIT) and run.state.step == 8 and not run.done
     run.stop()
     history = run.wait(WAIT)
-    assert run.state.step == 8 and history.stop_reason == "stop()"
+    assert run.state.step == 8 and history.stop_reason == "stopped by you"
     assert len(history.epochs) == 1 and history.epochs[0]["step"] == 6
     assert [s["step"] for s in history.steps][-1] == 8         # the partial window was logged
     ck = load_checkpoint(tmp_path / "r" / "last.pt")

@@ -1,82 +1,27 @@
-"""Checkpoints: one file with everything needed to resume exactly, written atomically.
+"""Checkpoints: the sink that decides when to save, atomic writes, and reading a checkpoint back.
 
-A checkpoint is a dict saved with ``torch.save``: ``format``, ``model``, ``optimizer``, ``scheduler``,
-``scaler``, ``swa_model``, ``epoch`` (epochs completed), ``step``, ``history``, ``rng`` (python, numpy,
-torch, cuda and the train loader's generator), ``callbacks`` (early stopping, best value), ``spec``
-(JSON text) and ``partial`` (written by an interrupt mid-epoch: how many batches of the interrupted epoch
-were done, the RNG states at that epoch's start and the epoch's running sums, so the resumed run skips those
-batches and goes on exactly; empty otherwise). Every value is a tensor or
-plain Python data, so ``load_checkpoint`` reads it with ``torch.load(weights_only=True)``.
+What a checkpoint holds is the loop's business (nbtrain.resume: ``state.snapshot()``); this sink only decides when
+to save it and under which name. Every value is a tensor or plain Python data, so ``load_checkpoint`` reads it
+with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
-import random
 import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..callbacks import Callback
 from ..errors import CheckpointError, NbtrainError
+from ..resume import FORMAT
 from .early_stop import improved
 
-FORMAT = "nbtrain-checkpoint-1"
 
 
-# -- RNG states as tensors and plain data (weights_only-safe) ---------------------------------------
-def rng_state(generator=None) -> dict:
-    v, keys, gauss = random.getstate()
-    kind, np_keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": [v, list(keys), gauss],
-        "numpy": [kind, torch.from_numpy(np_keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "generator": generator.get_state() if generator is not None else None,
-    }
-
-
-def set_rng_state(rng: dict, generator=None) -> None:
-    v, keys, gauss = rng["python"]
-    random.setstate((v, tuple(keys), gauss))
-    kind, keys, pos, has_gauss, cached = rng["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(rng["torch"].cpu())
-    if rng.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-    if generator is not None and rng.get("generator") is not None:
-        generator.set_state(rng["generator"].cpu())
-
-
-# -- making, writing, reading ------------------------------------------------------------------------
-def make_checkpoint(state, partial: bool = False) -> dict:
-    """Everything to resume ``state`` (the loop's State) at the end of its last completed epoch."""
-    ex = state.extra
-    scaler, swa = ex.get("scaler"), ex.get("swa_model")
-    cb_states = {c.state_key: c.state_dict() for c in ex.get("callbacks", ()) if hasattr(c, "state_key")}
-    return {
-        "format": FORMAT,
-        "model": state.model.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
-        "scaler": scaler.state_dict() if scaler is not None else {},
-        "swa_model": swa.state_dict() if swa is not None else {},
-        "epoch": ex.get("epochs_done", 0),
-        "step": state.step,
-        "partial": ex["partial_state"]() if partial and callable(ex.get("partial_state")) else {},
-        "history": state.history.to_dict() if state.history is not None else {},
-        "rng": rng_state(ex.get("generator")),
-        "callbacks": cb_states,
-        "spec": state.spec.to_json() if state.spec is not None else "",
-        "loop": ex["loop"].to_dict() if ex.get("loop") is not None else {},
-    }
-
-
+# -- writing, reading ------------------------------------------------------------------------------
 def save_atomic(obj, path, saver=torch.save) -> Path:
     """Write to a temp file in the same folder, then rename: a crash never leaves a half-written file."""
     path = Path(path)
@@ -125,45 +70,6 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return ck
 
 
-def load_model_state(model, sd: dict, where: str) -> None:
-    """load_state_dict that names missing and unexpected keys (and size mismatches) in one clear error."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own
-             if k in sd and hasattr(sd[k], "shape") and sd[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append("missing keys: " + ", ".join(missing))
-        if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected))
-        if wrong:
-            parts.append("different shapes (checkpoint vs model): " + ", ".join(wrong))
-        raise CheckpointError("the checkpoint belongs to another model; " + "; ".join(parts), where,
-                              "resume with the spec the checkpoint was saved with (it is stored in checkpoint['spec'])")
-    model.load_state_dict(sd)
-
-
-def restore(ck: dict, state, where: str = "checkpoint") -> None:
-    """Load a checkpoint's model, optimizer, schedule, scaler, SWA, history and callback states into ``state``."""
-    ex = state.extra
-    load_model_state(state.model, ck["model"], where)
-    state.optimizer.load_state_dict(ck["optimizer"])
-    if state.scheduler is not None and ck.get("scheduler"):
-        state.scheduler.load_state_dict(ck["scheduler"])
-    if ex.get("scaler") is not None and ck.get("scaler"):
-        ex["scaler"].load_state_dict(ck["scaler"])
-    if ex.get("swa_model") is not None and ck.get("swa_model"):
-        ex["swa_model"].load_state_dict(ck["swa_model"])
-    if state.history is not None:
-        state.history.load_state_dict(ck.get("history", {}))
-    for c in ex.get("callbacks", ()):
-        if hasattr(c, "state_key") and c.state_key in ck.get("callbacks", {}):
-            c.load_state_dict(ck["callbacks"][c.state_key])
-    state.step = ck["step"]
-
-
 # -- the sink ---------------------------------------------------------------------------------------
 class Checkpoint(Callback):
     """Writes ``epoch_NNN.pt`` every epoch (keeping the last ``keep_last``), ``best.pt`` when ``monitor``
@@ -179,10 +85,12 @@ class Checkpoint(Callback):
         self.keep_last, self.monitor, self.mode, self.saver = keep_last, monitor, mode, saver
         self.best = None
         self.written: list[Path] = []
+        self.interrupted: Path | None = None    # interrupted.pt, once written
+        self.last: Path | None = None           # last.pt, once written
         check_writable(self.dir, "loop.checkpoint_dir")
 
-    def _write(self, state, name: str, partial: bool = False) -> Path:
-        return save_atomic(make_checkpoint(state, partial), self.dir / name, self.saver)
+    def _write(self, state, name: str) -> Path:
+        return save_atomic(state.snapshot(), self.dir / name, self.saver)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")
@@ -200,13 +108,12 @@ class Checkpoint(Callback):
 
     def on_interrupt(self, state, exc: BaseException) -> None:
         if isinstance(exc, KeyboardInterrupt):
-            partial = bool(state.extra.get("mid_epoch"))
-            state.extra["interrupted_checkpoint"] = self._write(state, "interrupted.pt", partial)
+            self.interrupted = self._write(state, "interrupted.pt")
 
     def on_fit_end(self, state) -> None:
-        if state.history is not None and not state.history.epochs and not state.extra.get("interrupted_checkpoint"):
+        if state.history is not None and not state.history.epochs and self.interrupted is None:
             return
-        state.extra["last_checkpoint"] = self._write(state, "last.pt", partial=bool(state.extra.get("mid_epoch")))
+        self.last = self._write(state, "last.pt")
 
     def state_dict(self) -> dict:
         return {"best": self.best}
@@ -225,8 +132,3 @@ def check_writable(directory: Path, where: str) -> None:
         raise NbtrainError(f"cannot write to {str(directory)!r} ({e.strerror or e})", where,
                            "choose a folder you can write to") from None
 
-
-def spec_of(ck: dict):
-    """The TrainSpec stored in a checkpoint (None for a run built from parts)."""
-    from ..spec import TrainSpec
-    return TrainSpec.from_dict(json.loads(ck["spec"])) if ck.get("spec") else None

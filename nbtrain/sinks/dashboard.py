@@ -48,7 +48,7 @@ class Dashboard(Callback):
     every:      seconds between redraws (wall clock); the loop never waits for one.
     features, kernels, histograms: which image panels to show.
     smooth:     EMA factor of the per-step curves.
-    probe:      an input batch (or ``(x, y)``) for the feature maps; default the loop's ``state.extra["probe"]``,
+    probe:      an input batch (or ``(x, y)``) for the feature maps; default the loop's ``state.probe``,
                 else the first validation sample.
     mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
     threaded:   redraw from a render thread (default); False redraws inside ``on_batch_end`` when due.
@@ -62,7 +62,7 @@ class Dashboard(Callback):
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", threaded: bool = True,
                  clock=time.monotonic, out=None, control=None, budget: float = 0.01, first_after: float = 2.0):
-        from ..run import Control
+        from .control import Control
         self.every, self.smooth, self.probe, self.budget, self.first_after = every, smooth, probe, budget, first_after
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.threaded, self.clock, self.out = mode, threaded, clock, out
@@ -171,7 +171,7 @@ class Dashboard(Callback):
         new, self._pending_scale = self._pending_scale, None
         if new is None or new == self.lr_scale or state.optimizer is None:
             return
-        scale_lr(state.optimizer, state.scheduler, new / self.lr_scale)
+        state.scale_lr(new / self.lr_scale)
         self.lr_scale = new
         self._scales.append((state.step, new))
         self._data_version += 1
@@ -268,7 +268,7 @@ class Dashboard(Callback):
             self.error = e
 
     def _probe_input(self, state):
-        probe = self.probe if self.probe is not None else state.extra.get("probe")
+        probe = self.probe if self.probe is not None else state.probe
         if probe is None:
             ds = getattr(state.val_loader, "dataset", None)
             try:
@@ -308,7 +308,7 @@ class Dashboard(Callback):
             w["status"].value = html.escape(self.status_text())
             w["progress"].max = max(1, st.epochs * st.steps_per_epoch)
             w["progress"].value = min(st.step, w["progress"].max)
-            notes = (st.extra or {}).get("doctor") or []
+            notes = st.notes
             w["doctor"].value = "".join(f"<div style='color:#b35c00'>⚠ {html.escape(n)}</div>" for n in notes)
             w["pause"].description = "Resume" if self.control.paused else "Pause"     # also after run.pause()
             w["pause"].icon = "play" if self.control.paused else "pause"
@@ -473,8 +473,8 @@ def _scaled(plan, scales) -> list:
 
 
 def _plan(state):
-    """The planned LR per group and step: the loop's ``state.extra["lr_plan"]``, else lr_curve of the spec."""
-    plan = state.extra.get("lr_plan")
+    """The planned LR per group and step: the loop's ``state.lr_plan``, else lr_curve of the spec."""
+    plan = state.lr_plan
     if plan is not None or state.spec is None or not state.steps_per_epoch:
         return plan
     try:
@@ -482,44 +482,3 @@ def _plan(state):
         return lr_curve(state.spec.optim, state.spec.sched, state.epochs, state.steps_per_epoch)
     except Exception:  # noqa: BLE001 - no plan drawn is better than no dashboard
         return None
-
-
-# -- live LR scaling -------------------------------------------------------------------------------
-GROUP_LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr", "swa_lr")
-SCHED_LR_ATTRS = ("base_lrs", "max_lrs", "min_lrs", "eta_min", "_last_lr")
-
-
-def scale_lr(optimizer, scheduler, ratio: float) -> None:
-    """Multiply every group's LR, and the LR values the scheduler(s) compute from, by ``ratio``."""
-    for g in optimizer.param_groups:
-        for k in GROUP_LR_KEYS:
-            if isinstance(g.get(k), (int, float)) and not isinstance(g.get(k), bool):
-                g[k] = g[k] * ratio
-    for s in _schedulers(scheduler):
-        for a in SCHED_LR_ATTRS:
-            v = getattr(s, a, None)
-            if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v):
-                setattr(s, a, [x * ratio for x in v])
-            elif isinstance(v, float):
-                setattr(s, a, v * ratio)
-
-
-def _schedulers(root) -> list:
-    """The torch LR schedulers reachable from ``root``: itself, SequentialLR's children, nbtrain's Schedule wrapper's."""
-    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-    kinds = (LRScheduler, ReduceLROnPlateau)
-    seen, out = set(), []
-
-    def visit(obj, depth: int) -> None:
-        if obj is None or id(obj) in seen or depth > 3:
-            return
-        seen.add(id(obj))
-        if isinstance(obj, kinds):
-            out.append(obj)
-        for v in list(getattr(obj, "__dict__", {}).values()):
-            for x in (v if isinstance(v, (list, tuple)) else [v]):
-                if isinstance(x, kinds) or type(x).__module__.startswith("nbtrain"):
-                    visit(x, depth + 1)
-
-    visit(root, 0)
-    return out

@@ -3,7 +3,7 @@
 A callback, on by default. It watches the events (loss at log points, the model's mode after a step) and
 looks at the model's inputs through forward pre-hooks: the first training batch (normalization) and every
 BatchNorm input (batch size 1). Warnings go through ``emit`` (default: ``warnings.warn`` with
-``DoctorWarning``) and are kept in ``self.said`` and ``state.extra["doctor"]`` so a dashboard can show them.
+``DoctorWarning``) and are kept in ``self.said`` and ``state.notes`` so a dashboard can show them.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Doctor(Callback):
             return
         self.said[code] = msg
         if self._state is not None:
-            self._state.extra.setdefault("doctor", []).append(msg)
+            self._state.notes.append(msg)
         self.emit(code, msg)
 
     # -- events ----------------------------------------------------------------------------------

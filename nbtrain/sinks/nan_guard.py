@@ -15,7 +15,7 @@ class NanGuard(Callback):
         self.message = ""
 
     def on_log(self, state, logs: dict) -> None:
-        step = state.extra.get("nonfinite_step")
+        step = state.nonfinite_step
         loss = logs.get("loss")
         if step is None and (loss is None or math.isfinite(loss)):
             return

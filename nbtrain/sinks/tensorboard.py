@@ -25,7 +25,7 @@ from torch import nn
 
 from ..callbacks import Callback
 from ..errors import NbtrainError
-from ..loop import eval_mode
+from ..modes import eval_mode
 from .checkpoint import check_writable
 
 
@@ -187,7 +187,7 @@ class TensorBoard(Callback):
     the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
     ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty."""
 
-    needs_probe = True            # fit() gives it a fixed input batch (state.extra["probe"]) for graph and features
+    needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
                  writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic):
@@ -209,7 +209,7 @@ class TensorBoard(Callback):
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
-        probe = state.extra.get("probe")
+        probe = state.probe
         if self.graph and probe is not None:
             self._graph(state.model, probe[0].to(state.device))
 
@@ -236,7 +236,7 @@ class TensorBoard(Callback):
             params = {n: p.detach().clone() for n, p in state.model.named_parameters()}
             grads = {n: p.grad.detach().clone() for n, p in state.model.named_parameters() if p.grad is not None}
         if self.feature_maps:
-            probe = state.extra.get("probe")
+            probe = state.probe
             if probe is not None and probe[0].ndim == 4:
                 fmaps = feature_maps(state.model, probe[0].to(state.device))
             convs = {n: m.weight.detach().clone() for n, m in conv_layers(state.model) if isinstance(m, nn.Conv2d)}
@@ -313,7 +313,7 @@ class TensorBoard(Callback):
     def _hparams(self, state) -> None:
         from tensorboardX.summary import hparams
         last = dict(state.history.epochs[-1])
-        last.update(state.extra.get("final") or {})
+        last.update(state.final)
         metrics = {f"hparam/{k}": float(v) for k, v in last.items()
                    if k not in ("epoch", "step") and not k.startswith("lr") and isinstance(v, (int, float))}
         exp, ssi, sei = hparams(_hparams_of(state), metrics)

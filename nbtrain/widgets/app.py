@@ -174,7 +174,7 @@ class Workbench(W.VBox):
         if fit is None:
             from ..loop import fit
         if self.background:
-            from ..run import start_background
+            from ..background import start_background
         self.train_button.disabled = True
         self.status.value = "training..."
         self.output.clear_output()

@@ -47,6 +47,6 @@ def test_a_fit_cell_ends_as_the_final_png_on_completion_and_on_stop(lab, noteboo
     notebook.run_all(timeout=300_000)
     page = notebook.page
     assert notebook.errors() == []
-    assert "ended: stop()" in _output(page, 3).inner_text()
+    assert "ended: stopped by you" in _output(page, 3).inner_text()
     _assert_final_png(page, _output(page, 1))       # the foreground run, on completion
     _assert_final_png(page, _output(page, 2))       # the background run, after Stop

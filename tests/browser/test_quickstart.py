@@ -138,7 +138,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     assert box and box["width"] > 300 and box["height"] > 100, box      # and it takes room on the page
     assert workbench.locator("button.jupyter-button", has_text="Pause").count() == 0   # the live widgets are gone
     text = workbench.locator(".nbtrain-status").filter(has_text="stopped").first.inner_text()
-    assert text.endswith("stopped: stop()"), text
+    assert text.endswith("stopped: stopped by you"), text
     done, total = (int(x) for x in text.split("step ")[1].split(" ")[0].split("/"))
     assert 0 < done < total, text
     workbench.screenshot(path=str(SHOTS / "workbench_stopped.png"))

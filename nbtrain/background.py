@@ -1,78 +1,21 @@
 """Background runs: ``fit(..., background=True)`` trains in a thread and returns a ``Run`` handle at once.
 
-Stop and pause act between batches: ``Control`` is a callback whose ``on_batch_end`` asks the loop to stop
-(``state.request_stop``; the loop checks ``state.should_stop`` right after) or blocks while paused. A Run puts
-its Control after every other callback, so a pause or stop asked during a batch's callbacks acts at that
-batch's end, and a stop while paused runs no further batch. The
-dashboard's buttons drive the same ``Control``.
+The Run's ``stop()``, ``pause()`` and ``resume()`` drive a ``nbtrain.sinks.control.Control`` put last among the
+run's callbacks; in a notebook the dashboard is made and shown in the calling cell and its buttons drive the same
+Control.
 """
 from __future__ import annotations
 
 import threading
-import time
 
-from .callbacks import Callback
-
-
-class Control(Callback):
-    """Stop / pause / resume a running fit from another thread (or a widget's click handler)."""
-
-    def __init__(self, clock=time.monotonic):
-        self.state = None
-        self.stop_requested = False
-        self.paused_at: int | None = None          # the step at which the loop last blocked
-        self.clock = clock
-        self._paused_total, self._paused_since = 0.0, None
-        self._running = threading.Event()
-        self._running.set()
-        self.blocked = threading.Event()           # set while the loop is blocked in a pause
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def stop(self) -> None:
-        self.stop_requested = True
-        if self.state is not None:
-            self.state.request_stop("stop()")
-        self._running.set()                        # a paused loop wakes up to stop
-
-    def pause(self) -> None:
-        if not self.stop_requested:
-            self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def paused_seconds(self) -> float:
-        """How long the loop has been blocked in pauses (the one going on included)."""
-        since = self._paused_since
-        return self._paused_total + (self.clock() - since if since is not None else 0.0)
-
-    def on_fit_start(self, state) -> None:
-        self.state = state
-        self._paused_total, self._paused_since = 0.0, None
-        if self.stop_requested:
-            state.request_stop("stop()")
-
-    def on_batch_end(self, state, logs) -> None:
-        """After a batch: block while paused, then pass a stop request on to the loop (which checks it next)."""
-        if not self._running.is_set():
-            self.paused_at = state.step
-            self._paused_since = self.clock()
-            self.blocked.set()
-            self._running.wait()
-            self.blocked.clear()
-            self._paused_total += self.clock() - self._paused_since
-            self._paused_since = None
-        if self.stop_requested:
-            state.request_stop("stop()")
+from .sinks.control import Control
+from .sinks.dashboard import Dashboard, wants_widgets
 
 
 class Run:
     """A fit running in a background thread: ``stop()``, ``pause()``, ``resume()``, ``wait()``, ``history``, ``model``."""
 
-    def __init__(self, fit_kwargs: dict, control: Control | None = None, fit=None):
+    def __init__(self, fit_kwargs: dict, fit, control: Control | None = None):
         self.control = control or Control()
         self._fit = fit
         self.result = None
@@ -82,17 +25,9 @@ class Run:
 
     def _main(self) -> None:
         try:
-            if self._fit is None:
-                from .loop import fit
-                self._fit = fit
             self.result = self._fit(**self._kwargs)
         except BaseException as e:  # noqa: BLE001 - kept and raised again by wait()
             self.error = e
-
-    @classmethod
-    def start(cls, **fit_kwargs) -> "Run":
-        """``Run.start(**fit_kwargs)`` is ``start_background(fit_kwargs)``: what fit(background=True) calls."""
-        return start_background(fit_kwargs)
 
     def launch(self) -> "Run":
         """Start this Run's thread (once) and return the Run."""
@@ -154,10 +89,10 @@ class Run:
     __repr__ = status
 
 
-def start_background(fit_kwargs: dict, fit=None) -> Run:
+def start_background(fit_kwargs: dict, fit) -> Run:
     """What ``fit(..., background=True)`` calls: start the fit in a thread and return its Run at once.
 
-    ``fit_kwargs`` are fit's own arguments (``background`` is dropped); ``fit`` replaces nbtrain's in tests. In a notebook the dashboard is made
+    ``fit_kwargs`` are fit's own arguments (``background`` is dropped); ``fit`` is nbtrain.fit (or a stand-in in tests). In a notebook the dashboard is made
     and shown here, in the calling cell, and shares the Run's Control so its buttons and the Run agree.
     """
     kw = dict(fit_kwargs)
@@ -166,7 +101,6 @@ def start_background(fit_kwargs: dict, fit=None) -> Run:
     control = Control()
     dash = kw.get("dashboard", "auto")
     if dash == "auto" or dash is True:
-        from .sinks.dashboard import Dashboard, wants_widgets
         dash = Dashboard() if wants_widgets() else None
     if hasattr(dash, "show"):                       # our Dashboard: shown here, its buttons drive the Run's Control
         dash.control, dash.external_control = control, True
@@ -176,4 +110,4 @@ def start_background(fit_kwargs: dict, fit=None) -> Run:
         kw.pop("dashboard", None)
     callbacks.append(control)                       # last: it blocks (pause) after every other callback
     kw["callbacks"] = callbacks
-    return Run(kw, control, fit).launch()
+    return Run(kw, fit, control).launch()

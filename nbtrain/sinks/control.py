@@ -1,0 +1,70 @@
+"""Run control: Stop, Pause and the LR slider from another thread (a Run handle or a dashboard's buttons).
+
+Stop and pause act between batches: ``Control`` is a callback whose ``on_batch_end`` asks the loop to stop
+(``state.request_stop``; the loop checks ``state.should_stop`` right after) or blocks while paused. It is put after
+every other callback, so a pause or stop asked during a batch's callbacks acts at that batch's end, and a stop
+while paused runs no further batch. An LR factor asked with ``scale_lr`` is applied at the next batch end.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from ..callbacks import Callback
+
+STOP_REASON = "stopped by you"
+
+
+class Control(Callback):
+    """Stop / pause / resume a running fit from another thread (or a widget's click handler)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.state = None
+        self.stop_requested = False
+        self.paused_at: int | None = None          # the step at which the loop last blocked
+        self.clock = clock
+        self._paused_total, self._paused_since = 0.0, None
+        self._running = threading.Event()
+        self._running.set()
+        self.blocked = threading.Event()           # set while the loop is blocked in a pause
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.state is not None:
+            self.state.request_stop(STOP_REASON)
+        self._running.set()                        # a paused loop wakes up to stop
+
+    def pause(self) -> None:
+        if not self.stop_requested:
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def paused_seconds(self) -> float:
+        """How long the loop has been blocked in pauses (the one going on included)."""
+        since = self._paused_since
+        return self._paused_total + (self.clock() - since if since is not None else 0.0)
+
+    def on_fit_start(self, state) -> None:
+        self.state = state
+        self._paused_total, self._paused_since = 0.0, None
+        if self.stop_requested:
+            state.request_stop(STOP_REASON)
+
+    def on_batch_end(self, state, logs) -> None:
+        """After a batch: block while paused, then pass a stop request on to the loop (which checks it next)."""
+        if not self._running.is_set():
+            self.paused_at = state.step
+            self._paused_since = self.clock()
+            self.blocked.set()
+            self._running.wait()
+            self.blocked.clear()
+            self._paused_total += self.clock() - self._paused_since
+            self._paused_since = None
+        if self.stop_requested:
+            state.request_stop(STOP_REASON)

@@ -1,0 +1,47 @@
+"""The sinks fit() assembles by default, in dispatch order.
+
+History first (the others read it), then the NaN guard and early stopping (they may ask to stop), then, on the
+main process only, the doctor, TensorBoard and the display (the live dashboard in a notebook, else a tqdm bar), then
+the user's callbacks, and the checkpoint sink last (it saves what the others have settled).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..callbacks import Callback
+from ..env import in_notebook
+from .checkpoint import Checkpoint
+from .dashboard import Dashboard
+from .doctor import Doctor
+from .early_stop import EarlyStopping
+from .nan_guard import NanGuard
+from .progress import ProgressBar
+from .tensorboard import TensorBoard
+
+
+def display_sinks(dashboard, progress: bool) -> list:
+    """The live dashboard in a notebook (or when asked with True), else a tqdm bar (or nothing)."""
+    if isinstance(dashboard, Callback):
+        return [dashboard]
+    if dashboard is True or (dashboard == "auto" and in_notebook()):
+        return [Dashboard()]
+    return [ProgressBar()] if progress else []
+
+
+def default_sinks(ls, *, run_name: str, is_main: bool, monitor_keys: list, dashboard="auto", progress=True,
+                  doctor=True, callbacks=()) -> list:
+    """Every callback of a run, in dispatch order, the user's ``callbacks`` included (History is the loop's)."""
+    out: list = [NanGuard()]
+    if ls.early_stopping:
+        out.append(EarlyStopping(ls.monitor, ls.mode, ls.early_stopping, ls.min_delta, ls.restore_best))
+    if is_main:
+        if doctor and not any(isinstance(c, Doctor) for c in callbacks):
+            out.append(Doctor())
+        if ls.logdir:
+            out.append(TensorBoard(Path(ls.logdir) / run_name, ls.histograms, ls.feature_maps))
+        out += display_sinks(dashboard, progress)
+    out += list(callbacks)
+    if ls.checkpoint_dir and is_main:
+        monitor = ls.monitor if ls.monitor in monitor_keys else "loss"
+        out.append(Checkpoint(Path(ls.checkpoint_dir) / run_name, ls.keep_last, monitor, ls.mode))
+    return out

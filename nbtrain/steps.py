@@ -1,0 +1,98 @@
+"""The step functions the loop runs, made by small factories, and the checks on a run's first batch.
+
+``make_train_step``: zero_grad, forward (under autocast), backward, gradient clipping, step (through the
+GradScaler with fp16); ``make_eval_step``: forward under ``torch.no_grad()``; ``evaluate``: mean loss and metrics
+over a loader in eval mode, every module's mode put back afterwards.
+"""
+from __future__ import annotations
+
+import torch
+
+from .errors import NbtrainError, fmt_shape
+from .metrics import Accumulator, means
+from .modes import eval_mode
+
+CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+REGRESSION_LOSSES = (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
+
+
+def autocast(amp: str, device_type: str):
+    """The autocast context for ``amp`` ('off', 'bf16', 'fp16'); 'off' is torch's autocast with enabled=False."""
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type, dtype=dtype, enabled=amp != "off")
+
+
+def make_train_step(model, loss_fn, optimizer, *, amp: str = "off", scaler=None, grad_clip: float = 0.0,
+                    device_type: str = "cpu"):
+    """``step(x, y, check=None) -> (loss, output)``, both detached; zero_grad, forward, backward, step."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if scaler is None:
+        scaler = torch.amp.GradScaler(device_type, enabled=False)
+
+    def step(x, y, check=None):
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(amp, device_type):
+            out = model(x)
+            if check is not None:
+                check(out, y)
+            loss = loss_fn(out, y)
+        scaler.scale(loss).backward()                 # a disabled GradScaler (amp != 'fp16') passes through
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach(), out.detach()
+    return step
+
+
+def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"):
+    """``step(x, y) -> (loss, output)`` without gradients; the caller puts the model in eval mode."""
+    @torch.no_grad()
+    def step(x, y):
+        with autocast(amp, device_type):
+            out = model(x)
+            return loss_fn(out, y).detach(), out.detach()
+    return step
+
+
+def evaluate(model, loader, eval_step, acc: Accumulator, device, prefix: str = "val_") -> dict:
+    """Mean loss and metrics over ``loader`` under eval mode and no_grad (the model's mode is restored)."""
+    acc.reset()
+    with eval_mode(model), torch.no_grad():
+        for x, y in loader:
+            x, y = _to(x, device), _to(y, device)
+            loss, out = eval_step(x, y)
+            acc.update(loss, out, y)
+    return means(acc.read(), acc.names, prefix=prefix)
+
+
+def _to(t, device):
+    return t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t
+
+
+# -- checks on the first batch (once per run: this reads values back) ------------------------------
+def _shape(t) -> str:
+    return fmt_shape(t.shape)
+
+
+def check_batch(out, y, loss_fn, num_classes=None) -> None:
+    """Catch a loss that does not fit the target and an output size that does not fit the classes."""
+    lname = type(loss_fn).__name__
+    if isinstance(loss_fn, CLASS_LOSSES) and y.dtype.is_floating_point and y.shape != out.shape:
+        raise NbtrainError(f"{lname} needs class indices (int64) as targets, got {str(y.dtype)[6:]} targets "
+                           f"of shape {_shape(y)}", "loss",
+                           "use MSELoss or L1Loss for a regression target, or convert the targets with y.long()")
+    if isinstance(loss_fn, REGRESSION_LOSSES) and not y.dtype.is_floating_point:
+        raise NbtrainError(f"{lname} needs float targets shaped like the output {_shape(out)}, got "
+                           f"{str(y.dtype)[6:]} class indices of shape {_shape(y)}", "loss",
+                           "use CrossEntropyLoss for classification, or a float regression target")
+    if isinstance(loss_fn, CLASS_LOSSES) and out.ndim == 2:
+        if num_classes and out.shape[1] != num_classes:
+            raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the data has "
+                               f"{num_classes} classes", "model (last layer)",
+                               f"set the last layer's out_features to {num_classes}")
+        top = int(y.max()) if y.numel() else 0
+        if top >= out.shape[1]:
+            raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the targets go up to "
+                               f"class {top}", "model (last layer)", f"set the last layer's out_features to {top + 1}")
