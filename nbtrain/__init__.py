@@ -21,7 +21,7 @@ _EXPORTS = {
     "build_data": "data", "normalize_stats": "data", "sample_grid": "data",
     # training
     "fit": "loop", "History": "history", "Callback": "callbacks",
-    "load_checkpoint": "sinks.checkpoint", "lr_find": "lrfind", "to_code": "codegen",
+    "load_checkpoint": "resume", "lr_find": "lrfind", "to_code": "codegen",
     "tensorboard": "tblaunch", "Run": "background", "State": "callbacks",
     # sinks (fit() assembles them by default; pass your own in callbacks=[...])
     "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor", "Checkpoint": "sinks.checkpoint",

@@ -43,8 +43,7 @@ def _report(spec, h, run_name: str, spec_path: str) -> None:
     _say(*lines)
 
 
-def _train(spec, args, spec_path: str = "SPEC.json") -> int:
-    import time
+def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) -> int:
     from .loop import fit
     if getattr(args, "epochs", None) is not None:
         spec.loop.epochs = args.epochs
@@ -54,9 +53,8 @@ def _train(spec, args, spec_path: str = "SPEC.json") -> int:
         spec.loop.checkpoint_dir = args.checkpoint_dir
     if getattr(args, "device", None):
         spec.loop.device = args.device
-    spec.loop.run_name = spec.loop.run_name or time.strftime("%Y%m%d-%H%M%S")
-    h = fit(spec, resume=getattr(args, "resume", None), dashboard=False, progress=_is_main_rank())
-    _report(spec, h, spec.loop.run_name, spec_path)
+    h = fit(spec, resume=getattr(args, "resume", None), dashboard=False, progress=_is_main_rank(), overwrite=overwrite)
+    _report(spec, h, h.run_name, spec_path)
     if h.interrupted:
         _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
         return 130
@@ -81,7 +79,7 @@ def _demo(args) -> int:
     spec_path = out / "demo_spec.json"
     out.mkdir(parents=True, exist_ok=True)
     spec.save(spec_path)
-    code = _train(spec, args, str(spec_path))
+    code = _train(spec, args, str(spec_path), overwrite=True)      # the demo's run replaces the last demo's
     nb = Path("notebooks")
     books = sorted(p.name for p in nb.glob("*.ipynb")) if nb.is_dir() else []
     _say(f"the spec: {spec_path}   (run it again: nbtrain run {spec_path})",
@@ -134,6 +132,9 @@ def main(argv=None) -> int:
     except NbtrainError as e:
         print(f"nbtrain: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:        # before training started or after it ended: nothing to save
+        print("nbtrain: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -17,10 +17,15 @@ class History(Callback):
         self.epochs: list[dict] = list(epochs or [])
         self.steps: list[dict] = list(steps or [])
         self.stop_reason = stop_reason
+        self.status = ""                # finished, stopped, interrupted, nan or error (set when the run ends)
+        self.run_name = ""              # the run's folder name under logdir and checkpoint_dir
         self.interrupted = False
         self.final: dict = {}           # metrics of the final model when it differs from the last epoch's (SWA)
 
     # -- as a sink ------------------------------------------------------------------------------
+    def on_fit_start(self, state) -> None:
+        self.run_name = state.run_name
+
     def on_log(self, state, logs: dict) -> None:
         self.steps.append(dict(logs))
 
@@ -29,9 +34,13 @@ class History(Callback):
 
     def on_interrupt(self, state, exc: BaseException) -> None:
         self.interrupted = isinstance(exc, KeyboardInterrupt)
+        self.status = "interrupted" if self.interrupted else "error"
 
     def on_fit_end(self, state) -> None:
         self.stop_reason = state.stop_reason
+        if not self.status:
+            self.status = ("nan" if state.nonfinite_step is not None else
+                           "stopped" if state.should_stop else "finished")
 
     # -- reading --------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> list:
@@ -54,12 +63,12 @@ class History(Callback):
 
     def to_dict(self) -> dict:
         return {"epochs": copy.deepcopy(self.epochs), "steps": copy.deepcopy(self.steps),
-                "stop_reason": self.stop_reason, "final": dict(self.final)}
+                "stop_reason": self.stop_reason, "status": self.status, "final": dict(self.final)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         h = cls(d.get("epochs", []), d.get("steps", []), d.get("stop_reason", ""))
-        h.final = dict(d.get("final", {}))
+        h.final, h.status = dict(d.get("final", {})), d.get("status", "")
         return h
 
     def load_state_dict(self, d: dict) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import time
 from pathlib import Path
 
 import torch
@@ -25,12 +24,13 @@ from .callbacks import Callback, CallbackList, State
 from .env import tune_malloc
 from .errors import NbtrainError
 from .history import History
+from .interrupts import Abort, Interrupts
 from .metrics import Accumulator, means
 from .modes import module_modes, restore_modes
 from .parts import build_parts, first_batch
-from .resume import load_state_dict, state_dict
+from .resume import load_checkpoint, load_state_dict, state_dict
 from .rng import rng_state, seed_everything, set_rng_state
-from .sinks.checkpoint import load_checkpoint
+from .rundirs import claim_run
 from .sinks.defaults import default_sinks
 from .spec import LoopSpec, TrainSpec
 from .steps import check_batch, evaluate, make_eval_step, make_train_step
@@ -55,7 +55,7 @@ def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
 
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
-        **loop):
+        overwrite=False, **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.background.Run``).
 
     Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
@@ -73,7 +73,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     if background:
         return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
                                      scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
-                                     resume=resume, dashboard=dashboard, progress=progress, doctor=doctor, **loop), fit)
+                                     resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
+                                     overwrite=overwrite, **loop), fit)
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
@@ -85,7 +86,7 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ls = _loop_spec(spec, epochs, loop)
     return Trainer(spec, ls, dict(model=model, data=data, train=train, val=val, optimizer=optimizer,
                                   scheduler=scheduler, loss=loss), callbacks, resume, dashboard, progress,
-                   doctor).run()
+                   doctor, overwrite).run()
 
 
 def monitor_keys(metric_names, has_val: bool) -> list[str]:
@@ -114,8 +115,9 @@ class Trainer:
     """One run: builds the parts and the State, then ``run()`` fires the events in order."""
 
     def __init__(self, spec, ls, given: dict, callbacks=(), resume=None, dashboard="auto", progress=True,
-                 doctor=True):
-        self.spec, self.ls = spec, ls
+                 doctor=True, overwrite=False):
+        self.spec, self.ls, self.overwrite = spec, ls, overwrite
+        self.interrupts = Interrupts()
         self.ctx = dist.setup(ls.device)
         self.device = self.ctx.device
         if self.device.type == "cpu":
@@ -142,6 +144,9 @@ class Trainer:
             load_state_dict(self.state, self.ckpt, str(resume))
             self.start_epoch = self.ckpt["epoch"]
             self._partial = self.ckpt.get("partial") or None
+            if self._partial:       # the log an interrupt flushed: the resumed run logs that window again, whole
+                logged_at = self.ckpt["step"] - self._partial["batches"] + self._partial["logged"]
+                self.history.steps = [s for s in self.history.steps if s.get("step", 0) <= logged_at]
 
     def _state(self, callbacks, keys, dashboard, progress, doctor) -> State:
         ls, p, ctx = self.ls, self.p, self.ctx
@@ -150,7 +155,7 @@ class Trainer:
         callbacks = list(callbacks or ())
         if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks)):
             p.probe = first_batch(p.val if p.val is not None else p.train)
-        run_name = ls.run_name or time.strftime("%Y%m%d-%H%M%S")
+        run_name = claim_run(ls, resume=self.ckpt is not None, overwrite=self.overwrite, is_main=ctx.is_main)
         st = State(model=self.model, optimizer=p.optimizer, scheduler=getattr(p.schedule, "scheduler", None),
                    schedule=p.schedule, loss_fn=p.loss_fn, train_loader=p.train, val_loader=p.val, spec=self.spec,
                    loop_spec=ls, device=self.device, epochs=ls.epochs, steps_per_epoch=len(p.train),
@@ -177,33 +182,52 @@ class Trainer:
 
     # -- running ----------------------------------------------------------------------------------------
     def run(self) -> History:
+        """on_fit_start, the epochs, SWA's finish, on_fit_end; an interrupt (Ctrl-C, the kernel's stop) is taken at
+        the next batch boundary and the History so far returned; a third interrupt aborts without saving."""
         st, cbs = self.state, self.cbs
         error = None
-        try:
-            cbs.on_fit_start(st)
-            if self.ckpt is not None:   # after on_fit_start, so nothing a sink does there shifts the RNG streams
-                set_rng_state(self.ckpt["rng"], self.p.generator)
-            for epoch in range(self.start_epoch, self.ls.epochs):
-                if self._stop_everywhere():
-                    break
-                self.epoch(epoch)
-            if not self._stop_everywhere():
-                self.finish_swa()
-        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
-            error = e
-            st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
-            if isinstance(e, KeyboardInterrupt):
-                self._flush_window()
-            cbs.on_interrupt(st, e)
-        finally:
-            restore_modes(self.modes)
+        with self.interrupts:
             try:
-                cbs.on_fit_end(st)
+                self._train()
+            except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
+                error = e
+                if not isinstance(e, Abort):
+                    error = self._interrupted(e)
             finally:
-                dist.cleanup(self.ctx)
-        if error is not None and not isinstance(error, KeyboardInterrupt):
+                restore_modes(self.modes)
+                try:
+                    if not isinstance(error, Abort):
+                        cbs.on_fit_end(st)
+                finally:
+                    dist.cleanup(self.ctx)
+        if error is not None and (isinstance(error, Abort) or not isinstance(error, KeyboardInterrupt)):
             raise error
         return self.history
+
+    def _train(self) -> None:
+        st = self.state
+        self.cbs.on_fit_start(st)
+        if self.ckpt is not None:   # after on_fit_start, so nothing a sink does there shifts the RNG streams
+            set_rng_state(self.ckpt["rng"], self.p.generator)
+        for epoch in range(self.start_epoch, self.ls.epochs):
+            self.interrupts.check()
+            if self._stop_everywhere():
+                break
+            self.epoch(epoch)
+        if not self._stop_everywhere():
+            self.finish_swa()
+
+    def _interrupted(self, e: BaseException) -> BaseException:
+        """Stop, log the window since the last log point, tell the sinks; returns the error to re-raise."""
+        st = self.state
+        st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
+        try:
+            if isinstance(e, KeyboardInterrupt):
+                self._flush_window()
+            self.cbs.on_interrupt(st, e)
+        except Abort as a:
+            return a
+        return e
 
     def epoch(self, epoch: int) -> None:
         st, cbs, p, dev = self.state, self.cbs, self.p, self.device
@@ -237,6 +261,7 @@ class Trainer:
                 cbs.on_log(st, logs)
             if (logs or self.ctx.world_size == 1) and self._stop_everywhere():   # ranks agree at log points
                 break
+            self.interrupts.check()               # a Ctrl-C since the last boundary: stop here, where all agrees
         if self.acc.steps != self._logged:       # the window since the last log point
             st.logs = logs = self._log(epoch)
             cbs.on_log(st, logs)
@@ -249,14 +274,15 @@ class Trainer:
         groups = self.p.optimizer.param_groups
         return {("lr" if i == 0 else f"lr_{i}"): g["lr"] for i, g in enumerate(groups)}
 
-    def _log(self, epoch: int) -> dict:
+    def _log(self, epoch: int, advance: bool = True) -> dict:
         st = self.state
         totals = self.acc.read()
         if totals["clean_steps"] < totals["steps"] and st.nonfinite_step is None:
             per_rank = totals["clean_steps"] / max(1, self.ctx.world_size)
             st.nonfinite_step = self._epoch_start_step + int(per_rank) + 1
         logs = {"step": st.step, "epoch": epoch + 1, **means(totals, self.acc.names, self._last), **self._lrs()}
-        self._last, self._logged = totals, self.acc.steps
+        if advance:                 # an interrupt's flush does not: the resumed run logs this window again, whole
+            self._last, self._logged = totals, self.acc.steps
         return logs
 
     def _stop_everywhere(self) -> bool:
@@ -276,7 +302,7 @@ class Trainer:
         """Log the steps since the last log point, so an interrupted run's logs end where it stopped."""
         st = self.state
         if st.mid_epoch and self.acc.steps != self._logged:
-            st.logs = logs = self._log(st.epoch)
+            st.logs = logs = self._log(st.epoch, advance=False)
             self.cbs.on_log(st, logs)
 
     def _batches(self):

@@ -217,8 +217,13 @@ class Schedule:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("swa_scheduler") is not None:
-            self.swa_scheduler = SWALR(self.optimizer, swa_lr=0.0)
+            # SWALR writes swa_lr into every group and steps once when made: keep what the checkpoint restored
+            groups = self.optimizer.param_groups
+            lrs = [g["lr"] for g in groups]
+            self.swa_scheduler = SWALR(self.optimizer, swa_lr=[g.get("swa_lr", g["lr"]) for g in groups])
             self.swa_scheduler.load_state_dict(state["swa_scheduler"])
+            for g, lr in zip(groups, lrs):
+                g["lr"] = lr
 
 
 def lr_curve(optim_spec: OptimSpec, sched_spec: SchedSpec, epochs: int, steps_per_epoch: int,

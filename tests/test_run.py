@@ -113,7 +113,7 @@ def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoi
     import torch
     import nbtrain
     from fakeloop import tiny_cnn
-    from nbtrain.sinks.checkpoint import load_checkpoint
+    from nbtrain.resume import load_checkpoint
     train, val = _loaders()
     meet = Meet(8)                                 # epoch 2, batch 2 of 6
     run = nbtrain.fit(model=tiny_cnn(), train=train, val=val, epochs=3, callbacks=[meet], background=True,

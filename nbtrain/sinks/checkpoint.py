@@ -7,16 +7,15 @@ with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
-import zipfile
+import tempfile
+import threading
 from pathlib import Path
 
 import torch
 
 from ..callbacks import Callback
-from ..errors import CheckpointError, NbtrainError
-from ..resume import FORMAT
+from ..errors import NbtrainError
 from .early_stop import improved
 
 
@@ -25,7 +24,7 @@ from .early_stop import improved
 def save_atomic(obj, path, saver=torch.save) -> Path:
     """Write to a temp file in the same folder, then rename: a crash never leaves a half-written file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         saver(obj, tmp)
         os.replace(tmp, path)
@@ -37,37 +36,6 @@ def save_atomic(obj, path, saver=torch.save) -> Path:
 
 def copy_atomic(src, dst) -> Path:
     return save_atomic(None, dst, saver=lambda _obj, tmp: shutil.copyfile(src, tmp))
-
-
-def _load_failure(e: Exception) -> str:
-    """What went wrong in torch.load, without torch's generic advice to retry with weights_only=False."""
-    text = str(e).strip()
-    if "WeightsUnpickler error:" in text:
-        text = text.split("WeightsUnpickler error:", 1)[1].strip()
-    return text.splitlines()[0].strip() if text else type(e).__name__
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; ``map_location`` moves tensors (GPU-saved, CPU-loaded)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError("no such file", str(p), "give the path of a .pt file written by nbtrain")
-    try:
-        ck = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-        first = _load_failure(e)
-        if first.startswith("Unsupported global"):
-            raise CheckpointError("holds pickled Python objects, not an nbtrain checkpoint (a whole saved model?)",
-                                  str(p), "nbtrain reads checkpoints with torch.load(weights_only=True); load a whole "
-                                  "model with torch.load(path, weights_only=False) only if you trust the file") from None
-        raise CheckpointError(f"not a readable checkpoint ({first[:200]})", str(p),
-                              "the file is corrupt or not a torch checkpoint; use another one, e.g. best.pt or an "
-                              "earlier epoch_*.pt") from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise CheckpointError("not an nbtrain checkpoint (no 'format' entry)", str(p),
-                              "give a file written by nbtrain's checkpoints; for a bare state_dict use "
-                              "model.load_state_dict(torch.load(path, weights_only=True))")
-    return ck
 
 
 # -- the sink ---------------------------------------------------------------------------------------
@@ -87,13 +55,22 @@ class Checkpoint(Callback):
         self.written: list[Path] = []
         self.interrupted: Path | None = None    # interrupted.pt, once written
         self.last: Path | None = None           # last.pt, once written
+        self.skipped: list[str] = []            # names not written because the weights were not finite
         check_writable(self.dir, "loop.checkpoint_dir")
+        clean_stale_temps(self.dir)
 
-    def _write(self, state, name: str) -> Path:
+    def _write(self, state, name: str) -> Path | None:
+        """Save the loop's snapshot as ``name``; never weights that are not finite (a NaN run keeps its last good
+        checkpoint for --resume)."""
+        if not finite_weights(state.model):
+            self.skipped.append(name)
+            return None
         return save_atomic(state.snapshot(), self.dir / name, self.saver)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")
+        if path is None:
+            return
         self.written.append(path)
         value = logs.get(self.monitor)
         if value is not None and improved(value, self.best, self.mode, 0.0):
@@ -122,12 +99,39 @@ class Checkpoint(Callback):
         self.best = d.get("best")
 
 
+def clean_stale_temps(directory: Path) -> list[Path]:
+    """Remove the temp files save_atomic left behind in a process that died (kill -9) mid-write."""
+    gone = []
+    for tmp in directory.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def finite_weights(model) -> bool:
+    """True when every parameter and buffer is finite (one read at save time, not per step)."""
+    ts = [t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]
+    return all(bool(torch.isfinite(t).all()) for t in ts)
+
+
 def check_writable(directory: Path, where: str) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".nbtrain-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".nbtrain-write-test-", dir=directory)   # unique per run and thread
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise NbtrainError(f"cannot write to {str(directory)!r} ({e.strerror or e})", where,
                            "choose a folder you can write to") from None

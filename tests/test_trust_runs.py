@@ -1,0 +1,185 @@
+"""Runs never share files, interrupts are taken where everything agrees, and resume is exact or refused clearly."""
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+import nbtrain
+from nbtrain.callbacks import Callback
+from nbtrain.errors import CheckpointError, NbtrainError
+from nbtrain.sinks.checkpoint import Checkpoint, clean_stale_temps
+from loop_fixtures import tiny_cnn, tiny_data
+from test_loop_spec import small_spec
+
+
+def _parts_fit(tmp_path, **kw):
+    tr, va = tiny_data()
+    return nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=kw.pop("epochs", 2), progress=False,
+                       logdir=str(tmp_path / "runs"), checkpoint_dir=str(tmp_path / "ck"), **kw)
+
+
+def _weights(path):
+    return nbtrain.load_checkpoint(path)["model"]
+
+
+def _equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- runs never share files ---------------------------------------------------------------------------
+def test_two_background_runs_started_in_the_same_second_keep_every_file(tmp_path):
+    runs = [_parts_fit(tmp_path, background=True) for _ in range(2)]
+    for r in runs:
+        r.wait(120)
+    names = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    assert len(names) == 2 and names[1] == names[0] + "-2", names
+    for n in names:
+        assert {"last.pt", "best.pt"} <= {p.name for p in (tmp_path / "ck" / n).iterdir()}
+        assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "runs" / n).iterdir())
+    assert not _equal(_weights(tmp_path / "ck" / names[0] / "last.pt"), {}) and runs[0].state.run_name != \
+        runs[1].state.run_name
+
+
+def test_a_rerun_with_the_same_run_name_is_refused_and_keeps_the_first_runs_files(tmp_path):
+    _parts_fit(tmp_path, run_name="exp1")
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ck" / "exp1").iterdir()}
+    with pytest.raises(NbtrainError) as e:
+        _parts_fit(tmp_path, run_name="exp1")
+    assert str(e.value) == (f"loop.run_name: a run named 'exp1' exists already ({tmp_path / 'runs' / 'exp1'}) "
+                            "(choose another run_name, leave it empty for a new timestamped run, resume it with "
+                            "resume=<its last.pt>, or pass overwrite=True to replace it)")
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ck" / "exp1").iterdir()} == before
+    _parts_fit(tmp_path, run_name="exp1", overwrite=True, epochs=1)
+    assert sorted(p.name for p in (tmp_path / "ck" / "exp1").iterdir()) == ["best.pt", "epoch_001.pt", "last.pt"]
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/abs", "a/b", "..", "a\\b"])
+def test_run_name_is_a_name_not_a_path(tmp_path, name):
+    with pytest.raises(NbtrainError) as e:
+        _parts_fit(tmp_path, run_name=name)
+    assert str(e.value).startswith(f"loop.run_name: run_name must be a plain folder name, got {name!r} (")
+    assert not (tmp_path / "outside").exists()
+
+
+def test_stale_temp_files_of_a_dead_process_are_cleaned_at_start(tmp_path):
+    dead = tmp_path / ".last.pt.tmp-999999999-1"
+    mine = tmp_path / f".last.pt.tmp-{os.getpid()}-1"
+    dead.write_bytes(b"half"), mine.write_bytes(b"in progress")
+    Checkpoint(tmp_path)
+    assert not dead.exists() and mine.exists()
+    assert clean_stale_temps(tmp_path) == []
+
+
+def test_a_nan_run_never_writes_non_finite_weights_and_says_nan(tmp_path):
+    model = tiny_cnn()
+    opt = torch.optim.SGD(model.parameters(), lr=1e30)          # diverges to nan within a few steps
+    tr, va = tiny_data()
+    with pytest.warns(Warning):
+        h = nbtrain.fit(model=model, train=tr, val=va, optimizer=opt, epochs=3, log_every=1, progress=False,
+                        checkpoint_dir=str(tmp_path), run_name="nan")
+    assert h.status == "nan" and "the loss became nan" in h.stop_reason
+    for p in (tmp_path / "nan").glob("*.pt"):
+        ck = nbtrain.load_checkpoint(p)
+        assert all(torch.isfinite(t).all() for t in ck["model"].values() if t.is_floating_point()), p.name
+    assert nbtrain.fit(small_spec(epochs=1), progress=False).status == "finished"
+
+
+# -- interrupts at batch boundaries ---------------------------------------------------------------------
+class Interrupt(Callback):
+    """Sends SIGINT to this process during batch ``at`` (``times`` in a row), as Ctrl-C or the kernel would."""
+
+    def __init__(self, at: int, times: int = 1):
+        self.at, self.times = at, times
+
+    def on_batch_start(self, state):
+        if state.step == self.at:
+            for _ in range(self.times):
+                signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_an_interrupt_mid_step_is_taken_at_the_batch_boundary_and_resumes_exactly(tmp_path, times, capsys):
+    straight = small_spec(epochs=2, checkpoint_dir=str(tmp_path), log_every=4, run_name="straight")
+    h_straight = nbtrain.fit(straight, progress=False)
+    spec = small_spec(epochs=2, checkpoint_dir=str(tmp_path), log_every=4, run_name="cut")
+    h = nbtrain.fit(spec, callbacks=[Interrupt(at=13, times=times)], progress=False)
+    assert h.status == "interrupted" and h.stop_reason == "interrupted"
+    ck = nbtrain.load_checkpoint(tmp_path / "cut" / "interrupted.pt")
+    assert ck["step"] == 14 and ck["partial"]["batches"] == 14     # the batch under way was finished, counted
+    if times == 2:
+        assert "interrupt once more to abort" in capsys.readouterr().err
+    spec.loop.run_name = "cut"
+    h2 = nbtrain.fit(spec, resume=tmp_path / "cut" / "interrupted.pt", progress=False)
+    assert _equal(_weights(tmp_path / "straight" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+    assert h2.epochs == h_straight.epochs and h2.steps == h_straight.steps      # no extra log at the interrupt
+
+
+def test_a_third_interrupt_aborts_without_touching_last_pt(tmp_path):
+    spec = small_spec(epochs=1, checkpoint_dir=str(tmp_path), run_name="abort")
+    nbtrain.fit(spec, progress=False)
+    before = (tmp_path / "abort" / "last.pt").read_bytes()
+
+    class ThirdWhileSaving(Callback):
+        def on_interrupt(self, state, exc):
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        nbtrain.fit(spec, callbacks=[Interrupt(at=3), ThirdWhileSaving()], progress=False, resume=None,
+                    overwrite=False, epochs=2, run_name="abort2")
+    assert (tmp_path / "abort" / "last.pt").read_bytes() == before
+    assert not (tmp_path / "abort2" / "last.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- resume: exact, or one clear error ---------------------------------------------------------------
+def test_resume_checks_the_optimizer_and_lists_what_the_checkpoint_wins(tmp_path):
+    spec = small_spec(epochs=1, checkpoint_dir=str(tmp_path), run_name="adam")
+    spec.optim.type = "Adam"
+    nbtrain.fit(spec, progress=False)
+    ck = tmp_path / "adam" / "last.pt"
+    sgd = small_spec(epochs=2, checkpoint_dir=str(tmp_path), run_name="adam")
+    sgd.optim.type = "SGD"
+    with pytest.raises(CheckpointError) as e:
+        nbtrain.fit(sgd, resume=ck, progress=False)
+    assert str(e.value) == (f"{ck}: the checkpoint's optimizer is Adam, this run's is SGD (resume with optim.type "
+                            "'Adam', or start a new run (resume=None))")
+    spec.loop.epochs, spec.optim.lr = 2, 0.05
+    with pytest.warns(UserWarning, match=r"the checkpoint's optimizer settings win over this run's: group 0 lr: "
+                                         r"0\.05 -> 0\.01 \("):
+        h = nbtrain.fit(spec, resume=ck, progress=False)
+    assert h.epochs[-1]["lr"] == pytest.approx(0.01)
+
+
+def test_resume_with_a_longer_run_and_a_schedule_planned_over_the_run_is_one_clear_error(tmp_path):
+    sched = {"type": "OneCycleLR", "max_lr": 0.05}
+    nbtrain.fit(small_spec(epochs=2, sched=sched, checkpoint_dir=str(tmp_path), run_name="oc"), progress=False)
+    with pytest.raises(CheckpointError) as e:
+        nbtrain.fit(small_spec(epochs=4, sched=sched, checkpoint_dir=str(tmp_path), run_name="oc"),
+                    resume=tmp_path / "oc" / "last.pt", progress=False)
+    assert "the checkpoint's run planned its OneCycleLR schedule over 2 epochs; this run asks for 4" in str(e.value)
+    assert "(resume with epochs=2; to train longer, start a new run" in str(e.value)
+    step = {"type": "StepLR", "step_size": 1, "gamma": 0.5}       # does not depend on the run's length: fine
+    nbtrain.fit(small_spec(epochs=1, sched=step, checkpoint_dir=str(tmp_path), run_name="st"), progress=False)
+    h = nbtrain.fit(small_spec(epochs=2, sched=step, checkpoint_dir=str(tmp_path), run_name="st"),
+                    resume=tmp_path / "st" / "last.pt", progress=False)
+    assert [e["lr"] for e in h.epochs] == pytest.approx([0.01, 0.005])
+
+
+def test_resuming_an_swa_run_keeps_its_learning_rate(tmp_path):
+    sched = {"type": "", "swa": True, "swa_start": 0, "swa_lr": 0.02, "swa_anneal_epochs": 1}
+    spec = small_spec(epochs=3, sched=sched, checkpoint_dir=str(tmp_path), run_name="swa")
+    straight = nbtrain.fit(spec, progress=False)
+
+    class StopAfter(Callback):
+        def on_epoch_end(self, state, logs):
+            if state.epoch == 1:
+                state.request_stop("stop")
+
+    spec.loop.run_name = "swa-cut"
+    nbtrain.fit(spec, callbacks=[StopAfter()], progress=False)
+    h = nbtrain.fit(spec, resume=tmp_path / "swa-cut" / "last.pt", progress=False)
+    assert [e["lr"] for e in h.epochs] == pytest.approx([e["lr"] for e in straight.epochs])
+    assert h.epochs[-1]["lr"] == pytest.approx(0.02) and h.final == pytest.approx(straight.final)
