@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -124,17 +126,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quit(signum, frame) -> None:
+    """Ctrl-C outside training (starting up, reporting): nothing to save, so leave at once and quietly (an
+    interrupt inside a half-done import would otherwise end in a traceback). fit() takes over while it trains."""
+    print("nbtrain: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from .errors import NbtrainError
+    old = signal.signal(signal.SIGINT, _quit) if threading.current_thread() is threading.main_thread() else None
     try:
         return args.fn(args)
     except NbtrainError as e:
         print(f"nbtrain: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:        # before training started or after it ended: nothing to save
+    except KeyboardInterrupt:        # a third Ctrl-C while fit() saved: it aborted
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("nbtrain: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ def _claim(folders: list[Path]) -> bool:
     """Create every folder; False (and nothing left behind) if any exists already."""
     made = []
     for f in folders:
-        f.parent.mkdir(parents=True, exist_ok=True)
         try:
             f.mkdir()
         except FileExistsError:
@@ -46,11 +45,15 @@ def _claim(folders: list[Path]) -> bool:
 
 def claim_run(ls, *, resume: bool = False, overwrite: bool = False, is_main: bool = True, clock=time.strftime) -> str:
     """The run's name, its folders created (on the main process) so no other run can take them."""
-    try:
-        return _claim_run(ls, resume, overwrite, is_main, clock)
-    except OSError as e:
-        raise NbtrainError(f"cannot create the run's folders ({e.strerror or e}: {e.filename})",
-                           "loop.logdir / loop.checkpoint_dir", "choose folders you can write to") from None
+    for folder, where in ((ls.logdir, "loop.logdir"), (ls.checkpoint_dir, "loop.checkpoint_dir")):
+        if folder and is_main:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                name = ls.run_name or "<run>"
+                raise NbtrainError(f"cannot write to {str(Path(folder) / name)!r} ({e.strerror or e})", where,
+                                   "choose a folder you can write to") from None
+    return _claim_run(ls, resume, overwrite, is_main, clock)
 
 
 def _claim_run(ls, resume: bool, overwrite: bool, is_main: bool, clock) -> str:
