@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import re
 import threading
+from functools import lru_cache
 from typing import Sequence
 
 # colours of the default matplotlib cycle, one per param group / series
@@ -21,9 +24,44 @@ def new_figure(width: float = 9.0, height: float = 3.0, dpi: int = 80, layout: s
     ``layout=None`` for figures that place their axes themselves (``subplots_adjust``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    use_cjk_font()
     fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+# CJK fonts, most wanted first: Linux (Noto, WenQuanYi), Adobe, Windows (SimHei, YaHei), macOS
+CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Source Han Sans SC", "SimHei", "Microsoft YaHei",
+             "PingFang SC")
+_CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+@lru_cache(1)
+def _installed_fonts() -> frozenset:
+    from matplotlib import font_manager  # heavy optional module: only when CJK text is wanted
+    return frozenset(f.name for f in font_manager.fontManager.ttflist)
+
+
+def use_cjk_font(text: str = "", lang: str | None = None, installed=None) -> str | None:
+    """Let matplotlib draw Chinese text. When ``lang`` (default: $NBTRAIN_LANG, else $LANG) starts with "zh"
+    or ``text`` holds a CJK character, the first installed font of CJK_FONTS becomes a per-glyph fallback:
+    appended to rcParams['font.family'] (Latin text keeps its font) and listed in rcParams['font.sans-serif'].
+    Returns that font's name, or None (no CJK wanted, or none installed). ``installed``: the font names to
+    choose from (default: matplotlib's font list)."""
+    lang = lang if lang is not None else os.environ.get("NBTRAIN_LANG") or os.environ.get("LANG", "")
+    if not (lang.lower().startswith("zh") or _CJK.search(text)):
+        return None
+    names = _installed_fonts() if installed is None else set(installed)
+    font = next((f for f in CJK_FONTS if f in names), None)
+    if font is None:
+        return None
+    import matplotlib  # heavy optional module: only when CJK text is wanted
+    rc = matplotlib.rcParams
+    if font not in rc["font.sans-serif"]:
+        rc["font.sans-serif"] = [*rc["font.sans-serif"][:1], font, *rc["font.sans-serif"][1:]]
+    if font not in rc["font.family"]:
+        rc["font.family"] = [*rc["font.family"], font]
+    return font
 
 
 def to_png(fig, dpi: int | None = None) -> bytes:

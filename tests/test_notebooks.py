@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools import docs_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "nbtrain-test"
@@ -141,3 +143,5 @@ def test_notebook_runs_without_errors(path, kernel_name, tmp_path):
     assert not _errors(nb), "\n".join(_errors(nb))
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and _text(c).strip())
     print(f"{path.name}: {took:.1f} s")
+    if docs_notebooks.wanted():   # NBTRAIN_DOCS_NOTEBOOKS=1: refresh the executed copy in docs/notebooks/
+        docs_notebooks.write_copy(nb, path)
