@@ -1,8 +1,16 @@
 """A small, safe arithmetic language for LambdaLR / MultiplicativeLR factors: an expression of ``epoch``.
 
-Parsed with ``ast`` and checked node by node: numbers, ``epoch``, + - * / // % **, unary minus,
+Parsed once with ``ast`` and checked node by node: numbers, ``epoch``, + - * / // % **, unary minus,
 comparisons, ``a if cond else b``, and the functions min, max, abs, exp, log, sqrt, cos, sin and the
-constants pi and e. Nothing is ever passed to ``eval``.
+constants pi and e. The checked tree is compiled into nested Python closures; nothing is ever passed to
+``eval`` or ``exec``. Every number is a float while evaluating (``epoch`` too), so no integer can grow without
+bound: ``9 ** 999`` overflows at once instead of building a 3000-digit integer, and each node costs O(1).
+
+``factors(...)`` checks the factor at every epoch a run will call it with (known at build time): a division
+by zero, a domain error, an overflow, a non-finite value or a factor <= 0 is a SpecError naming the
+expression, the epoch and the fix, never a ZeroDivisionError mid-training or a silent negative LR.
+``Expr.code`` is the canonical source of the checked tree (``ast.unparse`` of it, numbers as floats) that
+``to_code`` emits: the script evaluates the same float arithmetic and never contains the user's raw text.
 """
 from __future__ import annotations
 
@@ -13,13 +21,19 @@ from typing import Callable
 
 from .errors import SpecError
 
+MAX_CHARS = 1000     # longer text is refused before parsing (keeps parsing and each evaluation bounded)
+MAX_DEPTH = 60       # deeper trees are refused (evaluation and ast.unparse recurse)
+
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
         ast.Eq: operator.eq, ast.NotEq: operator.ne}
 _FUNCS = {"min": min, "max": max, "abs": abs, "exp": math.exp, "log": math.log, "sqrt": math.sqrt,
           "cos": math.cos, "sin": math.sin}
+_ARITY = {"min": (2, 99), "max": (2, 99)}   # the others take exactly one argument
 _CONSTS = {"pi": math.pi, "e": math.e}
+_SYNTAX = ("use numbers, epoch, + - * / // % **, comparisons, 'a if c else b', "
+           "min, max, abs, exp, log, sqrt, cos, sin, pi, e")
 
 PRESETS = {
     "exp_decay_0.95": "0.95 ** epoch",
@@ -29,83 +43,192 @@ PRESETS = {
 }
 
 
-def _eval(node: ast.AST, epoch: float) -> float:
-    if isinstance(node, ast.Expression):
-        return _eval(node.body, epoch)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return node.value
+def _real(v):
+    if isinstance(v, complex):   # (-8.0) ** 0.5 is complex in Python
+        raise ValueError("not a real number")
+    return v
+
+
+def _closure(node: ast.AST) -> Callable[[float], float]:
+    """The checked node as a function of epoch (a float)."""
+    if isinstance(node, ast.Constant):
+        value = float(node.value)
+        return lambda ep: value
     if isinstance(node, ast.Name):
         if node.id == "epoch":
-            return epoch
-        return _CONSTS[node.id]
+            return lambda ep: ep
+        value = _CONSTS[node.id]
+        return lambda ep: value
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, epoch), _eval(node.right, epoch)
-        if isinstance(node.op, ast.Pow) and abs(right) > 1000:
-            raise ValueError("exponent too large")
-        return _BIN[type(node.op)](left, right)
+        op, left, right = _BIN[type(node.op)], _closure(node.left), _closure(node.right)
+        return lambda ep: _real(op(left(ep), right(ep)))
     if isinstance(node, ast.UnaryOp):
-        v = _eval(node.operand, epoch)
-        return -v if isinstance(node.op, ast.USub) else v
+        inner = _closure(node.operand)
+        return (lambda ep: -inner(ep)) if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, epoch)
-        for op, comp in zip(node.ops, node.comparators):
-            right = _eval(comp, epoch)
-            if not _CMP[type(op)](left, right):
-                return False
-            left = right
-        return True
+        first, pairs = _closure(node.left), [(_CMP[type(o)], _closure(c)) for o, c in zip(node.ops, node.comparators)]
+        return lambda ep: _compare(first(ep), pairs, ep)
     if isinstance(node, ast.IfExp):
-        return _eval(node.body, epoch) if _eval(node.test, epoch) else _eval(node.orelse, epoch)
-    if isinstance(node, ast.Call):
-        return _FUNCS[node.func.id](*[_eval(a, epoch) for a in node.args])
-    raise AssertionError("unchecked node")  # compile_expr rejects everything else
+        test, body, orelse = _closure(node.test), _closure(node.body), _closure(node.orelse)
+        return lambda ep: body(ep) if test(ep) else orelse(ep)
+    fn, args = _FUNCS[node.func.id], [_closure(a) for a in node.args]
+    return lambda ep: fn(*[a(ep) for a in args])
 
 
-def _check_tree(tree: ast.AST, text: str, where: str) -> None:
+def _compare(left, pairs, ep) -> float:
+    for op, comp in pairs:
+        right = comp(ep)
+        if not op(left, right):
+            return 0.0
+        left = right
+    return 1.0
+
+
+def _bad_node(node: ast.AST) -> str | None:
     allowed = (ast.Expression, ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call,
                ast.Load, ast.USub, ast.UAdd, *_BIN, *_CMP)
+    if not isinstance(node, allowed):
+        return type(node).__name__
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, int) and v.bit_length() > 1000 or not math.isfinite(float(v)):
+            return f"the number {str(v)[:20]}... (too large)"
+    if isinstance(node, ast.Name) and node.id not in _CONSTS and node.id != "epoch" and node.id not in _FUNCS:
+        return f"name {node.id!r}"
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        lo, hi = _ARITY.get(name, (1, 1))
+        if name not in _FUNCS or node.keywords or not lo <= len(node.args) <= hi:
+            return "this call" if name not in _FUNCS or node.keywords else f"{name} with {len(node.args)} arguments"
+    return None
+
+
+class Expr:
+    """A checked expression: call it with an epoch; ``code`` is its canonical source (numbers as floats)."""
+
+    def __init__(self, text: str, tree: ast.Expression):
+        self.text, self.tree = text, tree
+        self._fn = _closure(tree.body)
+
+    def __call__(self, epoch) -> float:
+        return float(self._fn(float(epoch)))
+
+    def function(self) -> Callable[[int], float]:
+        """A plain function of epoch (torch's LambdaLR.state_dict skips plain functions, but would save an
+        object's ``__dict__``)."""
+        return lambda epoch: self(epoch)
+
+    @property
+    def code(self) -> str:
+        return ast.unparse(_as_floats(self.tree))
+
+
+class _Floats(ast.NodeTransformer):
+    def visit_Constant(self, node):
+        return ast.copy_location(ast.Constant(float(node.value)), node)
+
+
+def _as_floats(tree: ast.Expression) -> ast.Expression:
+    import copy
+    return _Floats().visit(copy.deepcopy(tree))
+
+
+def parse(text, where: str = "expr") -> Expr:
+    """Parse and check ``text`` (SpecError on anything but the arithmetic above)."""
+    if not isinstance(text, str):
+        raise SpecError(f"expected str, got {type(text).__name__}", where, "write an expression of epoch")
+    if len(text) > MAX_CHARS:
+        raise SpecError(f"the expression has {len(text)} characters", where, f"keep it under {MAX_CHARS}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        msg = getattr(e, "msg", None) or str(e) or type(e).__name__
+        raise SpecError(f"cannot parse {_show(text)}: {msg}", where,
+                        "write an expression of epoch, e.g. '0.95 ** epoch'") from None
     for node in ast.walk(tree):
-        bad = None
-        if not isinstance(node, allowed):
-            bad = type(node).__name__
-        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
-            bad = repr(node.value)
-        elif isinstance(node, ast.Name) and node.id not in _CONSTS and node.id != "epoch" and node.id not in _FUNCS:
-            bad = f"name {node.id!r}"
-        elif isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS
-                                             or node.keywords):
-            bad = "this call"
+        bad = _bad_node(node)
         if bad:
-            raise SpecError(f"{bad} is not allowed in {text!r}", where,
-                            "use numbers, epoch, + - * / // % **, comparisons, 'a if c else b', "
-                            "min, max, abs, exp, log, sqrt, cos, sin, pi, e")
+            raise SpecError(f"{bad} is not allowed in {_show(text)}", where, _SYNTAX)
+    if _depth(tree) > MAX_DEPTH:
+        raise SpecError(f"{_show(text)} nests deeper than {MAX_DEPTH} levels", where, "write a flatter expression")
+    return Expr(text, tree)
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(node))
+    return deepest
+
+
+def check(e: Expr, epochs, where: str, unit: str = "epoch") -> None:
+    """The factor at each of ``epochs`` is a finite number > 0, else a SpecError naming the first bad one."""
+    fix = (f"a factor must be a finite number > 0 at every {unit} the scheduler reaches "
+           f"({min(epochs, default=0)} to {max(epochs, default=0)}); e.g. clamp it with max(0.01, ...)")
+    for k in epochs:
+        try:
+            v = e(k)
+        except ZeroDivisionError:
+            raise SpecError(f"{_show(e.text)} divides by zero at {unit} {k}", where, fix) from None
+        except OverflowError:
+            raise SpecError(f"{_show(e.text)} overflows (too large for a float) at {unit} {k}", where, fix) from None
+        except (ArithmeticError, ValueError, TypeError) as err:
+            raise SpecError(f"{_show(e.text)} fails at {unit} {k}: {err}", where, fix) from None
+        if not math.isfinite(v) or v <= 0:
+            raise SpecError(f"{_show(e.text)} is {v:g} at {unit} {k}", where, fix)
+
+
+def _show(text: str) -> str:
+    """The expression as messages quote it: repr, cut to 80 characters."""
+    return repr(text) if len(text) <= 80 else repr(text[:77]) + "..."
 
 
 def compile_expr(text: str, where: str = "expr") -> Callable[[int], float]:
-    """Return a plain function ``f(epoch) -> float`` for a safe expression (raises SpecError on anything else)."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise SpecError(f"cannot parse {text!r}: {e.msg}", where, "write an expression of epoch, e.g. '0.95 ** epoch'") from None
-    _check_tree(tree, text, where)
+    """A checked expression as ``f(epoch) -> float``; defined at epochs 0 and 1 (the whole run: ``factors``)."""
+    e = parse(text, where)
+    for k in (0, 1):
+        try:
+            e(k)
+        except (ArithmeticError, ValueError, TypeError) as err:
+            raise SpecError(f"{text!r} fails at epoch 0 or 1: {err}", where,
+                            "make it defined for every epoch >= 0") from None
+    return e
 
-    def factor(epoch):
-        return float(_eval(tree, epoch))
 
-    try:
-        factor(0)
-        factor(1)
-    except (ValueError, ZeroDivisionError, OverflowError, TypeError) as e:
-        raise SpecError(f"{text!r} fails at epoch 0 or 1: {e}", where, "make it defined for every epoch >= 0") from None
-    return factor
+def texts(params: dict, where: str) -> list[tuple[str, str]]:
+    """(text, where) of a LambdaLR / MultiplicativeLR spec: one per expr (a str or a list, one per param group),
+    else its preset."""
+    expr = params.get("expr", "")
+    preset = params.get("preset", "none")
+    if isinstance(expr, list) and expr:
+        return [(t, f"{where}.expr[{i}]") for i, t in enumerate(expr)]
+    if expr:
+        return [(expr, f"{where}.expr")]
+    if preset != "none":
+        return [(PRESETS[preset], f"{where}.preset")]
+    raise SpecError("needs an expr or a preset", where, "set expr, e.g. '0.95 ** epoch', or a preset")
+
+
+def factors(params: dict, where: str, groups: int, last: int, first: int = 0, unit: str = "epoch") -> list[Expr]:
+    """The checked factor of each of ``groups`` param groups, each checked at epochs first..last (``unit``:
+    what the scheduler counts, 'epoch' or 'step')."""
+    found = texts(params, where)
+    if len(found) not in (1, groups):
+        raise SpecError(f"{len(found)} expressions for {groups} param groups", f"{where}.expr",
+                        f"give one expression, or a list of {groups} (one per group, 'default' first)")
+    out = []
+    for text, at in found:
+        e = parse(text, at)
+        check(e, range(first, last + 1), at, unit)
+        out.append(e)
+    return out * groups if len(out) == 1 else out
 
 
 def lambda_for(params: dict, where: str) -> Callable[[int], float]:
-    """The factor function of a LambdaLR / MultiplicativeLR spec: its expr, else its preset."""
-    expr = params.get("expr", "")
-    preset = params.get("preset", "none")
-    if expr:
-        return compile_expr(expr, f"{where}.expr")
-    if preset != "none":
-        return compile_expr(PRESETS[preset], f"{where}.preset")
-    raise SpecError("needs an expr or a preset", where, "set expr, e.g. '0.95 ** epoch', or a preset")
+    """The factor function of a LambdaLR / MultiplicativeLR spec with one expression, checked at epochs 0 and 1."""
+    (text, at), = texts(params, where)[:1]
+    return compile_expr(text, at)

@@ -16,7 +16,7 @@ from torch.optim.swa_utils import SWALR
 
 from .catalog import OPTIMIZERS
 from .errors import SpecError
-from .expr import lambda_for
+from .expr import factors
 from .spec import OptimSpec, SchedSpec, TrainSpec
 
 
@@ -90,8 +90,9 @@ def _main_scheduler(sched_spec: SchedSpec, optimizer, n: int):
     t, where = sched_spec.type, "sched"
     kw = sched_spec.kwargs(where)
     if t in ("LambdaLR", "MultiplicativeLR"):
-        fn = lambda_for(sched_spec.params, where)
-        kw = {"lr_lambda": fn}
+        fs = factors(sched_spec.params, where, len(optimizer.param_groups), n, first=int(t == "MultiplicativeLR"),
+                     unit="step" if sched_spec.per_step else "epoch")
+        kw = {"lr_lambda": [f.function() for f in fs]}
     elif t == "CosineAnnealingLR" and kw["T_max"] == "auto":
         kw["T_max"] = max(n, 1)
     elif t == "OneCycleLR":
