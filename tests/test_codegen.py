@@ -205,3 +205,24 @@ def test_transforms_snippet_is_the_pipeline():
         want = build_pipeline(specs, name, allow_random=False)(x)
         got = scope[name](x)
         assert got.shape == want.shape and torch.equal(got.as_subclass(torch.Tensor), want)
+
+
+def test_scheduler_code_has_one_factor_per_param_group():
+    """Per-group LambdaLR factors: the canonical code of each checked expression, never the spec's text."""
+    sched = SchedSpec("LambdaLR", params={"expr": ["0.9**epoch", "1/(epoch+1)"]})
+    optim = OptimSpec("SGD", lr=0.1, groups=[ParamGroupSpec("x", lr=0.2)])
+    code = scheduler_code(sched, 4, 1, groups=2)
+    assert "return float(0.9 ** epoch)" in code and "return float(1.0 / (epoch + 1.0))" in code
+    assert "lr_lambda=[lr_factor_0, lr_factor_1]" in code
+    ps = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
+    opt = torch.optim.SGD([{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.2}], lr=0.1)
+    scope = {"optimizer": opt}
+    exec(code, scope)
+    lrs = [[], []]
+    for _ in range(4):
+        for g, c in zip(opt.param_groups, lrs):
+            c.append(g["lr"])
+        opt.step()
+        scope["scheduler"].step()
+    want = lr_curve(optim, sched, 4, 1)
+    assert lrs[0] == pytest.approx(want[0]) and lrs[1] == pytest.approx(want[1])
