@@ -28,7 +28,8 @@ class TensorSet(Dataset):
 def load_digits_images(image_size):
     """scikit-learn's 8x8 digits as uint8 images (N, 1, H, W) and int64 labels, resized (antialiased
     bilinear) to image_size x image_size (0 or 8: the native size)."""
-    from sklearn.datasets import load_digits  # heavy, optional for the package: only this dataset needs it
+    # heavy, optional for the package: only this dataset needs it
+    from sklearn.datasets import load_digits
     from torchvision.transforms.v2 import functional as F
     d = load_digits()
     x = torch.from_numpy(d.images).float().mul(255.0 / 16.0).round().clamp(0, 255).to(torch.uint8).unsqueeze(1)
@@ -48,7 +49,8 @@ def load_sklearn_table(name):
 def fake_images(size, image_shape, num_classes, offset):
     """torchvision FakeData: ``size`` random uint8 images of image_shape (C, H, W) and int64 labels; ``offset``
     seeds the samples (the test split uses offset=size of the train split)."""
-    from torchvision.datasets import FakeData  # torchvision.datasets is slow to import: only this set needs it
+    # torchvision.datasets is slow to import: only this set needs it
+    from torchvision.datasets import FakeData
     from torchvision.transforms import v2
     fd = FakeData(size, image_size=tuple(image_shape), num_classes=num_classes, transform=v2.PILToTensor(),
                   random_offset=offset)
@@ -80,7 +82,8 @@ def load_torchvision(cls_name, root, download):
 
 def load_image_folder(path):
     """torchvision ImageFolder: one subfolder of images per class, read one file per sample (PIL images)."""
-    from torchvision.datasets import ImageFolder  # slow to import: only this set needs it
+    # slow to import: only this set needs it
+    from torchvision.datasets import ImageFolder
     return ImageFolder(path)
 
 
