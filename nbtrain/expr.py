@@ -19,10 +19,13 @@ import math
 import operator
 from collections.abc import Callable
 
+import numpy as np
+
 from .errors import SpecError
 
 MAX_CHARS = 1000     # longer text is refused before parsing (keeps parsing and each evaluation bounded)
-MAX_DEPTH = 60       # deeper trees are refused (evaluation and ast.unparse recurse)
+CHUNK = 4096         # epochs checked at once in numpy
+MAX_DEPTH = 200      # deeper trees are refused (evaluation and ast.unparse recurse)
 
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -73,6 +76,38 @@ def _closure(node: ast.AST) -> Callable[[float], float]:
         return lambda ep: body(ep) if test(ep) else orelse(ep)
     fn, args = _FUNCS[node.func.id], [_closure(a) for a in node.args]
     return lambda ep: fn(*[a(ep) for a in args])
+
+
+_VFUNCS = {"min": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
+           "max": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)), "abs": np.abs, "exp": np.exp,
+           "log": np.log, "sqrt": np.sqrt, "cos": np.cos, "sin": np.sin}
+
+
+def _vector(node: ast.AST) -> Callable[[np.ndarray], np.ndarray]:
+    """The checked node over an array of epochs at once (numpy float64, the same IEEE arithmetic). Under
+    np.errstate(all="raise") it raises wherever the scalar closure would (and, rarely, where it would not:
+    an overflowing product, a branch or comparison the scalar one skips); ``check`` then scans in scalars."""
+    if isinstance(node, (ast.Constant, ast.Name)) and getattr(node, "id", "") != "epoch":
+        value = _closure(node)(0.0)
+        return lambda ep: value
+    if isinstance(node, ast.Name):
+        return lambda ep: ep
+    if isinstance(node, ast.BinOp):
+        op, left, right = _BIN[type(node.op)], _vector(node.left), _vector(node.right)
+        return lambda ep: op(np.float64(left(ep)), right(ep))
+    if isinstance(node, ast.UnaryOp):
+        inner = _vector(node.operand)
+        return (lambda ep: -inner(ep)) if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Compare):
+        parts = [_vector(node.left)] + [_vector(c) for c in node.comparators]
+        ops = [_CMP[type(o)] for o in node.ops]
+        return lambda ep: np.logical_and.reduce([np.broadcast_to(True, np.shape(ep))] + [
+            op(a(ep), b(ep)) for op, a, b in zip(ops, parts, parts[1:])]).astype(np.float64)
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _vector(node.test), _vector(node.body), _vector(node.orelse)
+        return lambda ep: np.where(test(ep) != 0, body(ep), orelse(ep))
+    fn, args = _VFUNCS[node.func.id], [_vector(a) for a in node.args]
+    return lambda ep: fn(*[np.float64(a(ep)) for a in args])
 
 
 def _compare(left, pairs, ep) -> float:
@@ -165,21 +200,37 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def check(e: Expr, epochs, where: str, unit: str = "epoch") -> None:
-    """The factor at each of ``epochs`` is a finite number > 0, else a SpecError naming the first bad one."""
-    fix = (f"a factor must be a finite number > 0 at every {unit} the scheduler reaches "
-           f"({min(epochs, default=0)} to {max(epochs, default=0)}); e.g. clamp it with max(0.01, ...)")
-    for k in epochs:
+def check(e: Expr, epochs: range, where: str, unit: str = "epoch") -> None:
+    """The factor is a finite number > 0 at each of ``epochs`` (those that train) and defined one past the last
+    (the final scheduler.step() computes it, no step uses it: a linear decay may reach 0 there); else a
+    SpecError naming the first bad epoch. Blocks of epochs at once in numpy; epoch by epoch only in a block
+    that numpy flags, so a long per-step run is checked in a fraction of a second."""
+    fn = _vector(e.tree.body)
+    for lo in range(epochs.start, epochs.stop + 1, CHUNK):
+        ks = np.arange(lo, min(lo + CHUNK, epochs.stop + 1), dtype=np.float64)
         try:
-            v = e(k)
-        except ZeroDivisionError:
-            raise SpecError(f"{_show(e.text)} divides by zero at {unit} {k}", where, fix) from None
-        except OverflowError:
-            raise SpecError(f"{_show(e.text)} overflows (too large for a float) at {unit} {k}", where, fix) from None
-        except (ArithmeticError, ValueError, TypeError) as err:
-            raise SpecError(f"{_show(e.text)} fails at {unit} {k}: {err}", where, fix) from None
-        if not math.isfinite(v) or v <= 0:
-            raise SpecError(f"{_show(e.text)} is {v:g} at {unit} {k}", where, fix)
+            with np.errstate(all="raise"):
+                v = np.broadcast_to(fn(ks), ks.shape)
+            flagged = bool((~np.isfinite(v) | ((v <= 0) & (ks < epochs.stop))).any())
+        except (ArithmeticError, FloatingPointError, ValueError):
+            flagged = True
+        for k in range(lo, lo + len(ks)) if flagged else ():
+            _check_one(e, k, epochs, where, unit)
+
+
+def _check_one(e: Expr, k: int, epochs: range, where: str, unit: str) -> None:
+    fix = (f"a factor must be a finite number > 0 at every {unit} that trains ({epochs.start} to {epochs.stop - 1}) "
+           f"and defined at {epochs.stop}; e.g. clamp it with max(0.01, ...)")
+    try:
+        v = e(k)
+    except ZeroDivisionError:
+        raise SpecError(f"{_show(e.text)} divides by zero at {unit} {k}", where, fix) from None
+    except OverflowError:
+        raise SpecError(f"{_show(e.text)} overflows (too large for a float) at {unit} {k}", where, fix) from None
+    except (ArithmeticError, ValueError, TypeError) as err:
+        raise SpecError(f"{_show(e.text)} fails at {unit} {k}: {err}", where, fix) from None
+    if not math.isfinite(v) or (v <= 0 and k < epochs.stop):
+        raise SpecError(f"{_show(e.text)} is {v:g} at {unit} {k}", where, fix)
 
 
 def _show(text: str) -> str:
@@ -214,8 +265,8 @@ def texts(params: dict, where: str) -> list[tuple[str, str]]:
 
 
 def factors(params: dict, where: str, groups: int, last: int, first: int = 0, unit: str = "epoch") -> list[Expr]:
-    """The checked factor of each of ``groups`` param groups, each checked at epochs first..last (``unit``:
-    what the scheduler counts, 'epoch' or 'step')."""
+    """The checked factor of each of ``groups`` param groups: > 0 at epochs first..last-1 (those that train),
+    defined at last (``unit``: what the scheduler counts, 'epoch' or 'step')."""
     found = texts(params, where)
     if len(found) not in (1, groups):
         raise SpecError(f"{len(found)} expressions for {groups} param groups", f"{where}.expr",
@@ -223,7 +274,7 @@ def factors(params: dict, where: str, groups: int, last: int, first: int = 0, un
     out = []
     for text, at in found:
         e = parse(text, at)
-        check(e, range(first, last + 1), at, unit)
+        check(e, range(first, last), at, unit)
         out.append(e)
     return out * groups if len(out) == 1 else out
 

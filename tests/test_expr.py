@@ -9,7 +9,8 @@ from nbtrain.expr import factors, parse
 from nbtrain.optim import Schedule, lr_curve
 from nbtrain.spec import OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
 
-FIX = "a factor must be a finite number > 0 at every epoch the scheduler reaches (0 to 5); e.g. clamp it with max(0.01, ...)"
+FIX = ("a factor must be a finite number > 0 at every epoch that trains (0 to 4) and defined at 5; "
+       "e.g. clamp it with max(0.01, ...)")
 
 
 def _curve(expr, epochs=5, groups=(), kind="LambdaLR"):
@@ -41,6 +42,12 @@ def test_a_bad_factor_at_some_epoch_names_it_before_training(expr, what):
     with pytest.raises(NbtrainError) as e:
         _curve(expr)
     assert str(e.value) == f"sched.expr: {what} ({FIX})"
+
+
+def test_a_linear_decay_may_reach_zero_after_the_last_epoch():
+    assert _curve("1 - epoch / 5")[0] == pytest.approx([0.1, 0.08, 0.06, 0.04, 0.02])
+    with pytest.raises(NbtrainError, match=r"^sched\.expr: '1 / \(5 - epoch\)' divides by zero at epoch 5 \("):
+        _curve("1 / (5 - epoch)")
 
 
 def test_multiplicative_factor_is_not_checked_at_epoch_0_which_torch_never_asks():
@@ -84,3 +91,12 @@ def test_the_scheduler_state_dict_saves_no_code():
 def test_factors_are_plain_numbers():
     (f,) = factors({"expr": "epoch // 2 + 1"}, "sched", 1, 4)
     assert [f(k) for k in range(5)] == [1.0, 1.0, 2.0, 2.0, 3.0]
+
+
+def test_a_long_per_step_run_is_checked_at_every_step():
+    """Blocks of steps at once in numpy, then step by step where numpy flags: the first bad one is named exactly,
+    and what numpy alone would refuse (an overflowing product, a branch not taken) is decided by the scalars."""
+    with pytest.raises(NbtrainError, match=r"^sched\.expr: 'min\(1, 1 / \(epoch - 9999\) \*\* 2\)' divides by zero at step 9999 "):
+        factors({"expr": "min(1, 1 / (epoch - 9999) ** 2)"}, "sched", 1, 10000, unit="step")
+    (f,) = factors({"expr": "0.5 if 1e300 * 1e300 > epoch else 1 / (epoch - 5)"}, "sched", 1, 10000)
+    assert f(5) == 0.5
