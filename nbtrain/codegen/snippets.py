@@ -115,7 +115,7 @@ def scheduler_code(sched_spec, epochs: int, steps_per_epoch: int, groups: int | 
             lines += ["from math import exp, log, sqrt, cos, sin, pi, e", ""] + code
             args = f"optimizer, lr_lambda={arg}"
         else:   # the parameters the spec sets, and those resolved for this run
-            kw = {k: v for k, v in kw.items() if k in s.params or k in ("T_max", "total_steps")}
+            kw = {k: kw[k] for k in [*s.params, *(k for k in ("T_max", "total_steps") if k in kw)]}
             args = ", ".join(["optimizer"] + ([kwargs_code(kw, "sched")] if kw else []))
         main = f"lr_scheduler.{cls}({args})"
     warm = (f"lr_scheduler.LinearLR(optimizer, start_factor={py(float(s.warmup_start_factor))}, end_factor=1.0, "
