@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from keyword import iskeyword
 
 import torch
 from torch import nn
@@ -256,7 +257,7 @@ def model_code(model_spec: ModelSpec, input_shape) -> str:
         entry = INITS[init]
         kw = entry.kwargs({} if layer.init else model_spec.init_params)
         args = "".join(f", {k}={v!r}" for k, v in kw.items())
-        ref = f"model.{layer.name}" if named else f"model[{i}]"
+        ref = f"model.{layer.name}" if named and layer.name.isidentifier() and not iskeyword(layer.name) else f"model[{i}]"
         init_lines.append(f"nn.init.{entry.build.__name__}({ref}.weight{args})")
     if init_lines:
         lines += ["", "with torch.no_grad():"] + ["    " + l for l in init_lines]

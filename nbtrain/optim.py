@@ -16,7 +16,7 @@ from torch.optim.swa_utils import SWALR
 
 from .catalog import OPTIMIZERS
 from .errors import SpecError
-from .expr import lambda_for
+from .expr import factors
 from .spec import OptimSpec, SchedSpec, TrainSpec
 
 
@@ -85,13 +85,14 @@ def _scheduler_steps(sched_spec: SchedSpec, epochs: int, steps_per_epoch: int) -
     return epochs * steps_per_epoch if sched_spec.per_step else epochs
 
 
-def _main_scheduler(sched_spec: SchedSpec, optimizer, n: int):
-    """The named scheduler; ``n`` is how many scheduler steps it gets after the warm-up."""
+def scheduler_kwargs(sched_spec: SchedSpec, n: int, groups: int = 1) -> dict:
+    """The named scheduler's arguments for a main part of ``n`` scheduler steps: 'auto' T_max and total_steps
+    resolved; for LambdaLR / MultiplicativeLR ``lr_lambda`` is a list of checked ``Expr``, one per group."""
     t, where = sched_spec.type, "sched"
     kw = sched_spec.kwargs(where)
     if t in ("LambdaLR", "MultiplicativeLR"):
-        fn = lambda_for(sched_spec.params, where)
-        kw = {"lr_lambda": fn}
+        kw = {"lr_lambda": factors(sched_spec.params, where, groups, n, first=int(t == "MultiplicativeLR"),
+                                   unit="step" if sched_spec.per_step else "epoch")}
     elif t == "CosineAnnealingLR" and kw["T_max"] == "auto":
         kw["T_max"] = max(n, 1)
     elif t == "OneCycleLR":
@@ -104,6 +105,15 @@ def _main_scheduler(sched_spec: SchedSpec, optimizer, n: int):
     elif t == "ReduceLROnPlateau" and sched_spec.warmup:
         raise SpecError("a warm-up cannot be chained before ReduceLROnPlateau (SequentialLR does not feed it "
                         "a metric)", "sched.warmup", "set warmup to 0, or use LinearLR then another scheduler")
+    return kw
+
+
+def _main_scheduler(sched_spec: SchedSpec, optimizer, n: int):
+    """The named scheduler; ``n`` is how many scheduler steps it gets after the warm-up."""
+    t, where = sched_spec.type, "sched"
+    kw = scheduler_kwargs(sched_spec, n, len(optimizer.param_groups))
+    if "lr_lambda" in kw:
+        kw["lr_lambda"] = [f.function() for f in kw["lr_lambda"]]
     try:
         return sched_spec.entry().build(optimizer, **kw)
     except ValueError as e:

@@ -117,10 +117,65 @@ def test_scheduler_code_gives_the_lr_curve(sched):
     assert lrs == pytest.approx(lr_curve(optim, sched, epochs, steps)[0])
 
 
-def test_unsupported_dataset_says_so():
-    spec = TrainSpec(data=DataSpec(dataset="csv", path="x.csv"))
-    with pytest.raises(NbtrainError, match=r"^to_code: exporting the 'csv' dataset as plain PyTorch is not supported \("):
-        to_code(spec, input_shape=(4,), steps_per_epoch=1)
+def _run_script(tmp_path, spec) -> str:
+    script = tmp_path / "train.py"
+    script.write_text(to_code(spec))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def _same_epochs(stdout: str, hist, keys=("loss", "accuracy", "val_loss", "val_accuracy")):
+    for epoch, want in enumerate(hist.epochs, 1):
+        got = _epoch_line(stdout, epoch)
+        for key in keys:
+            assert got[key] == pytest.approx(want[key], rel=TOLERANCE, abs=1e-6), (epoch, key)
+
+
+def _mlp(*sizes):
+    from nbtrain.spec import ModelSpec
+    layers = []
+    for n in sizes:
+        layers += [LayerSpec("Linear", params={"out_features": n}), LayerSpec("ReLU")]
+    return ModelSpec(layers=layers[:-1])
+
+
+@pytest.mark.slow
+def test_script_reads_a_headerless_csv_as_fit_does(tmp_path):
+    """The seed's diabetes shape: 8 numeric features and a 0/1 target, no header; standardized, 2 epochs."""
+    from nbtrain.loop import fit
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(150, 8, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0).long()
+    rows = [",".join(f"{v:.4f}" for v in r) + f",{int(t)}" for r, t in zip(x.tolist(), y)]
+    (tmp_path / "diabetes.csv").write_text("\n".join(rows) + "\n")
+    spec = TrainSpec(data=DataSpec(dataset="csv", path=str(tmp_path / "diabetes.csv"), header=False, batch_size=16),
+                     model=_mlp(6, 4, 2), optim=OptimSpec("SGD", lr=0.1))
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 2, "", ""
+    hist = fit(spec, dashboard=False, progress=False)
+    _same_epochs(_run_script(tmp_path, spec), hist)
+
+
+@pytest.mark.slow
+def test_script_reads_an_image_folder_as_fit_does(tmp_path):
+    """PNG files in one folder per class, read per sample by the DataLoader (fit's path too), implied ToTensor."""
+    from PIL import Image
+
+    from nbtrain.loop import fit
+    g = torch.Generator().manual_seed(0)
+    for c in ("cat", "dog"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(10):
+            px = torch.randint(0, 256, (8, 8, 3), dtype=torch.uint8, generator=g).numpy()
+            Image.fromarray(px).save(tmp_path / "imgs" / c / f"{i}.png")
+    spec = TrainSpec(data=DataSpec(dataset="image_folder", path=str(tmp_path / "imgs"), batch_size=4),
+                     model=_mlp(2), optim=OptimSpec("SGD", lr=0.05))
+    spec.model.layers.insert(0, LayerSpec("Flatten"))
+    spec.model.layers.insert(2, LayerSpec("Dropout", params={"p": 0.3}))
+    spec.loop.epochs, spec.loop.logdir, spec.loop.checkpoint_dir = 2, "", ""
+    hist = fit(spec, dashboard=False, progress=False)
+    _same_epochs(_run_script(tmp_path, spec), hist)
 
 
 def test_cli_export_prints_the_script(tmp_path, capsys):
@@ -150,3 +205,24 @@ def test_transforms_snippet_is_the_pipeline():
         want = build_pipeline(specs, name, allow_random=False)(x)
         got = scope[name](x)
         assert got.shape == want.shape and torch.equal(got.as_subclass(torch.Tensor), want)
+
+
+def test_scheduler_code_has_one_factor_per_param_group():
+    """Per-group LambdaLR factors: the canonical code of each checked expression, never the spec's text."""
+    sched = SchedSpec("LambdaLR", params={"expr": ["0.9**epoch", "1/(epoch+1)"]})
+    optim = OptimSpec("SGD", lr=0.1, groups=[ParamGroupSpec("x", lr=0.2)])
+    code = scheduler_code(sched, 4, 1, groups=2)
+    assert "return float(0.9 ** epoch)" in code and "return float(1.0 / (epoch + 1.0))" in code
+    assert "lr_lambda=[lr_factor_0, lr_factor_1]" in code
+    ps = [torch.nn.Parameter(torch.zeros(1)) for _ in range(2)]
+    opt = torch.optim.SGD([{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.2}], lr=0.1)
+    scope = {"optimizer": opt}
+    exec(code, scope)
+    lrs = [[], []]
+    for _ in range(4):
+        for g, c in zip(opt.param_groups, lrs):
+            c.append(g["lr"])
+        opt.step()
+        scope["scheduler"].step()
+    want = lr_curve(optim, sched, 4, 1)
+    assert lrs[0] == pytest.approx(want[0]) and lrs[1] == pytest.approx(want[1])

@@ -180,7 +180,7 @@ def test_the_model_must_give_one_output_per_class():
     assert wb.error.startswith("Data: data.path") and wb.show_code().startswith('"""Generated')
 
 
-def test_show_code_reports_what_it_cannot_export(tmp_path):
+def test_show_code_exports_csv_data(tmp_path):
     wb = Workbench(_small(), preview=False, background=False)
     (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
     wb.data.train.set_value([])
@@ -188,5 +188,5 @@ def test_show_code_reports_what_it_cannot_export(tmp_path):
     wb.data.fields.inputs["dataset"].value = "csv"
     wb.data.fields.inputs["path"].value = str(tmp_path / "t.csv")
     assert wb.spec.data.dataset == "csv"
-    assert wb.show_code() is None
-    assert "exporting the &#x27;csv&#x27; dataset as plain PyTorch is not supported" in wb.code.value
+    code = wb.show_code()
+    assert f"path={str(tmp_path / 't.csv')!r}" in code and "x, y, task, class_names = read_csv(CSV)" in code

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import SpecError, unknown_name
+from ..expr import parse as parse_expr
 from ..errors import type_name as _tname
 
 REQUIRED = object()  # marker: the parameter has no default
@@ -64,9 +65,16 @@ class Param:
         elif k == "bool":
             if not isinstance(v, bool):
                 raise SpecError(f"expected bool, got {_tname(v)}", where)
-        elif k in ("str", "expr"):
+        elif k == "str" or (k == "expr" and isinstance(v, str)):
             if not isinstance(v, str):
                 raise SpecError(f"expected str, got {_tname(v)}", where)
+            if k == "expr" and v:
+                parse_expr(v, where)
+        elif k == "expr":   # one expression per param group
+            if not (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)):
+                raise SpecError(f"expected str or list of str, got {_tname(v)}", where)
+            for i, x in enumerate(v):
+                parse_expr(x, f"{where}[{i}]")
         elif k == "choice":
             if v not in self.choices:
                 raise unknown_name("value", str(v), [str(c) for c in self.choices], where)

@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
-from torch.utils.data import default_collate, random_split
+from torch.utils.data import default_collate
 
 from ..errors import DataError
 from . import fast
 from .pipeline import Pipeline, build_pipeline, check
+from .plain import split_indices, standardize_stats
 from .sources import Source, TensorSet, load_source
 
 MEMORY_LIMIT = 4 << 30   # in_memory="auto": cache at most this many bytes
@@ -100,19 +101,16 @@ def _splits(spec, src: Source) -> tuple[Dataset, torch.Tensor, Dataset, torch.Te
             raise DataError(f"{spec.dataset} has no test split", "data.use_test_split",
                             "set use_test_split=False to hold out val_split of the data")
         return src.train, torch.arange(n), src.test, torch.arange(len(src.test))
-    g = torch.Generator().manual_seed(spec.seed)
-    tr, va = random_split(range(n), [1 - spec.val_split, spec.val_split], generator=g)
+    tr, va = split_indices(n, spec.val_split, spec.seed)
     if len(tr) == 0 or len(va) == 0:
         raise DataError(f"val_split {spec.val_split:g} of {n} samples leaves an empty split", "data.val_split",
                         "choose a fraction that leaves samples on both sides")
-    return src.train, torch.as_tensor(tr.indices), src.train, torch.as_tensor(va.indices)
+    return src.train, tr, src.train, va
 
 
 def _standardize(src: Source, train_idx: torch.Tensor) -> None:
-    x = src.train.x
-    mean, std = x[train_idx].mean(0), x[train_idx].std(0, unbiased=False)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    src.train.x = (x - mean) / std
+    mean, std = standardize_stats(src.train.x, train_idx)
+    src.train.x = (src.train.x - mean) / std
     if src.test is not None:
         src.test.x = (src.test.x - mean) / std
 
