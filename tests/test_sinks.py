@@ -249,11 +249,10 @@ def test_an_epoch_that_stops_the_run_gets_its_histograms(tmp_path):
 
 
 def test_the_graph_of_a_torch_nn_model_is_traced_once_and_a_custom_module_every_time(tmp_path, monkeypatch):
-    import torch.utils.tensorboard._pytorch_graph as pg
     from nbtrain.sinks import tensorboard as tbmod
     traced = []
-    real = pg.graph
-    monkeypatch.setattr(pg, "graph", lambda m, x, *a, **k: traced.append(type(m).__name__) or real(m, x, *a, **k))
+    real = tbmod.graph_def
+    monkeypatch.setattr(tbmod, "graph_def", lambda m, x: traced.append(type(m).__name__) or real(m, x))
     monkeypatch.setattr(tbmod, "_GRAPHS", type(tbmod._GRAPHS)())
 
     class Double(nn.Module):
