@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as TF
+from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image
@@ -61,7 +62,6 @@ def materialize(dataset, indices: torch.Tensor, head: list[Step]) -> tuple[torch
         x, y = dataset[i]
         x = _apply(head, x)
         if not isinstance(x, torch.Tensor):
-            from torchvision.transforms.v2 import functional as F
             x = F.to_image(x)
         xs.append(x.as_subclass(torch.Tensor))
         ys.append(torch.as_tensor(y))
