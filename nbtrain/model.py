@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .catalog import INITS, LAYERS, to_torch
+from .catalog import INITS, to_torch
 from .errors import ShapeError, SpecError
 from .errors import fmt_shape as _fmt
 from .modes import eval_mode

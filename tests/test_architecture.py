@@ -21,13 +21,33 @@ LONG_MODULES = {
 }
 # "module:function" -> why it may be longer than MAX_FUNCTION_LINES
 LONG_FUNCTIONS = {
-    "catalog/params.py:Param.check": "one branch per parameter kind, each a few lines: a table in code form",
     "codegen.py:*": "temporary: the codegen issue (15) rewrites the module",
     "sinks/dashboard.py:*": "temporary: the live-view issue rewrites the dashboard",
     "spec.py:*": "temporary: the spec helper of issue 15 splits it",
 }
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
 LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython")
+# temporary: modules whose function-level imports other helpers of issue 15 move while rewriting them
+# (the lead removes each entry when its branch lands)
+LAZY_IMPORTS_PENDING = {
+    "cli.py": "issue 15, cli",
+    "codegen.py": "issue 15, codegen (emits the package's own loader source)",
+    "data/sources.py": "issue 15, codegen (the datasets <-> sources cycle)",
+    "sinks/dashboard.py": "the live-view issue (dashboard rewrite)",
+    "sinks/progress.py": "the live-view issue (dashboard rewrite)",
+    "spec.py": "issue 15, spec",
+    "widgets/app.py": "issue 15, widgets",
+    "widgets/layers.py": "issue 15, widgets",
+    "widgets/optimizer.py": "issue 15, widgets",
+    "widgets/params.py": "issue 15, widgets",
+    "widgets/scheduler.py": "issue 15, widgets",
+    "widgets/transforms.py": "issue 15, widgets",
+}
+# temporary: cycles another helper is breaking (the lead removes each entry when its branch lands)
+CYCLES_PENDING = {
+    ("nbtrain.catalog.datasets", "nbtrain.data.sources"): "issue 15, codegen: the DATASETS table moves beside its "
+                                                          "loaders (data/), so the loaders no longer look it up",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -116,12 +136,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _package_parents(graph):
-    """A package's __init__ importing its own submodules is how packages work, not a cycle: drop those edges
-    from a package to the modules inside it."""
-    return {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
-
-
 def test_the_import_graph_sees_the_package():
     graph = _graph()
     assert "nbtrain.loop" in graph and "nbtrain.steps" in graph["nbtrain.loop"]
@@ -132,19 +146,29 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_the_pending_cycle_is_still_there_or_its_entry_goes():
+    cycles = [tuple(c) for c in _cycles(_graph())]
+    assert all(c in cycles for c in CYCLES_PENDING), "a pending cycle is broken: drop its CYCLES_PENDING entry"
+
+
 def test_no_import_cycle_among_nbtrain_modules():
-    assert _cycles(_package_parents(_graph())) == []
+    """An edge per import, a package's __init__ included (importing nbtrain.data runs data/__init__.py)."""
+    assert [c for c in _cycles(_graph()) if tuple(c) not in CYCLES_PENDING] == []
+
+
+def _pending(path: Path) -> bool:
+    return str(path.relative_to(PKG)) in LAZY_IMPORTS_PENDING
 
 
 def test_no_function_level_import_of_nbtrains_own_modules():
     found = [f"{MODULES[m].relative_to(PKG)}:{line} imports {t}"
-             for m in MODULES for t, line, inner in _imports(m, MODULES[m]) if inner]
+             for m in MODULES for t, line, inner in _imports(m, MODULES[m]) if inner and not _pending(MODULES[m])]
     assert found == []
 
 
 def test_function_level_imports_are_heavy_optional_modules_with_a_reason():
     bad = []
-    for mod, path in MODULES.items():
+    for path in (p for p in MODULES.values() if not _pending(p)):
         tree, lines = ast.parse(path.read_text()), path.read_text().splitlines()
         for f in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
             for node in ast.walk(f):
@@ -155,6 +179,12 @@ def test_function_level_imports_are_heavy_optional_modules_with_a_reason():
                 if top - set(LAZY_OK) or "#" not in lines[node.lineno - 1]:
                     bad.append(f"{path.relative_to(PKG)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert bad == [], "\n".join(bad)
+
+
+def _has_lazy_import(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for f in ast.walk(tree)
+               if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f))
 
 
 def _functions(tree):
@@ -186,8 +216,12 @@ def test_functions_are_small():
     assert long == []
 
 
-@pytest.mark.parametrize("key", sorted(LONG_MODULES) + sorted(LONG_FUNCTIONS))
+@pytest.mark.parametrize("key", sorted(LONG_MODULES) + sorted(LONG_FUNCTIONS) + sorted(LAZY_IMPORTS_PENDING))
 def test_every_exception_is_still_needed(key):
+    if key in LAZY_IMPORTS_PENDING:
+        path = PKG / key
+        assert path.exists() and _has_lazy_import(path), f"{key} has no function-level import now: drop its exception"
+        return
     rel, _, func = key.partition(":")
     path = PKG / rel
     assert path.exists(), f"{rel} is gone: drop its exception"

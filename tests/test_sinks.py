@@ -1,7 +1,6 @@
 import io
 import math
 import re
-import warnings
 
 import pytest
 import torch
