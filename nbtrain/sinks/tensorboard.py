@@ -4,9 +4,9 @@ Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``ep
 ``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
 histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
-first and last epochs and as often as the budget allows between); the model graph; the spec as text
-(``spec``); and at the end the hparams with the final metrics (``hparam/<metric>``), all in the one run
-directory.
+first and last epochs and as often as the budget allows between); the model graph (nbtrain.graph: no
+``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
+metrics (``hparam/<metric>``), all in the one run directory.
 """
 from __future__ import annotations
 
