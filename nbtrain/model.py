@@ -25,8 +25,7 @@ _AUTO = {
 }
 # layer type -> allowed ranks of the per-sample input shape, and what the shape means
 _RANKS = {
-    "Conv1d": ((2,), "(C, L)"), "Conv2d": ((3,), "(C, H, W)"), "Conv3d": ((4,), "(C, D, H, W)"),
-    "MaxPool2d": ((3,), "(C, H, W)"),
+    "Conv1d": ((2,), "(C, L)"), "Conv2d": ((3,), "(C, H, W)"), "MaxPool2d": ((3,), "(C, H, W)"),
     "AvgPool2d": ((3,), "(C, H, W)"), "AdaptiveAvgPool2d": ((3,), "(C, H, W)"), "BatchNorm1d": ((1, 2), "(C,) or (C, L)"),
     "BatchNorm2d": ((3,), "(C, H, W)"), "Dropout2d": ((3,), "(C, H, W)"),
 }

@@ -34,7 +34,6 @@ LAYERS = Table("layer", [
         "out_features": P("int", "size of each output sample", low=1), "bias": _bias}, tags=["weight"]),
     entry("Conv1d", nn.Conv1d, "1-D convolution over (C, L) inputs", dict(_conv), tags=["weight", "conv"]),
     entry("Conv2d", nn.Conv2d, "2-D convolution over (C, H, W) inputs", dict(_conv), tags=["weight", "conv"]),
-    entry("Conv3d", nn.Conv3d, "3-D convolution over (C, D, H, W) inputs", dict(_conv), tags=["weight", "conv"]),
     entry("MaxPool2d", nn.MaxPool2d, "2-D max pooling", {
         "kernel_size": _k, "stride": P("int_or_ints", "step of the window (null: kernel_size)", default=None, low=1),
         "padding": _pool_pad, "dilation": _dil, "ceil_mode": P("bool", "round output size up")}),

@@ -164,8 +164,7 @@ class TensorBoard(Callback):
         if self.feature_maps:
             probe = state.probe
             if probe is not None and probe[0].ndim == 4:        # images: the first probe sample's maps
-                fmaps = {n: fm for n, fm in features.capture(state.model, probe[0][:1]).items()
-                         if fm.ndim <= 4}        # Conv1d's (1, C, L) and Conv2d's (1, C, H, W) maps draw as grids
+                fmaps = features.capture(state.model, probe[0][:1])
             convs = features.kernels(state.model)
         self.heavy_epochs.append(epoch)
         self._heavy_at, self._snap_cost = self.clock(), time.thread_time() - t
