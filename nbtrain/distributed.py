@@ -7,11 +7,14 @@ progress) on rank 0. Logged metrics are all-reduced, so every rank sees the same
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as td
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .env import is_torchrun, pick_device
 
@@ -31,7 +34,6 @@ class DistContext:
 
 def setup(device_name: str = "auto") -> DistContext:
     """Join the process group torchrun describes; a plain single-process context otherwise."""
-    import torch.distributed as td
     if not is_torchrun() and not (td.is_available() and td.is_initialized()):
         return DistContext(device=pick_device(device_name))
     rank = int(os.environ.get("RANK", 0))
@@ -52,7 +54,6 @@ def wrap(model, ctx: DistContext):
     """The model DDP-wrapped for training when running on more than one process (else the model itself)."""
     if not ctx.active:
         return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
     return DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
 
@@ -64,9 +65,6 @@ def cleanup(ctx: DistContext, wait_s: float = 60) -> None:
     exception", SIGABRT: torchrun then fails the whole run). The barrier is a monitored one with a time limit, so
     when a rank failed and its peer is stuck elsewhere, this waits ``wait_s`` at most and destroys the group anyway.
     """
-    import datetime
-
-    import torch.distributed as td
     if not (ctx.owned and td.is_initialized()):
         return
     if ctx.active and td.get_backend() == "gloo":   # monitored_barrier is gloo's only

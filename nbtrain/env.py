@@ -1,27 +1,37 @@
 """Where are we? The one place that detects the environment: notebook or terminal, device, torchrun."""
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import sys
+
+import torch
 
 from .errors import NbtrainError
 
 
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab); False in a terminal or script."""
+def ipython_shell():
+    """The running IPython shell (a Jupyter kernel's or a terminal IPython's), or None in plain Python.
+
+    Read from sys.modules: IPython is never imported here, so a script does not pay for it."""
     ip = sys.modules.get("IPython")
     if ip is None:
-        return False
+        return None
     try:
-        shell = ip.get_ipython()
+        return ip.get_ipython()
     except Exception:  # noqa: BLE001 - an IPython without a running shell
-        return False
+        return None
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab); False in a terminal or script."""
+    shell = ipython_shell()
     return shell is not None and type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
 
 
 def pick_device(name: str = "auto"):
     """'auto' picks cuda, then mps, then cpu; any other name is checked against what this machine has."""
-    import torch
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if is_torchrun() else 0)
@@ -62,8 +72,6 @@ def tune_malloc() -> bool:
     if _malloc_tuned is None:
         _malloc_tuned = False
         if os.environ.get("NBTRAIN_MALLOC", "") != "default" and sys.platform.startswith("linux"):
-            import ctypes
-            import platform
             if platform.libc_ver()[0] == "glibc":
                 try:
                     libc = ctypes.CDLL("libc.so.6")

@@ -6,12 +6,16 @@ so training steps never pay for them.
 """
 from __future__ import annotations
 
-CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d")
+import torch
+
+from .catalog import is_conv
+from .errors import NbtrainError
+from .modes import eval_mode
 
 
 def conv_layers(model) -> list[str]:
-    """Names (as in ``model.named_modules()``) of the convolution layers, in order."""
-    return [n for n, m in model.named_modules() if type(m).__name__ in CONV_TYPES and n]
+    """Names (as in ``model.named_modules()``) of the convolution layers (the catalog's ``conv`` tag), in order."""
+    return [n for n, m in model.named_modules() if n and is_conv(m)]
 
 
 def capture(model, x, layers=None) -> dict:
@@ -19,18 +23,15 @@ def capture(model, x, layers=None) -> dict:
 
     ``x`` is moved to the model's device. The model's modes are restored and the hooks removed, even on error.
     """
-    import torch
     names = conv_layers(model) if layers is None else list(layers)
     modules = dict(model.named_modules())
     missing = [n for n in names if n not in modules]
     if missing:
-        from .errors import NbtrainError
         raise NbtrainError(f"no layer named {missing[0]!r}", "capture(layers=...)",
                            "choose from: " + ", ".join(conv_layers(model) or [n for n in modules if n]))
     out: dict = {}
     if not names:                                   # no conv layer (an MLP): nothing to run the model for
         return out
-    from .modes import eval_mode
     hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
     try:
         param = next(model.parameters(), None)

@@ -2,12 +2,22 @@
 and suggest the LR where the loss falls fastest. Weights, optimizer state and RNG state are restored."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-import random
 from dataclasses import dataclass, field
 
+import torch
+
+from . import viz
+from .catalog import LOSSES
+from .data import build_data
+from .env import pick_device
 from .errors import NbtrainError
+from .model import build_model
+from .modes import module_modes, restore_modes
+from .optim import build_optimizer
+from .rng import rng_state, seed_everything, set_rng_state
 
 
 @dataclass
@@ -19,60 +29,34 @@ class LRFindResult:
 
     def figure(self):
         """A matplotlib Figure (Agg, outside pyplot) of loss against LR with the suggestion marked."""
-        from .widgets.plots import lr_find_figure
-        return lr_find_figure(self.lrs, self.losses, self.suggestion)
+        return viz.lr_find_figure(self.lrs, self.losses, self.suggestion)
 
     def _repr_png_(self):
-        from .viz import to_png
-        return to_png(self.figure())
+        return viz.to_png(self.figure())
 
 
-class _Rng:
-    """Every global RNG (torch, CUDA, python, numpy) and optionally a generator, put back on exit."""
-
-    def __init__(self, generator=None):
-        self.generator = generator
-
-    def __enter__(self):
-        import numpy as np
-        import torch
-        self.state = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
-                      torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                      self.generator.get_state() if self.generator is not None else None)
-        return self
-
-    def __exit__(self, *exc):
-        import numpy as np
-        import torch
-        cpu, py, npy, cuda, gen = self.state
-        torch.set_rng_state(cpu)
-        random.setstate(py)
-        np.random.set_state(npy)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        if gen is not None:
-            self.generator.set_state(gen)
-        return False
+@contextlib.contextmanager
+def _kept_rng(generator=None):
+    """Every global RNG (python, numpy, torch, CUDA) and ``generator`` put back on exit (nbtrain.rng)."""
+    state = rng_state(generator)
+    try:
+        yield
+    finally:
+        set_rng_state(state, generator)
 
 
-class _Restore(_Rng):
-    """And the model's weights and buffers, its train/eval mode and the optimizer's state."""
-
-    def __init__(self, model, optimizer, generator=None):
-        super().__init__(generator)
-        self.model, self.optimizer = model, optimizer
-
-    def __enter__(self):
-        self.weights = copy.deepcopy(self.model.state_dict())
-        self.opt = copy.deepcopy(self.optimizer.state_dict())
-        self.training = self.model.training
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        self.model.load_state_dict(self.weights)
-        self.optimizer.load_state_dict(self.opt)
-        self.model.train(self.training)
-        return super().__exit__(*exc)
+@contextlib.contextmanager
+def _kept(model, optimizer, generator=None):
+    """And the model's weights and buffers, every module's train/eval mode and the optimizer's state."""
+    weights, opt = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    modes = module_modes(model)
+    try:
+        with _kept_rng(generator):
+            yield
+    finally:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(opt)
+        restore_modes(modes)
 
 
 def suggest(lrs, losses, skip_start: int = 3, skip_end: int = 2) -> float | None:
@@ -86,12 +70,6 @@ def suggest(lrs, losses, skip_start: int = 3, skip_end: int = 2) -> float | None
 
 
 def _from_spec(spec):
-    from .catalog import LOSSES
-    from .data import build_data
-    from .model import build_model
-    from .optim import build_optimizer
-    from .env import pick_device
-    from .rng import seed_everything
     seed_everything(spec.loop.seed)
     data = build_data(spec.data)
     model = build_model(spec.model, data.input_shape).to(pick_device(spec.loop.device))
@@ -109,9 +87,8 @@ def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, star
     batches; the test stops early when the smoothed loss exceeds ``diverge`` times its best. Returns an
     LRFindResult; the model's weights and buffers, the optimizer's state, the model's train/eval mode and
     the RNG states (torch, CUDA, python, numpy, the data's generator) are as before when it returns."""
-    import torch
     if spec is not None:
-        with _Rng():  # built as fit builds it (seeded), without moving the caller's RNG
+        with _kept_rng():  # built as fit builds it (seeded), without moving the caller's RNG
             model, data, optimizer, loss = _from_spec(spec)
     if model is None or data is None:
         raise NbtrainError("needs a spec, or a model and data", "lr_find", "call lr_find(spec) or lr_find(model=..., data=...)")
@@ -125,7 +102,7 @@ def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, star
     batches = getattr(data, "train", data)
     device = next(model.parameters()).device
     result = LRFindResult()
-    with _Restore(model, optimizer, getattr(data, "train_generator", None)):
+    with _kept(model, optimizer, getattr(data, "train_generator", None)):
         model.train()
         avg, best, step = 0.0, math.inf, 0
         while step < num_steps:

@@ -1,36 +1,18 @@
 """Metrics, and the on-device accumulator the loop reads only at log points (no host sync per step).
 
-Each metric has a batch-sum form (``*_sum``: a 0-d tensor on the device) used by the loop, and a
-mean form for users. Names in logs: ``accuracy``, ``top{k}_accuracy``, ``mae``.
+Each metric's batch function (a 0-d tensor on the device: the metric summed over the batch) is its
+catalog entry's ``build`` (nbtrain.catalog.METRICS); the Accumulator calls those. The mean forms here
+are for users. Names in logs: ``accuracy``, ``top{k}_accuracy``, ``mae``.
 """
 from __future__ import annotations
 
 import torch
 
+from .catalog import METRICS
+from .catalog.losses import accuracy_sum, mae_sum, topk_sum
 
-def _as_target(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return y.reshape(out.shape) if y.numel() == out.numel() and y.shape != out.shape else y
-
-
-def accuracy_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Number of samples whose top prediction is the target (class indices, or thresholded binary logits)."""
-    if y.dtype.is_floating_point or out.ndim == 1 or out.shape[-1] == 1:   # binary / multi-label logits
-        y = _as_target(out, y)
-        hit = ((out > 0) == (y > 0.5)).float()
-        return hit.reshape(hit.shape[0], -1).mean(1).sum() if hit.ndim > 1 else hit.sum()
-    return (out.argmax(1) == y).sum()
-
-
-def topk_sum(out: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    """Number of samples whose target is among the top ``k`` predictions."""
-    k = min(k, out.shape[1])
-    return (out.topk(k, 1).indices == y[:, None]).any(1).sum()
-
-
-def mae_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Sum over samples of the mean absolute error of each sample."""
-    err = (out.float() - _as_target(out, y).float()).abs()
-    return err.reshape(err.shape[0], -1).mean(1).sum() if err.ndim > 1 else err.sum()
+__all__ = ["accuracy_sum", "topk_sum", "mae_sum", "accuracy", "topk_accuracy", "mae", "metric_names",
+           "Accumulator", "means"]
 
 
 def accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
@@ -60,6 +42,9 @@ class Accumulator:
     def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu"):
         self.metrics, self.topk = list(metrics), topk
         self.names = metric_names(self.metrics, topk)
+        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy
+        self.fns = [(e.build, {"k": topk} if e.param("k") else {})
+                    for e in (METRICS.get_entry(m, "loop.metrics") for m in self.metrics)]
         self.device = torch.device(device)
         self.reset()
 
@@ -72,13 +57,7 @@ class Accumulator:
 
     def _stats(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor, n: int) -> list[torch.Tensor]:
         stats = [loss.detach().to(self.dtype) * n]
-        for m in self.metrics:
-            if m == "accuracy":
-                stats.append(accuracy_sum(out, y))
-            elif m == "topk_accuracy":
-                stats.append(topk_sum(out, y, self.topk))
-            elif m == "mae":
-                stats.append(mae_sum(out, y))
+        stats += [fn(out, y, **kw) for fn, kw in self.fns]
         return stats
 
     @torch.no_grad()

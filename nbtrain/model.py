@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import math
+from html import escape
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from keyword import iskeyword
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
-from .catalog import INITS, LAYERS, to_torch
+from .catalog import INITS, to_torch
 from .errors import ShapeError, SpecError
 from .errors import fmt_shape as _fmt
+from .modes import eval_mode
 from .spec import LayerSpec, ModelSpec, TrainSpec
 
 # parameters that may be 'auto': name -> (what it is, how to read it from the incoming shape)
@@ -69,19 +72,27 @@ def _make(layer: LayerSpec, kw: dict, i: int) -> nn.Module:
         raise SpecError(f"torch rejected the parameters: {e}", _where(i, layer), "check the layer's parameters") from None
 
 
+def run_on_meta(module: nn.Module, x: torch.Tensor):
+    """``module(x)`` in eval mode under no_grad, run on the meta device: shapes only, no arithmetic and no memory
+    (``x`` and every parameter and buffer become meta tensors; the module itself is untouched). Every layer of
+    the catalog runs there; a module with an op that has no meta kernel raises NotImplementedError."""
+    state = {n: t.to("meta") for n, t in [*module.named_parameters(), *module.named_buffers()]}
+    with eval_mode(module), torch.no_grad():
+        return functional_call(module, state, (x.to("meta"),))
+
+
 def _forward_shape(module: nn.Module, shape: tuple, layer: LayerSpec, i: int) -> tuple:
-    x = torch.zeros(2, *shape)
-    was = module.training
-    module.eval()
+    x = torch.zeros(2, *shape, device="meta")
     try:
-        with torch.no_grad():
-            y = module(x)
+        try:
+            y = run_on_meta(module, x)
+        except NotImplementedError:                  # an op without a meta kernel: real zeros
+            with eval_mode(module), torch.no_grad():
+                y = module(torch.zeros(2, *shape))
     except RuntimeError as e:
         msg = str(e).splitlines()[0]
         raise ShapeError(f"does not fit input of shape {_fmt(shape)}: {msg}", _where(i, layer),
                          "make the kernel/window smaller, add padding, or remove a pooling layer before it") from None
-    finally:
-        module.train(was)
     out = tuple(y.shape[1:])
     if any(s <= 0 for s in out):
         raise ShapeError(f"output shape {_fmt(out)} is empty for input {_fmt(shape)}", _where(i, layer),
@@ -167,7 +178,6 @@ class Summary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        from html import escape
         cells = "".join(
             f"<tr><td>{escape(r['name'])}</td><td>{escape(r['type'])}</td><td>{_fmt(r['output_shape'])}</td>"
             f"<td style='text-align:right'>{r['params']:,}</td><td style='text-align:right'>{r['trainable']:,}</td></tr>"
@@ -184,18 +194,20 @@ def _count(module: nn.Module) -> tuple[int, int]:
 
 
 def _module_shapes(model: nn.Module, input_shape: tuple) -> list:
+    """Each child's output shape (no batch) for a batch of ``input_shape``: on the meta device, or, for a model
+    that cannot run there (data-dependent code, an op without a meta kernel), on real zeros."""
     shapes = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
              for m in model.children()]
-    was = model.training
-    model.eval()
     try:
-        p = next(model.parameters(), None)
-        x = torch.zeros(2, *input_shape, device=p.device if p is not None else "cpu")
-        with torch.no_grad():
-            model(x)
+        try:
+            run_on_meta(model, torch.zeros(2, *input_shape, device="meta"))
+        except Exception:  # noqa: BLE001 - a user's model may fail on meta in any way: run it for real
+            shapes.clear()
+            p = next(model.parameters(), None)
+            with eval_mode(model), torch.no_grad():
+                model(torch.zeros(2, *input_shape, device=p.device if p is not None else "cpu"))
     finally:
-        model.train(was)
         for h in hooks:
             h.remove()
     return shapes

@@ -7,17 +7,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from .catalog import LOSSES, is_per_step
+from .data import build_data
 from .errors import NbtrainError
-
-PER_STEP = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+from .model import build_model
+from .optim import Schedule, build_optimizer
+from .spec import SchedSpec
 
 
 def wrap_scheduler(scheduler, optimizer, loop_spec, epochs: int, steps_per_epoch: int):
-    """A user's torch scheduler (or None) behind nbtrain.optim.Schedule, so stepping lives in one place:
-    OneCycleLR and CyclicLR per step, the others per epoch, ReduceLROnPlateau fed ``loop_spec.monitor``."""
-    from .optim import Schedule
-    from .spec import SchedSpec
-    spec = SchedSpec(type="", interval="step" if isinstance(scheduler, PER_STEP) else "epoch",
+    """A user's torch scheduler (or None) behind nbtrain.optim.Schedule, so stepping lives in one place: per
+    step when its catalog entry is tagged ``per_step`` (OneCycleLR, CyclicLR), else per epoch, ReduceLROnPlateau
+    fed ``loop_spec.monitor``."""
+    spec = SchedSpec(type="", interval="step" if is_per_step(scheduler) else "epoch",
                      monitor=loop_spec.monitor)
     return Schedule(spec, optimizer, epochs, steps_per_epoch, scheduler=scheduler)
 
@@ -43,7 +45,6 @@ def build_loss(loss, loop_spec) -> Any:
     if loss is None:
         loss = loop_spec.loss
     if isinstance(loss, str):
-        from .catalog import LOSSES
         e = LOSSES.get_entry(loss, "loss")
         params = loop_spec.loss_params if loss == loop_spec.loss else {}
         return e.build(**e.kwargs(params))
@@ -127,9 +128,6 @@ def build_parts(spec, loop_spec, given: dict, rank: int = 0, world_size: int = 1
 
 def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, device=None, **given) -> Parts:
     """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
-    from .data import build_data
-    from .model import build_model
-    from .optim import Schedule, build_optimizer
     bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device)
     model = given.get("model") or build_model(spec.model, bundle.input_shape)
     optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from .catalog import loss_kind
 from .errors import NbtrainError, fmt_shape
 from .metrics import Accumulator, means
 from .modes import eval_mode
-
-CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
-REGRESSION_LOSSES = (torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss)
-
 
 def autocast(amp: str, device_type: str):
     """The autocast context for ``amp`` ('off', 'bf16', 'fp16'); 'off' is torch's autocast with enabled=False."""
@@ -77,17 +74,18 @@ def _shape(t) -> str:
 
 
 def check_batch(out, y, loss_fn, num_classes=None) -> None:
-    """Catch a loss that does not fit the target and an output size that does not fit the classes."""
-    lname = type(loss_fn).__name__
-    if isinstance(loss_fn, CLASS_LOSSES) and y.dtype.is_floating_point and y.shape != out.shape:
+    """Catch a loss that does not fit the target and an output size that does not fit the classes; what a loss
+    wants is the kind tag of its catalog entry (nbtrain.catalog.loss_kind)."""
+    lname, kind = type(loss_fn).__name__, loss_kind(loss_fn)
+    if kind == "classification" and y.dtype.is_floating_point and y.shape != out.shape:
         raise NbtrainError(f"{lname} needs class indices (int64) as targets, got {str(y.dtype)[6:]} targets "
                            f"of shape {_shape(y)}", "loss",
                            "use MSELoss or L1Loss for a regression target, or convert the targets with y.long()")
-    if isinstance(loss_fn, REGRESSION_LOSSES) and not y.dtype.is_floating_point:
+    if kind == "regression" and not y.dtype.is_floating_point:
         raise NbtrainError(f"{lname} needs float targets shaped like the output {_shape(out)}, got "
                            f"{str(y.dtype)[6:]} class indices of shape {_shape(y)}", "loss",
                            "use CrossEntropyLoss for classification, or a float regression target")
-    if isinstance(loss_fn, CLASS_LOSSES) and out.ndim == 2:
+    if kind == "classification" and out.ndim == 2:
         if num_classes and out.shape[1] != num_classes:
             raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the data has "
                                f"{num_classes} classes", "model (last layer)",

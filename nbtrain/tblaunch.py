@@ -16,17 +16,15 @@ import shutil
 import socket
 import sys
 
+from .env import ipython_shell
+from .errors import NbtrainError
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _shell():
-    ip = sys.modules.get("IPython")
-    return ip.get_ipython() if ip is not None else None
 
 
 def _point_at_this_interpreters_tensorboard() -> None:
@@ -51,15 +49,15 @@ def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> st
     """
     port = port or free_port()
     args = f"--logdir {shlex.quote(str(logdir))} --port {port}"
-    shell = shell if shell is not None else _shell()
+    shell = shell if shell is not None else ipython_shell()
     if shell is None:
         print(f"TensorBoard: run `tensorboard {args}` in a terminal, then open http://localhost:{port}/")
         return f"tensorboard {args}"
     try:
-        import tensorboard  # noqa: F401 - the notebook extension lives in the tensorboard package
+        import tensorboard  # noqa: F401 - tensorboard (an extra): the viewer and its notebook extension
     except ImportError:
-        from .errors import NbtrainError
-        raise NbtrainError("TensorBoard is not installed", "nbtrain.tensorboard", "pip install tensorboard") from None
+        raise NbtrainError("TensorBoard is not installed", "nbtrain.tensorboard",
+                           "pip install 'nbtrain[tensorboard]', or pip install tensorboard") from None
     _point_at_this_interpreters_tensorboard()
     shell.run_line_magic("load_ext", "tensorboard")
     shell.run_line_magic("tensorboard", args)

@@ -14,16 +14,22 @@ import threading
 from functools import lru_cache
 from typing import Sequence
 
-# colours of the default matplotlib cycle, one per param group / series
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import make_grid, save_image
+
+
+def color(i: int) -> str:
+    """The i-th colour of matplotlib's default cycle ("C0".."C9"), one per param group / series."""
+    return f"C{i % 10}"
 
 
 def new_figure(width: float = 9.0, height: float = 3.0, dpi: int = 80, layout: str | None = "constrained"):
     """A Figure on its own Agg canvas, outside pyplot's registry (so nothing leaks between calls).
 
     ``layout=None`` for figures that place their axes themselves (``subplots_adjust``)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib: imported by the first figure only
+    from matplotlib.figure import Figure  # matplotlib: as above
     use_cjk_font()
     fig = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
@@ -122,16 +128,16 @@ class CurvesPlot:
         self.lines: dict = {}
         for ax, key in zip(axes, self.metrics):
             _style(ax, key)
-            self.lines[key] = (ax.plot([], [], color=COLORS[0], alpha=0.25, lw=1)[0],
-                               ax.plot([], [], color=COLORS[0], lw=1.5, label="train")[0],
-                               ax.plot([], [], "o", color=COLORS[0], ms=4)[0],
-                               ax.plot([], [], "o-", color=COLORS[1], ms=4, lw=1.5, label="val")[0])
+            self.lines[key] = (ax.plot([], [], color=color(0), alpha=0.25, lw=1)[0],
+                               ax.plot([], [], color=color(0), lw=1.5, label="train")[0],
+                               ax.plot([], [], "o", color=color(0), ms=4)[0],
+                               ax.plot([], [], "o-", color=color(1), ms=4, lw=1.5, label="val")[0])
             ax.legend(fontsize=7, loc="upper right")
         lr_ax = axes[-1]
         _style(lr_ax, "learning rate (x: step)")
         lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-        self.lr_lines = [(lr_ax.plot([], [], color=COLORS[g % 8], alpha=0.3, lw=1, ls="--")[0],
-                          lr_ax.plot([], [], color=COLORS[g % 8], lw=1.5, label=f"group {g}")[0])
+        self.lr_lines = [(lr_ax.plot([], [], color=color(g), alpha=0.3, lw=1, ls="--")[0],
+                          lr_ax.plot([], [], color=color(g), lw=1.5, label=f"group {g}")[0])
                          for g in range(groups)]
         if groups > 1:
             lr_ax.legend(fontsize=7, loc="upper right")
@@ -194,14 +200,12 @@ class CurvesPlot:
         pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
         if not unit:                               # on a grid of round steps: a rerun whose values differ a
-            step = _round_step((hi - lo) / 20)     # little gets the same limits, so its frames stay blits
-            lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
+            lo, hi = _round_limits(lo, hi)         # little gets the same limits, so its frames stay blits
         self._ylim[id(ax)] = (lo, hi)
         ax.set_ylim(lo, hi)
 
     def png(self, compress_level: int = 1) -> bytes:
         """Draw and encode; a low zlib level because a live frame is thrown away within a second."""
-        from PIL import Image
         canvas = self.fig.canvas
         key = tuple(ax.get_xlim() + ax.get_ylim() for ax in self.axes)
         if not self.live:
@@ -222,12 +226,11 @@ class CurvesPlot:
         return buf.getvalue()
 
 
-def _round_step(x: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= x (> 0)."""
-    if not (x > 0 and math.isfinite(x)):
-        return 1.0
-    base = 10.0 ** math.floor(math.log10(x))
-    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= x * (1 - 1e-9))
+def _round_limits(lo: float, hi: float) -> tuple[float, float]:
+    """``lo`` and ``hi`` widened to a grid of about 20 round steps (1, 2, 2.5 or 5 times a power of ten)."""
+    from matplotlib.ticker import MaxNLocator  # matplotlib: viz draws figures only when asked
+    ticks = MaxNLocator(nbins=20, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    return float(ticks[0]), float(ticks[-1])
 
 
 # Finished runs put their live CurvesPlot back here and the next run with the same panels takes it: a new
@@ -265,6 +268,22 @@ def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequen
                                                                    smooth).fig
 
 
+def lr_find_figure(lrs, losses, suggestion=None, fig=None):
+    """Loss against learning rate (log x), with the suggested LR marked."""
+    fig = fig or new_figure(5.5, 2.8, layout=None)
+    fig.clear()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(lrs, losses, lw=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss (smoothed)")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="C3", ls="--", lw=1)
+        ax.set_title(f"suggested lr: {suggestion:.2g}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def metric_keys(rows: Sequence[dict]) -> list[str]:
     """Train metric names found in log dicts (loss first), without ``val_`` twins and bookkeeping keys."""
     skip = {"step", "epoch", "lr", "time", "samples", "batch"}
@@ -280,7 +299,6 @@ def metric_keys(rows: Sequence[dict]) -> list[str]:
 # -- image grids (torchvision.utils.make_grid) --------------------------------------------------------
 def feature_grid(fmap, max_maps: int = 32, nrow: int = 8):
     """Feature maps of one image, ``(C, H, W)`` or ``(1, C, H, W)``, as a (3, H', W') grid, each map scaled alone."""
-    from torchvision.utils import make_grid
     fmap = fmap.detach().float().cpu()
     if fmap.dim() == 4:
         fmap = fmap[0]
@@ -292,7 +310,6 @@ def feature_grid(fmap, max_maps: int = 32, nrow: int = 8):
 
 def kernel_grid(weight, max_kernels: int = 64, nrow: int = 8):
     """Conv kernels ``(out, in, kh, kw)`` as a grid: RGB when in == 3, else the first input channel."""
-    from torchvision.utils import make_grid
     w = weight.detach().float().cpu()
     if w.dim() == 3:                  # Conv1d (out, in, k)
         w = w.unsqueeze(2)
@@ -305,8 +322,6 @@ def kernel_grid(weight, max_kernels: int = 64, nrow: int = 8):
 
 def grid_png(grid, min_side: int = 160) -> bytes:
     """A (C, H, W) image tensor in [0, 1] as PNG bytes, upscaled with nearest pixels so small kernels show."""
-    import torch.nn.functional as F
-    from torchvision.utils import save_image
     g = grid.detach().float().cpu()
     scale = max(1, math.ceil(min_side / max(1, min(g.shape[-2:]))))
     scale = min(scale, max(1, 1024 // max(g.shape[-2:])))
@@ -344,7 +359,7 @@ def weight_histograms(model, max_layers: int = 8, bins: int = 40, width: float =
     fig = new_figure(width, 2.0 * rows, dpi)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, (name, p) in zip(axes, named):
-        ax.hist(p.detach().float().cpu().flatten().numpy(), bins=bins, color=COLORS[0])
+        ax.hist(p.detach().float().cpu().flatten().numpy(), bins=bins, color=color(0))
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
     for ax in axes[len(named):]:

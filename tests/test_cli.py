@@ -1,6 +1,4 @@
-import json
 
-import pytest
 
 import nbtrain
 from nbtrain.cli import main

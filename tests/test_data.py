@@ -275,7 +275,8 @@ def test_crop_larger_than_the_image():
 def test_pipelines_must_agree_on_the_shape():
     with pytest.raises(DataError) as e:
         build_data(DataSpec(train_transforms=[T("Resize", {"size": 16})]))
-    assert str(e.value) == ("data.val_transforms: the train pipeline gives 1x16x16 samples, the val pipeline 1x28x28 "
+    assert str(e.value) == ("data.val_transforms: the train pipeline gives (1, 16, 16) samples, the val pipeline "
+                            "(1, 28, 28) "
                             "(make both pipelines end at the same size (e.g. the same Resize))")
 
 

@@ -251,7 +251,7 @@ def test_image_folder_errors(tmp_path):
     assert str(e.value) == f"{tmp_path}/nope: image folder not found (give the folder that holds one subfolder per class)"
     # images of different sizes need a Resize before they can be batched: said when caching, or at the batch
     _folder(tmp_path / "mixed")
-    msg = ("data: samples of different shapes, 3x20x24 and 3x30x16 (add a Resize (or a crop) to the end of both "
+    msg = ("data: samples of different shapes, (3, 20, 24) and (3, 30, 16) (add a Resize (or a crop) to the end of both "
            "pipelines so that all samples have one size)")
     with pytest.raises(DataError) as e:
         build_data(DataSpec(dataset="image_folder", path=str(tmp_path / "mixed"), in_memory="on", shuffle=False))

@@ -1,6 +1,5 @@
 import warnings
 
-import pytest
 import torch
 from torch import nn
 from torchvision.transforms import v2
@@ -8,7 +7,7 @@ from torchvision.transforms import v2
 from fakeloop import Loader, blobs, mini_fit, tiny_cnn
 from nbtrain.callbacks import Callback, State
 from nbtrain.sinks.doctor import Doctor, DoctorWarning
-from nbtrain.spec import DataSpec, TrainSpec, TransformSpec
+from nbtrain.spec import TrainSpec, TransformSpec
 
 
 def _run(**kw):

@@ -195,7 +195,7 @@ def test_grad_clip_bounds_the_gradient_norm():
 
 def test_seed_makes_runs_repeatable():
     a, b, c = tiny_cnn(seed=1), tiny_cnn(seed=1), tiny_cnn(seed=1)
-    ha, hb, hc = _fit(a, seed=3), _fit(b, seed=3), _fit(c, seed=4)
+    ha, hb, _ = _fit(a, seed=3), _fit(b, seed=3), _fit(c, seed=4)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert ha.epochs == hb.epochs
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))   # dropout differs

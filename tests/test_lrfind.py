@@ -80,3 +80,13 @@ def test_lr_find_on_a_spec_leaves_the_global_rng_alone():
     res = lr_find(spec, num_steps=15, end_lr=0.1)
     assert len(res.lrs) == 15 and torch.equal(torch.rand(2), expect)
     assert res.figure().axes[0].get_xscale() == "log" and res._repr_png_().startswith(b"\x89PNG")
+
+
+def test_the_lr_finder_figure_needs_no_widgets():
+    import subprocess
+    import sys
+    code = ("import sys; from nbtrain.lrfind import LRFindResult; "
+            "png = LRFindResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.7], 1e-2)._repr_png_(); "
+            "print(png[:4] == b'\\x89PNG', [m for m in ('nbtrain.widgets', 'ipywidgets') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True []"

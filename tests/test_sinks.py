@@ -1,7 +1,6 @@
 import io
 import math
 import re
-import warnings
 
 import pytest
 import torch
@@ -249,11 +248,10 @@ def test_an_epoch_that_stops_the_run_gets_its_histograms(tmp_path):
 
 
 def test_the_graph_of_a_torch_nn_model_is_traced_once_and_a_custom_module_every_time(tmp_path, monkeypatch):
-    import torch.utils.tensorboard._pytorch_graph as pg
     from nbtrain.sinks import tensorboard as tbmod
     traced = []
-    real = pg.graph
-    monkeypatch.setattr(pg, "graph", lambda m, x, *a, **k: traced.append(type(m).__name__) or real(m, x, *a, **k))
+    real = tbmod.graph_def
+    monkeypatch.setattr(tbmod, "graph_def", lambda m, x: traced.append(type(m).__name__) or real(m, x))
     monkeypatch.setattr(tbmod, "_GRAPHS", type(tbmod._GRAPHS)())
 
     class Double(nn.Module):
@@ -269,3 +267,41 @@ def test_the_graph_of_a_torch_nn_model_is_traced_once_and_a_custom_module_every_
         graph = acc.Graph()
         assert sorted(n.op for n in graph.node if "Conv" in n.op or "conv" in n.op.lower())   # the conv is in it
     assert traced == ["Sequential", "Sequential", "Sequential"]            # the second tiny_cnn: no new trace
+
+
+_WITHOUT_TENSORBOARD = """
+import sys
+sys.modules["tensorboard"] = None          # as on a plain install: tensorboardX only, no tensorboard package
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+import nbtrain
+try:
+    import torch.utils.tensorboard
+    raise SystemExit("torch.utils.tensorboard imported: the blocker did not work")
+except ImportError:
+    pass
+torch.manual_seed(0)
+x, y = torch.randn(32, 1, 6, 6), torch.randint(0, 3, (32,))
+model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+nbtrain.fit(model=model, train=DataLoader(TensorDataset(x, y), batch_size=8), epochs=1, logdir=sys.argv[1],
+            run_name="r", progress=False, dashboard=False)
+print("tensorboard" in sys.modules and sys.modules["tensorboard"] is not None)
+"""
+
+
+def test_a_plain_install_without_the_tensorboard_package_writes_the_graph(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", _WITHOUT_TENSORBOARD, str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"                   # it never got the tensorboard package
+    acc = _events(tmp_path / "r")
+    assert acc.Tags()["graph"] is True
+    nodes = {n.name: n for n in acc.Graph().node}
+    conv = [n for n in nodes.values() if n.op == "aten::_convolution"]
+    assert len(conv) == 1 and conv[0].name.startswith("Sequential/Conv2d[0]/")
+    assert "input/" + conv[0].input[0].split("/")[-1] in nodes                 # fed by the model's input
+    assert [d.size for d in conv[0].attr["_output_shapes"].list.shape[0].dim] == [1, 4, 6, 6]
+    assert any(n.op == "aten::linear" and n.name.startswith("Sequential/Linear[3]/") for n in nodes.values())

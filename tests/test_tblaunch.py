@@ -75,7 +75,8 @@ def test_missing_tensorboard_is_one_clear_error(monkeypatch):
     shell = FakeShell()
     with pytest.raises(NbtrainError) as e:
         tensorboard("runs", shell=shell)
-    assert str(e.value) == "nbtrain.tensorboard: TensorBoard is not installed (pip install tensorboard)"
+    assert str(e.value) == ("nbtrain.tensorboard: TensorBoard is not installed "
+                            "(pip install 'nbtrain[tensorboard]', or pip install tensorboard)")
     assert shell.calls == []
 
 

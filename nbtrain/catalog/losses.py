@@ -18,18 +18,43 @@ LOSSES = Table("loss", [
     entry("L1Loss", nn.L1Loss, "mean absolute error, for regression", {"reduction": _red}, tags=["regression"]),
     entry("SmoothL1Loss", nn.SmoothL1Loss, "Huber-like loss, for regression", {"beta": _beta, "reduction": _red},
           tags=["regression"]),
+    entry("HuberLoss", nn.HuberLoss, "squared error below delta, absolute error above, for regression", {
+        "delta": P("float", "threshold between the L2 and L1 regions", low=0, low_open=True), "reduction": _red},
+          tags=["regression"]),
     entry("BCEWithLogitsLoss", nn.BCEWithLogitsLoss, "binary / multi-label classification from logits", {
         "reduction": _red}, tags=["binary"]),
 ])
 
 
-def _noop(**_):  # metrics are computed by the loop; the entry documents them
-    return None
+# Each metric's batch function: on the device, returns a 0-d tensor, the metric summed over the batch's
+# samples (the Accumulator adds them up and divides by the sample count at log points; no host sync). Each is
+# self-contained (torch only), so the exported script can carry its source (inspect.getsource).
+def accuracy_sum(out, y):
+    """How many samples' top prediction is the target (class indices), or, for binary / multi-label logits
+    (float targets or one output), the fraction of each sample's outputs whose sign matches its 0/1 target."""
+    if y.dtype.is_floating_point or out.ndim == 1 or out.shape[-1] == 1:
+        y = y.reshape(out.shape) if y.numel() == out.numel() and y.shape != out.shape else y
+        hit = ((out > 0) == (y > 0.5)).float()
+        return hit.reshape(hit.shape[0], -1).mean(1).sum() if hit.ndim > 1 else hit.sum()
+    return (out.argmax(1) == y).sum()
+
+
+def topk_sum(out, y, k=5):
+    """How many samples' target is among their top ``k`` predictions."""
+    k = min(k, out.shape[1])
+    return (out.topk(k, 1).indices == y[:, None]).any(1).sum()
+
+
+def mae_sum(out, y):
+    """The mean absolute error of each sample, summed over the samples."""
+    y = y.reshape(out.shape) if y.numel() == out.numel() and y.shape != out.shape else y
+    err = (out.float() - y.float()).abs()
+    return err.reshape(err.shape[0], -1).mean(1).sum() if err.ndim > 1 else err.sum()
 
 
 METRICS = Table("metric", [
-    entry("accuracy", _noop, "fraction of samples whose top prediction is the target", {}, tags=["classification"]),
-    entry("topk_accuracy", _noop, "fraction of samples whose target is among the top k predictions", {
+    entry("accuracy", accuracy_sum, "fraction of samples whose top prediction is the target", {}, tags=["classification"]),
+    entry("topk_accuracy", topk_sum, "fraction of samples whose target is among the top k predictions", {
         "k": P("int", "how many top predictions count", default=5, low=1)}, tags=["classification"]),
-    entry("mae", _noop, "mean absolute error, for regression", {}, tags=["regression"]),
+    entry("mae", mae_sum, "mean absolute error, for regression", {}, tags=["regression"]),
 ])

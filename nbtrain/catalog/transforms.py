@@ -59,6 +59,11 @@ _pmode = P("choice", "how padding pixels are made", choices=["constant", "edge",
 _p = P("float", "probability of applying it to a sample", low=0, high=1)
 _jit = "null or 0: unchanged; f: factor drawn from [max(0, 1 - f), 1 + f]; [lo, hi]: drawn from that range"
 
+# torchvision transforms the table does not list that draw random numbers per sample (those named Random...
+# aside): the ``random`` fact for a user's own pipeline (catalog.is_random), kept beside the tags it extends
+RANDOM_OUTSIDE_CATALOG = frozenset({"AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "GaussianNoise",
+                                    "ElasticTransform", "ScaleJitter", "JPEG", "MixUp", "CutMix"})
+
 TRANSFORMS = Table("transform", [
     entry("ToTensor", to_tensor, "image to a float tensor in [0, 1] (ToImage + ToDtype(float32, scale=True))", {}),
     tv("ToImage", v2.ToImage, "PIL image or array to a tensor image, dtype unchanged (uint8 stays 0..255)", {}),

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 from torch.utils.data import default_collate
 
-from ..errors import DataError
+from ..errors import DataError, fmt_shape
 from . import fast
 from .pipeline import Pipeline, build_pipeline, check
 from .plain import split_indices, standardize_stats
@@ -35,16 +35,6 @@ def collate(batch):
     if batch and isinstance(batch[0][0], torch.Tensor):
         fast.same_shapes([x for x, _ in batch])
     return default_collate(batch)
-
-
-class _Len:
-    """What a sampler needs of a dataset: its length."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
 
 
 @dataclass
@@ -117,11 +107,11 @@ def _standardize(src: Source, train_idx: torch.Tensor) -> None:
 
 def _sampler(spec, n: int, train: bool, generator, rank: int, world_size: int):
     if world_size > 1:
-        return DistributedSampler(_Len(n), num_replicas=world_size, rank=rank, shuffle=spec.shuffle and train,
+        return DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=spec.shuffle and train,
                                   seed=spec.seed, drop_last=spec.drop_last and train)
     if spec.shuffle and train:
-        return RandomSampler(_Len(n), generator=generator)
-    return SequentialSampler(_Len(n))
+        return RandomSampler(range(n), generator=generator)
+    return SequentialSampler(range(n))
 
 
 def _use_fast(spec, src: Source, pipes, n_samples: int, sample_numel: int) -> str:
@@ -168,7 +158,8 @@ def prepare(spec, val_transforms=None) -> Prepared:
     if val_transforms is None and tuple(x_tr.shape) != tuple(x_va.shape):
         if not isinstance(src.train, TensorSet):   # files of many sizes: not the pipelines' fault alone
             fast.same_shapes([x_tr, x_va])
-        raise DataError(f"the train pipeline gives {_shape(x_tr)} samples, the val pipeline {_shape(x_va)}",
+        raise DataError(f"the train pipeline gives {fmt_shape(x_tr.shape)} samples, the val pipeline "
+                        f"{fmt_shape(x_va.shape)}",
                         "data.val_transforms", "make both pipelines end at the same size (e.g. the same Resize)")
     return Prepared(src, Transformed(tr_base, tr_idx, tr_pipe), Transformed(va_base, va_idx, va_pipe), x_tr)
 
@@ -210,7 +201,3 @@ def _fast_loader(base, idx, pipe, spec, sampler, g, drop_last, draws_base_seed):
     head, tail = fast.split(pipe)
     x, y = fast.materialize(base, idx, head)
     return fast.FastLoader(x, y, tail, spec.batch_size, drop_last, sampler, g, draws_base_seed)
-
-
-def _shape(x) -> str:
-    return "x".join(map(str, x.shape))

@@ -13,9 +13,11 @@ import math
 
 import torch
 import torch.nn.functional as TF
+from torchvision.transforms.v2 import functional as F
 
-from ..errors import DataError
+from ..errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image
+from .sources import TensorSet
 
 _PAD_MODES = {"constant": "constant", "edge": "replicate", "reflect": "reflect"}
 CHUNK = 1024
@@ -49,7 +51,6 @@ def materialize(dataset, indices: torch.Tensor, head: list[Step]) -> tuple[torch
 
     A TensorSet runs the head on chunks of images at once (v2 kernels treat leading dims as a batch);
     any other dataset (ImageFolder) one sample at a time."""
-    from .sources import TensorSet
     if isinstance(dataset, TensorSet):
         xs = []
         for c in indices.split(CHUNK):
@@ -61,7 +62,6 @@ def materialize(dataset, indices: torch.Tensor, head: list[Step]) -> tuple[torch
         x, y = dataset[i]
         x = _apply(head, x)
         if not isinstance(x, torch.Tensor):
-            from torchvision.transforms.v2 import functional as F
             x = F.to_image(x)
         xs.append(x.as_subclass(torch.Tensor))
         ys.append(torch.as_tensor(y))
@@ -71,7 +71,7 @@ def materialize(dataset, indices: torch.Tensor, head: list[Step]) -> tuple[torch
 
 def same_shapes(xs) -> None:
     """DataError naming two different sample shapes, if there are any."""
-    shapes = sorted({"x".join(map(str, x.shape)) for x in xs})
+    shapes = sorted({fmt_shape(x.shape) for x in xs})
     if len(shapes) > 1:
         raise DataError(f"samples of different shapes, {shapes[0]} and {shapes[1]}", "data",
                         "add a Resize (or a crop) to the end of both pipelines so that all samples have one size")

@@ -6,7 +6,13 @@ import math
 import torch
 from torch.utils.data import Dataset
 
+from torchvision.transforms.v2 import functional as F
+from torchvision.utils import make_grid
+
 from ..errors import DataError
+from ..spec import DataSpec
+from . import fast
+from .bundle import prepare
 
 
 def _channel_stats(x: torch.Tensor) -> tuple[list, list]:
@@ -22,7 +28,6 @@ def normalize_stats(data_spec_or_dataset) -> tuple[list, list]:
     For a DataSpec: over its training split, as Normalize sees it: through the validation pipeline's steps
     before its first Normalize (ToTensor implied). For a Dataset of (x, y) or a tensor (N, C, H, W): over all
     of it, integer images scaled to [0, 1] as ToTensor does."""
-    from ..spec import DataSpec
     if isinstance(data_spec_or_dataset, DataSpec):
         return _spec_stats(data_spec_or_dataset)
     if isinstance(data_spec_or_dataset, torch.Tensor):
@@ -35,7 +40,6 @@ def normalize_stats(data_spec_or_dataset) -> tuple[list, list]:
 
 
 def _float(x) -> torch.Tensor:
-    from torchvision.transforms.v2 import functional as F
     if not isinstance(x, torch.Tensor):
         x = F.to_image(x)
     x = x.as_subclass(torch.Tensor)
@@ -43,8 +47,6 @@ def _float(x) -> torch.Tensor:
 
 
 def _spec_stats(spec) -> tuple[list, list]:
-    from . import fast
-    from .bundle import prepare
     head = []
     for t in spec.val_transforms:
         if t.type == "Normalize":
@@ -58,8 +60,6 @@ def _spec_stats(spec) -> tuple[list, list]:
 def sample_grid(data_spec, n: int = 16) -> torch.Tensor:
     """A (3, H, W) float image in [0, 1]: n training samples drawn through the train pipeline (random transforms
     seeded by data_spec.seed), laid out by torchvision.utils.make_grid, each scaled to its own value range."""
-    from torchvision.utils import make_grid
-    from .bundle import prepare
     if n < 1:
         raise DataError(f"n must be >= 1, got {n}", "sample_grid", "ask for at least one sample")
     p = prepare(data_spec)

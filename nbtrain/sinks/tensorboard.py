@@ -4,82 +4,40 @@ Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``ep
 ``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
 histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
-first and last epochs and as often as the budget allows between); the model graph; the spec as text
-(``spec``); and at the end the hparams with the final metrics (``hparam/<metric>``), all in the one run
-directory.
+first and last epochs and as often as the budget allows between); the model graph (nbtrain.graph: no
+``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
+metrics (``hparam/<metric>``), all in the one run directory.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import math
-import queue
 import threading
 import time
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .. import features, viz
 from ..callbacks import Callback
 from ..errors import NbtrainError
+from ..graph import graph_def
 from ..modes import eval_mode
 from .checkpoint import check_writable
 
 
 def _writer(run_dir: str):
     try:
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # tensorboardX: only a run that logs to TensorBoard needs it
     except ImportError:
         raise NbtrainError("tensorboardX is not installed", "loop.logdir",
                            "pip install tensorboardX, or set logdir='' to run without TensorBoard") from None
     return SummaryWriter(logdir=run_dir, flush_secs=30)
-
-
-def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-
-
-def _grid(images: torch.Tensor, limit: int = 64) -> torch.Tensor:
-    from torchvision.utils import make_grid
-    images = images[:limit].float().cpu()
-    return make_grid(images, nrow=max(1, math.ceil(math.sqrt(len(images)))), normalize=True, scale_each=True,
-                     padding=1, pad_value=1.0)
-
-
-def feature_maps(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each Conv2d layer's output (C, H, W) for the first sample of ``x``.
-
-    Forward hooks only for this call, in eval mode under no_grad; hooks removed and the mode restored."""
-    convs = conv_layers(model)
-    maps: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: maps.__setitem__(n, out[0].detach()))
-             for n, m in convs if isinstance(m, nn.Conv2d)]
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    return maps
-
-
-def feature_map_grids(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One make_grid image (3, H, W) per conv layer: its output channels for the first sample of ``x``."""
-    return {n: _grid(fm.unsqueeze(1)) for n, fm in feature_maps(model, x).items()}
-
-
-def kernel_grids(model: nn.Module) -> dict[str, torch.Tensor]:
-    """One make_grid image per Conv2d layer: RGB kernels when it reads 3 channels, else each 2-D kernel."""
-    out = {}
-    for n, m in conv_layers(model):
-        if not isinstance(m, nn.Conv2d):
-            continue
-        w = m.weight.detach()
-        out[n] = _grid(w if w.shape[1] == 3 else w.reshape(-1, 1, *w.shape[2:]))
-    return out
 
 
 def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> None:
@@ -96,6 +54,11 @@ def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> N
     writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
 
 
+def _square(n: int) -> int:
+    """Images per row of a squarish grid of ``n`` (at most 64 are drawn)."""
+    return max(1, math.ceil(math.sqrt(min(n, 64))))
+
+
 def _hparams_of(state) -> dict:
     hp = {}
     if state.spec is not None:
@@ -108,44 +71,6 @@ def _hparams_of(state) -> dict:
     hp["epochs"] = state.epochs
     hp["params"] = sum(p.numel() for p in state.model.parameters())
     return hp
-
-
-class Worker:
-    """One background thread running jobs in order, off the training loop's critical path.
-
-    ``join()`` waits for every job so far and re-raises the first error a job hit."""
-
-    def __init__(self, name: str = "nbtrain-tensorboard"):
-        self.q: queue.Queue = queue.Queue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        while True:
-            job = self.q.get()
-            try:
-                if job is None:
-                    return
-                if self.error is None:
-                    job()
-            except BaseException as e:  # noqa: BLE001 - handed back to the loop's thread at join()
-                self.error = e
-            finally:
-                self.q.task_done()
-
-    def submit(self, job) -> None:
-        self.q.put(job)
-
-    def join(self) -> None:
-        self.q.join()
-        if self.error is not None:
-            err, self.error = self.error, None
-            raise err
-
-    def close(self) -> None:
-        self.q.put(None)
-        self.thread.join()
 
 
 # Model graphs by structure: a rerun of a model made of torch.nn layers only writes the graph it traced
@@ -163,14 +88,13 @@ def _graph_key(model: nn.Module, x: torch.Tensor):
 
 
 def traced_graph(model: nn.Module, x: torch.Tensor):
-    """The GraphDef of ``model`` on ``x`` that tensorboardX's add_graph writes (torch's tracer, as it uses)."""
-    from torch.utils.tensorboard._pytorch_graph import graph
+    """The GraphDef of ``model`` on ``x`` (nbtrain.graph: torch's tracer, tensorboardX's protos)."""
     key = _graph_key(model, x)
     with _GRAPHS_LOCK:
         if key is not None and key in _GRAPHS:
             _GRAPHS.move_to_end(key)
             return _GRAPHS[key]
-    g = graph(model, x)
+    g = graph_def(model, x)
     if key is not None:
         with _GRAPHS_LOCK:
             _GRAPHS[key] = g
@@ -198,14 +122,16 @@ class TensorBoard(Callback):
         self.background = background
         self.budget, self.clock = budget, clock
         self.writer = None
-        self.worker = None
+        self.worker: ThreadPoolExecutor | None = None
+        self._job = None                      # the epoch's images being written (a Future), at most one
         self.heavy_epochs: list[int] = []     # the epochs whose histograms and images were written
         self._heavy_at, self._snap_cost, self._job_cost = None, 0.0, 0.0
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
-        self.worker = Worker() if self.background else None
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if self.background else None
+        self._job = None
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
@@ -237,17 +163,22 @@ class TensorBoard(Callback):
             grads = {n: p.grad.detach().clone() for n, p in state.model.named_parameters() if p.grad is not None}
         if self.feature_maps:
             probe = state.probe
-            if probe is not None and probe[0].ndim == 4:
-                fmaps = feature_maps(state.model, probe[0].to(state.device))
-            convs = {n: m.weight.detach().clone() for n, m in conv_layers(state.model) if isinstance(m, nn.Conv2d)}
+            if probe is not None and probe[0].ndim == 4:        # images: the first probe sample's maps
+                fmaps = features.capture(state.model, probe[0][:1])
+            convs = features.kernels(state.model)
         self.heavy_epochs.append(epoch)
         self._heavy_at, self._snap_cost = self.clock(), time.thread_time() - t
         job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs)  # noqa: E731
         if self.worker is not None:
-            self.worker.join()     # at most one epoch's images in flight; raises a failed job's error here
-            self.worker.submit(job)
+            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
+            self._job = self.worker.submit(job)
         else:
             job()
+
+    def _wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.result()
 
     def _heavy_due(self, state) -> bool:
         """Histograms and images at the first and the last epoch (also one that stops the run), and between them
@@ -269,17 +200,17 @@ class TensorBoard(Callback):
             for n, t in (tensors or {}).items():
                 histogram(w, f"{tag}/{n}", t, epoch)
         for n, fm in (fmaps or {}).items():
-            w.add_image(f"features/{n}", _grid(fm.unsqueeze(1)), epoch)
+            w.add_image(f"features/{n}", viz.feature_grid(fm, 64, _square(fm.shape[1])), epoch)
         for n, wt in (convs or {}).items():
-            w.add_image(f"kernels/{n}", _grid(wt if wt.shape[1] == 3 else wt.reshape(-1, 1, *wt.shape[2:])), epoch)
+            w.add_image(f"kernels/{n}", viz.kernel_grid(wt, 64, _square(len(wt))), epoch)
         w.flush()
 
     def _drain(self) -> None:
         if self.worker is not None:
             try:
-                self.worker.join()
+                self._wait()
             finally:
-                self.worker.close()
+                self.worker.shutdown()
                 self.worker = None
 
     def on_interrupt(self, state, exc) -> None:
@@ -300,18 +231,20 @@ class TensorBoard(Callback):
 
     # -- parts --------------------------------------------------------------------------------------
     def _graph(self, model, x) -> None:
+        from tensorboardX.proto.event_pb2 import Event  # tensorboardX: as in _writer
         try:
             with eval_mode(model), torch.no_grad(), warnings.catch_warnings(), \
                     contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")   # tracer warnings; the tracer prints its own failure note
-                self.writer.file_writer.add_graph(traced_graph(model, x[:1]))
+                graph = traced_graph(model, x[:1]).SerializeToString()
+                self.writer.file_writer.add_event(Event(graph_def=graph))
         except Exception as e:  # noqa: BLE001 - a model that cannot be traced still trains
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
                           RuntimeWarning, stacklevel=2)
 
     def _hparams(self, state) -> None:
-        from tensorboardX.summary import hparams
+        from tensorboardX.summary import hparams  # tensorboardX: as in _writer
         last = dict(state.history.epochs[-1])
         last.update(state.final)
         metrics = {f"hparam/{k}": float(v) for k, v in last.items()

@@ -1,10 +1,12 @@
-"""Figures the widgets redraw in place: the LR schedule and the LR finder's loss curve.
+"""Figures the widgets redraw in place: the LR schedule (and the LR finder's loss curve, made by viz).
 
 Each keeps one Agg figure and updates its lines, so a redraw is one ``print_png``.
 """
 from __future__ import annotations
 
-from ..viz import new_figure
+from ..viz import lr_find_figure, new_figure
+
+__all__ = ["LRCurveFigure", "lr_find_figure"]
 
 
 class LRCurveFigure:
@@ -37,19 +39,3 @@ class LRCurveFigure:
             ax.legend(loc="best", fontsize=8)
         elif ax.get_legend() is not None:
             ax.get_legend().remove()
-
-
-def lr_find_figure(lrs, losses, suggestion=None, fig=None):
-    """Loss against learning rate (log x), with the suggested LR marked."""
-    fig = fig or new_figure(5.5, 2.8, layout=None)
-    fig.clear()
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(lrs, losses, lw=1.5)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss (smoothed)")
-    if suggestion is not None:
-        ax.axvline(suggestion, color="#c62828", ls="--", lw=1)
-        ax.set_title(f"suggested lr: {suggestion:.2g}", fontsize=10)
-    fig.tight_layout()
-    return fig

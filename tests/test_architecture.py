@@ -1,0 +1,232 @@
+"""The package's shape, read from its source with ast: no import cycle among nbtrain's modules (function-level
+imports counted), small modules and functions, and no function-level import of nbtrain's own modules.
+
+Exceptions are listed here, each with its reason; the lead removes the temporary ones when their issue lands."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "nbtrain"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+# module (relative to nbtrain/) -> why it may be longer than MAX_MODULE_LINES
+LONG_MODULES = {
+    "sinks/dashboard.py": "temporary: the live-view issue rewrites the dashboard",
+    "codegen.py": "temporary: the codegen issue (15, emit the package's own loader source) rewrites it",
+    "spec.py": "temporary: the spec helper of issue 15 splits it",
+}
+# "module:function" -> why it may be longer than MAX_FUNCTION_LINES
+LONG_FUNCTIONS = {
+    "codegen.py:*": "temporary: the codegen issue (15) rewrites the module",
+    "sinks/dashboard.py:*": "temporary: the live-view issue rewrites the dashboard",
+    "spec.py:*": "temporary: the spec helper of issue 15 splits it",
+}
+# heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
+LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython")
+# temporary: modules whose function-level imports other helpers of issue 15 move while rewriting them
+# (the lead removes each entry when its branch lands)
+LAZY_IMPORTS_PENDING = {
+    "cli.py": "issue 15, cli",
+    "codegen.py": "issue 15, codegen (emits the package's own loader source)",
+    "data/sources.py": "issue 15, codegen (the datasets <-> sources cycle)",
+    "sinks/dashboard.py": "the live-view issue (dashboard rewrite)",
+    "sinks/progress.py": "the live-view issue (dashboard rewrite)",
+    "spec.py": "issue 15, spec",
+    "widgets/app.py": "issue 15, widgets",
+    "widgets/layers.py": "issue 15, widgets",
+    "widgets/optimizer.py": "issue 15, widgets",
+    "widgets/params.py": "issue 15, widgets",
+    "widgets/scheduler.py": "issue 15, widgets",
+    "widgets/transforms.py": "issue 15, widgets",
+}
+# temporary: cycles another helper is breaking (the lead removes each entry when its branch lands)
+CYCLES_PENDING = {
+    ("nbtrain.catalog.datasets", "nbtrain.data.sources"): "issue 15, codegen: the DATASETS table moves beside its "
+                                                          "loaders (data/), so the loaders no longer look it up",
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(mod: str, path: Path, node: ast.ImportFrom) -> list[str]:
+    """The nbtrain modules an ``from X import a, b`` names (X itself, or X.a where that is a module)."""
+    if node.level:
+        base = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        base = base[:len(base) - node.level + 1]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if not target.startswith("nbtrain"):
+        return []
+    names = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES]
+    return names or [target]
+
+
+def _imports(mod: str, path: Path):
+    """(imported nbtrain module, line, inside a function?) for every import in the module."""
+    tree = ast.parse(path.read_text())
+    funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    inner = {id(n) for f in funcs for n in ast.walk(f) if n is not f}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            targets = _resolve(mod, path, node)
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names if a.name.split(".")[0] == "nbtrain"]
+        else:
+            continue
+        for t in targets:
+            yield t, node.lineno, id(node) in inner
+
+
+def _graph() -> dict[str, set[str]]:
+    graph = {m: set() for m in MODULES}
+    for mod, path in MODULES.items():
+        for target, _, _ in _imports(mod, path):
+            while target not in MODULES and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in MODULES and target != mod:
+                graph[mod].add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_import_graph_sees_the_package():
+    graph = _graph()
+    assert "nbtrain.loop" in graph and "nbtrain.steps" in graph["nbtrain.loop"]
+    assert "nbtrain.catalog" in graph["nbtrain.steps"]            # a package import counts as the package
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_pending_cycle_is_still_there_or_its_entry_goes():
+    cycles = [tuple(c) for c in _cycles(_graph())]
+    assert all(c in cycles for c in CYCLES_PENDING), "a pending cycle is broken: drop its CYCLES_PENDING entry"
+
+
+def test_no_import_cycle_among_nbtrain_modules():
+    """An edge per import, a package's __init__ included (importing nbtrain.data runs data/__init__.py)."""
+    assert [c for c in _cycles(_graph()) if tuple(c) not in CYCLES_PENDING] == []
+
+
+def _pending(path: Path) -> bool:
+    return str(path.relative_to(PKG)) in LAZY_IMPORTS_PENDING
+
+
+def test_no_function_level_import_of_nbtrains_own_modules():
+    found = [f"{MODULES[m].relative_to(PKG)}:{line} imports {t}"
+             for m in MODULES for t, line, inner in _imports(m, MODULES[m]) if inner and not _pending(MODULES[m])]
+    assert found == []
+
+
+def test_function_level_imports_are_heavy_optional_modules_with_a_reason():
+    bad = []
+    for path in (p for p in MODULES.values() if not _pending(p)):
+        tree, lines = ast.parse(path.read_text()), path.read_text().splitlines()
+        for f in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(f):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.__dict__.get("level"):
+                    continue
+                names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                top = {n.split(".")[0] for n in names}
+                if top - set(LAZY_OK) or "#" not in lines[node.lineno - 1]:
+                    bad.append(f"{path.relative_to(PKG)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert bad == [], "\n".join(bad)
+
+
+def _has_lazy_import(path: Path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for f in ast.walk(tree)
+               if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f))
+
+
+def _functions(tree):
+    """(qualified name, node) for every function and method, nested ones included."""
+    def walk(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield prefix + child.name, child
+                yield from walk(child, prefix + child.name + ".")
+            elif isinstance(child, ast.ClassDef):
+                yield from walk(child, prefix + child.name + ".")
+    return walk(tree, "")
+
+
+def test_modules_are_small():
+    long = {str(p.relative_to(PKG)): n for p in MODULES.values()
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert {k: v for k, v in long.items() if k not in LONG_MODULES} == {}
+
+
+def test_functions_are_small():
+    long = []
+    for path in MODULES.values():
+        rel = str(path.relative_to(PKG))
+        for name, node in _functions(ast.parse(path.read_text())):
+            n = node.end_lineno - node.lineno + 1
+            if n > MAX_FUNCTION_LINES and f"{rel}:{name}" not in LONG_FUNCTIONS and f"{rel}:*" not in LONG_FUNCTIONS:
+                long.append(f"{rel}:{name} ({n} lines)")
+    assert long == []
+
+
+@pytest.mark.parametrize("key", sorted(LONG_MODULES) + sorted(LONG_FUNCTIONS) + sorted(LAZY_IMPORTS_PENDING))
+def test_every_exception_is_still_needed(key):
+    if key in LAZY_IMPORTS_PENDING:
+        path = PKG / key
+        assert path.exists() and _has_lazy_import(path), f"{key} has no function-level import now: drop its exception"
+        return
+    rel, _, func = key.partition(":")
+    path = PKG / rel
+    assert path.exists(), f"{rel} is gone: drop its exception"
+    if not func:
+        assert len(path.read_text().splitlines()) > MAX_MODULE_LINES, f"{rel} is short now: drop its exception"
+    elif func != "*":
+        sizes = {n: node.end_lineno - node.lineno + 1 for n, node in _functions(ast.parse(path.read_text()))}
+        assert sizes.get(func, 0) > MAX_FUNCTION_LINES, f"{key} is short now: drop its exception"
