@@ -15,6 +15,7 @@ expression, the epoch and the fix, never a ZeroDivisionError mid-training or a s
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import operator
 from collections.abc import Callable
@@ -166,7 +167,6 @@ class _Floats(ast.NodeTransformer):
 
 
 def _as_floats(tree: ast.Expression) -> ast.Expression:
-    import copy
     return _Floats().visit(copy.deepcopy(tree))
 
 

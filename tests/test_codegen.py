@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from nbtrain.codegen import optimizer_code, scheduler_code, to_code
-from nbtrain.errors import NbtrainError
 from nbtrain.model import build_model
 from nbtrain.optim import build_optimizer, lr_curve
 from nbtrain.spec import DataSpec, LayerSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec

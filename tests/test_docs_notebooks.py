@@ -12,7 +12,7 @@ from test_notebooks import ROOT, _errors, _text
 from tools import docs_notebooks
 
 SOURCES = docs_notebooks.sources_of_copies()
-REFRESH = f"run `python -m tools.docs_notebooks NAME` (or the notebook tests with NBTRAIN_DOCS_NOTEBOOKS=1)"
+REFRESH = "run `python -m tools.docs_notebooks NAME` (or the notebook tests with NBTRAIN_DOCS_NOTEBOOKS=1)"
 
 
 def _png(width: int, height: int, noise: bool) -> bytes:

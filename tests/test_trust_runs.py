@@ -1,7 +1,6 @@
 """Runs never share files, interrupts are taken where everything agrees, and resume is exact or refused clearly."""
 import os
 import signal
-import time
 
 import pytest
 import torch
