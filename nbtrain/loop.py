@@ -174,7 +174,7 @@ class Trainer:
     def state_dict(self) -> dict:
         """What a checkpoint holds now (nbtrain.resume); mid-epoch, with what the epoch needs to go on exactly."""
         st = self.state
-        partial = None
+        partial = self._partial           # resumed mid-epoch and stopped before that epoch went on: keep its record
         if st.mid_epoch:
             partial = {"batches": st.batches_done, "epoch_rng": self._epoch_rng, "acc": self.acc.state_dict(),
                        "last": dict(self._last or {}), "logged": self._logged}

@@ -182,3 +182,22 @@ def test_resuming_an_swa_run_keeps_its_learning_rate(tmp_path):
     h = nbtrain.fit(spec, resume=tmp_path / "swa-cut" / "last.pt", progress=False)
     assert [e["lr"] for e in h.epochs] == pytest.approx([e["lr"] for e in straight.epochs])
     assert h.epochs[-1]["lr"] == pytest.approx(0.02) and h.final == pytest.approx(straight.final)
+
+
+def test_stopped_again_before_a_resumed_epoch_goes_on_keeps_the_checkpoint_partial(tmp_path):
+    """Resumed from a mid-epoch checkpoint and interrupted before its first batch (in on_fit_start, say): the new
+    checkpoint still says how far that epoch got (it lost that record and restarted the epoch on trained weights)."""
+    straight = small_spec(epochs=2, checkpoint_dir=str(tmp_path), log_every=4, run_name="straight")
+    nbtrain.fit(straight, progress=False)
+    spec = small_spec(epochs=2, checkpoint_dir=str(tmp_path), log_every=4, run_name="cut")
+    nbtrain.fit(spec, callbacks=[Interrupt(at=13)], progress=False)
+
+    class AtStart(Callback):
+        def on_fit_start(self, state):
+            signal.raise_signal(signal.SIGINT)
+
+    nbtrain.fit(spec, callbacks=[AtStart()], resume=tmp_path / "cut" / "interrupted.pt", progress=False)
+    ck = nbtrain.load_checkpoint(tmp_path / "cut" / "interrupted.pt")
+    assert ck["step"] == 14 and ck["partial"]["batches"] == 14
+    nbtrain.fit(spec, resume=tmp_path / "cut" / "interrupted.pt", progress=False)
+    assert _equal(_weights(tmp_path / "straight" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
