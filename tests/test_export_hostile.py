@@ -15,6 +15,7 @@ import sys
 import pytest
 import torch
 
+from nbtrain import metrics
 from nbtrain.codegen import to_code
 from nbtrain.data import csvfile, plain
 from nbtrain.errors import NbtrainError
@@ -92,7 +93,8 @@ def test_a_str_with_its_own_repr_is_exported_as_its_text(tmp_path):
     assert "LOGDIR, HISTOGRAMS = 'runs/r', True" in code and "__import__" not in code
 
 
-@pytest.mark.parametrize("expr", ["__import__('os').system('touch PWNED')", "epoch; import os", "0.9 ** epoch\nimport os"])
+@pytest.mark.parametrize("expr", ["__import__('os').system('touch PWNED')", "epoch; import os",
+                                  "0.9 ** epoch\nimport os"])
 def test_an_expression_that_is_not_arithmetic_is_never_exported(expr):
     spec = TrainSpec.default()
     spec.sched = SchedSpec("LambdaLR", params={"expr": expr})   # made in Python: from_dict never saw it
@@ -112,7 +114,8 @@ def test_the_script_carries_the_packages_own_data_code(tmp_path):
     reader is nbtrain.data.csvfile's."""
     spec = _spec(tmp_path, ("a", "b", "c", "d"))
     code = to_code(spec, input_shape=(3,), steps_per_epoch=4)
-    for fn in (plain.TensorSet, plain.split_indices, plain.standardize_stats, csvfile.read_csv, csvfile._target):
+    for fn in (plain.TensorSet, plain.split_indices, plain.standardize_stats, csvfile.read_csv, csvfile._target,
+               metrics.accuracy_sum):
         assert inspect.getsource(fn) in code
     digits = to_code(TrainSpec.default(), input_shape=(1, 28, 28), steps_per_epoch=3)
     assert inspect.getsource(plain.load_digits_images) in digits and "read_csv" not in digits
