@@ -131,3 +131,20 @@ def test_datasets_and_loaders_depend_one_way():
     assert imported == []
     with pytest.raises(NbtrainError, match=r"^data\.dataset: unknown dataset 'digit' \(did you mean 'digits'\?\)"):
         sources.load_source(DataSpec(dataset="digit"))
+
+
+@pytest.mark.parametrize("dataset", ["digits", "iris", "synthetic", "mnist", "fashion_mnist", "cifar10", "csv",
+                                     "image_folder"])
+def test_every_dataset_exports_with_its_own_loader(dataset):
+    from nbtrain.catalog.datasets import DATASETS
+    spec = TrainSpec.default()
+    spec.data.dataset, spec.data.path, spec.data.root = dataset, "some/where", 'r"\n'
+    code = to_code(spec, input_shape=(1, 28, 28), steps_per_epoch=3)
+    ast.parse(code)
+    calls = {"digits": "load_digits_images(28)", "iris": "load_sklearn_table('iris')",
+             "synthetic": "fake_train_test(1000, (1, 28, 28), 10)", "mnist": "load_torchvision('MNIST', 'r\"\\n', False)",
+             "fashion_mnist": "load_torchvision('FashionMNIST', 'r\"\\n', False)",
+             "cifar10": "load_torchvision('CIFAR10', 'r\"\\n', False)", "csv": "read_csv(CSV)",
+             "image_folder": "load_image_folder('some/where')"}
+    assert calls[dataset] in code
+    assert set(calls) | {"wine", "breast_cancer"} == set(DATASETS)
