@@ -277,9 +277,3 @@ def factors(params: dict, where: str, groups: int, last: int, first: int = 0, un
         check(e, range(first, last), at, unit)
         out.append(e)
     return out * groups if len(out) == 1 else out
-
-
-def lambda_for(params: dict, where: str) -> Callable[[int], float]:
-    """The factor function of a LambdaLR / MultiplicativeLR spec with one expression, checked at epochs 0 and 1."""
-    (text, at), = texts(params, where)[:1]
-    return compile_expr(text, at)

@@ -15,6 +15,7 @@ import sys
 import pytest
 import torch
 
+from nbtrain import metrics
 from nbtrain.codegen import to_code
 from nbtrain.data import csvfile, plain
 from nbtrain.errors import NbtrainError
@@ -92,7 +93,8 @@ def test_a_str_with_its_own_repr_is_exported_as_its_text(tmp_path):
     assert "LOGDIR, HISTOGRAMS = 'runs/r', True" in code and "__import__" not in code
 
 
-@pytest.mark.parametrize("expr", ["__import__('os').system('touch PWNED')", "epoch; import os", "0.9 ** epoch\nimport os"])
+@pytest.mark.parametrize("expr", ["__import__('os').system('touch PWNED')", "epoch; import os",
+                                  "0.9 ** epoch\nimport os"])
 def test_an_expression_that_is_not_arithmetic_is_never_exported(expr):
     spec = TrainSpec.default()
     spec.sched = SchedSpec("LambdaLR", params={"expr": expr})   # made in Python: from_dict never saw it
@@ -112,7 +114,8 @@ def test_the_script_carries_the_packages_own_data_code(tmp_path):
     reader is nbtrain.data.csvfile's."""
     spec = _spec(tmp_path, ("a", "b", "c", "d"))
     code = to_code(spec, input_shape=(3,), steps_per_epoch=4)
-    for fn in (plain.TensorSet, plain.split_indices, plain.standardize_stats, csvfile.read_csv, csvfile._target):
+    for fn in (plain.TensorSet, plain.split_indices, plain.standardize_stats, csvfile.read_csv, csvfile._target,
+               metrics.accuracy_sum):
         assert inspect.getsource(fn) in code
     digits = to_code(TrainSpec.default(), input_shape=(1, 28, 28), steps_per_epoch=3)
     assert inspect.getsource(plain.load_digits_images) in digits and "read_csv" not in digits
@@ -128,3 +131,20 @@ def test_datasets_and_loaders_depend_one_way():
     assert imported == []
     with pytest.raises(NbtrainError, match=r"^data\.dataset: unknown dataset 'digit' \(did you mean 'digits'\?\)"):
         sources.load_source(DataSpec(dataset="digit"))
+
+
+@pytest.mark.parametrize("dataset", ["digits", "iris", "synthetic", "mnist", "fashion_mnist", "cifar10", "csv",
+                                     "image_folder"])
+def test_every_dataset_exports_with_its_own_loader(dataset):
+    from nbtrain.catalog.datasets import DATASETS
+    spec = TrainSpec.default()
+    spec.data.dataset, spec.data.path, spec.data.root = dataset, "some/where", 'r"\n'
+    code = to_code(spec, input_shape=(1, 28, 28), steps_per_epoch=3)
+    ast.parse(code)
+    calls = {"digits": "load_digits_images(28)", "iris": "load_sklearn_table('iris')",
+             "synthetic": "fake_train_test(1000, (1, 28, 28), 10)", "mnist": "load_torchvision('MNIST', 'r\"\\n', False)",
+             "fashion_mnist": "load_torchvision('FashionMNIST', 'r\"\\n', False)",
+             "cifar10": "load_torchvision('CIFAR10', 'r\"\\n', False)", "csv": "read_csv(CSV)",
+             "image_folder": "load_image_folder('some/where')"}
+    assert calls[dataset] in code
+    assert set(calls) | {"wine", "breast_cancer"} == set(DATASETS)

@@ -27,7 +27,7 @@ def test_huge_powers_are_refused_at_once():
 
 
 def test_a_huge_literal_is_refused_by_the_spec():
-    with pytest.raises(NbtrainError, match=r"^sched\.expr: the number 10000000000000000000\.\.\. \(too large\) is not allowed in"):
+    with pytest.raises(NbtrainError, match=r"^sched\.expr: the number 1000000000\d+\.\.\. \(too large\) is not "):
         TrainSpec.from_dict({"sched": {"type": "LambdaLR", "expr": "1" + "0" * 400}})
 
 
@@ -96,7 +96,8 @@ def test_factors_are_plain_numbers():
 def test_a_long_per_step_run_is_checked_at_every_step():
     """Blocks of steps at once in numpy, then step by step where numpy flags: the first bad one is named exactly,
     and what numpy alone would refuse (an overflowing product, a branch not taken) is decided by the scalars."""
-    with pytest.raises(NbtrainError, match=r"^sched\.expr: 'min\(1, 1 / \(epoch - 9999\) \*\* 2\)' divides by zero at step 9999 "):
+    bad = r"^sched\.expr: 'min\(1, 1 / \(epoch - 9999\) \*\* 2\)' divides by zero at step 9999"
+    with pytest.raises(NbtrainError, match=bad):
         factors({"expr": "min(1, 1 / (epoch - 9999) ** 2)"}, "sched", 1, 10000, unit="step")
     (f,) = factors({"expr": "0.5 if 1e300 * 1e300 > epoch else 1 / (epoch - 5)"}, "sched", 1, 10000)
     assert f(5) == 0.5

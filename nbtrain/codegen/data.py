@@ -89,8 +89,8 @@ def _loader(d) -> tuple[str, str]:
     if k == "csv":
         return _csv(d)
     if k == "image_folder":
-        return source(plain.load_image_folder), (f"train_base, test_base = load_image_folder({py(d.path, 'data.path')}), "
-                                                 "None\n")
+        call = f"load_image_folder({py(d.path, 'data.path')})"
+        return source(plain.load_image_folder), f"train_base, test_base = {call}, None\n"
     raise NbtrainError(f"exporting the {k!r} dataset as plain PyTorch is not supported", "to_code",
                        "use one of: " + ", ".join(sorted(DATASETS)))
 
@@ -151,7 +151,7 @@ def _loaders(d, fast: bool) -> str:
     val = f"val_loader = DataLoader(val_set, batch_size={b}, shuffle=False, num_workers={w}, pin_memory={pin}"
     if fast:
         val = ("# its own generator, as nbtrain's in-memory loader (without one, iterating draws a seed from the "
-               "global RNG)\n" + val + ",\n                        generator=torch.Generator().manual_seed(DATA_SEED + 1)")
+               "global RNG)\n" + val + ",\n" + " " * 24 + "generator=torch.Generator().manual_seed(DATA_SEED + 1)")
     return f'''train_set = Split(train_base, train_idx, train_transform)
 val_set = Split(val_base, val_idx, val_transform)
 train_generator = torch.Generator().manual_seed(DATA_SEED)  # decides the batch order

@@ -18,7 +18,7 @@ from ..spec import TrainSpec
 from .data import data_code
 from .literals import kwargs_code, name, py
 from .snippets import optimizer_code, scheduler_code
-from .template import LOOP, metric_lines
+from .template import LOOP, metric_code
 
 _IMPORTS = '''import contextlib
 import fnmatch
@@ -70,7 +70,8 @@ SEED, DATA_SEED = {py(loop.seed)}, {py(d.seed)}
 EPOCHS, LOG_EVERY, GRAD_CLIP, AMP = {py(loop.epochs)}, {py(loop.log_every)}, {py(loop.grad_clip)}, {py(loop.amp)}
 LOGDIR, HISTOGRAMS = {py(logdir, "loop.logdir")}, {py(loop.histograms)}
 PER_STEP, PLATEAU, MONITOR = {py(sc.per_step)}, {py(sc.type == "ReduceLROnPlateau")}, {py(monitor)}
-SWA, SWA_START, SWA_LR, SWA_ANNEAL_EPOCHS = {py(sc.swa)}, {py(sc.swa_start)}, {py(sc.swa_lr)}, {py(sc.swa_anneal_epochs)}
+SWA, SWA_START, SWA_LR, SWA_ANNEAL_EPOCHS = {py(sc.swa)}, {py(sc.swa_start)}, {py(sc.swa_lr)}, \
+{py(sc.swa_anneal_epochs)}
 PATIENCE, MIN_DELTA, MODE, RESTORE_BEST = {py(loop.early_stopping)}, {py(loop.min_delta)}, {py(loop.mode)}, \
 {py(loop.restore_best)}
 device = {device}
@@ -90,6 +91,11 @@ def _strip(code: str, also=()) -> str:
 def _fast(d) -> bool:
     """Whether fit() would take the in-memory path, when the data is not built here."""
     return d.in_memory == "on" or (d.in_memory == "auto" and d.dataset != "image_folder")
+
+
+def _loop(loop) -> str:
+    functions, lines = metric_code(loop)
+    return LOOP.format(metric_functions=functions, metric_lines=lines)
 
 
 def to_code(train_spec, input_shape=None, steps_per_epoch=None) -> str:
@@ -113,9 +119,9 @@ def to_code(train_spec, input_shape=None, steps_per_epoch=None) -> str:
              "\n# -- model " + "-" * 89 + "\n",
              _strip(model_code(s.model, input_shape), ("x = torch.zeros(1", "print(model(x)")),
              "model = model.to(device)\n",
-             f"loss_fn = nn.{name(LOSSES, loop.loss, 'loop.loss')}({kwargs_code(loop.loss_params, 'loop.loss_params')})\n",
+             f"loss_fn = nn.{name(LOSSES, loop.loss, 'loop.loss')}({kwargs_code(loop.loss_params, 'loop')})\n",
              "\n# -- optimizer and scheduler " + "-" * 72 + "\n", _strip(optimizer_code(s.optim)),
              _strip(scheduler_code(sc, loop.epochs, steps_per_epoch, len(s.optim.groups) + 1)),
              "\n# -- training " + "-" * 86 + "\n",
-             LOOP.format(metric_lines=metric_lines(loop))]
+             _loop(loop)]
     return "".join(parts)

@@ -1,10 +1,15 @@
 """The training part of an exported script: metrics, evaluate, autocast and the epoch loop, as one template
-whose only holes are the metric lines (built from checked metric names and an int); every spec value it reads
-is a constant the script's header defines as a literal."""
+whose only holes are the metric code: nbtrain.metrics' own batch-sum functions (emitted verbatim, so the
+script's accuracy is fit()'s) and the lines calling them (checked metric names and an int). Every spec value
+the loop reads is a constant the script's header defines as a literal."""
 from __future__ import annotations
 
+import inspect
+
+from .. import metrics
+
 LOOP = '''
-def batch_metrics(out, y):
+{metric_functions}def batch_metrics(out, y):
     """Per-batch sums of the metrics (divided by the sample count at the end of the epoch)."""
     sums = {{}}
 {metric_lines}    return sums
@@ -120,17 +125,19 @@ if writer is not None:
 '''
 
 
-def metric_lines(loop) -> str:
-    """The body of the script's batch_metrics: per-batch sums of the loop's metrics."""
-    out = []
-    for m in loop.metrics:
-        if m == "accuracy":
-            out.append('    sums["accuracy"] = (out.argmax(1) == y).sum()\n')
-        elif m == "topk_accuracy":
-            k = int(loop.topk)
-            out.append(f'    sums["top{k}_accuracy"] = (out.topk(min({k}, out.shape[1]), 1).indices == y[:, None])'
-                       '.any(1).sum()\n')
-        elif m == "mae":
-            out.append('    err = (out - y.reshape(out.shape).float()).abs()\n'
-                       '    sums["mae"] = err.reshape(len(err), -1).mean(1).sum()\n')
-    return "".join(out)
+# metric -> (its name in the logs, its batch-sum function in nbtrain.metrics, extra arguments)
+_SUMS = {"accuracy": ("accuracy", metrics.accuracy_sum, ""), "mae": ("mae", metrics.mae_sum, ""),
+         "topk_accuracy": ("top{k}_accuracy", metrics.topk_sum, ", {k}")}
+
+
+def metric_code(loop) -> tuple[str, str]:
+    """(nbtrain.metrics' own batch-sum functions the loop's metrics use, emitted verbatim; the body of the
+    script's batch_metrics that calls them)."""
+    used = [m for m in loop.metrics if m in _SUMS]
+    fns = [metrics._as_target] if used else []
+    fns += [_SUMS[m][1] for m in dict.fromkeys(used)]
+    code = "".join(inspect.getsource(f).rstrip() + "\n\n\n" for f in fns)
+    k = int(loop.topk)
+    lines = "".join(f'    sums["{_SUMS[m][0].format(k=k)}"] = {_SUMS[m][1].__name__}(out, y{_SUMS[m][2].format(k=k)})\n'
+                    for m in used)
+    return code, lines

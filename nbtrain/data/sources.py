@@ -62,12 +62,12 @@ def synthetic(spec) -> Source:
 
 # name -> (torchvision class, the folder under root that holds its files, the files)
 TORCHVISION = {
-    "mnist": ("MNIST", "MNIST/raw", "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-              "t10k-labels-idx1-ubyte"),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw", "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                      "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py", "data_batch_1..5, test_batch, batches.meta "
-                "(from cifar-10-python.tar.gz)")}
+    "mnist": ("MNIST", "MNIST/raw", ("train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                                     "t10k-labels-idx1-ubyte")),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw", ("train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                                                           "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte")),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py", ("data_batch_1..5, test_batch, batches.meta "
+                                                   "(from cifar-10-python.tar.gz)"))}
 
 
 def torchvision_set(name: str):
