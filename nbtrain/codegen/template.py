@@ -125,7 +125,7 @@ if writer is not None:
 '''
 
 
-# metric -> (its name in the logs, its batch-sum function in nbtrain.metrics, extra arguments)
+# metric -> (its name in the logs, its batch-sum function (the catalog's, via nbtrain.metrics), extra arguments)
 _SUMS = {"accuracy": ("accuracy", metrics.accuracy_sum, ""), "mae": ("mae", metrics.mae_sum, ""),
          "topk_accuracy": ("top{k}_accuracy", metrics.topk_sum, ", {k}")}
 
@@ -134,8 +134,7 @@ def metric_code(loop) -> tuple[str, str]:
     """(nbtrain.metrics' own batch-sum functions the loop's metrics use, emitted verbatim; the body of the
     script's batch_metrics that calls them)."""
     used = [m for m in loop.metrics if m in _SUMS]
-    fns = [metrics._as_target] if used else []
-    fns += [_SUMS[m][1] for m in dict.fromkeys(used)]
+    fns = [_SUMS[m][1] for m in dict.fromkeys(used)]      # self-contained: torch only
     code = "".join(inspect.getsource(f).rstrip() + "\n\n\n" for f in fns)
     k = int(loop.topk)
     lines = "".join(f'    sums["{_SUMS[m][0].format(k=k)}"] = {_SUMS[m][1].__name__}(out, y{_SUMS[m][2].format(k=k)})\n'
