@@ -25,6 +25,7 @@ _EXPORTS = {
     "tensorboard": "tblaunch", "Run": "run", "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor",
     # notebook
     "Workbench": "widgets",
+    "runs": "runs", "Runs": "runs", "RunInfo": "sinks.runinfo",
 }
 
 __all__ = sorted(_EXPORTS)

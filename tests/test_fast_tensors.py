@@ -59,7 +59,7 @@ def _model():
 def test_fit_with_tensors_uses_fast_path_and_equals_dataloader_fit():
     x, y = _data(200)
     xv, yv = _data(70, seed=2)
-    kw = dict(epochs=2, seed=4, dashboard=False, progress=False, log_every=2)
+    kw = {"epochs": 2, "seed": 4, "dashboard": False, "progress": False, "log_every": 2}
     seen = {}
 
     class Spy(nb.Callback):

@@ -127,7 +127,7 @@ class FastLoader:
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def to(self, device) -> "FastLoader":
+    def to(self, device) -> FastLoader:
         self.x, self.y = self.x.to(device), self.y.to(device)
         return self
 
