@@ -112,6 +112,17 @@ def _duration(s) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def varying(hparams: list[dict]) -> list[str]:
+    """The fields set in at least two runs with different values there: the table's hyperparameter columns."""
+    keys = list(dict.fromkeys(k for h in hparams for k in h))
+    out = []
+    for k in keys:
+        values = [json.dumps(h[k], sort_keys=True) for h in hparams if k in h]
+        if len(values) > 1 and len(set(values)) > 1:
+            out.append(k)
+    return out
+
+
 def _row(r: dict, varying: list[str]) -> dict:
     flat = flatten(r.get("spec") or {})
     best = r.get("best") or {}
@@ -135,8 +146,7 @@ class Runs:
         self.records = {r["run_name"]: r for r in sorted(records, key=lambda r: (r.get("start") or 0, r["run_name"]))}
         self.hparams = {n: {k: v for k, v in flatten(r.get("spec") or {}).items() if k not in IGNORED}
                         for n, r in self.records.items()}
-        keys = list(dict.fromkeys(k for h in self.hparams.values() for k in h))
-        self.varying = [k for k in keys if len({json.dumps(h.get(k), sort_keys=True) for h in self.hparams.values()}) > 1]
+        self.varying = varying(list(self.hparams.values()))
         self.table = [_row(r, self.varying) for r in self.records.values()]
 
     def __len__(self) -> int:

@@ -98,6 +98,8 @@ def test_status_epochs_and_best(logdir):
     assert rec["best"]["val_loss"] == min(vl) and rec["best"]["val_accuracy"] == max(acc)
     assert rows["a"]["best val_loss"] == min(vl)
     assert rec["final_logs"]["val_loss"] == vl[-1] and rec["duration_s"] > 0 and rec["end_time"]
+    assert r.varying == ["data.batch_size", "optim.type", "optim.lr", "loop.epochs", "loop.log_every",
+                         "loop.histograms", "loop.feature_maps"]
     assert rows["b"]["data.batch_size"] == 32 and rows["b"]["optim.lr"] == 0.01   # hparams that vary are columns
 
 
