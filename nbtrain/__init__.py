@@ -29,6 +29,7 @@ _EXPORTS = {
     "ProgressBar": "sinks.progress", "Control": "sinks.control",
     # notebook
     "Workbench": "widgets",
+    "runs": "runtable", "Runs": "runtable", "RunInfo": "sinks.runinfo",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,6 +9,7 @@ from torch import nn
 
 from .catalog import LOSSES, is_per_step
 from .data import build_data
+from .data.fast import DEFAULT_BATCH_SIZE, tensor_loader
 from .errors import NbtrainError
 from .model import build_model
 from .optim import Schedule, build_optimizer
@@ -76,6 +77,10 @@ def first_batch(loader, n: int = 8):
     return None
 
 
+def _tensor_pair(d) -> bool:
+    return isinstance(d, (tuple, list)) and len(d) == 2 and isinstance(d[0], torch.Tensor)
+
+
 def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, epochs: int) -> Parts:
     if model is None:
         raise NbtrainError("no model", "fit", "give a TrainSpec, or model= with train= (or data=)")
@@ -91,6 +96,10 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
             train = data
     if train is None:
         raise NbtrainError("no training data", "fit", "pass train=DataLoader(...) or data=build_data(spec.data)")
+    if _tensor_pair(train):     # the fast in-memory path: the batches of a seeded DataLoader(TensorDataset(x, y))
+        train = tensor_loader(*train, DEFAULT_BATCH_SIZE, True, torch.Generator().manual_seed(loop_spec.seed))
+    if _tensor_pair(val):
+        val = tensor_loader(*val, DEFAULT_BATCH_SIZE, where="val")
     try:
         n = len(train)
     except TypeError:

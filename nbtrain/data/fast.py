@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as TF
 from torchvision.transforms.v2 import functional as F
+from torch.utils.data import RandomSampler, SequentialSampler
 
 from ..errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image
@@ -126,7 +127,7 @@ class FastLoader:
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def to(self, device) -> "FastLoader":
+    def to(self, device) -> FastLoader:
         self.x, self.y = self.x.to(device), self.y.to(device)
         return self
 
@@ -149,3 +150,41 @@ class FastLoader:
                 if one:
                     torch.set_num_threads(threads)
             yield x, y
+
+
+DEFAULT_BATCH_SIZE = 64   # fit(model=..., train=(x, y)): DataSpec's default batch size
+
+
+def tensor_loader(x, y, batch_size: int = DEFAULT_BATCH_SIZE, shuffle: bool = False, generator=None,
+                  drop_last: bool = False, where: str = "train") -> FastLoader:
+    """The batches of ``DataLoader(TensorDataset(x, y), batch_size, shuffle, generator=generator,
+    drop_last=drop_last)``, sliced from ``x`` and ``y`` at once (no per-sample indexing, no collate).
+
+    The same draws in the same order: the DataLoader's base seed first (from ``generator``, or from torch's
+    global RNG when it is None, as the DataLoader does), then the RandomSampler's permutation."""
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise DataError(f"{name} must be a torch.Tensor, got {type(t).__name__}", f"fit({where}=(x, y))",
+                            "pass tensors, e.g. torch.as_tensor(array), or a DataLoader")
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise DataError(f"x and y must have as many samples, got {_shape_of(x)} and {_shape_of(y)}",
+                        f"fit({where}=(x, y))", "give one target per sample: len(x) == len(y)")
+    if len(x) == 0:
+        raise DataError("no samples", f"fit({where}=(x, y))", "pass tensors with at least one sample")
+    n = _Count(len(x))
+    sampler = RandomSampler(n, generator=generator) if shuffle else SequentialSampler(n)
+    return FastLoader(x, y, [], batch_size, drop_last, sampler, generator, draws_base_seed=True)
+
+
+def _shape_of(t) -> str:
+    return "x".join(map(str, t.shape)) or "a scalar"
+
+
+class _Count:
+    """What a sampler needs of a dataset: its length."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n

@@ -16,6 +16,7 @@ from .doctor import Doctor
 from .early_stop import EarlyStopping
 from .nan_guard import NanGuard
 from .progress import ProgressBar
+from .runinfo import RunInfo
 from .tensorboard import TensorBoard
 
 
@@ -39,6 +40,8 @@ def default_sinks(ls, *, run_name: str, is_main: bool, monitor_keys: list, dashb
             out.append(Doctor())
         if ls.logdir:
             out.append(TensorBoard(Path(ls.logdir) / run_name, ls.histograms, ls.feature_maps))
+            if not any(isinstance(c, RunInfo) for c in callbacks):
+                out.append(RunInfo())      # <run>/nbtrain-run.json: what nb.runs() lists
         out += display_sinks(dashboard, progress)
     out += list(callbacks)
     if ls.checkpoint_dir and is_main:
