@@ -147,8 +147,8 @@ def main(argv=None) -> int:
         print("nbtrain: interrupted", file=sys.stderr)
         return 130
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        if old is not None and argv is not None:     # called from Python (tests): give Ctrl-C back; as the
+            signal.signal(signal.SIGINT, old)         # program, keep leaving quietly until the process ends
 
 
 if __name__ == "__main__":
