@@ -16,7 +16,7 @@ REF = re.compile(r"\]\((notebooks/[^)]+\.ipynb)\)\s*·\s*(?:``\s?(.+?)\s?``|`([^
 
 
 def _section(readme: str) -> str:
-    m = re.search(r"^## From the seeds\n(.*?)(?=^## )", readme, re.S | re.M)
+    m = re.search(r"^## From the seeds\n(.*?)(?=^## )", readme, re.DOTALL | re.MULTILINE)
     assert m, 'README.md has a "## From the seeds" section before the next "## " heading'
     return m.group(1)
 
@@ -24,7 +24,7 @@ def _section(readme: str) -> str:
 def _rows(section: str) -> list[list[str]]:
     rows = []
     for line in section.splitlines():
-        if not line.startswith("|") or line.startswith("| ---") or line.startswith("| seed |"):
+        if not line.startswith("|") or line.startswith(("| ---", "| seed |")):
             continue
         # drop the outer bars, split on the inner ones (" | "; an empty last cell leaves "x | ")
         cells = [c.strip() for c in re.split(r" \| ", line.strip()[1:-1] + " ")]
