@@ -86,16 +86,44 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 3, "notebooks/ holds the tutorial notebooks"
 
 
+def _hidden(cell) -> bool:
+    """A cell whose source is collapsed in JupyterLab, Notebook 7 and VS Code."""
+    return bool(cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"))
+
+
+def _solutions(nb) -> list:
+    """The cells after the exercise (the last markdown cell)."""
+    last_md = max(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
+    return nb.cells[last_md + 1:]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_stored_clean_and_well_framed(path):
-    """Outputs stripped in git; it says first what the reader will learn and ends with an exercise."""
+    """Outputs stripped in git; it says first what the reader will learn and ends with an exercise, after which
+    only its solution may follow, in collapsed code cells (they run in CI like every other cell)."""
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs before committing"
-    first, last = nb.cells[0], nb.cells[-1]
+    first = nb.cells[0]
     assert first.cell_type == "markdown" and "What you will learn" in _text(first)
-    assert last.cell_type == "markdown" and _text(last).lstrip("# ").startswith("Exercise")
+    exercise = nb.cells[len(nb.cells) - len(_solutions(nb)) - 1]
+    assert _text(exercise).lstrip("# ").startswith("Exercise"), "the last markdown cell is the exercise"
+    assert all(c.cell_type == "code" and _hidden(c) for c in _solutions(nb)), \
+        'after the exercise only its solution, in code cells with metadata {"jupyter": {"source_hidden": true}}'
+
+
+# the notebooks that ship the exercise's solution (issue 16); the others end with the exercise alone
+WITH_SOLUTIONS = ["01_data_and_transforms", "02b_your_own_module", "03_optimizers", "04_lr_schedulers",
+                  "06_tensorboard"]
+
+
+@pytest.mark.parametrize("stem", WITH_SOLUTIONS)
+def test_exercise_is_followed_by_its_collapsed_solution(stem):
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    solutions = _solutions(nb)
+    assert solutions and all(_hidden(c) for c in solutions), f"{stem} ends with its solution in a collapsed cell"
+    assert "solution" in _text(nb.cells[-len(solutions) - 1]).lower(), "the exercise says where its solution is"
 
 
 def test_readme_links_every_notebook_with_binder_and_colab_badges():
