@@ -53,6 +53,7 @@ def check_lr(lr: float | None, where: str) -> None:
     """A learning rate: > 0 and at most LR_MAX (see the module docstring)."""
     if lr is None:
         return
+    lr = check_finite(lr, where)
     if lr <= 0:
         raise SpecError(f"must be > 0, got {lr:g}", where, "set lr to a value > 0, e.g. 1e-3")
     if lr > LR_MAX:

@@ -5,13 +5,21 @@
     nbtrain spec                      print the default spec (edit it, then `nbtrain run`)
     nbtrain export SPEC.json          the plain PyTorch script a spec stands for
     torchrun --nproc_per_node 2 -m nbtrain run SPEC.json
+
+Exit status: 0 done, 1 the run stopped on a non-finite loss (nan/inf) or failed inside torch, 2 bad input (one
+``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted. An unexpected error prints one line
+too; NBTRAIN_TRACEBACK=1 prints its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
+
+from .errors import NbtrainError
+from .sinks.progress import ProgressBar
 
 
 def _is_main_rank() -> bool:
@@ -43,6 +51,21 @@ def _report(spec, h, run_name: str, spec_path: str) -> None:
     _say(*lines)
 
 
+class _Bar(ProgressBar):
+    """The progress bar without its closing "stopped: ..." line: the CLI reports how the run ended, once."""
+
+    def on_fit_end(self, state) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def stopped_on_nan(reason: str) -> bool:
+    """Whether a History's stop_reason is the NaN guard's (nbtrain.sinks.nan_guard): "nan..." from the loop's
+    typed State, or today's "step N: the loss became nan|inf|not finite ..."."""
+    return reason.startswith("nan") or "the loss became" in reason
+
+
 def _train(spec, args, spec_path: str = "SPEC.json") -> int:
     import time
     from .loop import fit
@@ -55,8 +78,12 @@ def _train(spec, args, spec_path: str = "SPEC.json") -> int:
     if getattr(args, "device", None):
         spec.loop.device = args.device
     spec.loop.run_name = spec.loop.run_name or time.strftime("%Y%m%d-%H%M%S")
-    h = fit(spec, resume=getattr(args, "resume", None), dashboard=False, progress=_is_main_rank())
+    h = fit(spec, resume=getattr(args, "resume", None), dashboard=_Bar() if _is_main_rank() else False,
+            progress=False)
     _report(spec, h, spec.loop.run_name, spec_path)
+    if stopped_on_nan(h.stop_reason or ""):
+        _say("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' above)")
+        return 1
     if h.interrupted:
         _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
         return 130
@@ -72,6 +99,7 @@ def _demo(args) -> int:
     from .spec import TrainSpec
     spec = TrainSpec.default()
     out = Path(args.out)
+    _make_dir(out)
     spec.loop.epochs = args.epochs
     spec.loop.logdir = str(out / "runs")
     spec.loop.checkpoint_dir = str(out / "checkpoints")
@@ -79,7 +107,6 @@ def _demo(args) -> int:
     _say(f"nbtrain demo: TrainSpec.default() (a small CNN) on scikit-learn's digits (offline), "
          f"{spec.loop.epochs} epochs, on {os.cpu_count()} CPU core(s) or your GPU")
     spec_path = out / "demo_spec.json"
-    out.mkdir(parents=True, exist_ok=True)
     spec.save(spec_path)
     code = _train(spec, args, str(spec_path))
     nb = Path("notebooks")
@@ -88,6 +115,17 @@ def _demo(args) -> int:
          "notebooks: jupyter lab notebooks/" + (f"   ({', '.join(books)})" if books else
                                                 "   (in the nbtrain repository)"))
     return code
+
+
+def _make_dir(out: Path) -> None:
+    bad = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if bad is not None:
+        raise NbtrainError(f"{bad} is a file, not a folder", f"--out {out}", "give the path of a folder; it is created if missing")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NbtrainError(f"cannot create the folder: {e.strerror}", f"--out {out}",
+                           "give a folder you can write to") from None
 
 
 def _spec(args) -> int:
@@ -128,12 +166,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from .errors import NbtrainError
     try:
         return args.fn(args)
     except NbtrainError as e:
         print(f"nbtrain: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - one line, not a traceback, unless asked for
+        if os.environ.get("NBTRAIN_TRACEBACK") == "1":
+            traceback.print_exc()
+        print(f"nbtrain: error: {type(e).__name__}: {e} (NBTRAIN_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
