@@ -47,7 +47,11 @@ def _report(spec, h, run_name: str, spec_path: str) -> None:
         lines.append(f"TensorBoard logs: {Path(ls.logdir) / run_name}   (open: tensorboard --logdir {ls.logdir})")
     if ls.checkpoint_dir:
         ck = Path(ls.checkpoint_dir) / run_name
-        lines.append(f"checkpoints: {ck}   (resume: nbtrain run {spec_path} --resume {ck / 'last.pt'})")
+        if stopped_on_nan(h.stop_reason or ""):
+            lines.append(f"checkpoints: {ck}   (not for --resume: the weights may be nan; train again with a "
+                         "lower lr)")
+        else:
+            lines.append(f"checkpoints: {ck}   (resume: nbtrain run {spec_path} --resume {ck / 'last.pt'})")
     _say(*lines)
 
 

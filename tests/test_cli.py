@@ -84,7 +84,7 @@ def test_demo_out_under_a_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_a_run_stopped_by_nan_exits_1(tmp_path, capsys):
-    spec = small_spec(epochs=2, log_every=1)
+    spec = small_spec(epochs=2, log_every=1, run_name="n", checkpoint_dir=str(tmp_path / "ck"))
     spec.model.init, spec.model.init_params = "constant", {"val": 1e30}   # logits overflow to inf: the loss is nan
     path = tmp_path / "spec.json"
     spec.save(path)
@@ -92,6 +92,8 @@ def test_a_run_stopped_by_nan_exits_1(tmp_path, capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("stopped: ")]
     assert len(lines) == 1 and "the loss became" in lines[0], out
+    assert "--resume /" not in out and (f"checkpoints: {tmp_path / 'ck' / 'n'}   (not for --resume: the weights may "
+                                      "be nan; train again with a lower lr)") in out
     assert out.rstrip().endswith("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' "
                                  "above)")
 
