@@ -27,10 +27,17 @@ def is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _digits(v: int) -> str:
+    """An int as shown in a message: itself up to 30 digits, else 'an integer of about N digits' (without
+    str(v), which Python refuses beyond 4300 digits)."""
+    if abs(v) < 10**30:
+        return str(v)
+    return f"an integer of about {int(abs(v).bit_length() * math.log10(2)) + 1} digits"
+
+
 def check_int(v: int, where: str) -> int:
     if not -INT_MAX <= v <= INT_MAX:
-        raise SpecError(f"{len(str(abs(v)))}-digit integer does not fit in int64", where,
-                        f"give a value between {-INT_MAX} and {INT_MAX}")
+        raise SpecError(f"must fit in int64, got {_digits(v)}", where, f"give a value between {-INT_MAX} and {INT_MAX}")
     return v
 
 
@@ -42,10 +49,12 @@ def check_finite(v, where: str) -> float:
         x = math.inf if v > 0 else -math.inf
     if math.isnan(x):
         raise SpecError("expected a number, got nan", where, "give a finite number")
+    if math.isinf(x) and not is_int(v):
+        raise SpecError(f"expected a finite number, got {x:g}", where, "give a finite number; JSON's 1e999 reads as inf")
     if not abs(x) <= FLOAT_MAX:
-        shown = f"a {len(str(abs(v)))}-digit integer" if is_int(v) else f"{x:g}"
-        raise SpecError(f"expected a finite number of at most {FLOAT_MAX:.3g} in size (float32), got {shown}", where,
-                        "give a finite number; 1e999 in JSON reads as inf")
+        shown = _digits(v) if is_int(v) else f"{x:g}"
+        raise SpecError(f"must be at most {FLOAT_MAX:.3g} in size (float32's largest; torch computes in float32), "
+                        f"got {shown}", where)
     return x
 
 
@@ -53,9 +62,8 @@ def check_lr(lr: float | None, where: str) -> None:
     """A learning rate: > 0 and at most LR_MAX (see the module docstring)."""
     if lr is None:
         return
-    lr = check_finite(lr, where)
-    if lr <= 0:
-        raise SpecError(f"must be > 0, got {lr:g}", where, "set lr to a value > 0, e.g. 1e-3")
-    if lr > LR_MAX:
-        raise SpecError(f"must be <= {LR_MAX:g}, got {lr:g}", where,
+    if is_num(lr) and LR_MAX < lr < math.inf:
+        raise SpecError(f"must be <= {LR_MAX:g}, got {_digits(lr) if is_int(lr) else f'{lr:g}'}", where,
                         "every optimizer diverges at such a learning rate; typical values are 1e-4 to 1")
+    if check_finite(lr, where) <= 0:
+        raise SpecError(f"must be > 0, got {lr:g}", where, "set lr to a value > 0, e.g. 1e-3")
