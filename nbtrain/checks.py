@@ -4,6 +4,8 @@ later inside torch (inf, nan, an int64 overflow, a float32 overflow) is refused 
 Bounds, and why:
 - floats are finite and at most FLOAT_MAX in size: torch computes in float32, where 1e39 is already inf
   (1e308 or JSON's 1e999, which Python reads as inf, would turn the weights into inf on the first step);
+  and 0 or at least FLOAT_TINY: a smaller one is 0 in float32 (an eps of 1e-50 divides by zero, a LinearLR
+  start_factor of 5e-324 makes the LR nan);
 - ints fit in int64 (torch's index type); JSON integer literals are bounded earlier (nbtrain.jsonread);
 - a learning rate is at most LR_MAX: every torch.optim optimizer diverges on the first step far below it,
   so a larger one is a typo (1e2 for 1e-2), not a choice.
@@ -15,6 +17,7 @@ import math
 from .errors import SpecError
 
 FLOAT_MAX = float.fromhex("0x1.fffffep+127")    # torch.finfo(torch.float32).max, about 3.4e38
+FLOAT_TINY = float.fromhex("0x1p-126")          # torch.finfo(torch.float32).tiny, about 1.2e-38
 INT_MAX = 2**63 - 1
 LR_MAX = 1000.0
 
@@ -55,6 +58,9 @@ def check_finite(v, where: str) -> float:
         shown = _digits(v) if is_int(v) else f"{x:g}"
         raise SpecError(f"must be at most {FLOAT_MAX:.3g} in size (float32's largest; torch computes in float32), "
                         f"got {shown}", where)
+    if 0 < abs(x) < FLOAT_TINY:
+        raise SpecError(f"must be 0 or at least {FLOAT_TINY:.3g} in size (smaller numbers are 0 in float32), "
+                        f"got {x:g}", where)
     return x
 
 

@@ -257,3 +257,34 @@ def test_hostile_spec_files_through_the_cli_are_one_line_each(tmp_path):
         assert r.stderr.startswith("nbtrain: error: ") and r.stderr.count("\n") == 1, r.stderr
         assert "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "pwned").exists()
+
+
+# -- found by the sweep (test_catalog_sweep.py) -------------------------------------------------------------------
+def test_floats_that_are_zero_in_float32_are_refused():
+    assert _error(lambda d: d["optim"].update(eps=1e-50)) == (
+        "optim.eps: must be 0 or at least 1.18e-38 in size (smaller numbers are 0 in float32), got 1e-50")
+    with pytest.raises(NbtrainError) as e:
+        TrainSpec.from_dict({"sched": {"type": "LinearLR", "start_factor": 5e-324}})
+    assert str(e.value) == ("sched.start_factor: must be 0 or at least 1.18e-38 in size (smaller numbers are 0 in "
+                            "float32), got 4.94066e-324")
+
+
+def test_constant_lr_factor_zero_is_refused():
+    """torch's ConstantLR divides by factor when its total_iters end (ZeroDivisionError)."""
+    with pytest.raises(NbtrainError) as e:
+        TrainSpec.from_dict({"sched": {"type": "ConstantLR", "factor": 0.0}})
+    assert str(e.value) == "sched.factor: must be > 0, got 0 (set factor to a value > 0)"
+
+
+@pytest.mark.parametrize("layer, where", [({"type": "Flatten", "start_dim": 0}, "model.layers[0] (Flatten)"),
+                                          ({"type": "Softmax", "dim": 7}, "model.layers[0] (Softmax)")])
+def test_a_layer_that_breaks_the_batch_or_a_dim_is_named(layer, where):
+    from nbtrain.model import build_model
+    spec = TrainSpec.from_dict({"model": {"layers": [layer, {"type": "Flatten"}, {"type": "Linear",
+                                                                                   "out_features": 3}]}})
+    with pytest.raises(NbtrainError) as e:
+        build_model(spec.model, (3, 4, 4))
+    assert str(e.value).startswith(where + ": ")
+    if layer["type"] == "Flatten":
+        assert str(e.value) == ("model.layers[0] (Flatten): mixes the batch dimension into the sample: output (96,) "
+                                "for a batch (2, 3, 4, 4) (keep dimension 0 for the batch, e.g. start_dim=1)")
