@@ -14,6 +14,7 @@ from .errors import SpecError
 from .specbase import Component, SpecBase, _join, f
 
 MAX_IMAGE_SIZE = 256    # digits' image_size: see DataSpec.validate
+MAX_IMAGE_SIDE = 1024   # synthetic images: FakeData draws each in memory (4x1024x1024 float32: 16 MB a sample)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ class DataSpec(SpecBase):
                   choices=("auto", "classification", "regression"))
     standardize: bool = f(True, "tabular sets: scale features to mean 0, std 1 (training split's statistics)")
     image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size; at most 256)")
-    image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width]")
+    image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width], sides at most 1024")
     num_classes: int = f(10, "synthetic: number of classes")
     size: int = f(1000, "synthetic: number of samples")
     train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order (ToTensor implied at the end "
@@ -69,9 +70,10 @@ class DataSpec(SpecBase):
         if self.image_size > MAX_IMAGE_SIZE:
             raise SpecError(f"must be <= {MAX_IMAGE_SIZE}, got {self.image_size}", _join(where, "image_size"),
                             "the 8x8 digits hold no more detail, and 1797 images of 256x256 already take 470 MB")
-        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1:
-            raise SpecError(f"expected [channels (1-4), height, width], got {self.image_shape}",
-                            _join(where, "image_shape"), "e.g. [3, 32, 32]")
+        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1 \
+                or max(self.image_shape[1:]) > MAX_IMAGE_SIDE:
+            raise SpecError(f"expected [channels (1-4), height, width (each 1-{MAX_IMAGE_SIDE})], got "
+                            f"{self.image_shape}", _join(where, "image_shape"), "e.g. [3, 32, 32]")
         from .catalog.datasets import DATASETS
         DATASETS.get_entry(self.dataset, _join(where, "dataset"))
 

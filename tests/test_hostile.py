@@ -288,3 +288,10 @@ def test_a_layer_that_breaks_the_batch_or_a_dim_is_named(layer, where):
     if layer["type"] == "Flatten":
         assert str(e.value) == ("model.layers[0] (Flatten): mixes the batch dimension into the sample: output (96,) "
                                 "for a batch (2, 3, 4, 4) (keep dimension 0 for the batch, e.g. start_dim=1)")
+
+
+def test_synthetic_image_sides_are_bounded():
+    with pytest.raises(NbtrainError) as e:
+        DataSpec.from_dict({"dataset": "synthetic", "image_shape": [3, 100000, 100000]}, "data")
+    assert str(e.value) == ("data.image_shape: expected [channels (1-4), height, width (each 1-1024)], got "
+                            "[3, 100000, 100000] (e.g. [3, 32, 32])")
