@@ -5,6 +5,10 @@
     nbtrain spec                      print the default spec (edit it, then `nbtrain run`)
     nbtrain export SPEC.json          the plain PyTorch script a spec stands for
     torchrun --nproc_per_node 2 -m nbtrain run SPEC.json
+
+Exit status: 0 done, 1 the run stopped on a non-finite loss (nan/inf) or failed inside torch, 2 bad input (one
+``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted. An unexpected error prints one line
+too; NBTRAIN_TRACEBACK=1 prints its traceback.
 """
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
+
+from .errors import NbtrainError
+from .sinks.progress import ProgressBar
 
 
 def _is_main_rank() -> bool:
@@ -41,8 +49,20 @@ def _report(spec, h, run_name: str, spec_path: str) -> None:
         lines.append(f"TensorBoard logs: {Path(ls.logdir) / run_name}   (open: tensorboard --logdir {ls.logdir})")
     if ls.checkpoint_dir:
         ck = Path(ls.checkpoint_dir) / run_name
-        lines.append(f"checkpoints: {ck}   (resume: nbtrain run {spec_path} --resume {ck / 'last.pt'})")
+        if h.status == "nan":          # last.pt holds the last finite weights (nbtrain.sinks.checkpoint)
+            lines.append(f"checkpoints: {ck}   (the last finite weights; lower the lr before you resume from them)")
+        else:
+            lines.append(f"checkpoints: {ck}   (resume: nbtrain run {spec_path} --resume {ck / 'last.pt'})")
     _say(*lines)
+
+
+class _Bar(ProgressBar):
+    """The progress bar without its closing "stopped: ..." line: the CLI reports how the run ended, once."""
+
+    def on_fit_end(self, state) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) -> int:
@@ -55,8 +75,12 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
         spec.loop.checkpoint_dir = args.checkpoint_dir
     if getattr(args, "device", None):
         spec.loop.device = args.device
-    h = fit(spec, resume=getattr(args, "resume", None), dashboard=False, progress=_is_main_rank(), overwrite=overwrite)
+    h = fit(spec, resume=getattr(args, "resume", None), dashboard=_Bar() if _is_main_rank() else False,
+            progress=False, overwrite=overwrite)
     _report(spec, h, h.run_name, spec_path)
+    if h.status == "nan":
+        _say("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' above)")
+        return 1
     if h.interrupted:
         _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
         return 130
@@ -72,6 +96,7 @@ def _demo(args) -> int:
     from .spec import TrainSpec
     spec = TrainSpec.default()
     out = Path(args.out)
+    _make_dir(out)
     spec.loop.epochs = args.epochs
     spec.loop.logdir = str(out / "runs")
     spec.loop.checkpoint_dir = str(out / "checkpoints")
@@ -79,7 +104,6 @@ def _demo(args) -> int:
     _say(f"nbtrain demo: TrainSpec.default() (a small CNN) on scikit-learn's digits (offline), "
          f"{spec.loop.epochs} epochs, on {os.cpu_count()} CPU core(s) or your GPU")
     spec_path = out / "demo_spec.json"
-    out.mkdir(parents=True, exist_ok=True)
     spec.save(spec_path)
     code = _train(spec, args, str(spec_path), overwrite=True)      # the demo's run replaces the last demo's
     nb = Path("notebooks")
@@ -88,6 +112,17 @@ def _demo(args) -> int:
          "notebooks: jupyter lab notebooks/" + (f"   ({', '.join(books)})" if books else
                                                 "   (in the nbtrain repository)"))
     return code
+
+
+def _make_dir(out: Path) -> None:
+    bad = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if bad is not None:
+        raise NbtrainError(f"{bad} is a file, not a folder", f"--out {out}", "give the path of a folder; it is created if missing")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NbtrainError(f"cannot create the folder: {e.strerror}", f"--out {out}",
+                           "give a folder you can write to") from None
 
 
 def _spec(args) -> int:
@@ -135,7 +170,6 @@ def _quit(signum, frame) -> None:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from .errors import NbtrainError
     old = signal.signal(signal.SIGINT, _quit) if threading.current_thread() is threading.main_thread() else None
     try:
         return args.fn(args)
@@ -146,6 +180,11 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("nbtrain: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - one line, not a traceback, unless asked for
+        if os.environ.get("NBTRAIN_TRACEBACK") == "1":
+            traceback.print_exc()
+        print(f"nbtrain: error: {type(e).__name__}: {e} (NBTRAIN_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
     finally:
         if old is not None and argv is not None:     # called from Python (tests): give Ctrl-C back; as the
             signal.signal(signal.SIGINT, old)         # program, keep leaving quietly until the process ends

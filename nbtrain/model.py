@@ -89,10 +89,13 @@ def _forward_shape(module: nn.Module, shape: tuple, layer: LayerSpec, i: int) ->
         except NotImplementedError:                  # an op without a meta kernel: real zeros
             with eval_mode(module), torch.no_grad():
                 y = module(torch.zeros(2, *shape))
-    except RuntimeError as e:
+    except (RuntimeError, IndexError, ValueError) as e:   # IndexError: a dim out of range (Softmax, Flatten)
         msg = str(e).splitlines()[0]
         raise ShapeError(f"does not fit input of shape {_fmt(shape)}: {msg}", _where(i, layer),
                          "make the kernel/window smaller, add padding, or remove a pooling layer before it") from None
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        raise ShapeError(f"mixes the batch dimension into the sample: output {_fmt(tuple(y.shape))} for a batch "
+                         f"{_fmt(tuple(x.shape))}", _where(i, layer), "keep dimension 0 for the batch, e.g. start_dim=1")
     out = tuple(y.shape[1:])
     if any(s <= 0 for s in out):
         raise ShapeError(f"output shape {_fmt(out)} is empty for input {_fmt(shape)}", _where(i, layer),

@@ -6,202 +6,15 @@ catalog entry (a layer, a transform, an optimizer, a scheduler) keep their entry
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
-import json
-import types
-import typing
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from dataclasses import dataclass
+from typing import ClassVar, Union
 
+from .checks import check_lr
 from .errors import SpecError
-from .errors import type_name as _tname
+from .specbase import Component, SpecBase, _join, f
 
-
-def f(default: Any, help: str, **meta) -> Any:
-    """A dataclass field with a one-line help (and optional ``choices``)."""
-    meta["help"] = help
-    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _check(tp: Any, v: Any, where: str) -> Any:
-    """Check ``v`` against the annotation ``tp`` and convert nested dicts to dataclasses."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if v is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check(a, v, where)
-            except SpecError as e:
-                errors.append(e)
-        names = " or ".join("null" if a is type(None) else getattr(a, "__name__", str(a)) for a in args)
-        raise SpecError(f"expected {names}, got {_tname(v)}", where)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(v, list):
-            raise SpecError(f"expected list, got {_tname(v)}", where)
-        return [_check(item, x, f"{where}[{i}]") for i, x in enumerate(v)]
-    if origin is dict or tp is dict:
-        if not isinstance(v, dict):
-            raise SpecError(f"expected object, got {_tname(v)}", where)
-        return copy.deepcopy(v)
-    if dataclasses.is_dataclass(tp):
-        return tp.from_dict(v, where)
-    if tp is Any:
-        return copy.deepcopy(v)
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise SpecError(f"expected bool, got {_tname(v)}", where)
-        return v
-    if tp is int:
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise SpecError(f"expected int, got {_tname(v)}", where)
-        return v
-    if tp is float:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise SpecError(f"expected float, got {_tname(v)}", where)
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise SpecError(f"expected str, got {_tname(v)}", where)
-        return v
-    raise TypeError(f"spec type {tp!r} at {where} is not supported")  # a bug in the spec, not user input
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-class SpecBase:
-    """to_dict / from_dict / to_json / from_json / copy for every spec dataclass."""
-
-    def to_dict(self) -> dict:
-        out = {}
-        for fl in dataclasses.fields(self):
-            out[fl.name] = _to_plain(getattr(self, fl.name))
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str = ""):
-        if not isinstance(d, dict):
-            raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
-        obj = cls._from_fields(d, where)
-        obj.validate(where)
-        return obj
-
-    @classmethod
-    def _from_fields(cls, d: dict, where: str):
-        """An instance from the dataclass fields in ``d``, each type-checked; ``validate`` not yet run."""
-        hints = typing.get_type_hints(cls)
-        fields = {fl.name: fl for fl in dataclasses.fields(cls)}
-        for k in d:
-            if k not in fields:
-                raise SpecError(f"unknown key {k!r}", _join(where, k), "known keys: " + ", ".join(fields))
-        kw = {}
-        for name, fl in fields.items():
-            if name in d:
-                kw[name] = _check(hints[name], d[name], _join(where, name))
-                choices = fl.metadata.get("choices")
-                if choices and kw[name] not in choices:
-                    raise SpecError(f"expected one of {', '.join(map(repr, choices))}, got {_tname(kw[name])}",
-                                    _join(where, name))
-        return cls(**kw)
-
-    def validate(self, where: str = "") -> None:
-        """Extra checks a subclass needs beyond field types."""
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str):
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", cls.__name__,
-                            "check the file is a spec saved by nbtrain (TrainSpec.to_json or `nbtrain spec`)") from None
-        return cls.from_dict(d)
-
-    def save(self, path) -> None:
-        from pathlib import Path
-        Path(path).write_text(self.to_json() + "\n")
-
-    @classmethod
-    def load(cls, path):
-        from pathlib import Path
-        p = Path(path)
-        if not p.is_file():
-            raise SpecError("spec file not found", str(p), "give the path of a JSON spec (`nbtrain spec > spec.json`)")
-        return cls.from_json(p.read_text())
-
-    def copy(self):
-        return copy.deepcopy(self)
-
-
-def _to_plain(v: Any) -> Any:
-    if isinstance(v, SpecBase):
-        return v.to_dict()
-    if isinstance(v, list):
-        return [_to_plain(x) for x in v]
-    if isinstance(v, tuple):
-        return [_to_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _to_plain(x) for k, x in v.items()}
-    return v
-
-
-class Component(SpecBase):
-    """A spec item naming a catalog entry; its entry's parameters live in ``params`` and are written flat."""
-    TABLE: ClassVar[str] = ""        # attribute name of the catalog table
-    KEY: ClassVar[str] = "type"      # the field that names the entry
-
-    def to_dict(self) -> dict:
-        out = {}
-        for fl in dataclasses.fields(self):
-            if fl.name != "params":
-                out[fl.name] = _to_plain(getattr(self, fl.name))
-        out.update(_to_plain(self.params))
-        return out
-
-    @classmethod
-    def entry_for(cls, name: str, where: str):
-        from . import catalog
-        return getattr(catalog, cls.TABLE).get_entry(name, _join(where, cls.KEY))
-
-    @classmethod
-    def from_dict(cls, d: Any, where: str = ""):
-        if not isinstance(d, dict):
-            raise SpecError(f"expected object, got {_tname(d)}", where or cls.__name__)
-        own = {fl.name for fl in dataclasses.fields(cls)} - {"params"}
-        if cls.KEY not in d:
-            raise SpecError(f"missing {cls.KEY!r}", where, f"name a {cls.TABLE.lower().rstrip('s')} with {cls.KEY!r}")
-        if not isinstance(d[cls.KEY], str):
-            raise SpecError(f"expected str, got {_tname(d[cls.KEY])}", _join(where, cls.KEY))
-        entry = cls.entry_for(d[cls.KEY], where)
-        params = {k: v for k, v in d.items() if k not in own}
-        base = {k: v for k, v in d.items() if k in own}
-        obj = cls._from_fields(base, where)
-        obj.params = entry.check_params(params, where)
-        obj.validate(where)
-        return obj
-
-    def entry(self):
-        return self.entry_for(getattr(self, self.KEY), "")
-
-    def kwargs(self, where: str = "") -> dict:
-        """The entry's defaults merged with params, in the form torch constructors take.
-
-        The params are checked here too, so a spec made in Python (not through from_dict) gets the
-        same clear errors: unknown or missing parameters, wrong types, values out of range."""
-        entry = self.entry_for(getattr(self, self.KEY), where)
-        return entry.kwargs(entry.check_params(self.params, where))
+MAX_IMAGE_SIZE = 256    # digits' image_size: see DataSpec.validate
+MAX_IMAGE_SIDE = 1024   # synthetic images: FakeData draws each in memory (4x1024x1024 float32: 16 MB a sample)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -220,14 +33,16 @@ class DataSpec(SpecBase):
     download: bool = f(False, "let torchvision download missing files")
     path: str = f("", "CSV file (.csv or .csv.gz) or ImageFolder directory")
     delimiter: str = f(",", "CSV field separator")
-    header: bool = f(True, "the CSV's first row names the columns")
+    header: Union[bool, str] = f("auto", "the CSV's first row names the columns: true, false, or auto (a header "
+                                 "when a cell of it is text over a number below; a numeric first row is data)",
+                                 choices=("auto", True, False))
     target: Union[int, str] = f(-1, "CSV target column, by name or index (-1: the last)")
     features: list[Union[int, str]] = f([], "CSV feature columns by name or index (empty: all but the target)")
     task: str = f("auto", "CSV: classification, regression, or auto (integer target with <= 20 values: classes)",
                   choices=("auto", "classification", "regression"))
     standardize: bool = f(True, "tabular sets: scale features to mean 0, std 1 (training split's statistics)")
-    image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size)")
-    image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width]")
+    image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size; at most 256)")
+    image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width], sides at most 1024")
     num_classes: int = f(10, "synthetic: number of classes")
     size: int = f(1000, "synthetic: number of samples")
     train_transforms: list[TransformSpec] = f([], "train pipeline, applied in order (ToTensor implied at the end "
@@ -252,9 +67,13 @@ class DataSpec(SpecBase):
             v = getattr(self, name)
             if v < low:
                 raise SpecError(f"must be >= {low}, got {v}", _join(where, name))
-        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1:
-            raise SpecError(f"expected [channels (1-4), height, width], got {self.image_shape}",
-                            _join(where, "image_shape"), "e.g. [3, 32, 32]")
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise SpecError(f"must be <= {MAX_IMAGE_SIZE}, got {self.image_size}", _join(where, "image_size"),
+                            "the 8x8 digits hold no more detail, and 1797 images of 256x256 already take 470 MB")
+        if len(self.image_shape) != 3 or not 1 <= self.image_shape[0] <= 4 or min(self.image_shape) < 1 \
+                or max(self.image_shape[1:]) > MAX_IMAGE_SIDE:
+            raise SpecError(f"expected [channels (1-4), height, width (each 1-{MAX_IMAGE_SIDE})], got "
+                            f"{self.image_shape}", _join(where, "image_shape"), "e.g. [3, 32, 32]")
         from .catalog.datasets import DATASETS
         DATASETS.get_entry(self.dataset, _join(where, "dataset"))
 
@@ -308,8 +127,7 @@ class ParamGroupSpec(SpecBase):
     def validate(self, where: str = "") -> None:
         if not self.pattern:
             raise SpecError("empty pattern", _join(where, "pattern"), "name the layers, e.g. 'fc*' or '0'")
-        if self.lr is not None and self.lr <= 0:
-            raise SpecError(f"must be > 0, got {self.lr:g}", _join(where, "lr"), "set lr to a value > 0, e.g. 1e-3")
+        check_lr(self.lr, _join(where, "lr"))
         if self.weight_decay is not None and self.weight_decay < 0:
             raise SpecError(f"must be >= 0, got {self.weight_decay:g}", _join(where, "weight_decay"))
 
@@ -323,8 +141,7 @@ class OptimSpec(Component):
     params: dict = f({}, "other parameters of the optimizer")
 
     def validate(self, where: str = "") -> None:
-        if self.lr <= 0:
-            raise SpecError(f"must be > 0, got {self.lr:g}", _join(where, "lr"), "set lr to a value > 0, e.g. 1e-3")
+        check_lr(self.lr, _join(where, "lr"))
 
 
 @dataclass
@@ -401,8 +218,9 @@ class LoopSpec(SpecBase):
             v = getattr(self, name)
             if v < low:
                 raise SpecError(f"must be >= {low}, got {v}", _join(where, name))
-        if self.grad_clip < 0:
-            raise SpecError(f"must be >= 0, got {self.grad_clip:g}", _join(where, "grad_clip"))
+        for name in ("grad_clip", "min_delta"):
+            if getattr(self, name) < 0:
+                raise SpecError(f"must be >= 0, got {getattr(self, name):g}", _join(where, name))
         from .catalog import LOSSES, METRICS
         e = LOSSES.get_entry(self.loss, _join(where, "loss"))
         self.loss_params = e.check_params(self.loss_params, _join(where, "loss_params"))

@@ -57,3 +57,52 @@ def test_demo_trains_and_says_where_everything_is(tmp_path, capsys):
     assert "jupyter lab notebooks/" in out and f"nbtrain run {tmp_path / 'demo_spec.json'}" in out
     acc = float(out.split("val_accuracy ")[1].split()[0].rstrip(","))
     assert acc > 0.5                                          # one epoch of the default CNN on digits
+
+
+def test_a_training_error_is_printed_once(tmp_path, capsys):
+    spec = small_spec(epochs=1)
+    spec.model.layers[-1].params["out_features"] = 3
+    path = tmp_path / "spec.json"
+    spec.save(path)
+    assert main(["run", str(path)]) == 2
+    out, err = capsys.readouterr()
+    msg = ("model (last layer): the model outputs 3 values per sample but the data has 10 classes (set the last "
+           "layer's out_features to 10)")
+    assert err.endswith(f"\nnbtrain: error: {msg}\n")         # after the progress bar's lines (tqdm: stderr)
+    assert (out + err).count(msg) == 1                     # the bar no longer repeats it as "stopped: error: ..."
+
+
+def test_demo_out_under_a_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["demo", "--epochs", "1", "--out", str(tmp_path / "afile" / "sub")]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"nbtrain: error: --out {tmp_path / 'afile' / 'sub'}: {tmp_path / 'afile'} is a file, not a folder "
+                   "(give the path of a folder; it is created if missing)\n")
+    assert out == ""
+
+
+def test_a_run_stopped_by_nan_exits_1(tmp_path, capsys):
+    spec = small_spec(epochs=2, log_every=1, run_name="n", checkpoint_dir=str(tmp_path / "ck"))
+    spec.model.init, spec.model.init_params = "constant", {"val": 1e30}   # logits overflow to inf: the loss is nan
+    path = tmp_path / "spec.json"
+    spec.save(path)
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("stopped: ")]
+    assert len(lines) == 1 and "the loss became" in lines[0], out
+    assert "--resume /" not in out and (f"checkpoints: {tmp_path / 'ck' / 'n'}   (the last finite weights; lower "
+                                      "the lr before you resume from them)") in out
+    assert out.rstrip().endswith("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' "
+                                 "above)")
+
+
+def test_an_unexpected_error_is_one_line(tmp_path, capsys, monkeypatch):
+    import nbtrain.cli as cli
+    monkeypatch.setattr(cli, "_spec", lambda args: 1 / 0)
+    monkeypatch.delenv("NBTRAIN_TRACEBACK", raising=False)
+    assert main(["spec"]) == 1
+    assert capsys.readouterr().err == "nbtrain: error: ZeroDivisionError: division by zero (NBTRAIN_TRACEBACK=1 shows where)\n"
+    monkeypatch.setenv("NBTRAIN_TRACEBACK", "1")
+    assert main(["spec"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "ZeroDivisionError" in err

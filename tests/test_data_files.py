@@ -10,7 +10,7 @@ import torch
 
 from nbtrain import DataSpec, build_data
 from nbtrain import TransformSpec as T
-from nbtrain.errors import DataError
+from nbtrain.errors import DataError, NbtrainError
 
 DIABETES = """Pregnancies,Glucose,BloodPressure,BMI,Age,Outcome
 6,148,72,33.6,50,1
@@ -265,3 +265,70 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(DataError) as e:
         list(b.train)
     assert str(e.value) == msg
+
+
+# -- hostile or careless CSV files (issue 13) and a headerless numeric file (issue 16) ------------------------
+def _csv_error(tmp_path, text, **kw):
+    spec = DataSpec(dataset="csv", path=_csv(tmp_path, text), **kw)
+    with pytest.raises(DataError) as e:
+        build_data(spec)
+    return str(e.value).replace(str(tmp_path), "TMP")
+
+
+@pytest.mark.parametrize("cell, what", [("", "empty cell"), ("nan", "'nan' is not a finite number"),
+                                        ("inf", "'inf' is not a finite number"),
+                                        ("-Infinity", "'-Infinity' is not a finite number")])
+def test_csv_empty_nan_and_inf_feature_cells_name_row_and_column(tmp_path, cell, what):
+    text = DIABETES.replace("1,89,66,28.1", f"1,89,{cell},28.1")
+    assert _csv_error(tmp_path, text) == (f"TMP/d.csv line 5, column 'BloodPressure': {what} (fix the cell, or leave "
+                                          "the column out of data.features)")
+
+
+@pytest.mark.parametrize("cell, what", [("", "empty target cell"), ("nan", "'nan' is not a finite number"),
+                                        ("inf", "'inf' is not a finite number")])
+def test_csv_empty_or_nonfinite_target_is_an_error_not_a_class(tmp_path, cell, what):
+    text = DIABETES.replace("0,137,40,43.1,33,1", f"0,137,40,43.1,33,{cell}")
+    assert _csv_error(tmp_path, text) == (f"TMP/d.csv line 6, column 'Outcome': {what} (every row needs a target "
+                                          "value; fix the cell or remove the row)")
+    labels = "".join(f"{i},{i * 2},{'' if i == 3 else 'cat' if i % 2 else 'dog'}\n" for i in range(8))
+    assert _csv_error(tmp_path, labels, header=False) == ("TMP/d.csv line 4, column '2': empty target cell (every "
+                                                          "row needs a target value; fix the cell or remove the row)")
+
+
+def test_csv_one_class_target_is_rejected_with_a_clear_message(tmp_path):
+    text = "\n".join(DIABETES.splitlines()[:1] + [r[:-1] + "1" for r in DIABETES.splitlines()[1:]]) + "\n"
+    assert _csv_error(tmp_path, text) == (
+        "TMP/d.csv: the target column 'Outcome' holds one class only ('1'): a classifier needs at least 2 (check "
+        "data.target names the label column, or set data.task to 'regression')")
+
+
+def test_csv_headerless_numeric_file_keeps_its_first_row_by_default(tmp_path, recwarn):
+    """The seed's diabetes.csv has no header: with data.header left at 'auto' the first row is data."""
+    body = "".join(DIABETES.splitlines(keepends=True)[1:])
+    path = _csv(tmp_path, body)
+    assert DataSpec().header == "auto"
+    b = build_data(DataSpec(dataset="csv", path=path, standardize=False, shuffle=False, val_split=0.3))
+    assert len(b.train_set) + len(b.val_set) == 10 and b.input_shape == (5,)
+    x, _ = _all(b.train)
+    rows = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    assert torch.equal(x, torch.from_numpy(rows[b.train_set.indices, :5]))
+    assert not [w for w in recwarn if "header" in str(w.message)]
+    named = build_data(DataSpec(dataset="csv", path=_csv(tmp_path, DIABETES, "h.csv"), target="Outcome"))
+    assert len(named.train_set) + len(named.val_set) == 10           # a text header is still found
+
+
+def test_csv_header_true_on_a_numeric_first_row_warns(tmp_path):
+    body = "".join(DIABETES.splitlines(keepends=True)[1:])
+    with pytest.warns(UserWarning) as w:
+        b = build_data(DataSpec(dataset="csv", path=_csv(tmp_path, body), header=True))
+    assert len(b.train_set) + len(b.val_set) == 9
+    assert str(w[0].message) == (f"{tmp_path / 'd.csv'}: data.header is true but the first row (6, 148, 72, 33.6, ...) "
+                                 "is all numbers: it is read as column names, not data (set data.header to 'auto' "
+                                 "or false to keep it)")
+
+
+def test_csv_header_field_takes_auto_true_false_only():
+    assert DataSpec.from_dict({"header": False}).header is False
+    with pytest.raises(NbtrainError) as e:
+        DataSpec.from_dict({"header": "yes"}, "data")
+    assert str(e.value) == "data.header: expected one of 'auto', True, False, got 'yes'"

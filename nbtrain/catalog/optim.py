@@ -108,5 +108,5 @@ SCHEDULERS = Table("scheduler", [
         "end_factor": P("float", "factor at the end", low=0, high=1),
         "total_iters": P("int", "steps until end_factor is reached", low=1)}),
     entry("ConstantLR", sch.ConstantLR, "scales the LR by factor for total_iters steps", {
-        "factor": P("float", "the factor", low=0, high=1), "total_iters": P("int", "steps of the scaled LR", low=1)}),
+        "factor": P("float", "the factor", low=0, low_open=True, high=1), "total_iters": P("int", "steps of the scaled LR", low=1)}),
 ])

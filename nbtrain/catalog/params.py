@@ -6,10 +6,11 @@ their JSON form (lists, not tuples); builders convert with ``to_torch``.
 from __future__ import annotations
 
 import inspect
-import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..checks import check_finite, check_int, is_int, is_num
 from ..errors import SpecError, unknown_name
 from ..expr import parse as parse_expr
 from ..errors import type_name as _tname
@@ -18,14 +19,6 @@ REQUIRED = object()  # marker: the parameter has no default
 
 KINDS = ("int", "float", "bool", "str", "choice", "auto_int", "int_or_ints", "ints", "floats",
          "float_or_floats", "expr", "opt_int", "opt_float", "padding")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 @dataclass(frozen=True)
@@ -38,72 +31,81 @@ class Param:
     high: float | None = None
     low_open: bool = False      # low itself is not allowed (e.g. lr > 0)
     choices: tuple = ()
+    length: tuple = ()          # allowed lengths of the list form (empty: any); ``entry`` fills it, see there
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
     def check(self, v: Any, where: str) -> Any:
-        """Return ``v`` (ints accepted for floats, converted) or raise SpecError naming ``where``."""
+        """Return ``v`` (ints accepted for floats, converted) or raise SpecError naming ``where``.
+
+        Every number is checked for its kind, finiteness (nbtrain.checks), range, and every list for its length."""
         k = self.kind
-        if k == "int" or (k in ("opt_int",) and v is not None):
-            if not _is_int(v):
-                raise SpecError(f"expected int, got {_tname(v)}", where)
-            self._range(v, where)
-        elif k == "auto_int":
-            if v != "auto" and not _is_int(v):
-                raise SpecError(f"expected int or 'auto', got {_tname(v)}", where)
-            if v != "auto":
-                self._range(v, where)
-        elif k == "float" or (k == "opt_float" and v is not None):
-            if not _is_num(v):
-                raise SpecError(f"expected float, got {_tname(v)}", where)
-            v = float(v)
-            if not math.isfinite(v):
-                raise SpecError(f"expected a finite number, got {v}", where)
-            self._range(v, where)
-        elif k == "bool":
+        if v is None and k in ("opt_int", "opt_float"):
+            return v
+        if k in ("int", "opt_int", "auto_int"):
+            if k == "auto_int" and v == "auto":
+                return v
+            return self._int(v, where, "int or 'auto'" if k == "auto_int" else "int")
+        if k in ("float", "opt_float"):
+            return self._float(v, where, "float")
+        if k == "bool":
             if not isinstance(v, bool):
                 raise SpecError(f"expected bool, got {_tname(v)}", where)
-        elif k == "str" or (k == "expr" and isinstance(v, str)):
+            return v
+        if k == "str" or (k == "expr" and isinstance(v, str)):
             if not isinstance(v, str):
                 raise SpecError(f"expected str, got {_tname(v)}", where)
             if k == "expr" and v:
                 parse_expr(v, where)
-        elif k == "expr":   # one expression per param group
+            return v
+        if k == "expr":   # one expression per param group
             if not (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)):
                 raise SpecError(f"expected str or list of str, got {_tname(v)}", where)
             for i, x in enumerate(v):
                 parse_expr(x, f"{where}[{i}]")
-        elif k == "choice":
-            if v not in self.choices:
+            return v
+        if k == "choice":
+            if not any(v == c and type(v) is type(c) for c in self.choices):
                 raise unknown_name("value", str(v), [str(c) for c in self.choices], where)
-        elif k in ("int_or_ints", "padding"):
-            if k == "padding" and v in ("same", "valid"):
-                return v
-            if _is_int(v):
-                self._range(v, where)
-            elif isinstance(v, list) and v and all(_is_int(x) for x in v):
-                for x in v:
-                    self._range(x, where)
-            else:
-                extra = ", 'same' or 'valid'" if k == "padding" else ""
-                raise SpecError(f"expected int or list of ints{extra}, got {_tname(v)}", where)
-        elif k == "ints":
-            if not (isinstance(v, list) and all(_is_int(x) for x in v)):
-                raise SpecError(f"expected list of ints, got {_tname(v)}", where)
-            for x in v:
-                self._range(x, where)
-        elif k in ("floats", "float_or_floats"):
-            if k == "float_or_floats" and _is_num(v):
-                v = float(v)
-                self._range(v, where)
-                return v
-            if not (isinstance(v, list) and all(_is_num(x) for x in v)):
-                raise SpecError(f"expected list of numbers, got {_tname(v)}", where)
-            v = [float(x) for x in v]
-            for x in v:
-                self._range(x, where)
+            return v
+        if k == "padding" and v in ("same", "valid"):
+            return v
+        return self._number_or_list(v, where)
+
+    def _number_or_list(self, v: Any, where: str) -> Any:
+        """The kinds that take a number, a list of numbers, or either."""
+        k = self.kind
+        ints = k in ("int_or_ints", "padding", "ints")
+        if k in ("int_or_ints", "padding", "float_or_floats") and not isinstance(v, list):
+            want = {"int_or_ints": "int or list of ints", "padding": "int or list of ints, 'same' or 'valid'",
+                    "float_or_floats": "number or list of numbers"}[k]
+            return self._int(v, where, want) if ints else self._float(v, where, want)
+        want = "list of ints" if ints else "list of numbers"
+        if not isinstance(v, list):
+            raise SpecError(f"expected {want}, got {_tname(v)}", where)
+        if self.length and len(v) not in self.length:
+            n = " or ".join(map(str, self.length))
+            raise SpecError(f"expected a list of {n} {'ints' if ints else 'numbers'}, got {len(v)}: {v}", where,
+                            self.help)
+        if not v and k != "ints":
+            raise SpecError(f"expected a non-empty {want}, got []", where, self.help)
+        return [self._int(x, f"{where}[{i}]", "int") if ints else self._float(x, f"{where}[{i}]", "number")
+                for i, x in enumerate(v)]
+
+    def _int(self, v: Any, where: str, want: str) -> int:
+        if not is_int(v):
+            raise SpecError(f"expected {want}, got {_tname(v)}", where)
+        check_int(v, where)
+        self._range(v, where)
+        return v
+
+    def _float(self, v: Any, where: str, want: str) -> float:
+        if not is_num(v):
+            raise SpecError(f"expected {want}, got {_tname(v)}", where)
+        v = check_finite(v, where)
+        self._range(v, where)
         return v
 
     def _range(self, v: float, where: str) -> None:
@@ -114,15 +116,6 @@ class Param:
                             f"set {self.name} to a value {op} {lo:g}")
         if hi is not None and v > hi:
             raise SpecError(f"must be <= {hi:g}, got {v:g}", where, f"set {self.name} to a value <= {hi:g}")
-
-    def describe(self) -> str:
-        rng = ""
-        if self.choices:
-            rng = " one of " + ", ".join(map(str, self.choices))
-        elif self.low is not None or self.high is not None:
-            lo = "(" if self.low_open else "["
-            rng = f" in {lo}{'' if self.low is None else f'{self.low:g}'}, {'' if self.high is None else f'{self.high:g}'}]"
-        return f"{self.name} ({self.kind}{rng}): {self.help}"
 
 
 def to_torch(v: Any) -> Any:
@@ -217,5 +210,23 @@ def entry(name: str, build: Callable, help: str, params: dict | None = None, *, 
             t["default"] = jsonable_default(sig_defaults[pname])
         if "choices" in t:
             t["choices"] = tuple(t["choices"])
+        t["length"] = _length(name, t)
         out.append(Param(name=pname, **t))
     return Entry(name, build, tuple(out), help, frozenset(tags))
+
+
+def _length(entry_name: str, t: dict) -> tuple:
+    """The allowed lengths of a parameter's list form, unless the template gives them: a list default's own
+    length (Adam's betas [0.9, 0.999]: 2, so [0.9] is refused); for sizes, the spatial dimensions in the torch
+    class name (Conv1d: 1, MaxPool2d: 2) or [s] / [h, w] for an image transform; a float_or_floats range: [lo, hi]."""
+    if "length" in t:
+        n = t["length"]
+        return tuple(n) if isinstance(n, (tuple, list)) else (n,)
+    if isinstance(t["default"], list):
+        return (len(t["default"]),)
+    if t["kind"] in ("int_or_ints", "padding"):
+        dims = re.search(r"([123])d$", entry_name)
+        return (int(dims.group(1)),) if dims else (1, 2)
+    if t["kind"] == "float_or_floats":
+        return (2,)
+    return ()

@@ -78,7 +78,8 @@ TRANSFORMS = Table("transform", [
         "max_size": P("opt_int", "upper bound on the longer side (null: none)", low=1), "antialias": _antialias}),
     tv("CenterCrop", v2.CenterCrop, "crop the centre to size", {"size": _size}),
     tv("Pad", v2.Pad, "pad every side by padding pixels", {
-        "padding": P("int_or_ints", "pixels on each side: int, [left/right, top/bottom] or [l, t, r, b]", low=0),
+        "padding": P("int_or_ints", "pixels on each side: int, [left/right, top/bottom] or [l, t, r, b]", low=0,
+                     length=(1, 2, 4)),
         "fill": _fill, "padding_mode": _pmode}),
     tv("Grayscale", v2.Grayscale, "convert RGB to grayscale", {
         "num_output_channels": P("choice", "1, or 3 identical channels", choices=[1, 3])}),
@@ -102,9 +103,10 @@ TRANSFORMS = Table("transform", [
     tv("RandomAffine", v2.RandomAffine, "random rotation, translation, scale and shear", {
         "degrees": P("float_or_floats", "rotation range in degrees: d for [-d, d], or [lo, hi]"),
         "translate": P("floats", "[fx, fy] largest shift as a fraction of width / height (null: none)",
-                       low=0, high=1),
-        "scale": P("floats", "[lo, hi] scale factor range (null: none)", low=0, low_open=True),
-        "shear": P("float_or_floats", "shear range in degrees: s for [-s, s], or [lo, hi] (null: none)"),
+                       low=0, high=1, length=2),
+        "scale": P("floats", "[lo, hi] scale factor range (null: none)", low=0, low_open=True, length=2),
+        "shear": P("float_or_floats", "shear range in degrees: s for [-s, s], or [lo, hi] (null: none)",
+                   length=(2, 4)),
         "interpolation": _interp, "fill": _fill}, tags=["random"]),
     tv("ColorJitter", v2.ColorJitter, "random brightness, contrast, saturation and hue", {
         "brightness": P("float_or_floats", f"brightness: {_jit}", low=0),

@@ -1,7 +1,9 @@
 """Fixtures for real-browser tests: JupyterLab (and TensorBoard) on 127.0.0.1, driven in Debian's chromium.
 
 The browser is /usr/bin/chromium from apt (never `playwright install`: browser downloads are blocked). .ci/run
-installs it when missing and sets NBTRAIN_REQUIRE_BROWSER=1, so in CI a missing browser fails instead of skipping.
+installs it when missing and sets NBTRAIN_REQUIRE_BROWSER=1: then nothing here skips (a missing browser, a missing
+package, a module-level importorskip in a test file) — each becomes a failure. NBTRAIN_SKIP_BROWSER=1 is the one
+explicit opt-out: every browser test is skipped, saying so.
 """
 from __future__ import annotations
 
@@ -27,17 +29,51 @@ SHOTS = ROOT / "docs" / "screenshots"
 OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
 
+REQUIRED = "(NBTRAIN_REQUIRE_BROWSER=1: CI installed the browser, so this must run)"
+
+
+def _required() -> bool:
+    return os.environ.get("NBTRAIN_REQUIRE_BROWSER") == "1" and os.environ.get("NBTRAIN_SKIP_BROWSER") != "1"
+
+
+def _in_browser_dir(path) -> bool:
+    """Whether a path (an item's file, a report's node id) is a module of this folder."""
+    p = str(path).replace(os.sep, "/").split("::")[0]
+    return "browser/" in p and (Path(__file__).parent / Path(p).name).is_file()
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+        if _in_browser_dir(item.fspath):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)
+            if os.environ.get("NBTRAIN_SKIP_BROWSER") == "1":
+                item.add_marker(pytest.mark.skip(reason="NBTRAIN_SKIP_BROWSER=1: browser tests opted out"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collectreport(report):
+    """A browser test module skipped while collected (a module-level importorskip) fails when it must run; a
+    wrapper, so the session counts the failure (its own hook runs before any plain conftest hook)."""
+    if _required() and report.skipped and _in_browser_dir(report.nodeid):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{report.nodeid}: {reason} {REQUIRED}"
+    return (yield)
 
 
 def _missing(reason: str):
-    if os.environ.get("NBTRAIN_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (NBTRAIN_REQUIRE_BROWSER=1: CI installed the browser, so this must run)")
+    if _required():
+        pytest.fail(f"{reason} {REQUIRED}")
     pytest.skip(reason)
+
+
+def require_import(name: str, minversion: str | None = None):
+    """pytest.importorskip, which fails instead of skipping when NBTRAIN_REQUIRE_BROWSER=1."""
+    try:
+        return pytest.importorskip(name, minversion=minversion)
+    except pytest.skip.Exception as e:
+        _missing(str(e))
 
 
 def free_port() -> int:
@@ -142,7 +178,7 @@ def _jupyter(tmp_path_factory, name: str, module: str, app: str):
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """JupyterLab on 127.0.0.1 with a token, serving a temporary folder with a copy of notebooks/."""
-    pytest.importorskip("jupyterlab")
+    require_import("jupyterlab")
     yield from _jupyter(tmp_path_factory, "lab", "jupyterlab", "LabApp")
 
 
@@ -150,7 +186,7 @@ def lab(tmp_path_factory):
 def notebook7(tmp_path_factory):
     """Notebook 7 (``python -m notebook``) on 127.0.0.1 with a token, serving a copy of notebooks/ like ``lab``;
     open a notebook at ``notebook7.url("notebooks/<name>.ipynb")``."""
-    pytest.importorskip("notebook", minversion="7")
+    require_import("notebook", minversion="7")
     yield from _jupyter(tmp_path_factory, "notebook7", "notebook", "JupyterNotebookApp")
 
 
