@@ -81,10 +81,20 @@ def run_on_meta(module: nn.Module, x: torch.Tensor):
         return functional_call(module, state, (x.to("meta"),))
 
 
+def _check_dims(module: nn.Module, ndim: int) -> None:
+    """A ``dim`` out of range (Softmax, Flatten's start/end): real tensors raise IndexError, meta ones do not."""
+    for name in ("dim", "start_dim", "end_dim"):
+        d = getattr(module, name, None)
+        if isinstance(d, int) and not -ndim <= d < ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+                             f"but got {d})")
+
+
 def _forward_shape(module: nn.Module, shape: tuple, layer: LayerSpec, i: int) -> tuple:
     x = torch.zeros(2, *shape, device="meta")
     try:
         try:
+            _check_dims(module, x.ndim)
             y = run_on_meta(module, x)
         except NotImplementedError:                  # an op without a meta kernel: real zeros
             with eval_mode(module), torch.no_grad():

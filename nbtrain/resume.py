@@ -51,6 +51,9 @@ def _load_failure(e: Exception) -> str:
     text = str(e).strip()
     if "WeightsUnpickler error:" in text:
         text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    elif text.startswith("Weights only load failed"):    # torch 2.14: the reason is on a later line
+        reason = [line for line in text.splitlines()[1:] if "GLOBAL" in line or "global" in line]
+        text = reason[0].strip() if reason else text
     return text.splitlines()[0].strip() if text else type(e).__name__
 
 
@@ -63,8 +66,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
         first = _load_failure(e)
-        if first.startswith("Unsupported global"):
-            raise CheckpointError("holds pickled Python objects, not an nbtrain checkpoint (a whole saved model?)",
+        if first.startswith("Unsupported global") or "unsupported GLOBAL" in first:
+            what = "a whole saved model?" if first.startswith("Unsupported global") else first
+            raise CheckpointError(f"holds pickled Python objects, not an nbtrain checkpoint ({what})",
                                   str(p), "nbtrain reads checkpoints with torch.load(weights_only=True); load a whole "
                                   "model with torch.load(path, weights_only=False) only if you trust the file") from None
         raise CheckpointError(f"not a readable checkpoint ({first[:200]})", str(p),

@@ -11,6 +11,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
+from . import catalog
 from .checks import check_finite, check_int
 from .errors import SpecError
 from .errors import type_name as _tname
@@ -161,7 +162,6 @@ class Component(SpecBase):
 
     @classmethod
     def entry_for(cls, name: str, where: str):
-        from . import catalog
         return getattr(catalog, cls.TABLE).get_entry(name, _join(where, cls.KEY))
 
     @classmethod

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nbtrain import NbtrainError
-from nbtrain.sinks.checkpoint import load_checkpoint
+from nbtrain.resume import load_checkpoint
 from nbtrain.spec import DataSpec, LoopSpec, OptimSpec, TrainSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def test_a_utf8_spec_with_a_bom_and_non_ascii_text_loads(tmp_path):
     assert TrainSpec.load(tmp_path / "t.json").loop.run_name == "实验-é"
 
 
-# -- checkpoints: pickles never run, and the message says why (load_checkpoint: nbtrain/sinks/checkpoint.py) ------
+# -- checkpoints: pickles never run, and the message says why (load_checkpoint: nbtrain/resume.py) ----------------
 class _Evil:
     def __init__(self, marker):
         self.marker = str(marker)
@@ -205,8 +205,6 @@ class _Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.xfail(strict=True, reason="load_checkpoint cuts torch 2.14's message before its reason "
-                   "('Trying to load unsupported GLOBAL posix.system'); the lead's few-line fix is in the report")
 def test_a_malicious_pickle_never_runs_and_the_message_says_why(tmp_path):
     marker, path = tmp_path / "pwned", tmp_path / "evil.pt"
     torch.save({"x": _Evil(marker)}, path)
