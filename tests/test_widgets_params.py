@@ -16,7 +16,7 @@ def test_inputs_follow_the_catalog():
                                               ("replicate", "replicate"), ("circular", "circular"))
     assert isinstance(f["bias"].input, W.Checkbox) and f["bias"].input.value is True
     assert isinstance(f["kernel_size"].input, W.Text) and f["kernel_size"].input.value == "3"
-    assert f["out_channels"].input.tooltip == "number of filters (output channels)"
+    assert f["out_channels"].input.tooltip == "out_channels: number of filters (output channels)"
     drop = ParamsEditor(LAYERS["Dropout"], {})
     assert isinstance(drop.fields["p"].input, W.FloatSlider)            # both ends of the range: a slider
     assert (drop.fields["p"].input.min, drop.fields["p"].input.max) == (0.0, 1.0)
