@@ -215,12 +215,12 @@ class LayerBuilder(W.VBox):
             return t("use_mlp", self.lang), lambda: self.apply_preset("MLP")
         return "", None
 
-    def check_classes(self, classes: int) -> str:
-        """The model's output against ``classes``: the error (marked on the last row, with its fix), or ''."""
+    def check_classes(self, classes: int, dataset: str = "the data") -> str:
+        """The model's output against ``classes``: the error (marked on the row at fault, with its fix), or ''."""
         out = self.output_shape
         if self.error or out is None or tuple(out) == (classes,):
             return ""
-        msg = f"the model gives outputs of shape {tuple(out)} but the data has {classes} classes"
+        msg = f"the model gives outputs of shape {tuple(out)} but {dataset} has {classes} classes"
         rows = self.rows.rows
         flat = next((j for j, s in enumerate(self._shapes) if rows[j].type.value == "Linear" and
                      len(self._shapes[j - 1] if j else self._input_shape) > 1), None)
