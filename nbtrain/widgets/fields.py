@@ -76,6 +76,20 @@ def parse_field(text: str, hint, name: str):
     raise SpecError(f"cannot read {text!r}", name, "type values separated by commas, e.g. 1, 28, 28")
 
 
+class _Messages(dict):
+    """name -> the HTML beside a field's input, made (and put beside it) on first use: most fields never
+    show one, and a Workbench opens faster without them."""
+
+    def __init__(self, rows: dict):
+        super().__init__()
+        self.rows = rows
+
+    def __missing__(self, name: str) -> W.HTML:
+        self[name] = msg = W.HTML()
+        self.rows[name].children = (*self.rows[name].children, msg)
+        return msg
+
+
 class FieldsEditor(W.VBox):
     """Edits ``names`` of a spec dataclass; ``value`` is the whole (valid) spec.
 
@@ -91,14 +105,15 @@ class FieldsEditor(W.VBox):
         self.build = build or (lambda d: self.cls.from_dict({**self.value.to_dict(), **d}, self.where))
         self.hints = typing.get_type_hints(self.cls)
         fls = {fl.name: fl for fl in dataclasses.fields(self.cls)}
-        self.inputs, self.messages = {}, {}
+        self.inputs = {}
         rows = []
         for n in names:
             inp = _input(fls[n], self.hints[n], getattr(spec, n), (choices or {}).get(n), lang)
             inp.observe(self._on_input, names="value")
-            self.inputs[n], self.messages[n] = inp, W.HTML()
-            rows.append(W.HBox([inp, self.messages[n]]))
+            self.inputs[n] = inp
+            rows.append(W.HBox([inp]))
         self.rows = dict(zip(names, rows))
+        self.messages = _Messages(self.rows)
         super().__init__(rows)
         self.value = spec.copy()
 
@@ -126,8 +141,8 @@ class FieldsEditor(W.VBox):
         except NbtrainError as e:
             field = e.where.rsplit(".", 1)[-1] if e.where else ""
             field = field.split("[")[0]
-            target = field if field in self.messages else changed
-            if target in self.messages:
+            target = field if field in self.rows else changed
+            if target in self.rows:
                 self.messages[target].value = error_html(str(e))
             self.error = str(e)
             return

@@ -19,9 +19,13 @@ from .optimizer import code_html
 from .params import ParamsEditor, error_html
 from .presets import PRESETS
 from .rows import ComponentRow, RowList, hide
+from .rows import shared as rows_shared
 
 _ROW_AT = re.compile(r"layers\[(\d+)\]")
 _SET = re.compile(r"^set (\w+) to ([^ ]+)")
+
+
+_NAME = lambda: rows_shared()["name"]  # noqa: E731
 
 
 def init_options(lang: str) -> list:
@@ -34,23 +38,32 @@ class LayerRow(ComponentRow):
 
     def extra_inputs(self, spec) -> list:
         if not hasattr(self, "name"):
-            help_ = LayerSpec.__dataclass_fields__
+            help_ = LayerSpec.__dataclass_fields__["name"].metadata["help"]
             self.name = W.Text(value=spec.name, placeholder=t("name", self.lang), continuous_update=False,
-                               tooltip=f"name: {help_line(help_['name'].metadata['help'], self.lang)}",
-                               layout=W.Layout(width="76px", min_width="76px"))
-            self.init = W.Dropdown(options=init_options(self.lang), value=spec.init, description="init",
-                                   tooltip=f"init: {help_line(help_['init'].metadata['help'], self.lang)}",
-                                   layout=W.Layout(width="260px"), style={"description_width": "auto"})
-            self.init.observe(self._update, names="value")
+                               tooltip=f"name: {help_line(help_, self.lang)}", layout=_NAME())
+            self._init, self._init_value = None, spec.init
         return [self.name]
+
+    @property
+    def init(self) -> W.Dropdown:
+        """The layer's own init (made when the row is first opened)."""
+        if self._init is None:
+            help_ = LayerSpec.__dataclass_fields__["init"].metadata["help"]
+            self._init = W.Dropdown(options=init_options(self.lang), value=self._init_value, description="init",
+                                    tooltip=f"init: {help_line(help_, self.lang)}", layout=W.Layout(width="260px"),
+                                    style={"description_width": "auto"})
+            self._init.observe(self._update, names="value")
+        return self._init
 
     def _set_type(self, type_: str, params: dict) -> None:
         super()._set_type(type_, params)
         self.more.layout.visibility = "visible"       # the init is always there to open
-        self.params_box.children = (W.VBox([self.init, self._editor]),)
+
+    def more_children(self) -> tuple:
+        return (W.VBox([self.init, self._editor]),)
 
     def extra_fields(self) -> dict:
-        return {"name": self.name.value, "init": self.init.value}
+        return {"name": self.name.value, "init": self._init.value if self._init is not None else self._init_value}
 
 
 class LayerBuilder(W.VBox):

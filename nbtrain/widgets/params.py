@@ -113,7 +113,7 @@ class ParamField(W.HBox):
     def __init__(self, param: Param, value, where: str = "", lang: str = "en", compact: bool = False):
         self.param, self.where = param, f"{where}.{param.name}" if where else param.name
         self.input = make_input(param, value, lang, compact)
-        self.message = W.HTML(layout=W.Layout(display="none" if compact else ""))
+        self.message = W.HTML() if not compact else None
         super().__init__([self.input, self.message] if not compact else [self.input],
                          layout=W.Layout(width="auto", flex="0 0 auto"))
         self.value = value
@@ -130,7 +130,8 @@ class ParamField(W.HBox):
         else:
             self.error = ""
             self.value = v
-        self.message.value = error_html(self.error)
+        if self.message is not None:
+            self.message.value = error_html(self.error)
         self.input.layout.border = "1px solid var(--jp-error-color1, #c62828)" if self.error else ""
 
     def set(self, value) -> None:

@@ -10,20 +10,37 @@ from __future__ import annotations
 
 import ipywidgets as W
 import traitlets as T
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import NbtrainError
 from ..i18n import help_line, t
 from .params import ParamsEditor, error_html
 
-ICON = W.Layout(width="30px", min_width="30px", padding="0px", margin="1px")
+import functools
 ACTIONS = (("insert", "plus"), ("up", "arrow-up"), ("down", "arrow-down"), ("duplicate", "copy"),
            ("delete", "trash"))
 ERROR_BORDER = "2px solid var(--jp-error-color1, #c62828)"
 LINE = dict(flex_flow="row nowrap", align_items="center", width="100%")
+ICON_CSS = dict(width="30px", min_width="30px", padding="0px", margin="1px")
 
 
 def hide(widget, hidden: bool = True) -> None:
     widget.layout.display = "none" if hidden else ""
+
+
+@functools.cache
+def shared() -> dict:
+    """Layouts and styles no row changes, made once and shared by every row (each is a widget of its own: a
+    long model opens faster with fewer of them)."""
+    return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
+            "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
+            "type": W.Layout(width="150px", min_width="150px"), "description": DescriptionStyle(),
+            "html": HTMLStyle(),
+            "info": W.Layout(width="200px", min_width="200px", overflow="hidden"),
+            "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", overflow="hidden"),
+            "line": W.Layout(**LINE), "name": W.Layout(width="76px", min_width="76px")}
 
 
 class ComponentRow(W.VBox):
@@ -34,24 +51,22 @@ class ComponentRow(W.VBox):
 
     def __init__(self, spec, table, lang: str = "en"):
         self.spec_cls, self.table, self.lang = type(spec), table, lang
-        self.index = W.HTML(layout=W.Layout(width="26px", min_width="26px"))
+        sh = shared()
+        self.index = W.HTML(layout=sh["index"], style=sh["html"])
         self.type = W.Dropdown(options=sorted(table), value=spec.type, tooltip=self._type_tip(spec.type),
-                               layout=W.Layout(width="150px", min_width="150px"))
-        self.buttons = {a: W.Button(icon=icon, tooltip=t(f"{a}.tip", lang), layout=ICON) for a, icon in ACTIONS}
-        self.more = W.ToggleButton(icon="sliders", tooltip=t("more.tip", lang), layout=ICON)
-        self.info = W.HTML(layout=W.Layout(width="200px", min_width="200px", overflow="hidden"))
-        self.inline_box = W.HBox(layout=W.Layout(flex="1 1 auto", flex_flow="row nowrap", overflow="hidden"))
-        self.message = W.HTML()
-        self.fix = W.Button(icon="magic", layout=W.Layout(width="auto"), button_style="warning")
-        self.fix_action = None
-        self.fix.on_click(lambda _: self.fix_action and self.fix_action())
-        self.message_line = W.HBox([self.message, self.fix], layout=W.Layout(display="none", padding="0 0 0 28px"))
-        self.params_box = W.Box(layout=W.Layout(display="none", padding="0 0 0 28px"))
-        extras = self.extra_inputs(spec)
+                               layout=sh["type"], style=sh["description"])
+        self.buttons = {a: W.Button(icon=icon, tooltip=t(f"{a}.tip", lang), layout=sh["icon"], style=sh["button"])
+                        for a, icon in ACTIONS}
+        self.more = W.ToggleButton(icon="sliders", tooltip=t("more.tip", lang), layout=W.Layout(**ICON_CSS),
+                                   style=ToggleButtonStyle())
+        self.info = W.HTML(layout=sh["info"], style=sh["html"])
+        self.inline_box = W.HBox(layout=sh["inline"])
+        self._line, self._box, self.fix_action = None, None, None   # the message line and the opened box: made
+        extras = self.extra_inputs(spec)                              # when first needed
         self._set_type(spec.type, spec.params)
         self.header = W.HBox([self.index, self.type, *extras, self.inline_box, self.info, self.more,
-                              *self.buttons.values()], layout=W.Layout(**LINE))
-        super().__init__([self.header, self.message_line, self.params_box], layout=W.Layout(width="100%"))
+                              *self.buttons.values()], layout=sh["line"])
+        super().__init__([self.header], layout=W.Layout(width="100%"))
         self.type.observe(self._on_type, names="value")
         self.more.observe(lambda c: self.expand(c["new"]), names="value")
         for w in extras:
@@ -78,7 +93,31 @@ class ComponentRow(W.VBox):
         self.inline_box.children = tuple(self._editor.inline_fields)
         self.more.layout.visibility = "visible" if self._editor.has_more else "hidden"
         self.more.value = False
-        self.params_box.children = (self._editor,)
+        if self._box is not None:
+            self._box.children = self.more_children()
+            hide(self._box)
+
+    def more_children(self) -> tuple:
+        """What opening the row shows (a subclass adds its own)."""
+        return (self._editor,)
+
+    @property
+    def params_box(self) -> W.Box:
+        """The box of the parameters not on the line (made when the row is first opened)."""
+        if self._box is None:
+            self._box = W.Box(self.more_children(), layout=W.Layout(display="none", padding="0 0 0 28px"))
+            self.children = (*self.children, self._box)
+        return self._box
+
+    def _message_line(self) -> W.HBox:
+        if self._line is None:
+            self.message = W.HTML()
+            self.fix = W.Button(icon="magic", layout=W.Layout(width="auto"), button_style="warning")
+            self.fix.on_click(lambda _: self.fix_action and self.fix_action())
+            self._line = W.HBox([self.message, self.fix], layout=W.Layout(display="none", padding="0 0 0 28px"))
+            self._line.add_class("nbtrain-msg")
+            self.children = (self.children[0], self._line, *self.children[1:])
+        return self._line
 
     @property
     def params(self) -> ParamsEditor:
@@ -91,12 +130,12 @@ class ComponentRow(W.VBox):
         if on:
             self.params  # noqa: B018
         self.more.value = on
-        hide(self.params_box, not on)
+        if on or self._box is not None:
+            hide(self.params_box, not on)
 
     def _on_type(self, change) -> None:
         self.type.tooltip = self._type_tip(change["new"])
         self._set_type(change["new"], {})
-        hide(self.params_box)
         self._update()
 
     def _update(self, change=None) -> None:
@@ -114,11 +153,14 @@ class ComponentRow(W.VBox):
 
     def show_message(self, msg: str, fix: str = "", action=None) -> None:
         """The row's message below its line (the one place its error shows), with a fix button when given."""
+        self.layout.border = ERROR_BORDER if msg else ""
+        if not msg and self._line is None:
+            return
+        line = self._message_line()
         self.message.value = error_html(msg)
         self.fix.description, self.fix_action = fix, action
         hide(self.fix, not fix)
-        hide(self.message_line, not msg)
-        self.layout.border = ERROR_BORDER if msg else ""
+        hide(line, not msg)
 
 
 class RowList(W.VBox):
