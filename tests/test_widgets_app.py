@@ -165,7 +165,7 @@ def test_bad_values_in_every_tab_keep_the_last_valid_spec():
     assert wb.spec == spec and wb.train_button.disabled
     assert wb.error == "Data: val_split: must be in (0, 1), got 2 (e.g. 0.2 holds out 20% of the samples for validation)"
     for part, text in ((wb.data.fields.messages["val_split"], "must be in (0, 1)"),
-                       (wb.model.rows.rows[1].params.fields["out_features"].message, "must be &gt;= 1"),
+                       (wb.model.rows.rows[1].message, "must be &gt;= 1"),          # inline: on its row
                        (wb.optim.message, "must be &gt; 0"),
                        (wb.sched.message, "warm-up of 50 steps"),
                        (wb.loop.messages["grad_clip"], "must be &gt;= 0")):
