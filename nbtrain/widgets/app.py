@@ -25,6 +25,7 @@ from .transforms import TransformPicker, is_tabular
 LOOP_FIELDS = ("epochs", "loss", "metrics", "device", "amp", "grad_clip", "seed", "log_every", "logdir", "run_name",
                "checkpoint_dir", "early_stopping", "monitor", "mode")
 TABS = ("Data", "Model", "Optimizer", "Schedule", "Train")
+USER_STOP = ("stopped by you", "stop()")   # the Control's reason for a Stop click (the dashboard's or ours)
 # the front end's own colours (light and dark themes), and the rows' look: compact, nothing wraps
 STYLE = """<style>
 .nbtrain-wb .widget-inline-hbox { flex-wrap: nowrap; }
@@ -268,7 +269,7 @@ class Workbench(W.VBox):
         reason = getattr(self.history, "stop_reason", "")
         state = getattr(self.run, "state", None) if self.background else None
         epoch = state.epoch + 1 if state is not None else len(epochs)
-        if self._stopped_by_user:
+        if self._stopped_by_user or reason in USER_STOP:
             self.status.value = t("stopped", self.lang, epoch=epoch, logs=logs)
         elif reason:
             self.status.value = t("stopped_early", self.lang, epoch=epoch, reason=reason, logs=logs)

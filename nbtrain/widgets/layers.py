@@ -107,6 +107,7 @@ class LayerBuilder(W.VBox):
             W.HBox([*self.rows.footer.children, self.totals, self.show_code], layout=W.Layout(align_items="center")),
             self.code])
         self.rows.layout.flex = "1 1 auto"
+        self.add_class("nbtrain-model")
         self.value = spec
         self._loading = False
         self._update()

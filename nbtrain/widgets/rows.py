@@ -66,7 +66,9 @@ class ComponentRow(W.VBox):
         self._set_type(spec.type, spec.params)
         self.header = W.HBox([self.index, self.type, *extras, self.inline_box, self.info, self.more,
                               *self.buttons.values()], layout=sh["line"])
+        self.header.add_class("nbtrain-row-line")
         super().__init__([self.header], layout=W.Layout(width="100%"))
+        self.add_class("nbtrain-row")
         self.type.observe(self._on_type, names="value")
         self.more.observe(lambda c: self.expand(c["new"]), names="value")
         for w in extras:
