@@ -61,7 +61,7 @@ class Workbench(W.VBox):
         self.mlp_button = W.Button(description=t("use_mlp", lang), icon="magic", button_style="warning",
                                    layout=W.Layout(width="auto", display="none"))
         self.mlp_button.on_click(lambda _: self.model.apply_preset("MLP"))
-        self.data.children = (*self.data.children[:2], self.mlp_button, *self.data.children[2:])
+        self.data.children = (*self.data.children[:2], W.HBox([self.mlp_button]), *self.data.children[2:])
         self._make_train_tab()
         self._make_file_line()
         self.tabs = W.Tab([self.data, self.model, self.optim, self.sched, self.train_tab],

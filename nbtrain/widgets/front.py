@@ -63,25 +63,25 @@ def diagram_html(blocks: list[dict], selected: int = -1) -> str:
     top = max((math.log10(b["size"] + 1) for b in blocks if b["size"]), default=1) or 1
     out = []
     for b in blocks:
-        width = 30 + 70 * math.log10(b["size"] + 1) / top if b["size"] else 30
+        width = 20 + 80 * math.log10(b["size"] + 1) / top if b["size"] else 20
         colour = ("var(--jp-error-color2, #ef9a9a)" if b["error"] else
                   "var(--jp-brand-color3, #bbdefb)" if b.get("rank", 1) > 1 else "var(--jp-success-color3, #c8e6c9)")
         ring = "outline:2px solid var(--jp-brand-color1, #1976d2);" if b["index"] == selected else ""
         out.append(
             f'<div data-row="{b["index"]}" title="{html.escape(b["type"])}" style="display:flex;align-items:center;'
             f'height:18px;margin:2px 0;font-size:11px;color:var(--jp-ui-font-color1)">'
-            f'<div style="width:{width:.0f}%;max-width:110px;min-width:12px;height:16px;background:{colour};'
+            f'<div style="width:{width * 0.7:.0f}px;flex:none;height:16px;background:{colour};'
             f'border-radius:3px;{ring}"></div>'
             f'<span style="margin-left:6px;white-space:nowrap">{html.escape(b["type"])} {html.escape(b["shape"])}'
             f'</span></div>')
-    return '<div class="nbtrain-diagram" style="width:230px">' + "".join(out) + "</div>"
+    return '<div class="nbtrain-diagram" style="width:190px">' + "".join(out) + "</div>"
 
 
 def make_diagram():
     """A widget with ``html`` (the picture) and ``selected`` (the row clicked, -1 none)."""
     aw = _anywidget()
     if aw is None:
-        return W.HTML(layout=W.Layout(width="240px"))
+        return W.HTML(layout=W.Layout(width="195px"))
 
     class ModelDiagram(aw.AnyWidget):
         _esm = DIAGRAM_ESM
@@ -89,7 +89,7 @@ def make_diagram():
         selected = T.Int(-1).tag(sync=True)
 
     w = ModelDiagram()
-    w.layout = W.Layout(width="240px", min_width="240px")
+    w.layout = W.Layout(width="195px", min_width="195px")
     return w
 
 

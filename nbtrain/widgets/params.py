@@ -25,7 +25,7 @@ STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_siz
 
 LABEL = {"description_width": "150px"}
 ERROR_STYLE = "color:var(--jp-error-color1, #c62828)"
-INLINE_WIDTH = {"bool": "auto", "choice": "150px", "float": "150px"}
+INLINE_WIDTH = {"bool": "auto", "choice": "136px"}
 
 
 def starter(p: Param):
@@ -84,7 +84,7 @@ def format_value(v) -> str:
 
 def make_input(p: Param, value, lang: str = "en", compact: bool = False):
     """The ipywidget for one parameter, holding ``value``; ``compact``: a short one for a row's line."""
-    width = INLINE_WIDTH.get(p.kind, "125px") if compact else "340px"
+    width = INLINE_WIDTH.get(p.kind, "136px") if compact else "340px"
     style = {"description_width": "auto" if compact else LABEL["description_width"]}
     kw = dict(description=p.name, tooltip=tooltip(p.name, p.help, lang), style=style, layout=W.Layout(width=width))
     bounded = p.low is not None and p.high is not None

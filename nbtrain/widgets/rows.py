@@ -36,11 +36,11 @@ def shared() -> dict:
     long model opens faster with fewer of them)."""
     return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
             "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
-            "type": W.Layout(width="150px", min_width="150px"), "description": DescriptionStyle(),
+            "type": W.Layout(width="120px", min_width="120px"), "description": DescriptionStyle(),
             "html": HTMLStyle(),
-            "info": W.Layout(width="200px", min_width="200px", overflow="hidden"),
-            "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", overflow="hidden"),
-            "line": W.Layout(**LINE), "name": W.Layout(width="76px", min_width="76px")}
+            "info": W.Layout(width="160px", min_width="160px", overflow="hidden"),
+            "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
+            "line": W.Layout(**LINE), "name": W.Layout(width="56px", min_width="56px")}
 
 
 class ComponentRow(W.VBox):

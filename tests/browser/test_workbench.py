@@ -20,10 +20,14 @@ TABS = ("Data", "Model", "Optimizer", "Schedule", "Train")
 # every child of a row's line on one line (same top), none past the line's right edge, nothing scrolled
 ROW_FITS = """el => {
     const r = el.getBoundingClientRect();
-    const kids = [...el.children].filter(k => k.offsetParent !== null);
-    const tops = kids.map(k => Math.round(k.getBoundingClientRect().top));
-    return {wraps: Math.max(...tops) - Math.min(...tops) > 6,
-            overflows: kids.some(k => k.getBoundingClientRect().right > r.right + 1) || el.scrollWidth > el.clientWidth + 1};
+    const kids = [...el.children].filter(k => k.offsetParent !== null && k.getBoundingClientRect().height > 0);
+    const mids = kids.map(k => { const b = k.getBoundingClientRect(); return (b.top + b.bottom) / 2; });
+    // and inside them: every input and label whole (not cut by its box)
+    const parts = [...el.querySelectorAll('input, select, label, .widget-html-content')];
+    const cut = parts.filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 2 && p.tagName !== 'SELECT');
+    return {wraps: Math.max(...mids) - Math.min(...mids) > 6 || r.height > 40, cut: cut.map(p => p.outerHTML.slice(0, 80)),
+            overflows: kids.some(k => k.getBoundingClientRect().right > r.right + 1) || el.scrollWidth > el.clientWidth + 1
+                       || parts.some(p => p.getBoundingClientRect().right > r.right + 1)};
 }"""
 
 
@@ -41,9 +45,15 @@ def _button(scope, label: str):
 
 def _theme(page, name: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    page.get_by_role("menuitem", name="Theme").first.hover()
-    page.get_by_role("menuitem", name=name).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
     page.wait_for_timeout(1500)
+
+
+def _wait_blocks(page, wb, n: int) -> None:
+    """The diagram of this Workbench has ``n`` blocks."""
+    page.wait_for_function("([el, n]) => el.querySelectorAll('.nbtrain-diagram [data-row]').length === n",
+                           arg=[wb.element_handle(), n])
 
 
 def _shoot(wb, name: str) -> None:
@@ -54,13 +64,14 @@ def _check_model_tab(page, wb) -> None:
     model = wb.locator(".nbtrain-model").first
     model.wait_for()
     page.wait_for_timeout(500)
+    _shoot(wb, "model")
     height = model.bounding_box()["height"]
     assert height <= 450, f"Model tab is {height:.0f} px tall"
     rows = model.locator(".nbtrain-row-line")
     assert rows.count() == 10
     for i in range(rows.count()):
         fit = rows.nth(i).evaluate(ROW_FITS)
-        assert not fit["wraps"] and not fit["overflows"], (i, fit)
+        assert not fit["wraps"] and not fit["overflows"] and not fit["cut"], (i, fit)
     widths = model.locator("button i.fa").evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
     assert len(widths) >= 60 and min(widths) > 0, widths
     assert page.evaluate("() => document.fonts.check('14px FontAwesome')")
@@ -114,7 +125,7 @@ def test_workbench_by_clicks(lab, notebook):
     train = wb.locator("button.jupyter-button", has_text="Train").first
     page.wait_for_function("el => !el.disabled", arg=train.element_handle())
     _tab(wb, "Model")
-    page.wait_for_function("() => document.querySelectorAll('.nbtrain-diagram [data-row]').length === 6")
+    _wait_blocks(page, wb, 6)
     assert "input (4,) \u2192 output (3,)" in wb.locator(".nbtrain-model").first.inner_text()
 
     # a fix button fixes the error it names; the diagram marks the row at fault and follows the rows
@@ -128,7 +139,7 @@ def test_workbench_by_clicks(lab, notebook):
     fix.click()
     page.wait_for_function("el => !el.disabled", arg=train.element_handle())
     _button(wb, "Add layer").click()
-    page.wait_for_function("() => document.querySelectorAll('.nbtrain-diagram [data-row]').length === 7")
+    _wait_blocks(page, wb, 7)
 
     # dark theme, then the Chinese Workbench
     _theme(page, "JupyterLab Dark")
