@@ -113,8 +113,9 @@ class ComponentRow(W.VBox):
 
     def _message_line(self) -> W.HBox:
         if self._line is None:
-            self.message = W.HTML()
-            self.fix = W.Button(icon="magic", layout=W.Layout(width="auto"), button_style="warning")
+            self.message = W.HTML(layout=W.Layout(flex="1 1 auto"))
+            self.fix = W.Button(icon="magic", layout=W.Layout(width="auto", min_width="max-content", flex="0 0 auto"),
+                                button_style="warning")
             self.fix.on_click(lambda _: self.fix_action and self.fix_action())
             self._line = W.HBox([self.message, self.fix], layout=W.Layout(display="none", padding="0 0 0 28px"))
             self._line.add_class("nbtrain-msg")
