@@ -126,7 +126,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     # for the final picture as the run ends, so an element found before may be gone by then.
     _button(dashboard, "Stop").click()
     page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=60_000)
-    workbench.locator(".widget-html", has_text="done:").first.wait_for(timeout=60_000)
+    workbench.locator(".widget-html", has_text="stopped by you at epoch").first.wait_for(timeout=60_000)
     final = workbench.locator("img.nbtrain-final")
     final.wait_for(timeout=60_000)
     page.wait_for_function(IMG_LOADED, arg=final.element_handle(), timeout=60_000)
@@ -138,7 +138,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     assert box and box["width"] > 300 and box["height"] > 100, box      # and it takes room on the page
     assert workbench.locator("button.jupyter-button", has_text="Pause").count() == 0   # the live widgets are gone
     text = workbench.locator(".nbtrain-status").filter(has_text="stopped").first.inner_text()
-    assert text.endswith("stopped: stop()"), text
+    assert text.endswith(("stopped: stop()", "stopped by you")), text     # the Control's reason (being renamed)
     done, total = (int(x) for x in text.split("step ")[1].split(" ")[0].split("/"))
     assert 0 < done < total, text
     workbench.screenshot(path=str(SHOTS / "workbench_stopped.png"))
