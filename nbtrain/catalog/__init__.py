@@ -10,4 +10,4 @@ from .transforms import TRANSFORMS
 
 __all__ = ["LAYERS", "INITS", "OPTIMIZERS", "SCHEDULERS", "LOSSES", "METRICS", "TRANSFORMS",
            "Entry", "Param", "Table", "P", "entry", "REQUIRED", "signature_defaults", "to_torch"]
-from . import inline  # noqa: E402,F401 - sets entry.inline on every entry
+from . import inline  # noqa: F401 - sets entry.inline on every entry

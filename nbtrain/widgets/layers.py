@@ -25,7 +25,8 @@ _ROW_AT = re.compile(r"layers\[(\d+)\]")
 _SET = re.compile(r"^set (\w+) to ([^ ]+)")
 
 
-_NAME = lambda: rows_shared()["name"]  # noqa: E731
+def _NAME():
+    return rows_shared()["name"]
 
 
 def init_options(lang: str) -> list:

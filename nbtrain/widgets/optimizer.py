@@ -8,8 +8,8 @@ import traitlets as T
 
 from ..catalog import OPTIMIZERS
 from ..errors import NbtrainError, SpecError
-from ..spec import OptimSpec, ParamGroupSpec
 from ..i18n import help_line, t
+from ..spec import OptimSpec, ParamGroupSpec
 from .loading import loading
 from .params import LABEL, ParamsEditor, error_html
 

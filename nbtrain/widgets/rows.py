@@ -8,6 +8,8 @@ down and duplicate them; ``value`` is the list of component specs.
 """
 from __future__ import annotations
 
+import functools
+
 import ipywidgets as W
 import traitlets as T
 from ipywidgets.widgets.widget_bool import ToggleButtonStyle
@@ -18,12 +20,11 @@ from ..errors import NbtrainError
 from ..i18n import help_line, t
 from .params import ParamsEditor, error_html
 
-import functools
 ACTIONS = (("insert", "plus"), ("up", "arrow-up"), ("down", "arrow-down"), ("duplicate", "copy"),
            ("delete", "trash"))
 ERROR_BORDER = "2px solid var(--jp-error-color1, #c62828)"
-LINE = dict(flex_flow="row nowrap", align_items="center", width="100%")
-ICON_CSS = dict(width="30px", min_width="30px", padding="0px", margin="1px")
+LINE = {"flex_flow": "row nowrap", "align_items": "center", "width": "100%"}
+ICON_CSS = {"width": "30px", "min_width": "30px", "padding": "0px", "margin": "1px"}
 
 
 def hide(widget, hidden: bool = True) -> None:

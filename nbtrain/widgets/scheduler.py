@@ -7,8 +7,8 @@ import traitlets as T
 
 from ..catalog import SCHEDULERS
 from ..errors import NbtrainError
-from ..spec import OptimSpec, SchedSpec
 from ..i18n import t
+from ..spec import OptimSpec, SchedSpec
 from ..viz import to_png as figure_png
 from .fields import FieldsEditor
 from .loading import loading
