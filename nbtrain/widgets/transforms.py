@@ -150,11 +150,11 @@ class TransformPicker(W.VBox):
         tabular, had = is_tabular(change["new"]), bool(self.train.rows or self.val.rows)
         if tabular and had:
             self._image_pipelines = (self.train.value, self.val.value)
-            self.notice.value = t("tabular_switch", self.lang, ds=change["new"])
             with loading(self):
                 self.train.set_value([])
                 self.val.set_value([])
             self._on_rows()
+            self.notice.value = t("tabular_switch", self.lang, ds=change["new"])   # last: what the page shows
         elif not tabular and not had and self._image_pipelines is not None:
             self.notice.value = ""
             with loading(self):
