@@ -87,7 +87,7 @@ class OptimizerPicker(W.VBox):
         self.show_code.observe(lambda c: setattr(self.code.layout, "display", "" if c["new"] else "none"),
                                names="value")
         super().__init__([self.type, W.HBox([self.lr, self.message]), self.params_box, W.HTML(t("groups", lang)),
-                          self.groups_box, self.add_group, self.show_code, self.code])
+                          self.groups_box, W.HBox([self.add_group, self.show_code]), self.code])
         self.type.observe(self._on_type, names="value")
         self.lr.observe(self._update, names="value")
         self.value = spec

@@ -72,7 +72,7 @@ class SchedulerPicker(W.VBox):
             W.HBox([self.type, self.message]), self.params_box,
             W.HBox([self.find_button, self.find_message, self.use_button]), self.find_image, self.fields,
             W.HTML(f"<b>{t('lr_preview', lang)}</b>"), W.HBox([self.epochs, self.steps_per_epoch]), self.image,
-            self.show_code, self.code])
+            W.HBox([self.show_code]), self.code])
         self.type.observe(self._on_type, names="value")
         self.value = spec
         self.spec = spec
