@@ -6,6 +6,7 @@ docs/screenshots/ for the README. Then TensorBoard over the run's logdir shows t
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,9 @@ def _wait_image_changed(page, locator, old: str, timeout: float = 60_000) -> Non
 
 
 def _button(scope, label: str):
-    return scope.locator("button.jupyter-button", has_text=label).first
+    """The first button whose whole label is ``label`` (not one that only contains it: "Train" is not
+    "Augmented training samples")."""
+    return scope.locator("button.jupyter-button", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")).first
 
 
 def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorboard_server):
@@ -62,6 +65,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     workbench = _cell_output(page, 0)
     _tab(workbench, "Train")
     train, stop = _button(workbench, "Train"), workbench.locator("button.jupyter-button", has_text="Stop")
+    assert train.evaluate("b => b.classList.contains('mod-success')")          # the Train button itself
     # cell 2 started a background run; the Workbench's Stop ends it, and Train comes back
     stop.first.evaluate("b => { if (!b.disabled) b.click(); }")   # it may have ended on its own already
     page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=120_000)
