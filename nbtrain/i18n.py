@@ -82,7 +82,7 @@ LABELS = {
     'amp': ('mixed precision', '混合精度'), 'grad_clip': ('gradient clip', '梯度裁剪'),
     'log_every': ('log every (steps)', '每隔多少步记录'), 'logdir': ('TensorBoard folder', 'TensorBoard 目录'),
     'run_name': ('run name', '运行名称'), 'checkpoint_dir': ('checkpoint folder', '检查点目录'),
-    'early_stopping': ('early stopping patience', '早停耐心轮数'), 'monitor': ('monitor', '监控指标'), 'mode': ('mode', '模式'),
+    'early_stopping': ('early stopping', '早停耐心轮数'), 'monitor': ('monitor', '监控指标'), 'mode': ('mode', '模式'),
     'interval': ('step per', '调度间隔'), 'warmup': ('warm-up steps', '预热步数'),
     'warmup_start_factor': ('warm-up start factor', '预热起始系数'), 'swa': ('weight averaging (SWA)', '权重平均 (SWA)'),
     'swa_start': ('SWA start epoch', 'SWA 起始轮'), 'swa_lr': ('SWA learning rate', 'SWA 学习率'),
