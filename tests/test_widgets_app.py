@@ -43,7 +43,8 @@ def test_train_is_disabled_while_the_spec_is_invalid_and_says_why():
     why = ("Model: model.layers[1] (Linear): expects 100 input features, got 784 "
            "(set in_features to 784 or 'auto')")
     assert wb.error == why and wb.train_button.disabled
-    assert wb.train_button.tooltip == f"fix first: {why}" and "cannot train" in wb.status.value
+    assert wb.train_button.tooltip == f"fix first: {why}"
+    assert "cannot train: fix Model first" in wb.status.value and "expects" not in wb.status.value  # said once
     assert wb.spec.model == mlp(10)                                     # the last valid spec is kept
     wb.model.rows.rows[1].params.fields["in_features"].input.value = "auto"
     assert wb.error == "" and not wb.train_button.disabled
@@ -58,7 +59,7 @@ def test_tabs_stay_in_step():
     assert wb.model.input_shape == (1, 28, 28) and wb.sched.steps_per_epoch.value == 12   # 1437 / 128
     wb.data.fields.inputs["image_size"].value = 8
     assert wb.model.input_shape == (1, 8, 8) and wb.spec.data.image_size == 8
-    assert "(64)" in wb.model.rows.rows[0].info.value
+    assert "\u2192 64 " in wb.model.rows.rows[0].info.value
     wb.data.fields.inputs["batch_size"].value = 64
     assert wb.sched.steps_per_epoch.value == 23
     wb.optim.lr.value = 0.05
@@ -90,16 +91,22 @@ def test_lr_finder_through_the_schedule_tab():
     wb.sched.find_button.click()
     s = wb.sched.suggested_lr
     assert s is not None and 1e-7 < s < 10 and bytes(wb.sched.find_image.value).startswith(b"\x89PNG")
-    assert not wb.set_lr.disabled
-    wb.set_lr.click()
+    assert not wb.sched.use_button.disabled                             # constant LR: it sets the optimizer's lr
+    assert wb.sched.use_button.description == f"use {s:.3g}" and "lr" in wb.sched.use_button.tooltip
+    wb.sched.use_button.click()
     assert wb.spec.optim.lr == pytest.approx(float(f"{s:.3g}"))
     assert wb.spec.model == weights_before.model
 
 
 def test_show_code_is_the_whole_run():
     wb = Workbench(_small(), preview=False)
+    assert wb.code_tools.layout.display == "none"
     code = wb.show_code()
     compile(code, "train.py", "exec")
+    assert wb.copy_button.text == code and wb.code_tools.layout.display == ""
+    import base64
+    href = wb.download.value.split('href="data:text/x-python;base64,')[1].split('"')[0]
+    assert base64.b64decode(href).decode() == code and 'download="train.py"' in wb.download.value
     assert "def evaluate(net, loader):" in code and "torch.optim.Adam(model.parameters(), lr=0.001)" in code
     assert "def evaluate(net, loader):" in wb.code.value
 
@@ -114,6 +121,7 @@ def test_background_training_keeps_the_kernel_free_and_stop_works():
     wb._watcher.join(60)
     assert run.done and len(wb.history.epochs) < 3
     assert wb.stop_button.disabled and not wb.train_button.disabled
+    assert wb.status.value.startswith(f"stopped by you at epoch {run.state.epoch + 1}: ")
 
 
 def test_param_group_patterns_are_checked_against_the_model():
@@ -153,14 +161,14 @@ def test_bad_values_in_every_tab_keep_the_last_valid_spec():
     wb.model.rows.rows[1].params.fields["out_features"].input.value = 0
     wb.optim.lr.value = -1.0
     wb.sched.fields.inputs["warmup"].value = 50
-    wb.loop.inputs["metrics"].value = "oops"
+    wb.loop.inputs["grad_clip"].value = -1.0
     assert wb.spec == spec and wb.train_button.disabled
     assert wb.error == "Data: val_split: must be in (0, 1), got 2 (e.g. 0.2 holds out 20% of the samples for validation)"
     for part, text in ((wb.data.fields.messages["val_split"], "must be in (0, 1)"),
-                       (wb.model.rows.rows[1].params.fields["out_features"].message, "must be &gt;= 1"),
+                       (wb.model.rows.rows[1].message, "must be &gt;= 1"),          # inline: on its row
                        (wb.optim.message, "must be &gt; 0"),
                        (wb.sched.message, "warm-up of 50 steps"),
-                       (wb.loop.messages["metrics"], "cannot read")):
+                       (wb.loop.messages["grad_clip"], "must be &gt;= 0")):
         assert text in part.value
     wb.spec = spec
     assert wb.error == "" and not wb.train_button.disabled
@@ -190,3 +198,26 @@ def test_show_code_exports_csv_data(tmp_path):
     assert wb.spec.data.dataset == "csv"
     code = wb.show_code()
     assert f"path={str(tmp_path / 't.csv')!r}" in code and "x, y, task, class_names = read_csv(CSV)" in code
+
+
+def test_switching_to_iris_clears_transforms_and_offers_the_mlp_preset():
+    wb = Workbench(preview=False, background=False)                    # the default: a CNN on digits
+    wb.data.fields.inputs["dataset"].value = "iris"
+    assert wb.spec.data.train_transforms == [] and wb.data.error == ""  # no transform error
+    assert wb.error.startswith("Model: model.layers[0] (Conv2d): needs input of shape (C, H, W), got (4,)")
+    assert wb.mlp_button.layout.display == "" and wb.model.rows.rows[0].fix.description == "Use MLP preset"
+    wb.mlp_button.click()
+    assert wb.error == "" and wb.spec.model == mlp(3) and wb.mlp_button.layout.display == "none"
+    assert "input (4,) \u2192 output (3,)" in wb.model.totals.value     # the totals follow the data
+
+
+def test_the_workbench_in_chinese():
+    wb = Workbench(_small(), preview=False, background=False, lang="zh")
+    assert [wb.tabs.get_title(i) for i in range(5)] == ["数据", "模型", "优化器", "学习率调度", "训练"]
+    assert wb.train_button.description == "训练" and wb.loop.inputs["epochs"].description == "轮数"
+    assert wb.model.rows.rows[1].buttons["delete"].tooltip == "删除此行"
+    wb.model.rows.rows[1].params.fields["in_features"].input.value = "100"
+    assert wb.error.startswith("Model: model.layers[1] (Linear): expects 100")        # errors stay English
+    assert "无法训练" in wb.status.value
+    with pytest.raises(Exception, match="unknown language 'fr'"):
+        Workbench(_small(), preview=False, lang="fr")

@@ -30,8 +30,8 @@ def test_round_trip_keeps_names_inits_and_global_init():
 
 def test_rows_show_output_shape_and_parameter_count():
     b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
-    assert "(8 \u00d7 28 \u00d7 28) \u00b7 80 params" in b.rows.rows[0].info.value
-    assert "(784) \u00b7 0 params" in b.rows.rows[6].info.value
+    assert "\u2192 8\u00d728\u00d728 \u00b7 80 params" in b.rows.rows[0].info.value
+    assert "\u2192 784 \u00b7 0 params" in b.rows.rows[6].info.value
     assert "<b>52,138</b> parameters" in b.totals.value
 
 
@@ -57,6 +57,8 @@ def test_buttons_insert_delete_move_duplicate():
 
 def test_editing_a_row_changes_spec_and_code():
     b = LayerBuilder(PRESETS["MLP"](10), (1, 28, 28))
+    assert b.code.layout.display == "none" and b.code.value == ""     # the code shows on demand
+    b.show_code.value = True
     b.rows.rows[1].params.fields["out_features"].input.value = 32
     b.rows.rows[1].type.value = "Linear"
     assert b.spec.layers[1].params == {"out_features": 32}
@@ -75,7 +77,8 @@ def test_the_row_at_fault_is_highlighted_and_the_spec_kept():
     assert b.error == msg and b.spec == spec
     assert [i for i, r in enumerate(b.rows.rows) if r.layout.border] == [7]
     assert "expects 100 input features" in b.rows.rows[7].message.value
-    assert "(784)" in b.rows.rows[6].info.value                     # rows before the fault keep their shapes
+    assert "\u2192 784 " in b.rows.rows[6].info.value               # rows before the fault keep their shapes
+    assert b.message.value == ""                                    # the error shows once: on its row
     b.rows.rows[7].params.fields["in_features"].input.value = "784"
     assert b.error == "" and not any(r.layout.border for r in b.rows.rows)
     b.input_shape = (3, 32, 32)                                     # a new input shape re-checks every row
@@ -84,6 +87,7 @@ def test_the_row_at_fault_is_highlighted_and_the_spec_kept():
 
 def test_names_make_an_ordered_dict_model():
     b = LayerBuilder(PRESETS["MLP"](10), (1, 28, 28))
+    b.show_code.value = True
     b.rows.rows[0].name.value = "flat"
     assert b.error.startswith("layers[1].name: some layers are named and this one is not")
     assert [i for i, r in enumerate(b.rows.rows) if r.layout.border] == [1]
@@ -104,12 +108,71 @@ def test_preset_button_replaces_the_layers():
     assert b.spec == PRESETS["LeNet-5"](4) and b.spec.layers[-1].params["out_features"] == 4
 
 
-def test_a_rows_parameter_editor_is_made_when_opened():
+def test_a_row_shows_its_inline_parameters_and_opens_the_rest():
     b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
     row = b.rows.rows[0]
-    assert row._editor is None                                       # nothing built for a closed row
-    row.params_box.selected_index = 0
-    assert row.params_box.children == (row._editor,) and row._editor.value == row.value.params
+    assert [f.param.name for f in row._editor.inline_fields] == ["out_channels", "kernel_size"]
+    assert row.inline_box.children == tuple(row._editor.inline_fields)
+    assert set(row._editor._fields) == {"out_channels", "kernel_size"}      # the others are made when opened
+    assert row.params_box.layout.display == "none"
+    row.more.value = True
+    assert row.params_box.layout.display == "" and "padding" in row._editor._fields
+    row._editor.inline_fields[0].input.value = 12                   # an inline edit changes the spec
+    assert b.spec.layers[0].params["out_channels"] == 12 and "12\u00d728\u00d728" in row.info.value
+    row._editor.fields["padding"].input.value = "0"
+    assert b.spec.layers[0].params["padding"] == 0 and "12\u00d726\u00d726" in row.info.value
     flatten = b.rows.rows[6]
-    assert flatten.params.fields["start_dim"].input.value == 1       # reading .params makes it too
-    assert flatten.params_box.children == (flatten._editor,)
+    assert flatten.params.fields["start_dim"].input.value == 1       # reading .params makes them too
+    icons = [btn.icon for btn in row.buttons.values()]
+    assert icons == ["plus", "arrow-up", "arrow-down", "copy", "trash"] and all(not x.description for x in
+                                                                                 row.buttons.values())
+
+
+def test_every_catalog_entry_names_its_inline_parameters():
+    from nbtrain.catalog import LAYERS, TRANSFORMS
+    from nbtrain.catalog.inline import INLINE
+    for table in (LAYERS, TRANSFORMS):
+        assert set(INLINE[table.kind]) == set(table), table.kind
+        for e in table.values():
+            assert all(e.param(n) is not None for n in e.inline), e.name
+            assert len(e.inline) <= 3 and (e.inline or not [p for p in e.params if p.required]), e.name
+
+
+def test_fix_buttons_fix_the_error_they_name():
+    b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
+    b.rows.rows[7].params.fields["in_features"].input.value = "100"
+    row = b.rows.rows[7]
+    assert row.fix.description == "Set in_features to 784" and row.fix.layout.display == ""
+    row.fix.click()
+    assert b.error == "" and b.spec.layers[7].params["in_features"] == 784
+    b.input_shape = (4,)                                             # tabular data under a conv net
+    assert b.error.startswith("model.layers[0] (Conv2d): needs input of shape (C, H, W), got (4,)")
+    assert b.rows.rows[0].fix.description == "Use MLP preset"
+    b.rows.rows[0].fix.click()
+    assert b.error == "" and b.spec == PRESETS["MLP"](10)
+
+
+def test_a_linear_on_images_is_offered_a_flatten():
+    spec = TrainSpec.default().model
+    del spec.layers[6]                                               # no Flatten: Linear acts on the last dim
+    b = LayerBuilder(spec, (1, 28, 28))
+    assert b.error == "" and b.output_shape == (16, 7, 10)
+    why = b.check_classes(10)
+    assert why.startswith("the model gives outputs of shape (16, 7, 10) but the data has 10 classes")
+    row = b.rows.rows[6]
+    assert row.fix.description == "Add Flatten" and "add Flatten before it" in row.message.value
+    assert b.diagram_blocks[6]["error"] and not b.diagram_blocks[5]["error"]
+    row.fix.click()
+    assert [l.type for l in b.spec.layers][6] == "Flatten" and b.check_classes(10) == ""
+
+
+def test_the_diagram_has_a_block_per_row_and_a_click_opens_its_row():
+    b = LayerBuilder(TrainSpec.default().model, (1, 28, 28))
+    blocks = b.diagram_blocks
+    assert [x["shape"] for x in blocks[:3]] == ["8\u00d728\u00d728", "8\u00d728\u00d728", "8\u00d714\u00d714"]
+    assert blocks[0]["size"] == 8 * 28 * 28 and blocks[-1]["shape"] == "10"
+    assert b.diagram.html.count("data-row=") == 10
+    b.rows.add_button.click()
+    assert b.diagram.html.count("data-row=") == 11                  # the diagram follows the rows
+    b.diagram.selected = 3
+    assert b.rows.rows[3].params_box.layout.display == "" and "nbtrain-selected" in b.rows.rows[3]._dom_classes

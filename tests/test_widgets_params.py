@@ -16,7 +16,7 @@ def test_inputs_follow_the_catalog():
                                               ("replicate", "replicate"), ("circular", "circular"))
     assert isinstance(f["bias"].input, W.Checkbox) and f["bias"].input.value is True
     assert isinstance(f["kernel_size"].input, W.Text) and f["kernel_size"].input.value == "3"
-    assert f["out_channels"].input.tooltip == "number of filters (output channels)"
+    assert f["out_channels"].input.tooltip == "out_channels: number of filters (output channels)"
     drop = ParamsEditor(LAYERS["Dropout"], {})
     assert isinstance(drop.fields["p"].input, W.FloatSlider)            # both ends of the range: a slider
     assert (drop.fields["p"].input.min, drop.fields["p"].input.max) == (0.0, 1.0)
@@ -65,11 +65,28 @@ def test_fields_editor_rebuilds_the_spec_and_reports_the_bad_field():
     assert ed.error == "epochs: must be >= 1, got 0" and ed.value.epochs == 3
     assert "must be &gt;= 1" in ed.messages["epochs"].value
     ed.inputs["epochs"].value = 5
-    ed.inputs["metrics"].value = '["accuracy", "topk_accuracy"]'
+    assert isinstance(ed.inputs["metrics"], W.SelectMultiple)          # picked from the catalog, no JSON
+    assert ed.inputs["metrics"].options == ("accuracy", "mae", "topk_accuracy")
+    ed.inputs["metrics"].value = ("accuracy", "topk_accuracy")
     assert ed.value == LoopSpec(epochs=5, metrics=["accuracy", "topk_accuracy"]) and ed.error == ""
-    ed.inputs["metrics"].value = '["acc"]'
-    assert ed.error.startswith("metrics[0]: unknown metric 'acc' (did you mean 'accuracy")
-    assert ed.value.metrics == ["accuracy", "topk_accuracy"]
+    assert ed.inputs["epochs"].description == "epochs" and ed.inputs["amp"].description == "mixed precision"
+    assert ed.inputs["amp"].tooltip.startswith("amp: mixed precision: off, bf16, fp16")
+
+
+def test_device_is_a_dropdown_of_this_machines_devices_and_zero_patience_says_off():
+    import torch
+    ed = FieldsEditor(LoopSpec(), ["device", "early_stopping"])
+    dev = ed.inputs["device"]
+    assert isinstance(dev, W.Dropdown) and dev.options[:2] == ("auto", "cpu")
+    assert len([o for o in dev.options if o.startswith("cuda:")]) == torch.cuda.device_count()
+    dev.value = "cpu"
+    assert ed.value.device == "cpu"
+    stop = ed.inputs["early_stopping"]
+    assert isinstance(stop, W.Dropdown) and stop.options[0] == ("off", 0) and stop.value == 0
+    stop.value = 5
+    assert ed.value.early_stopping == 5
+    ed.set_spec(LoopSpec(early_stopping=7, device="cuda:3"))       # a loaded value not in the list is added
+    assert stop.value == 7 and dev.value == "cuda:3"
 
 
 def test_fields_editor_reads_json_and_plain_text_for_a_union_with_str():
@@ -79,7 +96,8 @@ def test_fields_editor_reads_json_and_plain_text_for_a_union_with_str():
     assert ed.value.target == "species"
     ed.inputs["target"].value = "2"
     assert ed.value.target == 2
+    assert ed.inputs["image_shape"].value == "1, 28, 28"                # no brackets to type
     ed.inputs["image_shape"].value = "[3, 32"
-    assert ed.error == "image_shape: cannot read '[3, 32' (type a JSON value, e.g. [1, 28, 28])"
-    ed.inputs["image_shape"].value = "[3, 32, 32]"
+    assert ed.error == "image_shape: cannot read '[3, 32' (type values separated by commas, e.g. 1, 28, 28)"
+    ed.inputs["image_shape"].value = "3, 32, 32"
     assert ed.value.image_shape == [3, 32, 32] and ed.error == ""

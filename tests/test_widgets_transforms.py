@@ -23,6 +23,9 @@ def test_round_trips_a_data_spec():
 
 def test_editing_the_pipeline_changes_spec_grid_and_code():
     p = TransformPicker(TrainSpec.default().data, n_samples=4)
+    assert p.image.value == b"" and p.image.layout.display == "none"    # the grid is made when first shown
+    p.show_samples.value = True
+    p.show_code.value = True
     first = bytes(p.image.value)
     assert first.startswith(b"\x89PNG") and p.grid_png == first
     p.train.add_type.value = "RandomRotation"
@@ -43,7 +46,8 @@ def test_a_bad_pipeline_shows_the_error_and_keeps_the_spec():
     p.val.add_button.click()
     assert p.error == ("data.val_transforms[2] (RandomHorizontalFlip): random transform in the validation pipeline "
                        "(remove it from val_transforms, or set random_val=True to allow it)")
-    assert p.spec == spec and p.val.rows[2].layout.border and "random transform" in p.message.value
+    assert p.spec == spec and p.val.rows[2].layout.border and "random transform" in p.val.rows[2].message.value
+    assert p.message.value == ""                                       # shown once: on its row
     p.val.rows[2].buttons["delete"].click()
     assert p.error == "" and not p.val.rows[1].layout.border
     p.train.rows[1].params.fields["mean"].input.value = "0.1, 0.2"     # 2 means for 1 channel
@@ -90,3 +94,16 @@ def test_each_dataset_shows_the_fields_it_reads():
     p.fields.inputs["dataset"].value = "csv"
     assert {"path", "target", "delimiter"} <= shown()
     assert p.error.startswith("data.path") and p.spec.dataset == "iris"       # no file yet: iris is kept
+
+
+def test_switching_to_a_tabular_set_clears_the_image_pipelines_and_back():
+    spec = TrainSpec.default().data
+    p = TransformPicker(spec, preview=False)
+    p.fields.inputs["dataset"].value = "iris"
+    assert p.error == "" and p.spec.dataset == "iris" and p.spec.train_transforms == [] == p.spec.val_transforms
+    assert p.info == ((4,), 3, 2) and "iris is a tabular set: image transforms cleared." in p.notice.value
+    assert p.pipelines.layout.display == "none"
+    p.fields.inputs["dataset"].value = "wine"
+    assert p.error == "" and p.info[0] == (13,)
+    p.fields.inputs["dataset"].value = "digits"                       # an image set gets its pipelines back
+    assert p.error == "" and p.spec == spec and p.notice.value == "" and p.pipelines.layout.display == ""

@@ -58,3 +58,6 @@ def is_random(transform_name: str) -> bool:
 def is_conv(module) -> bool:
     """Whether a module is a convolution (tag ``conv``; subclasses such as LazyConv2d count)."""
     return "conv" in tags_of(LAYERS, module)
+
+
+from . import inline  # noqa: E402,F401 - sets entry.inline on every entry (after the tables)

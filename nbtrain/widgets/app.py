@@ -1,5 +1,6 @@
 """Workbench: the pickers in tabs (Data, Model, Optimizer, Schedule, Train), a Train button that runs
-fit(), and Save / Load of the spec as JSON. ``workbench.spec`` is always the current TrainSpec."""
+fit(), Save / Load of the spec as JSON, and the whole run as a script to copy or download.
+``workbench.spec`` is always the current TrainSpec. ``lang="zh"`` shows it in Chinese (errors stay English)."""
 from __future__ import annotations
 
 import threading
@@ -10,66 +11,100 @@ import traitlets as T
 
 from ..catalog import LOSSES
 from ..errors import NbtrainError
+from ..i18n import check_lang, t
 from ..spec import TrainSpec
 from .fields import FieldsEditor
+from .front import download_html, make_copy_button
 from .layers import LayerBuilder
 from .optimizer import OptimizerPicker, code_html
 from .params import error_html
+from .rows import hide
 from .scheduler import SchedulerPicker
-from .transforms import TransformPicker
+from .transforms import TransformPicker, is_tabular
 
 LOOP_FIELDS = ("epochs", "loss", "metrics", "device", "amp", "grad_clip", "seed", "log_every", "logdir", "run_name",
                "checkpoint_dir", "early_stopping", "monitor", "mode")
 TABS = ("Data", "Model", "Optimizer", "Schedule", "Train")
+USER_STOP = ("stopped by you", "stop()")   # the Control's reason for a Stop click (the dashboard's or ours)
+# the front end's own colours (light and dark themes), and the rows' look: compact, nothing wraps
+STYLE = """<style>
+.nbtrain-wb .widget-inline-hbox { flex-wrap: nowrap; }
+.nbtrain-wb .nbtrain-selected { background: var(--jp-layout-color2); }
+.nbtrain-wb .widget-html-content { white-space: nowrap; }
+.nbtrain-wb .nbtrain-msg .widget-html-content { white-space: normal; }
+</style>"""
 
 
 class Workbench(W.VBox):
     """All the editors over one TrainSpec. ``error`` names the first invalid part (then Train is disabled)."""
     error = T.Unicode("")
 
-    def __init__(self, spec: TrainSpec | None = None, fit=None, preview: bool = True, background: bool | None = None):
+    def __init__(self, spec: TrainSpec | None = None, fit=None, preview: bool = True, background: bool | None = None,
+                 lang: str | None = None):
         """``fit`` replaces nbtrain.fit (tests); ``background`` trains in a thread (a Run) so the notebook stays
-        responsive and Stop works; default: in a notebook, yes."""
+        responsive and Stop works; default: in a notebook, yes. ``lang``: 'en' or 'zh' (default: the locale's)."""
         spec = (spec or TrainSpec.default()).copy()
         if background is None:
             from ..env import in_notebook
             background = in_notebook()
+        self.lang = lang = check_lang(lang)
         self._fit, self.history, self.run, self.background, self._watcher = fit, None, None, background, None
-        self.data = TransformPicker(spec.data, preview=preview)
+        self._stopped_by_user = False
+        self.data = TransformPicker(spec.data, preview=preview, lang=lang)
         shape, classes, steps = self.data.info
-        self.model = LayerBuilder(spec.model, shape, num_classes=classes)
-        self.optim = OptimizerPicker(spec.optim)
+        self.model = LayerBuilder(spec.model, shape, num_classes=classes, lang=lang)
+        self.optim = OptimizerPicker(spec.optim, lang=lang)
         self.sched = SchedulerPicker(spec.sched, spec.optim, epochs=spec.loop.epochs, steps_per_epoch=steps,
-                                     lr_finder=lambda: self.lr_find())
-        self.loop = FieldsEditor(spec.loop, LOOP_FIELDS, where="loop", choices={"loss": sorted(LOSSES)})
-        self.set_lr = W.Button(description="Set optimizer lr from suggestion", disabled=True,
-                               layout=W.Layout(width="auto"), tooltip="run Find LR first")
-        self.set_lr.on_click(self.use_suggested_lr)
-        self.sched.observe(lambda c: setattr(self.set_lr, "disabled", c["new"] is None), names="suggested_lr")
-        self.train_button = W.Button(description="Train", icon="play", button_style="success")
-        self.train_button.on_click(self.train)
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True,
-                                    tooltip="stop the background run after the batch in progress")
-        self.stop_button.on_click(lambda _: self.run is not None and self.run.stop())
-        self.status = W.HTML()
-        self.output = W.Output()
-        self.path = W.Text(value="spec.json", description="spec file", continuous_update=False)
-        self.save_button = W.Button(description="Save", icon="save", tooltip="write the spec as JSON")
-        self.load_button = W.Button(description="Load", icon="folder-open", tooltip="read a JSON spec into every tab")
-        self.save_button.on_click(lambda _: self.save())
-        self.load_button.on_click(lambda _: self.load())
-        self.file_message = W.HTML()
-        self.code = W.HTML()
-        self.code_button = W.Button(description="Show code", tooltip="the whole run as one plain-PyTorch script")
-        self.code_button.on_click(lambda _: self.show_code())
-        train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.stop_button, self.status]), self.output,
-                            self.code_button, self.code])
-        self.tabs = W.Tab([self.data, self.model, self.optim, W.VBox([self.sched, self.set_lr]), train_tab],
-                          titles=TABS)
-        super().__init__([W.HBox([self.path, self.save_button, self.load_button, self.file_message]), self.tabs])
+                                     lr_finder=lambda: self.lr_find(), lang=lang, draw=False,
+                                     set_lr=lambda lr: setattr(self.optim.lr, "value", lr))
+        self.loop = FieldsEditor(spec.loop, LOOP_FIELDS, where="loop", choices={"loss": sorted(LOSSES)}, lang=lang)
+        self.mlp_button = W.Button(description=t("use_mlp", lang), icon="magic", button_style="warning",
+                                   layout=W.Layout(width="auto", display="none"))
+        self.mlp_button.on_click(lambda _: self.model.apply_preset("MLP"))
+        self.data.children = (*self.data.children[:2], W.HBox([self.mlp_button]), *self.data.children[2:])
+        self._make_train_tab()
+        self._make_file_line()
+        self.tabs = W.Tab([self.data, self.model, self.optim, self.sched, self.train_tab],
+                          titles=[t(f"tab.{n.lower()}", lang) for n in TABS])
+        self.tabs.observe(self._on_tab, names="selected_index")
+        super().__init__([W.HTML(STYLE), self.file_line, self.tabs])
+        self.add_class("nbtrain-wb")
         for part in (self.data, self.model, self.optim, self.sched, self.loop):
             part.observe(self._changed, names=["value", "error"])
         self._changed()
+
+    def _make_train_tab(self) -> None:
+        lang = self.lang
+        self.train_button = W.Button(description=t("train", lang), icon="play", button_style="success")
+        self.train_button.on_click(self.train)
+        self.stop_button = W.Button(description=t("stop", lang), icon="stop", disabled=True, tooltip=t("stop.tip", lang))
+        self.stop_button.on_click(lambda _: self.stop())
+        self.status = W.HTML()
+        self.status.add_class("nbtrain-msg")
+        self.output = W.Output()
+        self.code = W.HTML()
+        self.code_button = W.Button(description=t("show_code", lang), icon="code", tooltip=t("show_code.tip", lang))
+        self.code_button.on_click(lambda _: self.show_code())
+        self.copy_button = make_copy_button(t("copy", lang), t("copy.tip", lang))
+        self.download = W.HTML()
+        self.code_tools = W.HBox([self.copy_button, self.download], layout=W.Layout(display="none"))
+        self.train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.stop_button, self.status]), self.output,
+                                 W.HBox([self.code_button, self.code_tools]), self.code])
+
+    def _make_file_line(self) -> None:
+        lang = self.lang
+        self.path = W.Text(value="spec.json", description=t("spec_file", lang), continuous_update=False)
+        self.save_button = W.Button(description=t("save", lang), icon="save", tooltip=t("save.tip", lang))
+        self.load_button = W.Button(description=t("load", lang), icon="folder-open", tooltip=t("load.tip", lang))
+        self.save_button.on_click(lambda _: self.save())
+        self.load_button.on_click(lambda _: self.load())
+        self.file_message = W.HTML()
+        self.file_line = W.HBox([self.path, self.save_button, self.load_button, self.file_message])
+
+    def _on_tab(self, change) -> None:
+        """What a tab shows only when looked at is made on its first view (the LR curve)."""
+        if change["new"] == TABS.index("Schedule"):
+            self.sched.show()
 
     # -- the spec --------------------------------------------------------------------------------------
     @property
@@ -94,7 +129,7 @@ class Workbench(W.VBox):
         except OSError as e:
             self.file_message.value = error_html(f"{path}: cannot write ({e.strerror})")
             return
-        self.file_message.value = f"saved {path}"
+        self.file_message.value = t("saved", self.lang, path=path)
 
     def load(self, path: str | None = None) -> None:
         path = path or self.path.value
@@ -104,7 +139,7 @@ class Workbench(W.VBox):
             self.file_message.value = error_html(str(e))
             return
         self.spec = spec
-        self.file_message.value = f"loaded {path}"
+        self.file_message.value = t("loaded", self.lang, path=path)
 
     # -- keeping the tabs in step ----------------------------------------------------------------------
     def _changed(self, change=None) -> None:
@@ -120,20 +155,24 @@ class Workbench(W.VBox):
             self.sched.optim_spec = self.optim.value
         if change is None or change["owner"] is self.loop:
             self.sched.epochs.value = self.loop.value.epochs
-        parts = zip(TABS, (self.data, self.model, self.optim, self.sched, self.loop))
+        parts = list(zip(TABS, (self.data, self.model, self.optim, self.sched, self.loop)))
         self.error = next((f"{name}: {p.error}" for name, p in parts if p.error), "") or self._cross_check()
+        bad = self.error.split(":")[0] if self.error else ""
+        hide(self.mlp_button, not (is_tabular(self.data.value.dataset) and "needs input of shape (C" in self.error))
         self.train_button.disabled = bool(self.error)
-        self.train_button.tooltip = f"fix first: {self.error}" if self.error else "train this spec"
-        self.status.value = error_html(f"cannot train: {self.error}") if self.error else ""
+        self.train_button.tooltip = f"fix first: {self.error}" if self.error else t("train.tip", self.lang)
+        # the error itself shows once, where it is (its row or field); here only which tab to look at
+        where = t(f"tab.{bad.lower()}", self.lang) if bad in TABS else bad
+        self.status.value = error_html(t("cannot_train", self.lang, where=where)) if self.error else ""
 
     def _cross_check(self) -> str:
         """What no single tab can see: the model's outputs against the data's classes, and the optimizer's
         param-group patterns against the model's layer names."""
-        classes, out = self.data.info[1], self.model.output_shape
-        if self.data.task == "classification" and self.loop.value.loss in ("CrossEntropyLoss", "NLLLoss") \
-                and out is not None and tuple(out) != (classes,):
-            return (f"Model: the model gives outputs of shape {tuple(out)} but {self.data.value.dataset} has "
-                    f"{classes} classes (make the last layer Linear with out_features={classes})")
+        classes = self.data.info[1]
+        if self.data.task == "classification" and self.loop.value.loss in ("CrossEntropyLoss", "NLLLoss"):
+            why = self.model.check_classes(classes, self.data.value.dataset)
+            if why:
+                return f"Model: {why}"
         self.optim.message.value = error_html(self.optim.error)
         if not self.optim.value.groups:
             return ""
@@ -151,19 +190,27 @@ class Workbench(W.VBox):
         from ..lrfind import lr_find
         return lr_find(self.spec)
 
-    def use_suggested_lr(self, _=None) -> None:
-        if self.sched.suggested_lr is not None:
-            self.optim.lr.value = float(f"{self.sched.suggested_lr:.3g}")
-
     def show_code(self) -> str | None:
+        """The whole run as a script, shown with Copy (to the clipboard) and Download .py."""
         from ..codegen import to_code
         try:
             code = to_code(self.spec)
         except NbtrainError as e:
             self.code.value = error_html(str(e))
+            hide(self.code_tools)
             return None
         self.code.value = code_html(code)
+        if hasattr(self.copy_button, "text"):
+            self.copy_button.text = code
+        self.download.value = download_html(code, "train.py", t("download", self.lang))
+        hide(self.code_tools, False)
         return code
+
+    def stop(self) -> None:
+        """Stop the background run after the batch in progress."""
+        if self.run is not None:
+            self._stopped_by_user = True
+            self.run.stop()
 
     def train(self, _=None):
         """Run fit() on the current spec, its progress (or live dashboard) in the Train tab."""
@@ -176,7 +223,8 @@ class Workbench(W.VBox):
         if self.background:
             from ..background import start_background
         self.train_button.disabled = True
-        self.status.value = "training..."
+        self._stopped_by_user = False
+        self.status.value = t("training", self.lang)
         self.output.clear_output()
         try:
             with self.output:
@@ -215,9 +263,18 @@ class Workbench(W.VBox):
         self._idle()
 
     def _done(self) -> None:
-        last = self.history.epochs[-1] if getattr(self.history, "epochs", None) else {}
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
-        self.status.value = f"done: {shown}"
+        epochs = getattr(self.history, "epochs", None) or []
+        last = epochs[-1] if epochs else {}
+        logs = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
+        reason = getattr(self.history, "stop_reason", "")
+        state = getattr(self.run, "state", None) if self.background else None
+        epoch = state.epoch + 1 if state is not None else len(epochs)
+        if self._stopped_by_user or reason in USER_STOP:
+            self.status.value = t("stopped", self.lang, epoch=epoch, logs=logs)
+        elif reason:
+            self.status.value = t("stopped_early", self.lang, epoch=epoch, reason=reason, logs=logs)
+        else:
+            self.status.value = t("done", self.lang, logs=logs)
         self._idle()
 
     def _idle(self) -> None:

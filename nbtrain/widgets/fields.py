@@ -1,8 +1,10 @@
 """A generic editor for some plain fields of a spec dataclass (loop settings, data settings).
 
-Each field's input is chosen from its type; the field's help line is the tooltip. A change is
-checked by rebuilding the spec with ``from_dict``: a bad value shows the SpecError beside its field
-and ``value`` keeps the last valid spec.
+Each field's input is chosen from its type: a dropdown for choices and devices, a multi-select for metrics,
+"off" for a patience where 0 turns it off, a checkbox for bools, number fields, and text for lists (numbers
+separated by commas). Its label is a human one; its tooltip the field's name and help line. A change is
+checked by rebuilding the spec with ``from_dict``: a bad value shows the SpecError beside its field and
+``value`` keeps the last valid spec.
 """
 from __future__ import annotations
 
@@ -13,17 +15,41 @@ import typing
 import ipywidgets as W
 import traitlets as T
 
+from ..catalog import METRICS
 from ..errors import NbtrainError, SpecError
-from .params import LABEL, error_html
+from ..i18n import label, t, tooltip
+from .params import LABEL, error_html, format_value
+
+OFF_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50)
 
 
-def _input(fl, hint, value, choices):
-    kw = dict(description=fl.name, tooltip=fl.metadata.get("help", ""), style=LABEL,
-              layout=W.Layout(width="340px"))
+def devices() -> list[str]:
+    """The devices this machine has: auto, cpu, every cuda:N, mps."""
+    import torch
+    out = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def _options(value, choices) -> list:
+    return list(choices) if value in [c[1] if isinstance(c, tuple) else c for c in choices] else [*choices, value]
+
+
+def _input(fl, hint, value, choices, lang):
+    kw = dict(description=label(fl.name, lang), tooltip=tooltip(fl.name, fl.metadata.get("help", ""), lang),
+              style=LABEL, layout=W.Layout(width="340px"))
     choices = choices or fl.metadata.get("choices")
+    if fl.name == "device":
+        choices = devices()
+    if fl.name == "metrics":
+        return W.SelectMultiple(options=sorted(METRICS), value=tuple(value), rows=len(METRICS), **kw)
+    if fl.name == "early_stopping":
+        opts = [(t("off", lang), 0), *((str(n), n) for n in OFF_CHOICES)]
+        return W.Dropdown(options=_options(value, opts), value=value, **kw)
     if choices:
-        opts = list(choices) if value in choices else [value, *choices]
-        return W.Dropdown(options=opts, value=value, **kw)
+        return W.Dropdown(options=_options(value, choices), value=value, **kw)
     if hint is bool:
         return W.Checkbox(value=value, indent=False, **{**kw, "layout": W.Layout(width="auto")})
     if hint is int:
@@ -32,7 +58,36 @@ def _input(fl, hint, value, choices):
         return W.FloatText(value=value, **kw)
     if hint is str:
         return W.Text(value=value, continuous_update=False, **kw)
-    return W.Text(value=json.dumps(value), continuous_update=False, **kw)  # lists, unions: JSON text
+    return W.Text(value=format_value(value), continuous_update=False, **kw)  # lists, unions: typed text
+
+
+def parse_field(text: str, hint, name: str):
+    """Text typed for a list or union field: JSON, or values separated by commas (``3, 32, 32``, ``a, b``)."""
+    s = text.strip()
+    for candidate in (s, f"[{s}]") if typing.get_origin(hint) is list else (s,):
+        try:
+            return json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+    if typing.get_origin(hint) is typing.Union and str in typing.get_args(hint):
+        return text  # a union with str: plain text is the str
+    if typing.get_origin(hint) is list and "str" in repr(hint):
+        return [int(x) if x.strip().lstrip("-").isdigit() else x.strip() for x in s.split(",") if x.strip()]
+    raise SpecError(f"cannot read {text!r}", name, "type values separated by commas, e.g. 1, 28, 28")
+
+
+class _Messages(dict):
+    """name -> the HTML beside a field's input, made (and put beside it) on first use: most fields never
+    show one, and a Workbench opens faster without them."""
+
+    def __init__(self, rows: dict):
+        super().__init__()
+        self.rows = rows
+
+    def __missing__(self, name: str) -> W.HTML:
+        self[name] = msg = W.HTML()
+        self.rows[name].children = (*self.rows[name].children, msg)
+        return msg
 
 
 class FieldsEditor(W.VBox):
@@ -45,32 +100,29 @@ class FieldsEditor(W.VBox):
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, spec, names, where: str = "", choices: dict | None = None, build=None):
+    def __init__(self, spec, names, where: str = "", choices: dict | None = None, build=None, lang: str = "en"):
         self.cls, self.where = type(spec), where
         self.build = build or (lambda d: self.cls.from_dict({**self.value.to_dict(), **d}, self.where))
-        hints = typing.get_type_hints(self.cls)
+        self.hints = typing.get_type_hints(self.cls)
         fls = {fl.name: fl for fl in dataclasses.fields(self.cls)}
-        self.inputs, self.messages = {}, {}
+        self.inputs = {}
         rows = []
         for n in names:
-            inp = _input(fls[n], hints[n], getattr(spec, n), (choices or {}).get(n))
+            inp = _input(fls[n], self.hints[n], getattr(spec, n), (choices or {}).get(n), lang)
             inp.observe(self._on_input, names="value")
-            self.inputs[n], self.messages[n] = inp, W.HTML()
-            rows.append(W.HBox([inp, self.messages[n]]))
+            self.inputs[n] = inp
+            rows.append(W.HBox([inp]))
         self.rows = dict(zip(names, rows))
+        self.messages = _Messages(self.rows)
         super().__init__(rows)
         self.value = spec.copy()
 
     def _read(self, name):
         inp = self.inputs[name]
-        if isinstance(inp, W.Text) and typing.get_type_hints(self.cls)[name] is not str:
-            try:
-                return json.loads(inp.value)
-            except json.JSONDecodeError:
-                hint = typing.get_type_hints(self.cls)[name]
-                if typing.get_origin(hint) is typing.Union and str in typing.get_args(hint):
-                    return inp.value  # a union with str: plain text is the str
-                raise SpecError(f"cannot read {inp.value!r}", name, "type a JSON value, e.g. [1, 28, 28]") from None
+        if isinstance(inp, W.SelectMultiple):
+            return list(inp.value)
+        if isinstance(inp, W.Text) and self.hints[name] is not str:
+            return parse_field(inp.value, self.hints[name], name)
         return inp.value
 
     def read(self) -> dict:
@@ -88,8 +140,9 @@ class FieldsEditor(W.VBox):
             new = self.build(self.read())
         except NbtrainError as e:
             field = e.where.rsplit(".", 1)[-1] if e.where else ""
-            target = field if field in self.messages else changed
-            if target in self.messages:
+            field = field.split("[")[0]
+            target = field if field in self.rows else changed
+            if target in self.rows:
                 self.messages[target].value = error_html(str(e))
             self.error = str(e)
             return
@@ -106,4 +159,10 @@ class FieldsEditor(W.VBox):
         self.value = spec.copy()
         for n, inp in self.inputs.items():
             v = getattr(spec, n)
-            inp.value = v if not (isinstance(inp, W.Text) and not isinstance(v, str)) else json.dumps(v)
+            if isinstance(inp, W.SelectMultiple):
+                v = tuple(v)
+            elif isinstance(inp, W.Dropdown) and v not in [o[1] if isinstance(o, tuple) else o for o in inp.options]:
+                inp.options = [*inp.options, v]
+            elif isinstance(inp, W.Text) and not isinstance(v, str):
+                v = format_value(v)
+            inp.value = v

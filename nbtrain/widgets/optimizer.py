@@ -8,13 +8,15 @@ import traitlets as T
 
 from ..catalog import OPTIMIZERS
 from ..errors import NbtrainError, SpecError
+from ..i18n import help_line, t
 from ..spec import OptimSpec, ParamGroupSpec
 from .loading import loading
 from .params import LABEL, ParamsEditor, error_html
 
 
 def code_html(code: str) -> str:
-    return f'<pre style="font-size:12px;line-height:1.3">{html.escape(code)}</pre>'
+    return (f'<pre style="font-size:12px;line-height:1.3;color:var(--jp-content-font-color1);'
+            f'background:var(--jp-layout-color2);padding:6px">{html.escape(code)}</pre>')
 
 
 def _opt_float(text: str, where: str):
@@ -32,15 +34,17 @@ class GroupRow(W.HBox):
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, group: ParamGroupSpec):
+    def __init__(self, group: ParamGroupSpec, lang: str = "en"):
+        from ..i18n import label, tooltip
         doc = {fl: ParamGroupSpec.__dataclass_fields__[fl].metadata["help"] for fl in ("pattern", "lr", "weight_decay")}
-        txt = lambda name, v, w: W.Text(value=v, description=name, tooltip=doc[name], continuous_update=False,
-                                         style={"description_width": "auto"}, layout=W.Layout(width=w))
+        txt = lambda name, v, w: W.Text(value=v, description=label(name, lang), tooltip=tooltip(name, doc[name], lang),
+                                         continuous_update=False, style={"description_width": "auto"},
+                                         layout=W.Layout(width=w))
         fmt = lambda v: "" if v is None else f"{v:g}"
-        self.pattern = txt("pattern", group.pattern, "200px")
-        self.lr = txt("lr", fmt(group.lr), "150px")
-        self.weight_decay = txt("weight_decay", fmt(group.weight_decay), "190px")
-        self.delete = W.Button(description="\u2715", tooltip="remove this group", layout=W.Layout(width="34px"))
+        self.pattern = txt("pattern", group.pattern, "220px")
+        self.lr = txt("lr", fmt(group.lr), "200px")
+        self.weight_decay = txt("weight_decay", fmt(group.weight_decay), "200px")
+        self.delete = W.Button(icon="trash", tooltip=t("remove_group.tip", lang), layout=W.Layout(width="34px"))
         self.message = W.HTML()
         super().__init__([self.pattern, self.lr, self.weight_decay, self.delete, self.message])
         for w in (self.pattern, self.lr, self.weight_decay):
@@ -63,24 +67,27 @@ class OptimizerPicker(W.VBox):
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, optim_spec: OptimSpec | None = None):
+    def __init__(self, optim_spec: OptimSpec | None = None, lang: str = "en"):
         spec = (optim_spec or OptimSpec()).copy()
-        self.type = W.Dropdown(options=sorted(OPTIMIZERS), value=spec.type, description="optimizer", style=LABEL,
-                               tooltip=OPTIMIZERS[spec.type].help)
-        self.lr = W.FloatText(value=spec.lr, description="lr", style=LABEL,
-                              tooltip=OptimSpec.__dataclass_fields__["lr"].metadata["help"])
+        self.lang = lang
+        self.type = W.Dropdown(options=sorted(OPTIMIZERS), value=spec.type, description=t("optimizer", lang),
+                               style=LABEL, tooltip=self._type_tip(spec.type), layout=W.Layout(width="340px"))
+        self.lr = W.FloatText(value=spec.lr, description=t("lr", lang), style=LABEL, layout=W.Layout(width="340px"),
+                              tooltip=f"lr: {help_line(OptimSpec.__dataclass_fields__['lr'].metadata['help'], lang)}")
         self.message = W.HTML()
         self.params = self._params_editor(spec.type, spec.params)
         self.params_box = W.VBox([self.params])
         self.group_rows = []
         self.groups_box = W.VBox()
-        self.add_group = W.Button(description="Add group", icon="plus",
-                                  tooltip="a param group: layers whose name matches a pattern, with their own lr")
+        self.add_group = W.Button(description=t("add_group", lang), icon="plus", tooltip=t("add_group.tip", lang))
         self.add_group.on_click(lambda _: self._add_group(ParamGroupSpec(pattern="*")))
         self.code = W.HTML()
-        super().__init__([W.HBox([self.type, self.lr, self.message]), self.params_box,
-                          W.HTML("<b>Param groups</b> (by layer name; the rest use the values above)"),
-                          self.groups_box, self.add_group, W.HTML("<b>Code</b>"), self.code])
+        self.code.layout.display = "none"
+        self.show_code = W.ToggleButton(description=t("code", lang), icon="code", layout=W.Layout(width="auto"))
+        self.show_code.observe(lambda c: setattr(self.code.layout, "display", "" if c["new"] else "none"),
+                               names="value")
+        super().__init__([self.type, W.HBox([self.lr, self.message]), self.params_box, W.HTML(t("groups", lang)),
+                          self.groups_box, W.HBox([self.add_group, self.show_code]), self.code])
         self.type.observe(self._on_type, names="value")
         self.lr.observe(self._update, names="value")
         self.value = spec
@@ -102,19 +109,22 @@ class OptimizerPicker(W.VBox):
                 self._add_group(g, update=False)
         self._update()
 
+    def _type_tip(self, type_: str) -> str:
+        return f"{type_}: {help_line(OPTIMIZERS[type_].help, self.lang)}"
+
     def _params_editor(self, type_: str, params: dict) -> ParamsEditor:
-        ed = ParamsEditor(OPTIMIZERS[type_], params)
+        ed = ParamsEditor(OPTIMIZERS[type_], params, lang=self.lang)
         ed.observe(self._update, names=["value", "error"])
         return ed
 
     def _on_type(self, change) -> None:
-        self.type.tooltip = OPTIMIZERS[change["new"]].help
+        self.type.tooltip = self._type_tip(change["new"])
         self.params = self._params_editor(change["new"], {})
         self.params_box.children = (self.params,)
         self._update()
 
     def _add_group(self, group: ParamGroupSpec, update: bool = True) -> None:
-        row = GroupRow(group)
+        row = GroupRow(group, self.lang)
         row.observe(self._update, names=["value", "error"])
         row.delete.on_click(lambda _, r=row: self._remove_group(r))
         self.group_rows.append(row)

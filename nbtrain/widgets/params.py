@@ -1,9 +1,11 @@
 """A generic editor for the parameters of one catalog Entry.
 
 Each ``Param`` becomes one field: a bounded slider where the catalog gives both ends of a range, a
-number field otherwise, a dropdown for choices, a checkbox for bools and a text field for lists,
-'auto' and optional values. The catalog's help line is the tooltip. A bad value shows its message
-beside the field and the editor keeps the last valid value.
+number field otherwise, a dropdown for choices, a checkbox for bools and a text field for lists
+(numbers separated by commas), 'auto' and optional values. The field's name and the catalog's help
+line are the tooltip. A bad value shows its message beside the field and the editor keeps the last
+valid value. The entry's inline parameters (``entry.inline``) are made at once, compact, for a row's
+one line; the others when first shown or read (``fields``), so a long model opens fast.
 """
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ import traitlets as T
 
 from ..catalog import Entry, Param
 from ..errors import NbtrainError, SpecError
+from ..i18n import tooltip
 
 # values that fill a required parameter when a row is added, so a new row is valid at once
 STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_size": 1, "step_size": 10,
             "milestones": [10, 20], "T_0": 10, "max_lr": 0.01, "base_lr": 1e-4, "mean": [0.5], "std": [0.5],
             "size": 28, "total_iters": 5, "gamma": 0.1, "factor": 0.5, "start_factor": 0.1}
 
-LABEL = {"description_width": "140px"}
-ERROR_STYLE = "color:#c62828"
+LABEL = {"description_width": "150px"}
+ERROR_STYLE = "color:var(--jp-error-color1, #c62828)"
+INLINE_WIDTH = {"bool": "auto", "choice": "136px"}
 
 
 def starter(p: Param):
@@ -68,27 +72,32 @@ def parse_text(text: str, p: Param, where: str):
 
 
 def format_value(v) -> str:
+    """A value as typed: lists as numbers separated by commas (no brackets), None as empty."""
     if v is None:
         return ""
     if isinstance(v, str):
         return v
+    if isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return ", ".join(json.dumps(x) for x in v)
     return json.dumps(v)
 
 
-def make_input(p: Param, value):
-    """The ipywidget for one parameter, holding ``value``."""
-    kw = dict(description=p.name, tooltip=p.help, style=LABEL, layout=W.Layout(width="340px"))
+def make_input(p: Param, value, lang: str = "en", compact: bool = False):
+    """The ipywidget for one parameter, holding ``value``; ``compact``: a short one for a row's line."""
+    width = INLINE_WIDTH.get(p.kind, "136px") if compact else "340px"
+    style = {"description_width": "auto" if compact else LABEL["description_width"]}
+    kw = dict(description=p.name, tooltip=tooltip(p.name, p.help, lang), style=style, layout=W.Layout(width=width))
     bounded = p.low is not None and p.high is not None
     if p.kind == "bool":
         return W.Checkbox(value=bool(value), indent=False, **{**kw, "layout": W.Layout(width="auto")})
     if p.kind == "choice":
         return W.Dropdown(options=[(str(c), c) for c in p.choices], value=value, **kw)
     if p.kind == "int" and isinstance(value, int):
-        if bounded:
+        if bounded and not compact:
             return W.IntSlider(value=value, min=int(p.low), max=int(p.high), **kw)
         return W.IntText(value=value, **kw)
     if p.kind == "float" and isinstance(value, (int, float)):
-        if bounded:
+        if bounded and not compact:
             return W.FloatSlider(value=value, min=p.low, max=p.high, step=(p.high - p.low) / 100,
                                  readout_format=".3g", **kw)
         return W.FloatText(value=value, **kw)
@@ -96,15 +105,17 @@ def make_input(p: Param, value):
 
 
 class ParamField(W.HBox):
-    """One parameter: its input, and the message for a bad value beside it."""
+    """One parameter: its input, and the message for a bad value beside it (a compact field leaves the message
+    to its row, so an error shows once)."""
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, param: Param, value, where: str = ""):
+    def __init__(self, param: Param, value, where: str = "", lang: str = "en", compact: bool = False):
         self.param, self.where = param, f"{where}.{param.name}" if where else param.name
-        self.input = make_input(param, value)
-        self.message = W.HTML()
-        super().__init__([self.input, self.message])
+        self.input = make_input(param, value, lang, compact)
+        self.message = W.HTML() if not compact else None
+        super().__init__([self.input, self.message] if not compact else [self.input],
+                         layout=W.Layout(width="auto", flex="0 0 auto"))
         self.value = value
         self.input.observe(self._on_input, names="value")
 
@@ -119,7 +130,9 @@ class ParamField(W.HBox):
         else:
             self.error = ""
             self.value = v
-        self.message.value = error_html(self.error)
+        if self.message is not None:
+            self.message.value = error_html(self.error)
+        self.input.layout.border = "1px solid var(--jp-error-color1, #c62828)" if self.error else ""
 
     def set(self, value) -> None:
         """Show ``value`` (a valid JSON value) in the input."""
@@ -131,21 +144,46 @@ class ParamsEditor(W.VBox):
 
     ``value`` is the dict of explicitly given parameters (those the spec had, plus those the user
     touched or a required one a new row needed), so a spec goes through the editor unchanged.
+    ``inline`` names the parameters made at once as compact fields (``inline_fields``) for a row's line; the
+    editor's own box shows the others, made at once or (``lazy``) on first use of ``fields``.
     """
     value = T.Dict()
     error = T.Unicode("")
 
-    def __init__(self, entry: Entry | None, params: dict | None = None, where: str = ""):
-        self.entry = entry
+    def __init__(self, entry: Entry | None, params: dict | None = None, where: str = "", lang: str = "en",
+                 inline: tuple = (), lazy: bool = False):
+        self.entry, self.where, self.lang = entry, where, lang
         self._given = set(params or {})
-        plist = entry.params if entry is not None else ()
-        explicit = with_starters(entry, params)
-        self._explicit = explicit
-        self.fields = {p.name: ParamField(p, explicit.get(p.name, p.default), where) for p in plist}
-        super().__init__(list(self.fields.values()))
-        for fl in self.fields.values():
-            fl.observe(self._on_field, names=["value", "error"])
-        self.value = dict(explicit)
+        self._explicit = with_starters(entry, params)
+        self._plist = entry.params if entry is not None else ()
+        self._fields: dict[str, ParamField] = {}
+        self.inline = tuple(n for n in inline if entry is not None and entry.param(n) is not None)
+        super().__init__(layout=W.Layout(flex_flow="row wrap"))
+        self.inline_fields = [self._make(entry.param(n), compact=True) for n in self.inline]
+        if not lazy:
+            self.fields  # noqa: B018 - an editor on its own shows every field at once
+        self.value = dict(self._explicit)
+
+    def _make(self, p: Param, compact: bool = False) -> ParamField:
+        fl = ParamField(p, self._explicit.get(p.name, p.default), self.where, self.lang, compact)
+        fl.observe(self._on_field, names=["value", "error"])
+        self._fields[p.name] = fl
+        return fl
+
+    @property
+    def fields(self) -> dict:
+        """name -> ParamField for every parameter (the non-inline ones made and shown on first use)."""
+        if len(self._fields) < len(self._plist):
+            for p in self._plist:
+                if p.name not in self._fields:
+                    self._make(p)
+            self.children = [self._fields[p.name] for p in self._plist if p.name not in self.inline]
+        return {p.name: self._fields[p.name] for p in self._plist}
+
+    @property
+    def has_more(self) -> bool:
+        """Whether some parameters are not inline (the row offers to open them)."""
+        return len(self._plist) > len(self.inline)
 
     def _on_field(self, change) -> None:
         fl = change["owner"]
@@ -156,4 +194,4 @@ class ParamsEditor(W.VBox):
             else:
                 self._explicit[p.name] = change["new"]
             self.value = dict(self._explicit)
-        self.error = next((f.error for f in self.fields.values() if f.error), "")
+        self.error = next((f.error for f in self._fields.values() if f.error), "")

@@ -1,41 +1,78 @@
 """Row-list mechanics shared by the layer builder and the transform pipelines.
 
-A ``ComponentRow`` edits one catalog component (a LayerSpec, a TransformSpec): its type and its
-parameters, plus extra fields the subclass adds. A ``RowList`` holds rows in order and lets the user
-add, insert, delete, move up and down and duplicate them; ``value`` is the list of component specs.
+A ``ComponentRow`` edits one catalog component (a LayerSpec, a TransformSpec) on one line: its type, the
+entry's inline parameters (``entry.inline``), extra fields the subclass adds, an info cell (shape, parameter
+count), a toggle that opens every other parameter below the line, and icon buttons (Font Awesome, which every
+Jupyter front end ships). A ``RowList`` holds rows in order and lets the user add, insert, delete, move up and
+down and duplicate them; ``value`` is the list of component specs.
 """
 from __future__ import annotations
 
+import functools
+
 import ipywidgets as W
 import traitlets as T
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import NbtrainError
-from .params import ParamsEditor, error_html, with_starters
+from ..i18n import help_line, t
+from .params import ParamsEditor, error_html
 
-_BTN = W.Layout(width="34px", padding="0px")
-ACTIONS = (("insert", "+", "insert a new row above this one"), ("up", "\u2191", "move up"),
-           ("down", "\u2193", "move down"), ("duplicate", "\u29c9", "duplicate this row"),
-           ("delete", "\u2715", "delete this row"))
+ACTIONS = (("insert", "plus"), ("up", "arrow-up"), ("down", "arrow-down"), ("duplicate", "copy"),
+           ("delete", "trash"))
+ERROR_BORDER = "2px solid var(--jp-error-color1, #c62828)"
+LINE = {"flex_flow": "row nowrap", "align_items": "center", "width": "100%"}
+ICON_CSS = {"width": "30px", "min_width": "30px", "padding": "0px", "margin": "1px"}
+
+
+def hide(widget, hidden: bool = True) -> None:
+    widget.layout.display = "none" if hidden else ""
+
+
+@functools.cache
+def shared() -> dict:
+    """Layouts and styles no row changes, made once and shared by every row (each is a widget of its own: a
+    long model opens faster with fewer of them)."""
+    return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
+            "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
+            "type": W.Layout(width="120px", min_width="120px"), "description": DescriptionStyle(),
+            "html": HTMLStyle(),
+            "info": W.Layout(width="160px", min_width="160px", overflow="hidden"),
+            "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
+            "line": W.Layout(**LINE), "name": W.Layout(width="56px", min_width="56px")}
 
 
 class ComponentRow(W.VBox):
-    """One component: a type dropdown, its parameters, buttons, and a line for info or the error."""
+    """One component on one line: index, type, inline parameters, info, buttons; below it the row's message
+    (and a fix button) when something is wrong, and the other parameters when opened."""
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, spec, table):
-        self.spec_cls, self.table = type(spec), table
-        self.index = W.HTML(layout=W.Layout(width="34px"))
-        self.type = W.Dropdown(options=sorted(table), value=spec.type, tooltip=table[spec.type].help,
-                               layout=W.Layout(width="170px"))
-        self.buttons = {a: W.Button(description=s, tooltip=t, layout=_BTN) for a, s, t in ACTIONS}
-        self.info = W.HTML()
-        self.message = W.HTML()
+    def __init__(self, spec, table, lang: str = "en"):
+        self.spec_cls, self.table, self.lang = type(spec), table, lang
+        sh = shared()
+        self.index = W.HTML(layout=sh["index"], style=sh["html"])
+        self.type = W.Dropdown(options=sorted(table), value=spec.type, tooltip=self._type_tip(spec.type),
+                               layout=sh["type"], style=sh["description"])
+        self.buttons = {a: W.Button(icon=icon, tooltip=t(f"{a}.tip", lang), layout=sh["icon"], style=sh["button"])
+                        for a, icon in ACTIONS}
+        self.more = W.ToggleButton(icon="sliders", tooltip=t("more.tip", lang), layout=W.Layout(**ICON_CSS),
+                                   style=ToggleButtonStyle())
+        self.info = W.HTML(layout=sh["info"], style=sh["html"])
+        self.inline_box = W.HBox(layout=sh["inline"])
+        self._line, self._box, self.fix_action = None, None, None   # the message line and the opened box: made
+        extras = self.extra_inputs(spec)                              # when first needed
         self._set_type(spec.type, spec.params)
-        self.header = W.HBox([self.index, self.type, *self.extra_inputs(spec), *self.buttons.values(), self.info])
-        super().__init__([self.header, self.message, self.params_box])
+        self.header = W.HBox([self.index, self.type, *extras, self.inline_box, self.info, self.more,
+                              *self.buttons.values()], layout=sh["line"])
+        self.header.add_class("nbtrain-row-line")
+        super().__init__([self.header], layout=W.Layout(width="100%"))
+        self.add_class("nbtrain-row")
         self.type.observe(self._on_type, names="value")
-        for w in self.extra_inputs(spec):
+        self.more.observe(lambda c: self.expand(c["new"]), names="value")
+        for w in extras:
             w.observe(self._update, names="value")
         self.value = spec.copy()
         self._update()
@@ -47,39 +84,70 @@ class ComponentRow(W.VBox):
     def extra_fields(self) -> dict:
         return {}
 
+    def _type_tip(self, type_: str) -> str:
+        return f"{type_}: {help_line(self.table[type_].help, self.lang)}"
+
     def _set_type(self, type_: str, params: dict) -> None:
-        """The parameters' editor is made when first opened (or read): a long model opens fast."""
+        """A new editor: its inline fields on the line at once, the others made when the row is opened."""
         entry = self.table[type_]
-        self._editor, self._params = None, with_starters(entry, params)
-        if entry.params:
-            self.params_box = W.Accordion([W.VBox()], titles=("parameters",))
-            self.params_box.selected_index = None
-            self.params_box.observe(lambda c: c["new"] is not None and self.params, names="selected_index")
-        else:
-            self.params_box = W.VBox()
+        self._editor = ParamsEditor(entry, params, lang=self.lang, inline=getattr(entry, "inline", ()),
+                                    lazy=True)
+        self._editor.observe(self._update, names=["value", "error"])
+        self.inline_box.children = tuple(self._editor.inline_fields)
+        self.more.layout.visibility = "visible" if self._editor.has_more else "hidden"
+        self.more.value = False
+        if self._box is not None:
+            self._box.children = self.more_children()
+            hide(self._box)
+
+    def more_children(self) -> tuple:
+        """What opening the row shows (a subclass adds its own)."""
+        return (self._editor,)
+
+    @property
+    def params_box(self) -> W.Box:
+        """The box of the parameters not on the line (made when the row is first opened)."""
+        if self._box is None:
+            self._box = W.Box(self.more_children(), layout=W.Layout(display="none", padding="0 0 0 28px"))
+            self.children = (*self.children, self._box)
+        return self._box
+
+    def _message_line(self) -> W.HBox:
+        if self._line is None:
+            self.message = W.HTML(layout=W.Layout(flex="1 1 auto"))
+            self.fix = W.Button(icon="magic", layout=W.Layout(width="auto", min_width="max-content", flex="0 0 auto"),
+                                button_style="warning")
+            self.fix.on_click(lambda _: self.fix_action and self.fix_action())
+            self._line = W.HBox([self.message, self.fix], layout=W.Layout(display="none", padding="0 0 0 28px"))
+            self._line.add_class("nbtrain-msg")
+            self.children = (self.children[0], self._line, *self.children[1:])
+        return self._line
 
     @property
     def params(self) -> ParamsEditor:
-        """The ParamsEditor of this row's parameters (made on first use)."""
-        if self._editor is None:
-            self._editor = ParamsEditor(self.table[self.type.value], self._params)
-            self._editor.observe(self._update, names=["value", "error"])
-            self.params_box.children = (self._editor,)
+        """The ParamsEditor of this row's parameters (every field made on first use)."""
+        self._editor.fields  # noqa: B018 - make the fields not yet made
         return self._editor
 
+    def expand(self, on: bool = True) -> None:
+        """Show (or hide) the parameters that are not on the line."""
+        if on:
+            self.params  # noqa: B018
+        self.more.value = on
+        if on or self._box is not None:
+            hide(self.params_box, not on)
+
     def _on_type(self, change) -> None:
-        self.type.tooltip = self.table[change["new"]].help
+        self.type.tooltip = self._type_tip(change["new"])
         self._set_type(change["new"], {})
-        self.children = (self.header, self.message, self.params_box)
         self._update()
 
     def _update(self, change=None) -> None:
         ed = self._editor
-        err, new = (ed.error if ed else ""), None
+        err, new = ed.error, None
         if not err:
             try:
-                params = ed.value if ed else self._params
-                new = self.spec_cls.from_dict({"type": self.type.value, **self.extra_fields(), **params})
+                new = self.spec_cls.from_dict({"type": self.type.value, **self.extra_fields(), **ed.value})
             except NbtrainError as e:
                 err = str(e)
         self.show_message(err)
@@ -87,9 +155,16 @@ class ComponentRow(W.VBox):
         if new is not None:
             self.value = new  # last: a parent reacting to it may mark this row
 
-    def show_message(self, msg: str) -> None:
+    def show_message(self, msg: str, fix: str = "", action=None) -> None:
+        """The row's message below its line (the one place its error shows), with a fix button when given."""
+        self.layout.border = ERROR_BORDER if msg else ""
+        if not msg and self._line is None:
+            return
+        line = self._message_line()
         self.message.value = error_html(msg)
-        self.layout.border = "2px solid #c62828" if msg else ""
+        self.fix.description, self.fix_action = fix, action
+        hide(self.fix, not fix)
+        hide(line, not msg)
 
 
 class RowList(W.VBox):
@@ -98,19 +173,20 @@ class RowList(W.VBox):
     error = T.Unicode("")
 
     def __init__(self, specs, table, new_spec, default_type: str, row_cls=ComponentRow, where: str = "",
-                 add_label="Add"):
-        self.table, self.new_spec, self.row_cls, self.where = table, new_spec, row_cls, where
-        self.add_type = W.Dropdown(options=sorted(table), value=default_type, layout=W.Layout(width="170px"),
-                                   tooltip="the type of the row the + buttons add")
-        self.add_button = W.Button(description=add_label, icon="plus", tooltip="add a row at the end")
+                 add_label="Add", lang: str = "en"):
+        self.table, self.new_spec, self.row_cls, self.where, self.lang = table, new_spec, row_cls, where, lang
+        self.add_type = W.Dropdown(options=sorted(table), value=default_type, layout=W.Layout(width="150px"),
+                                   tooltip=t("add_type.tip", lang))
+        self.add_button = W.Button(description=add_label, icon="plus", tooltip=t("add.tip", lang),
+                                   layout=W.Layout(width="auto"))
         self.add_button.on_click(lambda _: self.insert(len(self.rows), self.new_spec(self.add_type.value)))
         self.footer = W.HBox([self.add_type, self.add_button])
         self.rows = []
-        super().__init__()
+        super().__init__(layout=W.Layout(width="100%"))
         self.set_value(specs)
 
     def _make_row(self, spec):
-        row = self.row_cls(spec, self.table)
+        row = self.row_cls(spec, self.table, self.lang)
         row.observe(self._sync, names=["value", "error"])
         for action, btn in row.buttons.items():
             btn.on_click(lambda _, a=action, r=row: self.act(a, r))
@@ -146,7 +222,7 @@ class RowList(W.VBox):
             r.index.value = f"<b>{i}</b>"
             r.buttons["up"].disabled = i == 0
             r.buttons["down"].disabled = i == len(self.rows) - 1
-        self.children = (*self.rows, self.footer)
+        self.children = tuple(self.rows)
         self._sync()
 
     def _sync(self, change=None) -> None:

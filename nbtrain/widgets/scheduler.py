@@ -7,9 +7,10 @@ import traitlets as T
 
 from ..catalog import SCHEDULERS
 from ..errors import NbtrainError
+from ..i18n import t
 from ..spec import OptimSpec, SchedSpec
-from .fields import FieldsEditor
 from ..viz import to_png as figure_png
+from .fields import FieldsEditor
 from .loading import loading
 from .params import LABEL, ParamsEditor, error_html
 
@@ -21,48 +22,57 @@ class SchedulerPicker(W.VBox):
 
     ``optim_spec`` (the base LR and param groups), ``epochs`` and ``steps_per_epoch`` only shape the
     preview. ``lr_finder``, when set (the Workbench sets it), is a function returning an LR-finder
-    result; its suggestion can then fill the scheduler's ``max_lr``.
+    result; its suggestion can then fill the scheduler's ``max_lr`` (or, through ``set_lr``, the optimizer's lr).
+    ``draw`` False: the curve is checked but not drawn until ``show()`` (the Workbench draws it when its tab is
+    first opened).
     """
     value = T.Any()
     error = T.Unicode("")
     suggested_lr = T.Float(None, allow_none=True)
 
     def __init__(self, sched_spec: SchedSpec | None = None, optim_spec: OptimSpec | None = None,
-                 epochs: int = 10, steps_per_epoch: int = 20, lr_finder=None):
+                 epochs: int = 10, steps_per_epoch: int = 20, lr_finder=None, lang: str = "en", draw: bool = True,
+                 set_lr=None):
         from .plots import LRCurveFigure
-        self._loading = True
+        self._loading, self.lang, self.draw, self.set_lr = True, lang, draw, set_lr
         spec = (sched_spec or SchedSpec()).copy()
         self._optim = (optim_spec or OptimSpec()).copy()
         self.lr_finder = lr_finder
-        self.type = W.Dropdown(options=[("constant (none)", "")] + [(n, n) for n in sorted(SCHEDULERS)],
-                               value=spec.type, description="scheduler", style=LABEL)
+        self.type = W.Dropdown(options=[(t("constant", lang), "")] + [(n, n) for n in sorted(SCHEDULERS)],
+                               value=spec.type, description=t("scheduler", lang), style=LABEL,
+                               layout=W.Layout(width="340px"))
         self.message = W.HTML()
         self.params = self._params_editor(spec.type, spec.params)
         self.params_box = W.VBox([self.params])
-        self.fields = FieldsEditor(spec, FIELDS, build=self._build)
+        self.fields = FieldsEditor(spec, FIELDS, build=self._build, lang=lang)
         self.fields.observe(self._on_fields, names=["value", "error"])
-        self.epochs = W.BoundedIntText(value=epochs, min=1, max=10_000, description="preview epochs", style=LABEL,
-                                       tooltip="epochs shown in the preview (the Train tab's epochs in the Workbench)")
+        self.epochs = W.BoundedIntText(value=epochs, min=1, max=10_000, description=t("preview_epochs", lang),
+                                       style=LABEL, tooltip=t("preview_epochs.tip", lang))
         self.steps_per_epoch = W.BoundedIntText(value=steps_per_epoch, min=1, max=100_000, style=LABEL,
-                                                description="steps per epoch", tooltip="batches per epoch")
+                                                description=t("steps_per_epoch", lang),
+                                                tooltip=t("steps_per_epoch.tip", lang))
         for w in (self.epochs, self.steps_per_epoch):
             w.observe(self.redraw, names="value")
         self.plot = LRCurveFigure()
         self.image = W.Image(format="png", layout=W.Layout(width="440px"))
-        self.find_button = W.Button(description="Find LR", icon="search",
-                                    tooltip="run the LR range test on the model and data (restores the weights)")
-        self.use_button = W.Button(description="Set max_lr from suggestion", disabled=True,
+        self.find_button = W.Button(description=t("find_lr", lang), icon="search", tooltip=t("find_lr.tip", lang))
+        self.use_button = W.Button(description=t("use_suggestion", lang, lr="\u2026"), disabled=True, icon="check",
                                    layout=W.Layout(width="auto"))
         self.find_button.on_click(self.find_lr)
         self.use_button.on_click(self.use_suggestion)
         self.find_image = W.Image(format="png", layout=W.Layout(width="440px", display="none"))
         self.find_message = W.HTML()
         self.code = W.HTML()
+        self.code.layout.display = "none"
+        self.show_code = W.ToggleButton(description=t("code", lang), icon="code", layout=W.Layout(width="auto"))
+        self.show_code.observe(lambda c: setattr(self.code.layout, "display", "" if c["new"] else "none"),
+                               names="value")
+        # the LR finder's line sits under the parameters, where max_lr is (its button names what it sets)
         super().__init__([
-            W.HBox([self.type, self.message]), self.params_box, self.fields,
-            W.HTML("<b>LR preview</b>"), W.HBox([self.epochs, self.steps_per_epoch]), self.image,
-            W.HBox([self.find_button, self.use_button, self.find_message]), self.find_image,
-            W.HTML("<b>Code</b>"), self.code])
+            W.HBox([self.type, self.message]), self.params_box,
+            W.HBox([self.find_button, self.find_message, self.use_button]), self.find_image, self.fields,
+            W.HTML(f"<b>{t('lr_preview', lang)}</b>"), W.HBox([self.epochs, self.steps_per_epoch]), self.image,
+            W.HBox([self.show_code]), self.code])
         self.type.observe(self._on_type, names="value")
         self.value = spec
         self.spec = spec
@@ -94,14 +104,20 @@ class SchedulerPicker(W.VBox):
         return SchedSpec.from_dict({"type": self.type.value, **fields, **self.params.value})
 
     def _params_editor(self, type_: str, params: dict) -> ParamsEditor:
-        ed = ParamsEditor(SchedSpec.entry_for(type_, "type"), params)
+        ed = ParamsEditor(SchedSpec.entry_for(type_, "type"), params, lang=self.lang)
         ed.observe(self._on_params, names=["value", "error"])
         return ed
 
     def _set_params(self, type_: str, params: dict) -> None:
         self.params = self._params_editor(type_, params)
         self.params_box.children = (self.params,)
-        self.use_button.disabled = self.suggested_lr is None or self.params.entry.param("max_lr") is None
+        self._use_target()
+
+    def _use_target(self) -> None:
+        """The use button sets max_lr where the scheduler has one, else the optimizer's lr (through set_lr)."""
+        target = "max_lr" if self.params.entry.param("max_lr") is not None else "lr"
+        self.use_button.disabled = self.suggested_lr is None or (target == "lr" and self.set_lr is None)
+        self.use_button.tooltip = t("use_suggestion.tip", self.lang, field=target)
 
     def _on_type(self, change) -> None:
         if self._loading:
@@ -147,10 +163,18 @@ class SchedulerPicker(W.VBox):
         self._show_error(pending)
         self.value = spec
         self.code.value = _code_html(scheduler_code(spec, self.epochs.value, self.steps_per_epoch.value))
+        if not self.draw:
+            return None
         self.plot.update(curves, self.steps_per_epoch.value)
         png = figure_png(self.plot.fig)
         self.image.value = png
         return png
+
+    def show(self) -> None:
+        """Draw the curve from now on (the Workbench calls it when the Schedule tab is first opened)."""
+        if not self.draw:
+            self.draw = True
+            self.redraw()
 
     # -- the LR finder ---------------------------------------------------------------------------
     def find_lr(self, _=None) -> None:
@@ -159,7 +183,7 @@ class SchedulerPicker(W.VBox):
             self.find_message.value = error_html("the LR finder needs a model and data: use it from the Workbench, "
                                                  "or set picker.lr_finder = lambda: nbtrain.lr_find(spec)")
             return
-        self.find_message.value = "running the LR range test..."
+        self.find_message.value = t("finding", self.lang)
         try:
             result = self.lr_finder()
         except NbtrainError as e:
@@ -172,15 +196,19 @@ class SchedulerPicker(W.VBox):
         self.find_image.value = figure_png(lr_find_figure(result.lrs, result.losses, result.suggestion))
         self.find_image.layout.display = ""
         self.suggested_lr = result.suggestion
-        self.find_message.value = f"suggested lr: <b>{result.suggestion:.3g}</b>"
-        self.use_button.disabled = self.params.entry.param("max_lr") is None
-        if self.use_button.disabled:
-            self.use_button.tooltip = "choose OneCycleLR or CyclicLR to use it as max_lr, or set the optimizer's lr"
+        self.find_message.value = t("suggested", self.lang, lr=f"{result.suggestion:.3g}")
+        self.use_button.description = t("use_suggestion", self.lang, lr=f"{result.suggestion:.3g}")
+        self._use_target()
 
     def use_suggestion(self, _=None) -> None:
-        """Set the scheduler's max_lr to the LR finder's suggestion."""
-        if self.suggested_lr is not None and "max_lr" in self.params.fields:
-            self.params.fields["max_lr"].set(float(f"{self.suggested_lr:.3g}"))
+        """Set the scheduler's max_lr (where it has one, else the optimizer's lr) to the LR finder's suggestion."""
+        if self.suggested_lr is None:
+            return
+        lr = float(f"{self.suggested_lr:.3g}")
+        if "max_lr" in self.params.fields:
+            self.params.fields["max_lr"].set(lr)
+        elif self.set_lr is not None:
+            self.set_lr(lr)
 
 
 def _code_html(code: str) -> str:

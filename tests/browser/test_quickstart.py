@@ -6,6 +6,7 @@ docs/screenshots/ for the README. Then TensorBoard over the run's logdir shows t
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,9 @@ def _wait_image_changed(page, locator, old: str, timeout: float = 60_000) -> Non
 
 
 def _button(scope, label: str):
-    return scope.locator("button.jupyter-button", has_text=label).first
+    """The first button whose whole label is ``label`` (not one that only contains it: "Train" is not
+    "Augmented training samples")."""
+    return scope.locator("button.jupyter-button", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")).first
 
 
 def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorboard_server):
@@ -62,6 +65,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     workbench = _cell_output(page, 0)
     _tab(workbench, "Train")
     train, stop = _button(workbench, "Train"), workbench.locator("button.jupyter-button", has_text="Stop")
+    assert train.evaluate("b => b.classList.contains('mod-success')")          # the Train button itself
     # cell 2 started a background run; the Workbench's Stop ends it, and Train comes back
     stop.first.evaluate("b => { if (!b.disabled) b.click(); }")   # it may have ended on its own already
     page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=120_000)
@@ -126,7 +130,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     # for the final picture as the run ends, so an element found before may be gone by then.
     _button(dashboard, "Stop").click()
     page.wait_for_function("el => !el.disabled", arg=train.element_handle(), timeout=60_000)
-    workbench.locator(".widget-html", has_text="done:").first.wait_for(timeout=60_000)
+    workbench.locator(".widget-html", has_text="stopped by you at epoch").first.wait_for(timeout=60_000)
     final = workbench.locator("img.nbtrain-final")
     final.wait_for(timeout=60_000)
     page.wait_for_function(IMG_LOADED, arg=final.element_handle(), timeout=60_000)
@@ -138,7 +142,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
     assert box and box["width"] > 300 and box["height"] > 100, box      # and it takes room on the page
     assert workbench.locator("button.jupyter-button", has_text="Pause").count() == 0   # the live widgets are gone
     text = workbench.locator(".nbtrain-status").filter(has_text="stopped").first.inner_text()
-    assert text.endswith("stopped: stopped by you"), text
+    assert text.endswith("stopped by you"), text                      # the Control's reason
     done, total = (int(x) for x in text.split("step ")[1].split(" ")[0].split("/"))
     assert 0 < done < total, text
     workbench.screenshot(path=str(SHOTS / "workbench_stopped.png"))
