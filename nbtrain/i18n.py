@@ -325,14 +325,19 @@ HELP: dict[str, str] = {
         'torchvision 数据集文件所在目录（mnist、fashion_mnist、cifar10）',
     'let torchvision download missing files': '允许 torchvision 下载缺少的文件',
     'CSV file (.csv or .csv.gz) or ImageFolder directory': 'CSV 文件（.csv 或 .csv.gz）或 ImageFolder 目录',
-    'CSV field separator': 'CSV 字段分隔符', "the CSV's first row names the columns": 'CSV 的第一行是列名',
+    'CSV field separator': 'CSV 字段分隔符',
+    "the CSV's first row names the columns: true, false, or auto (a header when a cell of it is text over a number "
+    "below; a numeric first row is data)": 'CSV 的第一行是否为列名：true、false 或 auto（第一行有文字而下面是数字时为表头；'
+                                           '全是数字的第一行是数据）',
+    'squared error below delta, absolute error above, for regression': '误差小于 delta 时取平方误差，大于时取绝对误差，用于回归',
     'CSV target column, by name or index (-1: the last)': 'CSV 目标列，按名称或序号（-1：最后一列）',
     'CSV feature columns by name or index (empty: all but the target)': 'CSV 特征列，按名称或序号（空：除目标外的所有列）',
     'CSV: classification, regression, or auto (integer target with <= 20 values: classes)':
         'CSV：classification、regression 或 auto（整数目标且取值 <= 20 个时为分类）',
     "tabular sets: scale features to mean 0, std 1 (training split's statistics)": '表格数据集：把特征缩放为均值 0、标准差 1（用训练集的统计量）',
-    'digits: side to which the 8x8 images are resized (0 or 8: native size)': 'digits：8x8 图像缩放到的边长（0 或 8：原始大小）',
-    'synthetic: [channels, height, width]': 'synthetic：[通道, 高, 宽]', 'synthetic: number of classes': 'synthetic：类别数',
+    'digits: side to which the 8x8 images are resized (0 or 8: native size; at most 256)':
+        'digits：8x8 图像缩放到的边长（0 或 8：原始大小；最大 256）',
+    'synthetic: [channels, height, width], sides at most 1024': 'synthetic：[通道, 高, 宽]，边长最大 1024', 'synthetic: number of classes': 'synthetic：类别数',
     'synthetic: number of samples': 'synthetic：样本数',
     'train pipeline, applied in order (ToTensor implied at the end when it leaves integer images)':
         '训练数据变换，按顺序应用（留下整数图像时末尾隐含 ToTensor）',

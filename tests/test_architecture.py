@@ -15,6 +15,7 @@ MAX_FUNCTION_LINES = 60
 
 # module (relative to nbtrain/) -> why it may be longer than MAX_MODULE_LINES
 LONG_MODULES = {
+    "i18n.py": "the translation table: data, one line per string in both languages, not logic",
     "sinks/dashboard.py": "temporary: the live-view issue rewrites the dashboard",
 }
 # "module:function" -> why it may be longer than MAX_FUNCTION_LINES

@@ -13,6 +13,7 @@ import json
 import typing
 
 import ipywidgets as W
+import torch
 import traitlets as T
 
 from ..catalog import METRICS
@@ -25,7 +26,6 @@ OFF_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50)
 
 def devices() -> list[str]:
     """The devices this machine has: auto, cpu, every cuda:N, mps."""
-    import torch
     out = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():

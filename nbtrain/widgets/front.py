@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 
 import ipywidgets as W
 import traitlets as T
@@ -59,7 +60,6 @@ def diagram_html(blocks: list[dict], selected: int = -1) -> str:
     """One block per layer, top to bottom: width by the log of its output's size, its output shape, the block at
     fault in the theme's error colour, the selected one outlined. ``blocks``: dicts of index, type, shape, size,
     error."""
-    import math
     top = max((math.log10(b["size"] + 1) for b in blocks if b["size"]), default=1) or 1
     out = []
     for b in blocks:
