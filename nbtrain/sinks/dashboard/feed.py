@@ -98,7 +98,7 @@ def shrink(fmap):
 
 def tiles(fmaps: dict, kernels: dict) -> dict:
     """Layer name -> tile, for feature maps and for kernels (empty dicts for a model with no conv layer)."""
-    return {"fmap": {n: tile(viz.feature_grid(shrink(m))) for n, m in fmaps.items()},
+    return {"fmap": {n: tile(viz.feature_grid(shrink(m))) for n, m in fmaps.items()}, "hist": [],
             "kern": {n: tile(viz.kernel_grid(w)) for n, w in kernels.items()}}
 
 
