@@ -1,6 +1,7 @@
 // nbtrain live dashboard: SVG charts (concatenated before live.js into one ES module by view.py).
 const NS = "http://www.w3.org/2000/svg";
 const W = 340, H = 210, M = {l: 52, r: 12, t: 20, b: 26};
+let CLIPS = 0;
 
 function svgEl(tag, attrs, parent) {
   const e = document.createElementNS(NS, tag);
@@ -131,7 +132,9 @@ function drawChart(svg, spec) {
   const g = svgEl("g", {}, svg);
   drawAxes(g, spec.xdom, ydom, spec.log, s, spec.title);
   drawPlanned(g, spec.total, spec.xdom, s);
-  const clip = svgEl("g", {}, svg);
+  const id = "nbtrain-clip-" + (++CLIPS);                 // lines of longer earlier runs end at the axes
+  svgEl("rect", {x: M.l, y: M.t - 2, width: W - M.l - M.r, height: H - M.t - M.b + 4}, svgEl("clipPath", {id}, svg));
+  const clip = svgEl("g", {"clip-path": `url(#${id})`}, svg);
   for (const l of spec.lines) {
     const pts = thin(l.pts, spec.xdom[0], spec.xdom[1], W);
     svgEl("path", {d: pathOf(pts, s, spec.log), class: "line " + l.cls}, clip);
