@@ -157,8 +157,8 @@ def kernel_ratios(short: int, long: int, rounds: int, threads: int) -> dict:
     cells = [SETUP.format(short=short, threads=threads)]
     for r in range(rounds):
         cells.append(ROUND.format(order=names if r % 2 == 0 else names[::-1], short=short, long=long))
-    cells.append("cpu.clear(); DASH_COSTS.clear(); RUNS['fit dash+tb']({long}); print(json.dumps({{'first': first, "
-                 "'times': times, 'cpu': dict(cpu), 'costs': sorted(DASH_COSTS)}}))".format(long=long))
+    cells.append(f"cpu.clear(); DASH_COSTS.clear(); RUNS['fit dash+tb']({long}); print(json.dumps({{'first': first, "
+                 "'times': times, 'cpu': dict(cpu), 'costs': sorted(DASH_COSTS)}))")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")

@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fakeloop import mini_fit
 from PIL import Image
 from torch.optim import lr_scheduler as S
 
-from fakeloop import mini_fit
 from nbtrain import viz
 from nbtrain.callbacks import Callback
 from nbtrain.sinks.dashboard import Dashboard, feed

@@ -4,7 +4,6 @@ import io
 import json
 import os
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +122,9 @@ def executed(tmp_path_factory):
 
 
 def _png(b64_or_bytes):
-    from PIL import Image
     import base64
+
+    from PIL import Image
     raw = base64.b64decode(b64_or_bytes) if isinstance(b64_or_bytes, str) else b64_or_bytes
     return np.asarray(Image.open(io.BytesIO(raw)).convert("L"))
 

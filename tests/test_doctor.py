@@ -1,15 +1,14 @@
 import re
 import warnings
 
-import pytest
 import torch
+from fakeloop import Loader, blobs, mini_fit, tiny_cnn
 from torch import nn
 from torchvision.transforms import v2
 
-from fakeloop import Loader, blobs, mini_fit, tiny_cnn
 from nbtrain.callbacks import Callback, State
 from nbtrain.sinks.doctor import Doctor, DoctorWarning
-from nbtrain.spec import DataSpec, TrainSpec, TransformSpec
+from nbtrain.spec import TrainSpec, TransformSpec
 
 
 def _run(**kw):
@@ -88,7 +87,7 @@ def test_nan_is_the_nan_guards_not_the_doctors():
 
 def test_quiet_on_a_real_run_that_ends_at_100_percent():
     x, y = blobs(48)
-    doc, said, state = _run(x=x, y=y, epochs=40, lr=0.1, log_every=1)
+    _, said, state = _run(x=x, y=y, epochs=40, lr=0.1, log_every=1)
     assert state.history[-1]["val_accuracy"] == 1.0 and state.history[-1]["loss"] < 0.05
     assert said == [] and state.notes == []
 
@@ -182,6 +181,7 @@ def test_real_fit_planted_mistakes_in_the_spec():
 def test_fit_runs_the_doctor_by_default_and_can_turn_it_off():
     """The doctor is on by default in fit(): a planted Softmax before CrossEntropyLoss is caught."""
     import warnings as w
+
     import nbtrain as nb
     from nbtrain.sinks.doctor import DoctorWarning
     spec = nb.TrainSpec.default()

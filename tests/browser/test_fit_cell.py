@@ -10,9 +10,8 @@ import json
 import re
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
-
 from conftest import SHOTS
+from nbformat.v4 import new_code_cell, new_notebook
 
 SETUP = """import json, threading, time
 import nbtrain as nb
@@ -93,13 +92,13 @@ def _watch_live(page, out) -> None:      # out: the output of cell 2
     first = _wait_d(page, 2, "train", "d.includes('L')", None)              # a line, not one point
     _wait_d(page, 2, "train", "d !== arg", first)           # live: values change between two reads
     assert len(_path(out, "past")) > 10                     # the earlier run of this session, faintly
-    text = out.locator(CHART + " text.planned").inner_text()
+    text = out.locator(CHART + " text.planned").text_content()
     assert re.fullmatch(r"→ 920 planned", text), text       # x fits the data; the plan is a marker
     out.locator(".nbtrain-pause").click()                   # the kernel is busy: the click goes over a subshell
     _status(page, 2, "paused")
     still = _path(out, "train")
     box = out.locator(CHART).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    out.locator(CHART).hover(position={"x": box["width"] * 0.6, "y": box["height"] * 0.5})   # scrolled into view
     page.wait_for_function("el => /^step \\d+ · loss \\d/.test(el.innerText)",
                            arg=out.locator(".nbtrain-readout").element_handle())
     out.locator(".nbtrain-log").check()

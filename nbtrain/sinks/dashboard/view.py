@@ -31,7 +31,6 @@ def widget_class():
     """The anywidget class (made once): live.js and live.css as its ESM and CSS."""
     if not _CLASS:
         import anywidget  # heavy and optional: only a notebook dashboard needs it
-
         import traitlets  # installed with ipywidgets, which anywidget needs
 
         class LiveDashboard(anywidget.AnyWidget):
@@ -89,7 +88,8 @@ class LiveView:
         self.widget.send(msg)
 
     def display(self) -> None:
-        from IPython.display import display  # IPython: present whenever a widget view is made (a kernel)
+        # heavy, and there whenever a widget view is made (a kernel)
+        from IPython.display import display
         self.handle = display(self.widget, display_id=True)
 
     def finish(self, png: bytes, text: str) -> None:
