@@ -131,6 +131,7 @@ def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
     res = json.loads(_output(page, 2).locator("[data-mime-type='application/vnd.jupyter.stdout']").inner_text())
     assert res["reason"] == "stopped by you" and res["got"]["thread"] != "MainThread"
     assert res["final"] - res["got"]["step"] <= 1 and res["final"] < res["total"], res   # within one batch
-    assert "ended: stopped by you" in _output(page, 4).inner_text()
+    _output(page, 4).get_by_text("ended: stopped by you").wait_for(timeout=300_000)    # the background run
+    notebook.wait_idle(300_000)
     for i in (1, 2, 3):                                      # foreground done, foreground stopped, background
         _assert_final_png(page, _output(page, i))
