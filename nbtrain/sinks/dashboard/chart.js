@@ -56,10 +56,15 @@ function niceStep(span, n) {
 }
 
 function ticks(lo, hi, log) {
-  if (log) {
-    const out = [];
-    for (let e = Math.ceil(Math.log10(lo)); e <= Math.floor(Math.log10(hi)); e++) out.push(Math.pow(10, e));
-    return out.length >= 2 ? out : [lo, hi];
+  if (log) {                                   // powers of ten; within less than two decades, 1-2-5 steps
+    const tens = [], steps = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of [1, 2, 5]) {
+        const v = +(m * Math.pow(10, e)).toPrecision(6);
+        if (v >= lo && v <= hi) { steps.push(v); if (m === 1) tens.push(v); }
+      }
+    }
+    return tens.length >= 2 ? tens : steps.length >= 2 ? steps : [lo, hi];
   }
   const s = niceStep(hi - lo || 1, 4), out = [];
   for (let v = Math.ceil(lo / s) * s; v <= hi + 1e-9 * s; v += s) out.push(+v.toPrecision(12));
