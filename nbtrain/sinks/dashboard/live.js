@@ -86,7 +86,7 @@ function metricSpec(v, s, key, xdom, meta) {
   const alpha = +v.smooth.value, lines = [];
   for (const p of meta.past || []) {
     lines.push({pts: ema(series(p.steps, key), alpha), cls: "past"});
-    lines.push({pts: series(p.epochs, "val_" + key), cls: "past val"});
+    lines.push({pts: series(p.epochs, "val_" + key), cls: "past val", marker: true});
   }
   const raw = series(s.steps, key);
   lines.push({pts: raw, cls: "raw"}, {pts: ema(raw, alpha), cls: "train"});
