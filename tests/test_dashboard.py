@@ -1,16 +1,23 @@
-"""The Dashboard sink driven by a hand-written loop (no kernel): text lines, widgets, throttling, controls."""
+"""The Dashboard sink driven by a hand-written loop (no kernel): what it sends the browser, when, and what it leaves.
+
+Clicks are delivered as the front end delivers them: a custom message on the widget's comm (``_handle_custom_msg``).
+"""
+import base64
 import io
 import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from fakeloop import mini_fit
 from PIL import Image
 from torch.optim import lr_scheduler as S
 
-from fakeloop import mini_fit
-from nbtrain.sinks.dashboard import Dashboard
-from nbtrain.sinks.doctor import Doctor
+from nbtrain import viz
+from nbtrain.callbacks import Callback
+from nbtrain.sinks.dashboard import Dashboard, feed
+from nbtrain.sinks.dashboard.view import LiveView, follow_frontend
 
 
 class Clock:
@@ -21,14 +28,46 @@ class Clock:
         return self.t
 
 
+class Handle:
+    """A DisplayHandle that keeps what update() sent."""
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj, raw=False):
+        self.updates.append((obj, raw))
+
+
 def _dash(**kw):
-    clock = Clock()
-    d = Dashboard(mode="widgets", threaded=False, clock=clock, budget=1e9, first_after=0, **kw)
+    """A widgets dashboard on a fake clock whose views record what they send (``d.log``) and display nowhere."""
+    clock, log = Clock(), {"sent": [], "views": []}
+
+    def make(on_message, meta=None):
+        view = LiveView(on_message, meta)
+        view.sent, view.display = log["sent"], lambda: setattr(view, "handle", Handle())
+        log["views"].append(view)
+        return view
+    d = Dashboard(mode="widgets", clock=clock, view=make, **kw)
+    d.log = log
     return d, clock
+
+
+def click(d, **content):
+    d.view.widget._handle_custom_msg(content, [])          # what ipywidgets calls for a comm's custom message
 
 
 def _pixels(png: bytes):
     return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
+def _received(sent, key):
+    """Rebuild a list as the browser does from [from, rows] parts (a gap would be a bug)."""
+    out = []
+    for m in sent:
+        if key in m:
+            start, rows = m[key]
+            assert start == len(out), (key, start, len(out))
+            out += rows
+    return out
 
 
 def test_text_mode_prints_one_line_per_epoch():
@@ -41,30 +80,101 @@ def test_text_mode_prints_one_line_per_epoch():
                                f"val_accuracy {logs['val_accuracy']:.4g}  (")
 
 
-def test_widgets_redraw_by_wall_clock_and_status_matches_the_history():
-    d, clock = _dash()
-    frames = []
-
-    def tick(state):
-        clock.t += 0.125                                   # 8 steps a second: a redraw every 4 steps
-        if state.step == 1:
-            d._w["curves"].observe(lambda ch: frames.append(ch["new"]), names="value")
-
-    state = mini_fit(callbacks=[d], epochs=2, step_hook=tick)        # 12 steps
-    assert d.redraws == 1 + 3 + 1                           # at the start, steps 4, 8, 12, and the final one
-    assert len(frames) >= 3 and len({f for f in frames}) == len(frames)
-    assert all(_pixels(f).std() > 20 for f in frames)
-    assert d._w["progress"].value == d._w["progress"].max == 12
+def test_updates_go_by_wall_clock_and_carry_only_what_is_new():
+    d, clock = _dash(every=0.5)
+    state = mini_fit(callbacks=[d], epochs=2, step_hook=lambda s: setattr(clock, "t", clock.t + 0.125))
+    sent = d.log["sent"]                                   # 8 steps a second: an update every 4 of the 12 steps
+    live, final = sent[:-1], sent[-1]
+    assert len(live) == 3 and final["final"] is True                 # steps 4, 8, 12; then the end
+    assert [m["progress"] for m in live] == [[4, 12], [8, 12], [12, 12]]
+    steps = _received(sent, "steps")
+    assert [r["step"] for r in steps] == [2, 4, 6, 8, 10, 12]         # each log point once, in order
+    assert [r["loss"] for r in steps] == pytest.approx([r["loss"] for r in d.steps])
+    epochs = _received(sent, "epochs")
+    assert [e["val_loss"] for e in epochs] == pytest.approx([h["val_loss"] for h in state.history])
+    assert [r[0] for r in _received(sent, "lr")] == [0, 2, 4, 6, 8, 10, 12]
+    assert "plan" in live[0] and all("plan" not in m for m in sent[1:])   # sent again only when it changes
     vals = [h["val_loss"] for h in state.history]
-    best = int(np.argmin(vals))
-    m = re.fullmatch(r"epoch (\d+)/2 · step (\d+)/12 · (\d+) samples/s · ETA 0:00 · best val_loss ([\d.]+) "
-                     r"\(epoch (\d)\)", d.status_text())
-    assert m, d.status_text()
-    assert int(m[1]) == len(state.history) and int(m[2]) == state.step == 12
-    assert int(m[3]) == round(12 * 8 / 1.5)                 # 12 steps of 8 samples in 1.5 s of the clock
-    assert float(m[4]) == pytest.approx(vals[best], abs=1e-4) and int(m[5]) == best + 1
-    assert d._w["status"].value == d.status_text()
-    assert d.last_png and _pixels(d.last_png).std() > 20
+    m = re.fullmatch(r"epoch 2/2 · step 12/12 · (\d+) samples/s · ETA 0:00 · best val_loss ([\d.]+) \(epoch (\d)\)",
+                     final["status"])
+    assert m, final["status"]
+    assert int(m[1]) == round(12 * 8 / 1.5) and float(m[2]) == pytest.approx(min(vals), abs=1e-4)
+    assert int(m[3]) == int(np.argmin(vals)) + 1
+
+
+def test_no_figure_is_drawn_and_no_png_encoded_while_the_run_is_live(monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    calls = []
+    for cls, name in ((Figure, "savefig"), (Figure, "draw"), (FigureCanvasAgg, "draw"), (Image.Image, "save")):
+        real = getattr(cls, name)
+
+        def spy(*a, _real=real, _name=f"{cls.__name__}.{name}", **kw):
+            calls.append(_name)
+            return _real(*a, **kw)
+        monkeypatch.setattr(cls, name, spy)
+    d, clock = _dash(every=0.0, histograms=True)               # an update at every batch end: the worst case
+    during = []
+
+    class Count(Callback):
+        def on_epoch_end(self, state, logs):
+            during.append(len(calls))
+    mini_fit(callbacks=[d, Count()], epochs=3, step_hook=lambda s: setattr(clock, "t", clock.t + 0.1))
+    assert during == [0, 0, 0] and len(d.log["sent"]) >= 18          # numbers went out at every step
+    assert "FigureCanvasAgg.draw" in calls and ("Image.save" in calls or "Figure.savefig" in calls)  # the final PNG
+    assert _pixels(d.last_png).std() > 20
+
+
+def test_tiles_are_the_feature_maps_and_kernels_as_uint8():
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=1)
+    images = d.images
+    assert list(images["fmap"]) == list(images["kern"]) == ["0", "3"]
+    t = images["fmap"]["3"]
+    grid = viz.feature_grid(d.fmaps["3"])
+    want = (grid[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    got = np.frombuffer(base64.b64decode(t["data"]), np.uint8).reshape(t["h"], t["w"])
+    assert (t["c"], t["h"], t["w"]) == (1, *want.shape) and (got == want).all()
+    assert d.fmaps["3"].shape == (1, 6, 4, 4) and d.kern["3"].shape == (6, 4, 3, 3)
+    k = images["kern"]["0"]
+    assert (k["c"], k["h"], k["w"]) == (1, *viz.kernel_grid(d.kern["0"]).shape[1:])
+
+
+def test_the_end_leaves_the_final_png_in_the_widget_and_in_the_display():
+    d, _ = _dash()
+    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))
+    [view] = d.log["views"]
+    assert state.stop_reason == "stopped by you" and state.step == 4
+    assert view.widget.final_status == d.status_text()
+    assert d.status_text().startswith("epoch 1/3 · step 4/18 · ") and d.status_text().endswith("stopped: stopped by you")
+    assert base64.b64decode(view.widget.final) == d.last_png and _pixels(d.last_png).std() > 20
+    [(bundle, raw)] = view.handle.updates                  # a cell's display is replaced by the same PNG
+    assert raw and bundle["text/plain"] == d.status_text() and bundle["image/png"] == view.widget.final
+    assert d.view is None                                  # a next fit shows a fresh one
+
+
+def test_the_final_figure_fits_the_x_axis_to_the_data_not_the_plan():
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))
+    lo, hi = d.figure.axes[0].get_xlim()
+    assert lo == 0 and hi == pytest.approx(4 * 1.02)       # 4 steps done of 18 planned
+    assert d.view is None and d.meta()["total"] == 18      # the planned extent is sent as a number (a marker)
+
+
+def test_stop_click_stops_within_one_batch():
+    d, _ = _dash()
+    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))
+    assert state.step == 4 and state.stop_reason == "stopped by you"
+    assert d.status_text().endswith("stopped: stopped by you")
+
+
+def test_pause_click_toggles_the_shared_control_and_says_so():
+    d, _ = _dash()
+    d.show()
+    click(d, t="pause")
+    assert d.control.paused and d.log["sent"][-1]["paused"] is True
+    click(d, t="pause")
+    assert not d.control.paused and d.log["sent"][-1]["paused"] is False
 
 
 def test_a_pause_counts_in_neither_the_rate_nor_the_eta():
@@ -74,86 +184,35 @@ def test_a_pause_counts_in_neither_the_rate_nor_the_eta():
     def resume_later():
         d.control.blocked.wait(10)
         clock.t += 600.0                                    # ten minutes paused
-        d.control.resume()
+        click(d, t="pause")
 
     def tick(state):
         clock.t += 0.125
         if state.step == 6:
-            d.control.pause()                               # the loop blocks after this batch
+            click(d, t="pause")                             # the loop blocks after this batch
             threading.Thread(target=resume_later, daemon=True).start()
-
     mini_fit(callbacks=[d], epochs=2, step_hook=tick)
     assert d.control.paused_seconds() == 600.0
     assert " · 64 samples/s · " in d.status_text()          # 12 steps of 8 samples in 1.5 s of training
 
 
-def test_layer_pickers_switch_the_feature_and_kernel_images():
+def test_nan_is_said_once_in_the_dashboard_and_not_again_as_a_warning():
+    from nbtrain.sinks.doctor import Doctor
+    from nbtrain.sinks.nan_guard import NanGuard
     d, _ = _dash()
-    mini_fit(callbacks=[d], epochs=1)
-    w = d._w
-    assert list(w["fmap_pick"].options) == list(w["kern_pick"].options) == ["0", "3"]
-    assert w["fmap_pick"].value == w["kern_pick"].value == "0"          # a selection the front end can show
-    assert w["fmap_pick"].index == w["kern_pick"].index == 0
-    first_f, first_k = w["fmap"].value, w["kern"].value
-    w["fmap_pick"].value = "3"
-    w["kern_pick"].value = "3"
-    assert w["fmap"].value != first_f and w["kern"].value != first_k
-    assert d.fmaps["3"].shape == (1, 6, 4, 4) and d.kern["3"].shape == (6, 4, 3, 3)
-    assert _pixels(w["fmap"].value).std() > 10
+    cbs = [NanGuard(), Doctor(), d]
 
-
-class Handle:
-    """A DisplayHandle that keeps what update() sent."""
-    def __init__(self):
-        self.updates = []
-
-    def update(self, obj, raw=False):
-        self.updates.append((obj, raw))
-
-
-@pytest.mark.parametrize("stop_at", [4, None], ids=["stop", "completion"])
-def test_the_end_leaves_the_final_curves_in_the_box_and_in_the_display(stop_at):
-    d, _ = _dash()
-    d._build_widgets()
-    d._handle = handle = Handle()                       # as show() in a kernel
-    w = dict(d._w)
-    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == stop_at and w["stop"].click())
-    assert state.stop_reason == ("stopped by you" if stop_at else "") and state.step == (stop_at or 18)
-    said = ("epoch 1/3 · step 4/18 · ", "stopped: stopped by you") if stop_at else ("epoch 3/3 · step 18/18 · ", ")")
-    # an Output widget (the Workbench's Train tab) ignores the display update: the box itself shows the picture
-    assert w["box"].children == (w["status"], w["curves"], w["doctor"]) and w["box"].comm is not None
-    assert "nbtrain-final" in w["curves"]._dom_classes and w["curves"].value == d.last_png
-    assert _pixels(d.last_png).std() > 20
-    assert w["status"].value.startswith(said[0]) and w["status"].value.endswith(said[1])
-    assert all(w[k].comm is None for k in ("stop", "pause", "lr", "progress", "fmap", "fmap_pick", "kern"))
-    # a cell's display is replaced by the same PNG, for a saved notebook
-    [(bundle, raw)] = handle.updates
-    assert raw and bundle["text/plain"] == d.status_text() == w["status"].value
-    import base64
-    assert base64.b64decode(bundle["image/png"]) == d.last_png
-    assert d._w == {} and d._handle is None
-
-
-def test_stop_button_stops_within_one_batch():
-    d, _ = _dash()
-    state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and d._w["stop"].click())
-    assert state.step == 4 and state.stop_reason == "stopped by you"
-    assert d.status_text().endswith("stopped: stopped by you")
-
-
-def test_pause_button_toggles_the_shared_control():
-    d, _ = _dash()
-    d.show()
-    d._w["pause"].click()
-    assert d.control.paused and d._w["pause"].description == "Resume"
-    d._w["pause"].click()
-    assert not d.control.paused and d._w["pause"].description == "Pause"
-
-
-def test_doctor_messages_show_in_the_dashboard():
-    d, _ = _dash()
-    mini_fit(callbacks=[Doctor(emit=lambda c, m: None), d], lr=1e6, epochs=1)
-    assert "⚠ the loss is nan at step" in d._w["doctor"].value
+    class Wire(Callback):                                   # as fit() does: the State lists the run's callbacks
+        def on_fit_start(self, state):
+            state.callbacks = cbs
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        state = mini_fit(callbacks=[Wire(), *cbs], lr=1e6, epochs=1)
+    rec = [str(w.message) for w in rec if "the loss" in str(w.message)]
+    notes = _received(d.log["sent"], "notes")
+    assert len(notes) == 1 and re.fullmatch(r"step \d+: the loss became (nan|inf) \(lower the learning rate, "
+                                             r"e\.g\. lr=100000, or set grad_clip=1\.0\)", notes[0])
+    assert state.notes == notes and rec == []
 
 
 def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
@@ -168,52 +227,53 @@ def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
     def hook(state):
         seen[state.step] = [g["lr"] for g in opt.param_groups]
         if state.step == 5:
-            d._w["lr"].value = 0.1
-
-    from nbtrain.callbacks import Callback
+            click(d, t="lr", value=0.1)
 
     class PutPlan(Callback):
         def on_fit_start(self, state):
             state.lr_plan = plan
     mini_fit(model=model, callbacks=[PutPlan(), d], optimizer=opt, scheduler=sched, epochs=2, step_hook=hook)
     assert seen[5] == pytest.approx([p[5] for p in plan])
-    for t in range(6, 13):                                  # lr after t steps is the one used for step t + 1
-        if t < 12:
-            assert seen[t] == pytest.approx([p[t] * 0.1 for p in plan])
-    lr_ax = d._plot.axes[-1]
-    planned = lr_ax.lines[0].get_ydata()
-    assert planned[4] == pytest.approx(plan[0][4]) and planned[5] == pytest.approx(plan[0][5] * 0.1)
-    assert planned[11] == pytest.approx(plan[0][11] * 0.1)
+    for t in range(6, 12):                                  # lr after t steps is the one used for step t + 1
+        assert seen[t] == pytest.approx([p[t] * 0.1 for p in plan])
+    sent_plan = [m["plan"] for m in d.log["sent"] if "plan" in m][-1]
+    assert sent_plan["x"] == list(range(12))
+    assert sent_plan["y"][1][4] == pytest.approx(plan[1][4]) and sent_plan["y"][1][6] == pytest.approx(plan[1][6] * 0.1)
+    planned = d.figure.axes[-1].lines[0].get_ydata()
+    assert planned[4] == pytest.approx(plan[0][4]) and planned[11] == pytest.approx(plan[0][11] * 0.1)
 
 
-def test_threaded_dashboard_renders_off_the_loop_and_stops_its_thread():
-    import threading
-    import time
-    from nbtrain.callbacks import Callback
-    d = Dashboard(mode="widgets", every=0.01, first_after=0, budget=1.0)
-    drawn_by = set()
-    real_draw = d._draw_figures
-
-    def spy(final):
-        drawn_by.add(threading.current_thread().name)
-        real_draw(final)
-    d._draw_figures = spy
-
-    class WaitForFrame(Callback):                   # the render thread draws epoch 1 before epoch 2 starts
-        def on_epoch_end(self, state, logs):
-            t = time.monotonic()
-            while d._drawn_data < d._data_version and time.monotonic() - t < 30:
-                time.sleep(0.005)
-    mini_fit(callbacks=[d, WaitForFrame()], epochs=2)
-    assert "nbtrain-dashboard" in drawn_by and d._drawn_data == d._data_version
-    assert d._thread is None and d.error is None
-    assert _pixels(d.last_png).std() > 20
+def test_a_rerun_sends_the_curves_of_the_earlier_run():
+    feed.PAST.clear()
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=1)
+    first = [r["loss"] for r in d.steps]
+    mini_fit(callbacks=[d], epochs=1, lr=0.01)
+    past = d.log["views"][-1].widget.meta["past"]
+    assert len(past) == 1 and [r["loss"] for r in past[0]["steps"]] == pytest.approx(first)
+    assert re.fullmatch(r"run \d+ · lr 0\.05", past[0]["label"])
 
 
-# -- with nbtrain's own fit on a spec --------------------------------------------------------------------
-def test_real_fit_draws_the_planned_schedule_and_the_slider_scales_what_is_ahead():
+def test_follow_frontend_keeps_the_subshell_the_click_came_on():
+    """ipykernel 7.4 routes a comm message to the subshell its comm last published from: for a widget a
+    foreground cell showed, the busy main shell (None). Ours keeps the front end's choice."""
+    comm = _comm()
+    comm._reply_subshell_id = None                          # published from the main shell (a running cell)
+    assert comm._reply_subshell_for({}, "subshell-1") is None       # the bug: queued behind the cell
+    assert follow_frontend(comm)
+    assert comm._reply_subshell_for({}, "subshell-1") == "subshell-1"
+    assert comm._reply_subshell_for({}, None) is None
+
+
+def _comm():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ipykernel.comm import Comm
+        return Comm(target_name="x")
+
+
+def test_real_fit_sends_the_planned_schedule_and_the_slider_scales_what_is_ahead():
     import nbtrain
-    from nbtrain.callbacks import Callback
     from nbtrain.optim import lr_curve
     from nbtrain.spec import SchedSpec
     spec = nbtrain.TrainSpec.default()
@@ -223,7 +283,7 @@ def test_real_fit_draws_the_planned_schedule_and_the_slider_scales_what_is_ahead
     class Slide(Callback):
         def on_batch_end(self, state, logs):
             if state.step == 5:
-                d._w["lr"].value = 0.5
+                click(d, t="lr", value=0.5)
     h = nbtrain.fit(spec, epochs=2, log_every=1, dashboard=d, callbacks=[Slide()], logdir="", checkpoint_dir="",
                     progress=False)
     plan = lr_curve(spec.optim, spec.sched, 2, d.state.steps_per_epoch)
@@ -232,18 +292,19 @@ def test_real_fit_draws_the_planned_schedule_and_the_slider_scales_what_is_ahead
     ratios = {s["step"]: s["lr"] / plan[0][s["step"]] for s in h.steps if s["step"] < total}
     assert all(r == pytest.approx(1.0) for s, r in ratios.items() if s <= 5)
     assert all(r == pytest.approx(0.5) for s, r in ratios.items() if s >= 7)
-    drawn = d._plot.axes[-1].lines[0].get_ydata()              # the plan line, scaled from the slider's step on
+    drawn = d.figure.axes[-1].lines[0].get_ydata()          # the plan line, scaled from the slider's step on
     assert drawn[3] == pytest.approx(plan[0][3]) and drawn[-1] == pytest.approx(plan[0][-1] * 0.5)
 
 
-def test_weight_histograms_panel_is_optional():
+def test_weight_histograms_are_counts():
     d, _ = _dash(histograms=True)
     mini_fit(callbacks=[d], epochs=1)
-    assert set(d.weights) == {"0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"}
-    assert _pixels(d._w["hist"].value).std() > 20
+    hist = d.images["hist"]
+    assert [h["name"] for h in hist] == ["0.weight", "3.weight", "6.weight"]
+    assert sum(hist[0]["counts"]) == d.weights["0.weight"].numel() == 36
     plain, _ = _dash()
     mini_fit(callbacks=[plain], epochs=1)
-    assert plain.weights == {} and plain._w["hist"].value == b""
+    assert plain.weights == {} and plain.images["hist"] == []
 
 
 def test_public_names():
@@ -253,9 +314,9 @@ def test_public_names():
     assert nbtrain.Dashboard is Dashboard and nbtrain.Run is Run and nbtrain.Doctor is Doctor
 
 
-def test_a_model_without_convs_has_curves_and_no_image_panels():
+def test_a_model_without_convs_sends_no_tiles_and_still_ends_with_curves():
     d, _ = _dash()
     mini_fit(model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), callbacks=[d], epochs=1)
     assert d.error is None and d.fmaps == {} and d.kern == {}
-    assert list(d._w["fmap_pick"].options) == [] and d._w["fmap"].value == b""
+    assert d.images == {"fmap": {}, "kern": {}, "hist": []}
     assert _pixels(d.last_png).std() > 20

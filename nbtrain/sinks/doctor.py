@@ -1,9 +1,12 @@
 """The training doctor: common mistakes noticed while training, each said once, with its fix.
 
-A callback, on by default. It watches the events (loss at log points, the model's mode after a step) and
-looks at the model's inputs through forward pre-hooks: the first training batch (normalization) and every
-BatchNorm input (batch size 1). Warnings go through ``emit`` (default: ``warnings.warn`` with
-``DoctorWarning``) and are kept in ``self.said`` and ``state.notes`` so a dashboard can show them.
+A callback, on by default. It watches the events (the loss trend at log points, the model's mode after a step)
+and looks at the model's inputs through forward pre-hooks: the first training batch (normalization) and every
+BatchNorm input (batch size 1). Each warning is kept in ``self.said`` and ``state.notes``; a display that shows the
+notes (the live dashboard: ``shows_notes``) is where a notebook user reads it, so the default ``emit``
+(``warnings.warn`` with ``DoctorWarning``) speaks only when no such display runs. A loss that is not finite is
+NanGuard's to report (nbtrain/sinks/nan_guard.py), not the doctor's. Which transforms are random is the
+catalog's ``random`` tag (nbtrain.catalog.TRANSFORMS).
 """
 from __future__ import annotations
 
@@ -11,10 +14,20 @@ import math
 import warnings
 
 from ..callbacks import Callback
+from ..catalog import TRANSFORMS
 
-RANDOM_TRANSFORMS = {"ColorJitter", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "GaussianBlur",
-                     "GaussianNoise", "ElasticTransform", "ScaleJitter", "RandomShortestSize", "JPEG", "MixUp",
-                     "CutMix"}
+
+def shown(state) -> bool:
+    """True when one of the run's callbacks shows ``state.notes`` to the user (so no warning is printed too)."""
+    return any(getattr(c, "shows_notes", False) for c in getattr(state, "callbacks", None) or ())
+
+
+def say(state, msg: str, category=UserWarning) -> None:
+    """Add a note to the run and warn with it, unless a display shows the notes already."""
+    if state is not None:
+        state.notes.append(msg)
+    if state is None or not shown(state):
+        warnings.warn(msg, category, stacklevel=3)
 
 
 class DoctorWarning(UserWarning):
@@ -22,17 +35,20 @@ class DoctorWarning(UserWarning):
 
 
 class Doctor(Callback):
-    """Warn once per mistake: eval mode in training, Softmax before CrossEntropyLoss, loss rising or NaN,
+    """Warn once per mistake: eval mode in training, Softmax before CrossEntropyLoss, a loss trend going up,
     random augmentation in validation, unnormalized inputs, BatchNorm with batch size 1.
 
-    ``rising``: how many log points in a row the loss must rise before the doctor says so.
+    The loss trend is an EMA of the loss at log points (``smooth``); it "rose" when it has stayed above its lowest
+    value so far by more than ``rel`` of that value *and* by more than ``abs_rise`` for ``rising`` log points in a
+    row: noise near zero loss (0.0025 -> 0.0126) passes, a divergence (1.0 -> 3.0) does not.
+    ``emit(code, msg)``: where a warning goes (default: a DoctorWarning, unless the dashboard shows the notes).
     """
 
-    def __init__(self, rising: int = 5, emit=None):
-        self.rising = rising
-        self.emit = emit or (lambda code, msg: warnings.warn(msg, DoctorWarning, stacklevel=2))
+    def __init__(self, rising: int = 5, rel: float = 0.5, abs_rise: float = 0.05, smooth: float = 0.6, emit=None):
+        self.rising, self.rel, self.abs_rise, self.smooth = rising, rel, abs_rise, smooth
+        self.emit = emit
         self.said: dict[str, str] = {}
-        self._losses: list[float] = []
+        self._trend: list[float] = []
         self._hooks: list = []
         self._first = None
         self._state = None
@@ -41,13 +57,16 @@ class Doctor(Callback):
         if code in self.said:
             return
         self.said[code] = msg
-        if self._state is not None:
-            self._state.notes.append(msg)
-        self.emit(code, msg)
+        if self.emit is not None:
+            if self._state is not None:
+                self._state.notes.append(msg)
+            self.emit(code, msg)
+        else:
+            say(self._state, msg, DoctorWarning)
 
     # -- events ----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
-        self._state, self._losses = state, []
+        self._state, self._trend = state, []
         model = state.model
         if model is None:
             return
@@ -66,19 +85,19 @@ class Doctor(Callback):
 
     def on_log(self, state, logs) -> None:
         loss = logs.get("loss")
-        if not isinstance(loss, (int, float)):
+        if not isinstance(loss, (int, float)) or not math.isfinite(loss):
+            return                                    # not finite: NanGuard says so and stops the run
+        prev = self._trend[-1] if self._trend else float(loss)
+        self._trend.append(self.smooth * prev + (1 - self.smooth) * float(loss))
+        if len(self._trend) <= self.rising:
             return
-        lr = _lr(state)
-        lower = f"lower the learning rate to {lr / 10:.3g} (LR / 10)" if lr else "lower the learning rate (LR / 10)"
-        if not math.isfinite(loss):
-            self.warn("loss_nan", f"the loss is {loss} at step {state.step} ({lower}; check the inputs for NaN, "
-                      "or clip gradients with loop.grad_clip)")
-            return
-        self._losses.append(float(loss))
-        last = self._losses[-(self.rising + 1):]
-        if len(last) == self.rising + 1 and all(b > a for a, b in zip(last, last[1:])):
-            self.warn("loss_rising", f"the loss rose over the last {self.rising} log points, from {last[0]:.4g} "
-                      f"to {last[-1]:.4g} at step {state.step} ({lower})")
+        low = min(self._trend[:-self.rising])
+        recent = self._trend[-self.rising:]
+        if all(t - low > self.rel * abs(low) and t - low > self.abs_rise for t in recent):
+            lr = _lr(state)
+            lower = f"lower the learning rate to {lr / 10:.3g} (LR / 10)" if lr else "lower the learning rate (LR / 10)"
+            self.warn("loss_rising", f"the loss trend rose from {low:.4g} to {recent[-1]:.4g} over the last "
+                      f"{self.rising} log points, at step {state.step} ({lower})")
 
     def on_fit_end(self, state) -> None:
         for h in self._hooks + ([self._first] if self._first is not None else []):
@@ -135,18 +154,15 @@ def _lr(state) -> float:
 
 
 def _is_random(name: str) -> bool:
-    return name.startswith("Random") or name in RANDOM_TRANSFORMS
+    """A transform that draws random numbers: the catalog's ``random`` tag, or a torchvision Random* class."""
+    entry = TRANSFORMS.get(name)
+    return name.startswith("Random") or (entry is not None and "random" in entry.tags)
 
 
 def _random_in_spec(spec) -> str:
     data = getattr(spec, "data", None)
     for t in getattr(data, "val_transforms", None) or []:
-        tags = ()
-        try:
-            tags = t.entry().tags
-        except Exception:  # noqa: BLE001 - an entry the catalog no longer has: judge by name
-            pass
-        if _is_random(t.type) or "random" in tags:
+        if _is_random(t.type):
             return t.type
     return ""
 

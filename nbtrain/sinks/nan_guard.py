@@ -1,10 +1,14 @@
-"""Stop the run when the loss stops being a finite number, naming the step and what to try."""
+"""Stop the run when the loss stops being a finite number, naming the step and what to try.
+
+The one place that detects it (the doctor leaves it here): the message becomes the run's stop reason and a note
+(``state.notes``), and a RuntimeWarning only where no display shows the notes (the live dashboard does).
+"""
 from __future__ import annotations
 
 import math
-import warnings
 
 from ..callbacks import Callback
+from .doctor import say
 
 
 class NanGuard(Callback):
@@ -29,4 +33,6 @@ class NanGuard(Callback):
                         f"(lower the learning rate, {lower}, or set grad_clip=1.0)")
         state.request_stop(self.message)
         if self.warn:
-            warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+            say(state, self.message, RuntimeWarning)
+        else:
+            state.notes.append(self.message)

@@ -1,4 +1,8 @@
-"""A progress bar per epoch with tqdm.auto: a notebook bar in Jupyter, text in a terminal."""
+"""A progress bar per epoch with tqdm.auto: a notebook bar in Jupyter, text in a terminal.
+
+Redrawn at most every ``mininterval`` seconds (tqdm decides; nothing per step): in a notebook each redraw is a few
+widget messages, so 0.5 s keeps it to a few a second, the live dashboard's budget.
+"""
 from __future__ import annotations
 
 from ..callbacks import Callback
@@ -11,7 +15,7 @@ def _fmt(logs: dict) -> dict:
 class ProgressBar(Callback):
     """``file`` and ``tqdm_class`` are injectable (tests write to a StringIO with plain tqdm)."""
 
-    def __init__(self, file=None, tqdm_class=None, mininterval: float = 0.2):
+    def __init__(self, file=None, tqdm_class=None, mininterval: float = 0.5):
         if tqdm_class is None:
             from tqdm.auto import tqdm as tqdm_class
         self.tqdm, self.file, self.mininterval = tqdm_class, file, mininterval

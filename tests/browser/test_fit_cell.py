@@ -1,16 +1,40 @@
-"""A plain ``nb.fit(...)`` cell in JupyterLab in chromium: when the run ends, on its own or by Stop, the cell's
-output is the final PNG of the curves (what a saved notebook keeps), not the widgets and not an empty area."""
+"""Plain ``nb.fit(...)`` cells in JupyterLab in chromium, with the live dashboard clicked as a user clicks it.
+
+A short run, then a long one in the foreground (the kernel busy): its live view draws curves from numbers (SVG),
+the previous run faintly under them; hover shows values; the log toggle and the smoothing slider redraw; Pause and
+Stop clicks reach the busy kernel (JupyterLab sends widget messages on a kernel subshell) and the run stops within
+one batch of the click. Every run ends as the final PNG of its curves (what a saved notebook keeps). A background
+run stopped with ``run.stop()`` ends the same way.
+"""
+import json
+import re
+
 import nbformat
+from conftest import SHOTS
 from nbformat.v4 import new_code_cell, new_notebook
 
-SETUP = """import time
+SETUP = """import json, threading, time
 import nbtrain as nb
+from nbtrain.sinks.dashboard import Dashboard
 spec = nb.TrainSpec.default()
 spec.loop.epochs = 1"""
 
-BACKGROUND = """long = nb.TrainSpec.default()
-long.loop.epochs = 50
-run = nb.fit(long, background=True)"""
+LONG = """class Slow(nb.Callback):          # ~20 batches a second: long enough to click, short enough to wait for
+    def on_batch_end(self, state, logs):
+        time.sleep(0.05)
+dash, got = Dashboard(), {}
+real_stop = dash.control.stop
+def stop():                        # the Stop button's handler: where and when the click arrived
+    got.update(step=dash.state.step, thread=threading.current_thread().name)
+    real_stop()
+dash.control.stop = stop
+long = nb.TrainSpec.default()
+long.loop.epochs = 40
+h2 = nb.fit(long, dashboard=dash, callbacks=[Slow()])
+print(json.dumps({"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
+                  "reason": h2.stop_reason}))"""
+
+BACKGROUND = """run = nb.fit(long, background=True)"""
 
 STOP = """t = time.monotonic()
 while (run.state is None or run.state.step < 5) and time.monotonic() - t < 120:
@@ -19,6 +43,7 @@ run.stop()
 print("ended:", run.wait(120).stop_reason)"""
 
 FINAL_PNG = "[data-mime-type='image/png'] img"
+CHART = "svg.nbtrain-chart[data-key='loss']"
 
 
 def _output(page, i: int):
@@ -27,26 +52,86 @@ def _output(page, i: int):
 
 def _assert_final_png(page, out) -> None:
     img = out.locator(FINAL_PNG)
-    img.wait_for(timeout=120_000)
+    img.wait_for(timeout=180_000)
     page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
     assert img.count() == 1
     width, height = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
     assert width > 300 and height > 100, (width, height)
     box = img.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 100, box
-    assert out.locator(".widget-button").count() == 0          # the live widgets were replaced
+    assert out.locator(".nbtrain-live").count() == 0          # the live widget was replaced
     assert out.locator(".nbtrain-status").count() == 0
 
 
-def test_a_fit_cell_ends_as_the_final_png_on_completion_and_on_stop(lab, notebook):
-    nb = new_notebook(cells=[new_code_cell(SETUP), new_code_cell("h = nb.fit(spec)"), new_code_cell(BACKGROUND),
-                             new_code_cell(STOP)],
+# Waits query the page afresh each time: the charts are redrawn (new elements) at every update.
+IN_CELL = "(i, sel) => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')[i]" \
+          "?.querySelector('.jp-Cell-outputArea ' + sel)"
+D_OF = f"([i, sel]) => (({IN_CELL})(i, sel)?.getAttribute('d') || '')"
+
+
+def _path(out, cls: str) -> str:
+    return out.locator(f"{CHART} path.{cls}").first.get_attribute("d") or ""
+
+
+def _wait_d(page, cell: int, cls: str, test: str, arg, timeout=180_000) -> str:
+    """Wait until the d attribute of the loss chart's ``path.<cls>`` passes ``test`` (JS, given d and arg)."""
+    page.wait_for_function(f"([i, sel, arg]) => {{ const d = ({D_OF})([i, sel]); return {test}; }}",
+                           arg=[cell, f"{CHART} path.{cls}", arg], timeout=timeout)
+    return page.evaluate(D_OF, [cell, f"{CHART} path.{cls}"])
+
+
+def _status(page, cell: int, pattern: str, timeout=180_000) -> None:
+    page.wait_for_function(f"([i, re]) => new RegExp(re).test(({IN_CELL})(i, '.nbtrain-status')?.innerText || '')",
+                           arg=[cell, pattern], timeout=timeout)
+
+
+def _watch_live(page, out) -> None:      # out: the output of cell 2
+    """The live view draws and updates from numbers; hover, log toggle and smoothing redraw in the browser."""
+    out.locator(CHART).wait_for(timeout=300_000)              # a loaded 2-core machine: minutes, not seconds
+    assert out.locator(".nbtrain-placeholder").is_hidden()
+    first = _wait_d(page, 2, "train", "d.includes('L')", None)              # a line, not one point
+    _wait_d(page, 2, "train", "d !== arg", first)           # live: values change between two reads
+    assert len(_path(out, "past")) > 10                     # the earlier run of this session, faintly
+    text = out.locator(CHART + " text.planned").text_content()
+    assert re.fullmatch(r"→ 920 planned", text), text       # x fits the data; the plan is a marker
+    out.locator(".nbtrain-pause").click()                   # the kernel is busy: the click goes over a subshell
+    _status(page, 2, "paused")
+    still = _path(out, "train")
+    box = out.locator(CHART).bounding_box()
+    out.locator(CHART).hover(position={"x": box["width"] * 0.6, "y": box["height"] * 0.5})   # scrolled into view
+    page.wait_for_function("el => /^step \\d+ · loss \\d/.test(el.innerText)",
+                           arg=out.locator(".nbtrain-readout").element_handle())
+    out.locator(".nbtrain-log").check()
+    logged = _path(out, "train")
+    assert logged != still                                  # the log scale redraws
+    out.locator(".nbtrain-smooth").fill("0")
+    assert _path(out, "train") not in (still, logged)       # smoothing 0: the raw values
+    out.screenshot(path=str(SHOTS / "dashboard.png"))
+    out.locator(".nbtrain-pause").click()
+    _status(page, 2, r"^(?!.*paused)")
+
+
+def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
+    nb = new_notebook(cells=[new_code_cell(SETUP), new_code_cell("h = nb.fit(spec)"), new_code_cell(LONG),
+                             new_code_cell(BACKGROUND), new_code_cell(STOP)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, lab.root / "fit_cell.ipynb")
     notebook.open("fit_cell.ipynb")
-    notebook.run_all(timeout=300_000)
     page = notebook.page
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    out = _output(page, 2)
+    _watch_live(page, out)
+    tip = out.locator(".nbtrain-stop").get_attribute("title")
+    assert tip.startswith("Stop after the batch in progress") and "subshells" not in tip   # reaches a busy kernel
+    _status(page, 2, r"step (1\d\d|[5-9]\d)/")              # a while after the resume
+    out.locator(".nbtrain-stop").click()
+    notebook.wait_idle(300_000)
     assert notebook.errors() == []
-    assert "ended: stopped by you" in _output(page, 3).inner_text()
-    _assert_final_png(page, _output(page, 1))       # the foreground run, on completion
-    _assert_final_png(page, _output(page, 2))       # the background run, after Stop
+    res = json.loads(_output(page, 2).locator("[data-mime-type='application/vnd.jupyter.stdout']").inner_text())
+    assert res["reason"] == "stopped by you" and res["got"]["thread"] != "MainThread"
+    assert res["final"] - res["got"]["step"] <= 1 and res["final"] < res["total"], res   # within one batch
+    _output(page, 4).get_by_text("ended: stopped by you").wait_for(timeout=300_000)    # the background run
+    notebook.wait_idle(300_000)
+    for i in (1, 2, 3):                                      # foreground done, foreground stopped, background
+        _assert_final_png(page, _output(page, i))

@@ -1,7 +1,10 @@
 """A plain ``nb.fit(...)`` cell in Notebook 7 (``/notebooks/<name>.ipynb``) in chromium: while it runs the live
-dashboard renders as core ipywidgets (status line, progress, buttons, curves image), and when it ends the cell's
-output is the final PNG of the curves, with no widget error on the page at any time. Issue 6 promises Notebook 7
-the same dashboard as JupyterLab (tests/browser/test_fit_cell.py)."""
+dashboard (an anywidget) draws its curves from numbers and updates them; a Stop click reaches the busy kernel (Notebook
+7 sends widget messages on a kernel subshell, as JupyterLab does) and the run stops within one batch; the cell's
+output is then the final PNG of the curves, with no widget error on the page at any time (tests/browser/test_fit_cell.py
+does the same in JupyterLab, with hover, log scale, smoothing, Pause and a rerun).
+"""
+import json
 import re
 from pathlib import Path
 
@@ -9,23 +12,25 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-GO = "fit_nb7.go"
-# The Hold callback is the test's: a default run lasts about a second, shorter than the dashboard waits before its
-# first live figure (first_after), so the loop waits at the end of the epoch (the render thread keeps drawing)
-# until the test has seen the live widgets and creates GO. Without it the live view would race the run's end.
-CELL = f"""import os, time
+CELL = """import json, threading, time
 import nbtrain as nb
+from nbtrain.sinks.dashboard import Dashboard
 
-class Hold(nb.Callback):
-    def on_epoch_end(self, state, logs):
-        t = time.monotonic()
-        while not os.path.exists({GO!r}) and time.monotonic() - t < 120:
-            time.sleep(0.05)
+class Slow(nb.Callback):
+    def on_batch_end(self, state, logs):
+        time.sleep(0.05)
 
+dash, got = Dashboard(), {}
+real_stop = dash.control.stop
+def stop():
+    got.update(step=dash.state.step, thread=threading.current_thread().name)
+    real_stop()
+dash.control.stop = stop
 spec = nb.TrainSpec.default()
-spec.loop.epochs = 1
-h = nb.fit(spec, callbacks=[Hold()])
-print("epochs run:", len(h.epochs))"""
+spec.loop.epochs = 40
+h = nb.fit(spec, dashboard=dash, callbacks=[Slow()])
+print(json.dumps({"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
+                  "reason": h.stop_reason}))"""
 WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class", "model not found")
 
 # The kernel is started and connected: before that the indicator reads "idle" beside "No Kernel" for a moment, and a
@@ -51,12 +56,15 @@ RECORD = """errors => {
 }"""
 
 
+CHART_D = """cell => cell.querySelector("svg.nbtrain-chart[data-key='loss'] path.train")?.getAttribute('d') || ''"""
+
+
 def _loaded_png(page, img, min_width=300, min_height=100) -> None:
     page.wait_for_function("([el, w, h]) => el.complete && el.naturalWidth > w && el.naturalHeight > h",
                            arg=[img.element_handle(), min_width, min_height])
 
 
-def test_notebook7_shows_the_live_dashboard_then_the_final_png(notebook7, page):
+def test_notebook7_live_dashboard_stop_click_then_the_final_png(notebook7, page):
     nb = new_notebook(cells=[new_code_cell(CELL)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, notebook7.root / "fit_nb7.ipynb")
@@ -69,31 +77,25 @@ def test_notebook7_shows_the_live_dashboard_then_the_final_png(notebook7, page):
     editor.click()
     page.keyboard.press("Shift+Enter")
 
-    # live: the status line counts steps, the progress bar and buttons are there, the curves image shows a PNG
+    # live: the status line counts steps, the curves are an SVG path that grows between two reads
     out = cell.locator(".jp-Cell-outputArea")
-    status = out.locator(".nbtrain-status")
-    status.wait_for(timeout=120_000)
-    page.wait_for_function("el => /epoch 1\\/1 · step [1-9]\\d*\\/\\d+/.test(el.innerText)",
-                           arg=status.element_handle(), timeout=120_000)
-    curves = out.locator("img.nbtrain-curves")
-    _loaded_png(page, curves)
-    assert curves.get_attribute("src").startswith("blob:")
-    for panel in ("fmap", "kern"):                                # feature maps and kernels, per layer picker
-        _loaded_png(page, out.locator(f"img.nbtrain-{panel}"), 20, 20)
-    # every image at its own size in this 1400-px page: not stretched (blurry), not squeezed into a corner
-    for panel in ("curves", "fmap", "kern"):
-        shown, natural = out.locator(f"img.nbtrain-{panel}").evaluate("el => [el.width, el.naturalWidth]")
-        assert shown == natural, (panel, shown, natural)
-    assert out.locator(".widget-hprogress").count() == 1
-    assert sorted(out.locator(".widget-button").all_inner_texts()) == ["Pause", "Stop"]
+    out.locator(".nbtrain-status").wait_for(timeout=300_000)
+    handle = cell.element_handle()
+    page.wait_for_function(f"cell => ({CHART_D})(cell).includes('L')", arg=handle, timeout=300_000)
+    first = page.evaluate(CHART_D, handle)
+    page.wait_for_function(f"([cell, old]) => ({CHART_D})(cell) !== old", arg=[handle, first], timeout=180_000)
+    assert out.locator("canvas.nbtrain-fmap").count() == 1 and out.locator("canvas.nbtrain-kern").count() == 1
+    assert sorted(out.locator("button").all_inner_texts()) == ["Pause", "Stop"]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    out.screenshot(path=str(SHOTS / "notebook7-fit.png"))     # the live dashboard (the Hold harness left out)
-    (notebook7.root / GO).touch()
+    out.screenshot(path=str(SHOTS / "notebook7-fit.png"))
+    out.locator(".nbtrain-stop").click()
 
-    # ended: the prompt has its count, the line printed after fit() is there, the final PNG replaced the widgets
+    # ended: within one batch of the click, and the final PNG replaced the widget
     page.wait_for_function("el => /\\[\\d+\\]/.test(el.innerText)",
-                           arg=cell.locator(".jp-InputArea-prompt").element_handle(), timeout=120_000)
-    out.get_by_text("epochs run: 1").wait_for()
+                           arg=cell.locator(".jp-InputArea-prompt").element_handle(), timeout=300_000)
+    res = json.loads(out.locator("[data-mime-type='application/vnd.jupyter.stdout']").inner_text())
+    assert res["reason"] == "stopped by you" and res["got"]["thread"] != "MainThread", res
+    assert res["final"] - res["got"]["step"] <= 1 and res["final"] < res["total"], res
     img = out.locator("[data-mime-type='image/png'] img")
     img.wait_for()
     _loaded_png(page, img)
@@ -102,8 +104,7 @@ def test_notebook7_shows_the_live_dashboard_then_the_final_png(notebook7, page):
     assert src.startswith("data:image/png;base64,") and len(src) > 10_000, (src[:40], len(src))
     box = img.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 100, box
-    assert out.locator(".nbtrain-status").count() == 0
-    assert out.locator(".widget-button").count() == 0
+    assert out.locator(".nbtrain-live").count() == 0
     assert out.locator("[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback").count() == 0
 
     assert page.evaluate("() => window.nbtrainErrors") == []

@@ -1,0 +1,294 @@
+"""The live dashboard: what makes fit() watchable in a notebook, at almost no cost to the kernel.
+
+While a run is live the kernel sends numbers, not pictures: at most once per ``every`` seconds of wall clock, at
+a batch end of the training thread, one small JSON message with what is new (log points, epoch rows, LRs, notes,
+the status line) goes to an anywidget front end (live.js), which draws the curves (SVG), the LR of each param
+group with its planned schedule, the feature maps and kernels (uint8 tiles on a canvas) and keeps the view
+controls (log scale, smoothing, hover, layer pickers) to itself. Feature maps and kernels are captured once per
+epoch on a fixed probe batch. No matplotlib and no PNG until the run ends; then one static PNG of the curves
+replaces the widget (``LiveView.finish``), so a saved notebook shows the result. In a plain terminal the dashboard
+prints one text line per epoch instead.
+
+Stop, Pause and the LR slider reach a foreground run where the front end sends widget messages on a kernel
+subshell (JupyterLab >= 4.4 with ipykernel >= 7; see view.py); elsewhere they act once the kernel is idle, i.e.
+for ``fit(..., background=True)``, and the kernel's interrupt stops a foreground run cleanly.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import sys
+import threading
+import time
+
+from ... import features as F
+from ... import viz
+from ...callbacks import Callback
+from ...env import in_notebook
+from ..control import Control
+from . import feed, text
+from .feed import Feed, numeric
+from .view import LiveView
+
+
+def wants_widgets() -> bool:
+    """A Jupyter kernel with ipywidgets and anywidget importable: the live widget; else the text lines."""
+    if not in_notebook():
+        return False
+    try:
+        import anywidget  # noqa: F401 - heavy optional import, only asked whether it is there
+    except ImportError:
+        return False
+    return True
+
+
+class Dashboard(Callback):
+    """Curves, LR per group with its planned schedule, feature maps, kernels, status, Stop/Pause, LR slider.
+
+    every:      seconds of wall clock between two updates sent to the browser (nothing is sent per step).
+    features, kernels, histograms: which image panels to show (kernels and features need a conv layer).
+    smooth:     the front end's initial EMA factor for per-step curves (it has its own slider).
+    probe:      an input batch (or ``(x, y)``) for the feature maps; default the loop's ``state.probe``,
+                else the first validation sample.
+    mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
+    clock, out: injected wall clock and text stream (tests); ``view``: makes the LiveView (tests).
+    """
+
+    def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
+                 smooth: float = 0.6, probe=None, mode: str = "auto", clock=time.monotonic, out=None, control=None,
+                 view=LiveView):
+        self.every, self.smooth, self.probe = every, smooth, probe
+        self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
+        self.mode, self.clock, self.out, self.make_view = mode, clock, out, view
+        self.control = control or Control(clock=clock)
+        self.external_control = False        # True when a Run registers the Control as its own callback
+        self.state = None
+        self.view = None
+        self.feed = Feed()
+        self.steps: list[dict] = []          # log points: step and numeric logs
+        self.epochs: list[dict] = []         # epoch logs, with the global step at the epoch's end
+        self.lr_rows: list = []              # [step, [lr of each group]]
+        self.plan = None                     # plan[g][t]: planned LR of group g at step t
+        self.plan_version = self.img_version = 0
+        self.images: dict = {"fmap": {}, "kern": {}, "hist": []}
+        self.fmaps, self.kern, self.weights = {}, {}, {}
+        self.lr_scale, self._scales, self._pending_scale = 1.0, [], None
+        self.updates, self.costs = 0, collections.deque(maxlen=1000)   # seconds each update took (kernel side)
+        self.figure, self.last_png, self.error = None, b"", None
+        self._interrupted, self._t0, self._start_step, self._last = "", None, 0, -math.inf
+        self._foreground = True
+        self._lock = threading.RLock()
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _resolve_mode(self) -> str:
+        if self.mode == "auto":
+            self.mode = "widgets" if wants_widgets() else "text"
+        return self.mode
+
+    @property
+    def shows_notes(self) -> bool:
+        """True when the doctor's notes appear here (so they need not be printed again as warnings)."""
+        return self._resolve_mode() == "widgets"
+
+    def show(self) -> None:
+        """Display the live widget in the current cell's output (once per run)."""
+        if self._resolve_mode() != "widgets" or self.view is not None:
+            return
+        self.view = self.make_view(self._message, self.meta())
+        self.view.display()
+
+    # -- messages from the browser (a subshell thread, or the main one when the kernel is idle) ---------
+    def _message(self, content: dict) -> None:
+        kind = content.get("t")
+        if kind == "stop":
+            self.control.stop()
+        elif kind == "pause":
+            self.toggle_pause()
+        elif kind == "lr":
+            self.set_lr_scale(float(content.get("value", 1.0)))
+        elif kind == "hello":                # a new model in the browser: everything again
+            with self._lock:
+                self.feed.reset()
+        self.push()
+
+    def toggle_pause(self) -> None:
+        if self.control.paused:
+            self.control.resume()
+        else:
+            self.control.pause()
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Scale the LR of every group (and the schedule ahead) to ``scale`` x the planned one, from the next step."""
+        self._pending_scale = float(scale)
+
+    def _apply_lr_scale(self, state) -> None:
+        new, self._pending_scale = self._pending_scale, None
+        if new is None or new == self.lr_scale or state.optimizer is None:
+            return
+        state.scale_lr(new / self.lr_scale)
+        self.lr_scale = new
+        self._scales.append((state.step, new))
+        self.plan_version += 1
+
+    # -- events (training thread: bookkeeping, and an update when one is due) -----------------------
+    def on_fit_start(self, state) -> None:
+        self.state, self._t0, self._start_step = state, self.clock(), state.step
+        self.steps, self.epochs, self.lr_rows, self._scales = [], [], [], []
+        self.fmaps, self.kern, self.weights = {}, {}, {}
+        self.images = {"fmap": {}, "kern": {}, "hist": []}
+        self._interrupted, self.lr_scale, self._last = "", 1.0, -math.inf
+        self._foreground = threading.current_thread() is threading.main_thread()
+        if not self.external_control:
+            self.control.on_fit_start(state)
+        self.plan = text.plan_of(state)
+        self.plan_version += 1
+        self._record_lr(state)
+        if self._resolve_mode() != "widgets":
+            return
+        self.show()
+        self._capture(state)
+        with self._lock:
+            self.feed.reset()
+            self.view.widget.meta = self.meta()
+        self._last = self.clock()             # the first update after ``every``: the browser has loaded the view
+
+    def on_batch_end(self, state, logs) -> None:
+        if self._pending_scale is not None:
+            self._apply_lr_scale(state)
+        if self.view is not None and self.clock() - self._last >= self.every:
+            self.push()
+        if not self.external_control:
+            self.control.on_batch_end(state, logs)
+
+    def on_log(self, state, logs) -> None:
+        self.steps.append({**numeric(logs), "step": state.step})
+        self._record_lr(state)
+
+    def on_epoch_end(self, state, logs) -> None:
+        self.epochs.append({**numeric(logs), "step": state.step})
+        if self.mode == "widgets":
+            self._capture(state)
+        else:
+            self._print(self.epoch_line(state, logs))
+
+    def on_interrupt(self, state, exc) -> None:
+        self._interrupted = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def on_fit_end(self, state) -> None:
+        if self.mode != "widgets":
+            reason = self._interrupted or state.stop_reason
+            if reason:
+                self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
+            return
+        self.push(final=True)
+        if self.view is None:
+            return
+        try:                                  # the run is over: matplotlib and PNG encoding are fine now
+            self.last_png = self.final_png()
+            self.view.finish(self.last_png, self.status_text())
+        except Exception as e:  # noqa: BLE001 - the live view stays; the error is kept for the user
+            self.error = e
+        feed.remember(self._label(state), self.steps, self.epochs)
+        self.view = None                      # a next fit with this dashboard shows a fresh one
+
+    def _record_lr(self, state) -> None:
+        opt = state.optimizer
+        if opt is not None:
+            self.lr_rows.append([state.step, [float(g["lr"]) for g in opt.param_groups]])
+
+    def _capture(self, state) -> None:
+        """Feature maps and kernels now, in the training thread (the model is not stepping meanwhile), as tiles."""
+        model = state.model
+        if model is None:
+            return
+        try:
+            x = self._probe_input(state)
+            if self.show_features and x is not None:
+                self.fmaps = F.capture(model, x)
+            if self.show_kernels:
+                self.kern = F.kernels(model)
+            images = feed.tiles(self.fmaps, self.kern)
+            if self.show_histograms:
+                self.weights = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
+                images["hist"] = feed.histograms(self.weights)
+            self.images = images
+            self.img_version += 1
+        except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
+            self.error = e
+
+    def _probe_input(self, state):
+        probe = self.probe if self.probe is not None else state.probe
+        if probe is None:
+            ds = getattr(state.val_loader, "dataset", None)
+            try:
+                probe = ds[0][0].unsqueeze(0) if ds is not None and len(ds) else None
+            except Exception:  # noqa: BLE001 - a dataset we cannot index: no feature maps
+                probe = None
+            self.probe = probe
+        if isinstance(probe, (tuple, list)):
+            probe = probe[0]
+        return probe[:1] if probe is not None else None
+
+    # -- updates (training thread when due, a click's thread, the end) -------------------------------
+    def push(self, final: bool = False) -> None:
+        """Send what is new since the last update (nothing when nothing changed); time it."""
+        with self._lock:
+            view = self.view
+            if view is None:
+                return
+            t = time.perf_counter()
+            msg = self.feed.take(self, final)
+            if msg is not None:
+                view.send(msg)
+                self.updates += 1
+                self.costs.append(time.perf_counter() - t)
+            self._last = self.clock()
+
+    def meta(self) -> dict:
+        """What is fixed for a run: total steps, the curves of earlier runs, which panels."""
+        st = self.state
+        total = st.epochs * st.steps_per_epoch if st is not None else 0
+        return {"label": self._label(st), "past": list(feed.PAST), "total": total, "smooth": self.smooth,
+                "spe": st.steps_per_epoch if st is not None else 0, "features": self.show_features,
+                "kernels": self.show_kernels}
+
+    def head(self) -> dict:
+        """The status part of every update: the line, progress, paused, running."""
+        st = self.state
+        total = max(1, st.epochs * st.steps_per_epoch) if st is not None else 1
+        return {"status": self.status_text(), "progress": [min(st.step, total) if st else 0, total],
+                "paused": self.control.paused, "error": repr(self.error) if self.error else "",
+                "reach": not self._foreground or bool(self.view is not None and self.view.via_subshell)}
+
+    def planned(self):
+        """The planned LR per group, with each slider factor applied from the step it was set at."""
+        if self.plan and self._scales:
+            return [text.scaled(p, self._scales) for p in self.plan]
+        return self.plan
+
+    def final_png(self) -> bytes:
+        """The final curves as PNG (matplotlib; only once the run has ended)."""
+        metrics = tuple(viz.metric_keys(self.steps + self.epochs)[:2] or ["loss"])
+        rows = list(self.lr_rows)
+        self.figure = viz.curves_figure(self.steps, self.epochs, metrics, [r[0] for r in rows], [r[1] for r in rows],
+                                        self.planned(), self.status_text(), self.smooth, height=3.0)
+        return viz.to_png(self.figure)
+
+    def _label(self, state) -> str:
+        lr = self.lr_rows[0][1][0] if self.lr_rows and self.lr_rows[0][1] else None
+        return f"run {feed.finished() + 1}" + (f" · lr {lr:.3g}" if lr is not None else "")
+
+    # -- text ------------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """``epoch e/E · step s/S · N samples/s · ETA m:ss · best val_loss v (epoch k)``"""
+        return text.status_text(self)
+
+    def best(self):
+        """(monitor, best value, 1-based epoch) over the epochs so far, or None."""
+        return text.best(self)
+
+    def epoch_line(self, state, logs) -> str:
+        return text.epoch_line(self, state, logs)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out or sys.stdout, flush=True)

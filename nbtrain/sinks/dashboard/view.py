@@ -1,0 +1,103 @@
+"""The dashboard's front end in the kernel: one anywidget whose ESM (live.js) draws what the Feed sends.
+
+What is fixed for a run travels as synced traits (``key``, ``meta``: total steps, past runs, panels; ``final``: the
+PNG at the end), so a view made late still has it; what grows travels as custom messages ``{"t": "data", ...}``
+with only what is new (feed.py), each list part carrying its start index so a replay is idempotent. The browser
+sends ``{"t": "hello" | "stop" | "pause" | "lr"}``: a new model asks for everything again, or a click. Log scale,
+smoothing, hover and the layer pickers are the browser's alone.
+
+Why a Stop click did not reach a foreground ``fit()`` in JupyterLab 4.6 + ipykernel 7.4: JupyterLab sends comm
+messages on a kernel subshell (one per comm target, ``commsOverSubshells``), whose own thread could run the click
+handler while the main shell is busy. But ipykernel 7.4's shell-channel thread re-routes every ``comm_msg`` to
+``comm._reply_subshell_for(data, default)``, which returns the subshell of the last message this comm *published*
+from (kernel ``get_parent()``): a widget shown and updated by a foreground cell published from the main shell, so
+the click was queued behind the running cell until it ended. ``follow_frontend`` makes our comm keep the subshell
+the front end chose (our widget never awaits a reply on another loop), so the handler runs on the subshell thread
+and only sets the Control's thread-safe flags. Front ends without subshells (Notebook 7 < 7.4's setting, VS Code,
+Colab, classic) still deliver the click only when the kernel is idle; the tooltip says so until the kernel has seen
+a message arrive on a subshell (or the run is a background one).
+"""
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_CLASS: list = []
+
+
+def widget_class():
+    """The anywidget class (made once): live.js and live.css as its ESM and CSS."""
+    if not _CLASS:
+        import anywidget  # heavy and optional: only a notebook dashboard needs it
+        import traitlets  # installed with ipywidgets, which anywidget needs
+
+        class LiveDashboard(anywidget.AnyWidget):
+            _esm = "".join((HERE / f).read_text(encoding="utf-8") for f in ("chart.js", "live.js"))
+            _css = (HERE / "live.css").read_text(encoding="utf-8")
+            key = traitlets.Unicode().tag(sync=True)            # names this widget's store in the browser
+            meta = traitlets.Dict().tag(sync=True)              # the run: total steps, past runs, panels
+            final = traitlets.Unicode().tag(sync=True)          # the final PNG (base64) once the run ended
+            final_status = traitlets.Unicode().tag(sync=True)
+        _CLASS.append(LiveDashboard)
+    return _CLASS[0]
+
+
+def follow_frontend(comm) -> bool:
+    """Handle this comm's messages on the subshell the front end sent them on (see the module docstring)."""
+    if comm is None or not hasattr(comm, "_reply_subshell_for"):
+        return False
+    comm._reply_subshell_for = lambda data, default: default
+    return True
+
+
+def sender_subshell(comm) -> str | None:
+    """The subshell id of the message being handled now (None: the main shell, or no kernel)."""
+    try:
+        return comm.kernel.get_parent()["header"].get("subshell_id")
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+class LiveView:
+    """One dashboard's widget: ``send(msg)``, ``display()``, ``finish(png, text)``; clicks go to ``on_message``.
+
+    ``sent`` (a list, or None) records every message sent, for tests and the overhead benchmark.
+    """
+
+    def __init__(self, on_message, meta: dict | None = None):
+        self.widget = widget_class()(key=uuid.uuid4().hex, meta=meta or {})
+        self.on_message = on_message
+        self.sent: list | None = None
+        self.handle = None
+        self.via_subshell = False
+        self.widget.on_msg(self._received)
+        follow_frontend(getattr(self.widget, "comm", None))
+
+    def _received(self, _widget, content, _buffers) -> None:
+        if not isinstance(content, dict):
+            return
+        if sender_subshell(getattr(self.widget, "comm", None)) is not None:
+            self.via_subshell = True
+        self.on_message(content)
+
+    def send(self, msg: dict) -> None:
+        if self.sent is not None:
+            self.sent.append(msg)
+        self.widget.send(msg)
+
+    def display(self) -> None:
+        # heavy, and there whenever a widget view is made (a kernel)
+        from IPython.display import display
+        self.handle = display(self.widget, display_id=True)
+
+    def finish(self, png: bytes, text: str) -> None:
+        """Leave the final PNG: in the widget itself (an Output widget, e.g. the Workbench's Train tab, ignores
+        display updates) and as the cell's display (what a saved notebook keeps, without widget state)."""
+        b64 = base64.b64encode(png).decode("ascii")
+        with self.widget.hold_sync():
+            self.widget.final_status = text
+            self.widget.final = b64
+        if self.handle is not None:
+            self.handle.update({"image/png": b64, "text/plain": text}, raw=True)
