@@ -16,15 +16,13 @@ MAX_FUNCTION_LINES = 60
 # module (relative to nbtrain/) -> why it may be longer than MAX_MODULE_LINES
 LONG_MODULES = {
     "i18n.py": "the translation table: data, one line per string in both languages, not logic",
-    "sinks/dashboard.py": "temporary: the live-view issue rewrites the dashboard",
 }
 # "module:function" -> why it may be longer than MAX_FUNCTION_LINES
 LONG_FUNCTIONS = {
-    "sinks/dashboard.py:*": "temporary: the live-view issue rewrites the dashboard",
     "spec.py:*": "temporary: the spec helper of issue 15 splits it",
 }
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
-LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython")
+LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets")
 # modules whose functions carry their own imports on purpose
 LAZY_BY_DESIGN = {
     "data/plain.py": "its functions are emitted verbatim into exported scripts (codegen): each carries its imports, "
@@ -34,7 +32,6 @@ LAZY_BY_DESIGN = {
 # (the lead removes each entry when its branch lands)
 LAZY_IMPORTS_PENDING = {
     "cli.py": "issue 15, cli",
-    "sinks/dashboard.py": "the live-view issue (dashboard rewrite)",
     "sinks/progress.py": "the live-view issue (dashboard rewrite)",
     "spec.py": "issue 15, spec",
     "widgets/app.py": "issue 15, widgets",

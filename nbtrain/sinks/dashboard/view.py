@@ -88,8 +88,7 @@ class LiveView:
         self.widget.send(msg)
 
     def display(self) -> None:
-        # heavy, and there whenever a widget view is made (a kernel)
-        from IPython.display import display
+        from IPython.display import display  # IPython: there whenever a widget view is made (a kernel)
         self.handle = display(self.widget, display_id=True)
 
     def finish(self, png: bytes, text: str) -> None:
