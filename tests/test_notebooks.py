@@ -140,10 +140,13 @@ def test_readme_shows_the_screenshots_the_browser_test_makes():
     readme = (ROOT / "README.md").read_text()
     shown = re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+\.png)\)", readme)
     assert len(shown) >= 4
-    made = (ROOT / "tests" / "browser" / "test_quickstart.py").read_text()
+    made = "".join(p.read_text() for p in (ROOT / "tests" / "browser").glob("test_*.py"))
+    shot = set(re.findall(r'_shoot\([^,]+, f?"([^"]+)"\)', made))     # test_workbench's workbench_<name>.png
     for rel in shown:
+        name = Path(rel).name
         assert (ROOT / rel).is_file(), f"{rel} is missing (tests/browser writes it)"
-        assert f'"{Path(rel).name}"' in made, f"{rel} is not one the browser test writes"
+        assert f'"{name}"' in made or name[len("workbench_"):-len(".png")] in shot, \
+            f"{rel} is not one a browser test writes"
 
 
 @pytest.mark.slow
