@@ -69,6 +69,10 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
     ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns once per likely mistake
     (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
+    ``train=(x, y)`` and ``val=(xv, yv)`` with tensors take the in-memory loader (batches of 64, the same ones a
+    seeded DataLoader over a TensorDataset gives). Each run writes into its own ``logdir/<run_name>`` and
+    ``checkpoint_dir/<run_name>``; a ``run_name`` that exists is refused unless resuming or ``overwrite=True``.
+    Ctrl-C (the kernel's interrupt) is taken at the next batch boundary, so ``interrupted.pt`` resumes exactly.
     """
     if background:
         return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
