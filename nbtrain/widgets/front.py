@@ -77,18 +77,34 @@ def diagram_html(blocks: list[dict], selected: int = -1) -> str:
     return '<div class="nbtrain-diagram" style="width:190px">' + "".join(out) + "</div>"
 
 
+_CLASSES: dict = {}
+
+
+def _classes(aw) -> dict:
+    """The two anywidget classes, made once per process (a class made per call is a new front-end module each)."""
+    if not _CLASSES:
+        class ModelDiagram(aw.AnyWidget):
+            _esm = DIAGRAM_ESM
+            html = T.Unicode("").tag(sync=True)
+            selected = T.Int(-1).tag(sync=True)
+
+        class CopyButton(aw.AnyWidget):
+            _esm = COPY_ESM
+            text = T.Unicode("").tag(sync=True)
+            description = T.Unicode("").tag(sync=True)
+            tooltip = T.Unicode("").tag(sync=True)
+            copies = T.Int(0).tag(sync=True)
+
+        _CLASSES.update(diagram=ModelDiagram, copy=CopyButton)
+    return _CLASSES
+
+
 def make_diagram():
     """A widget with ``html`` (the picture) and ``selected`` (the row clicked, -1 none)."""
     aw = _anywidget()
     if aw is None:
         return W.HTML(layout=W.Layout(width="195px"))
-
-    class ModelDiagram(aw.AnyWidget):
-        _esm = DIAGRAM_ESM
-        html = T.Unicode("").tag(sync=True)
-        selected = T.Int(-1).tag(sync=True)
-
-    w = ModelDiagram()
+    w = _classes(aw)["diagram"]()
     w.layout = W.Layout(width="195px", min_width="195px")
     return w
 
@@ -98,15 +114,7 @@ def make_copy_button(description: str, tooltip: str):
     aw = _anywidget()
     if aw is None:
         return W.HTML(layout=W.Layout(display="none"))
-
-    class CopyButton(aw.AnyWidget):
-        _esm = COPY_ESM
-        text = T.Unicode("").tag(sync=True)
-        description = T.Unicode("").tag(sync=True)
-        tooltip = T.Unicode("").tag(sync=True)
-        copies = T.Int(0).tag(sync=True)
-
-    return CopyButton(description=description, tooltip=tooltip)
+    return _classes(aw)["copy"](description=description, tooltip=tooltip)
 
 
 def download_html(code: str, filename: str, label: str) -> str:
