@@ -305,3 +305,57 @@ def test_a_plain_install_without_the_tensorboard_package_writes_the_graph(tmp_pa
     assert "input/" + conv[0].input[0].split("/")[-1] in nodes                 # fed by the model's input
     assert [d.size for d in conv[0].attr["_output_shapes"].list.shape[0].dim] == [1, 4, 6, 6]
     assert any(n.op == "aten::linear" and n.name.startswith("Sequential/Linear[3]/") for n in nodes.values())
+
+
+class _CountingWriter:
+    """A SummaryWriter stand-in that records each add_scalar call (one wake-up of tensorboardX's writer thread)."""
+
+    def __init__(self, *_):
+        self.scalars: list = []
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+    def add_text(self, *a):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_scalars_reach_the_writer_in_batches_and_none_is_lost_on_an_interrupt(tmp_path):
+    from nbtrain.sinks.tensorboard import TensorBoard
+    now = [0.0]
+    tb = TensorBoard(tmp_path / "r", histograms=False, feature_maps=False, graph=False, hand_every=10.0,
+                     writer_factory=_CountingWriter, clock=lambda: now[0])
+    state = State(model=tiny_cnn(), device="cpu")
+    tb.on_fit_start(state)
+    assert tb.worker is None                          # on the CPU the epoch-end work stays in the loop's thread
+    for step in range(1, 6):                          # 5 log points within 10 s: nothing handed over yet
+        state.step, now[0] = step, step
+        tb.on_log(state, {"step": step, "loss": 1.0 / step, "lr": 0.1})
+    assert tb.writer.scalars == []
+    state.step, now[0] = 6, 10.5                      # 10 s since the last hand-over: all six log points at once
+    tb.on_log(state, {"step": 6, "loss": 1 / 6, "lr": 0.1})
+    assert [s for t, _, s in tb.writer.scalars if t == "train/loss"] == [1, 2, 3, 4, 5, 6]
+    assert ("lr/group_0", 0.1, 6) in tb.writer.scalars
+    state.step, now[0] = 7, 11.0
+    tb.on_log(state, {"step": 7, "loss": 1 / 7, "lr": 0.1})
+    tb.on_interrupt(state, KeyboardInterrupt())      # the pending point is written before the run unwinds
+    assert tb.writer.scalars[-2:] == [("train/loss", 1 / 7, 7), ("lr/group_0", 0.1, 7)]
+
+
+def test_interrupted_fit_keeps_every_logged_scalar_in_the_event_file(tmp_path):
+    class StopAt(Callback):
+        def on_log(self, state, logs):
+            if state.step == 5:
+                raise KeyboardInterrupt
+
+    tr, va = tiny_data()
+    h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, log_every=1, logdir=str(tmp_path), run_name="r",
+                    callbacks=[StopAt()], progress=False, dashboard=False)
+    assert h.status == "interrupted"
+    assert [e.step for e in _events(tmp_path / "r").Scalars("train/loss")] == [1, 2, 3, 4, 5]

@@ -104,8 +104,14 @@ def traced_graph(model: nn.Module, x: torch.Tensor):
 
 
 class TensorBoard(Callback):
-    """``background=True`` (default): the loop's thread only snapshots (clones of weights and gradients, the
-    feature maps of the probe); histograms, grids, PNG encoding and writing run in a worker thread.
+    """``background``: where histograms, grids and PNG encoding run. 'auto' (default): in the loop's thread at the
+    epoch end when the model trains on the CPU (torch's threads already use every core there: a worker thread
+    would only steal slices from them and stall their parallel ops), in a worker thread on an accelerator (the
+    loop's thread then snapshots clones of weights, gradients and feature maps only). True / False force either.
+
+    Scalars are handed to tensorboardX's writer thread in batches, every ``hand_every`` seconds at a log point and
+    at each epoch end, interrupt and the run's end (each hand-over wakes that thread; its own flush to disk runs
+    every 30 s), so the writer thread wakes a few times a minute, not at every log point.
 
     ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
     the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
@@ -114,13 +120,16 @@ class TensorBoard(Callback):
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
-                 writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic):
+                 writer_factory=_writer, background="auto", budget: float = 0.005, clock=time.monotonic,
+                 hand_every: float = 10.0):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
         self.background = background
-        self.budget, self.clock = budget, clock
+        self.budget, self.clock, self.hand_every = budget, clock, hand_every
+        self._pending: list = []              # (tag, value, step) not yet handed to the writer
+        self._handed_at = 0.0
         self.writer = None
         self.worker: ThreadPoolExecutor | None = None
         self._job = None                      # the epoch's images being written (a Future), at most one
@@ -130,8 +139,10 @@ class TensorBoard(Callback):
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if self.background else None
-        self._job = None
+        on_cpu = torch.device(state.device or "cpu").type == "cpu"
+        worker = (not on_cpu) if self.background == "auto" else bool(self.background)
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
+        self._job, self._pending, self._handed_at = None, [], self.clock()
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
@@ -140,17 +151,23 @@ class TensorBoard(Callback):
             self._graph(state.model, probe[0].to(state.device))
 
     def on_log(self, state, logs: dict) -> None:
-        w = self.writer
         for k, v in logs.items():
             if k in ("step", "epoch") or not isinstance(v, (int, float)):
                 continue
-            if k.startswith("lr"):
-                w.add_scalar(f"lr/group_{k[3:] or 0}", v, state.step)
-            else:
-                w.add_scalar(f"train/{k}", v, state.step)
+            tag = f"lr/group_{k[3:] or 0}" if k.startswith("lr") else f"train/{k}"
+            self._pending.append((tag, v, state.step))
+        if self.clock() - self._handed_at >= self.hand_every:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the scalars logged since the last hand-over to the writer (its thread writes them)."""
+        pending, self._pending, self._handed_at = self._pending, [], self.clock()
+        for tag, v, step in pending:
+            self.writer.add_scalar(tag, v, step)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         w, epoch = self.writer, logs.get("epoch", state.epoch + 1)
+        self._hand_over()
         for k, v in logs.items():
             if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
                 w.add_scalar(f"epoch/{k}", v, epoch)
@@ -215,6 +232,7 @@ class TensorBoard(Callback):
 
     def on_interrupt(self, state, exc) -> None:
         if self.writer is not None:
+            self._hand_over()
             self._drain()
             self.writer.flush()
 
@@ -222,6 +240,7 @@ class TensorBoard(Callback):
         if self.writer is None:
             return
         try:
+            self._hand_over()
             self._drain()
             if state.history is not None and state.history.epochs:
                 self._hparams(state)
