@@ -10,7 +10,7 @@ import math
 import ipywidgets as W
 import traitlets as T
 
-DIAGRAM_PX = 128          # beside the rows: the Model tab fits 1300 px with JupyterLab's file browser open
+DIAGRAM_PX = 118          # beside the rows: the Model tab fits 1300 px with JupyterLab's file browser open
 
 DIAGRAM_ESM = """
 function render({ model, el }) {
@@ -65,7 +65,7 @@ def diagram_html(blocks: list[dict], selected: int = -1) -> str:
     top = max((math.log10(b["size"] + 1) for b in blocks if b["size"]), default=1) or 1
     out = []
     for b in blocks:
-        width = 8 + 52 * math.log10(b["size"] + 1) / top if b["size"] else 8
+        width = 8 + 44 * math.log10(b["size"] + 1) / top if b["size"] else 8
         colour = ("var(--jp-error-color2, #ef9a9a)" if b["error"] else
                   "var(--jp-brand-color3, #bbdefb)" if b.get("rank", 1) > 1 else "var(--jp-success-color3, #c8e6c9)")
         ring = "outline:2px solid var(--jp-brand-color1, #1976d2);" if b["index"] == selected else ""

@@ -37,11 +37,11 @@ def shared() -> dict:
     long model opens faster with fewer of them)."""
     return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
             "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
-            "type": W.Layout(width="104px", min_width="104px"), "description": DescriptionStyle(),
+            "type": W.Layout(width="100px", min_width="100px"), "description": DescriptionStyle(),
             "html": HTMLStyle(),
-            "info": W.Layout(width="150px", min_width="150px", overflow="hidden"),
+            "info": W.Layout(width="180px", min_width="180px", overflow="hidden"),
             "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
-            "line": W.Layout(**LINE), "name": W.Layout(width="48px", min_width="48px")}
+            "line": W.Layout(**LINE), "name": W.Layout(width="44px", min_width="44px")}
 
 
 class ComponentRow(W.VBox):

@@ -43,7 +43,8 @@ MODEL_FITS = """el => {
         && getComputedStyle(d).overflowX !== 'visible' && d.scrollWidth > d.clientWidth + 1);
     const rows = [...el.querySelectorAll('.nbtrain-row')].map(r => r.getBoundingClientRect().right);
     const d = el.querySelector('.nbtrain-diagram'), diagram = d.getBoundingClientRect();
-    return {clipped: clipped.map(d => d.className.slice(0, 60)), rowsRight: Math.max(...rows),
+    return {clipped: clipped.map(d => `${d.className.slice(0, 40)}: ${d.innerText.slice(0, 40)} ${d.scrollWidth}>${d.clientWidth}`),
+            rowsRight: Math.max(...rows),
             diagramLeft: diagram.left, diagramRight: diagram.right, right: el.getBoundingClientRect().right,
             diagramOver: d.scrollWidth > d.clientWidth + 1};
 }"""
@@ -68,12 +69,17 @@ def _field(scope, label: str):
         "input")
 
 
+BACKGROUND = "() => getComputedStyle(document.body).getPropertyValue('--jp-layout-color0')"
+
+
 def _theme(page, name: str) -> None:
+    """Lab's Settings > Theme > ``name``; back once the page's background colour has changed."""
+    before = page.evaluate(BACKGROUND)
     page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
     page.locator(".lm-Menu-itemLabel", has_text=name).first.click()
-    page.wait_for_function("name => document.body.dataset.jpThemeName === name", arg=name)
-    page.wait_for_timeout(500)
+    page.wait_for_function(f"old => ({BACKGROUND})() !== old", arg=before)
+    page.wait_for_timeout(300)
 
 
 def _wait_blocks(page, wb, n: int) -> None:
@@ -111,6 +117,7 @@ def _check_model_tab(page, wb) -> None:
         assert len(widths) == 6 and min(widths) > 0, (i, widths)    # sliders, insert, up, down, duplicate, delete
     assert model.evaluate(MODEL_FITS)["rowsRight"] <= fits["diagramLeft"]
     assert page.evaluate("() => document.fonts.check('14px FontAwesome')")
+    page.mouse.move(0, 0)
     _shoot(wb, "model_light_en")
 
 
