@@ -26,7 +26,7 @@ STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_siz
 LABEL = {"description_width": "150px"}
 ERROR_STYLE = "color:var(--jp-error-color1, #c62828)"
 # a compact (inline) field: its torch name as the label, then an input just wide enough for its usual values
-INPUT_PX = {"choice": 76, "int": 40, "float": 58, "ints": 64, "floats": 76}
+INPUT_PX = {"choice": 76, "int": 40, "int_or_ints": 48, "float": 58, "ints": 64, "floats": 76}
 
 
 def starter(p: Param):

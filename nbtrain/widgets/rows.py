@@ -41,7 +41,7 @@ def shared() -> dict:
             "html": HTMLStyle(),
             "info": W.Layout(width="180px", min_width="180px", overflow="hidden"),
             "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
-            "line": W.Layout(**LINE), "name": W.Layout(width="44px", min_width="44px")}
+            "line": W.Layout(**LINE), "name": W.Layout(width="48px", min_width="48px")}
 
 
 class ComponentRow(W.VBox):
