@@ -66,6 +66,12 @@ UI = {
     'use_suggestion.tip': ("set {field} to the LR finder's suggestion", '把 {field} 设为学习率查找器的建议值'),
     'off': ('off', '关闭'), 'auto': ('auto', '自动'), 'layer': ('layer', '层'), 'transform': ('transform', '变换'),
     'diagram': ('click a block to select its row', '点击方块选中对应的行'),
+    # the live dashboard's status line (fit from a Workbench in its language; a plain fit's stays English)
+    'dash.starting': ('starting', '正在启动'), 'dash.epoch': ('epoch {e}/{n}', '第 {e}/{n} 轮'),
+    'dash.step': ('step {s}/{n}', '第 {s}/{n} 步'), 'dash.samples': ('{n} samples/s', '每秒 {n} 个样本'),
+    'dash.steps': ('{n} steps/s', '每秒 {n} 步'), 'dash.eta': ('ETA {t}', '预计剩余 {t}'),
+    'dash.best': ('best {name} {v} (epoch {e})', '最佳 {name} {v}（第 {e} 轮）'), 'dash.paused': ('paused', '已暂停'),
+    'dash.stopped': ('stopped: {reason}', '已停止：{reason}'), 'dash.by_you': ('stopped by you', '由你停止'),
 }
 
 # human labels of spec and catalog field names (the field name and its help go in the tooltip)

@@ -66,4 +66,24 @@ def test_a_chinese_workbench_shows_chinese_help():
     assert wb.model.rows.rows[0].params.fields["stride"].input.tooltip == "stride: 窗口的步长"
     assert wb.loop.inputs["early_stopping"].options[0] == ("关闭", 0)
     assert wb.data.fields.inputs["dataset"].tooltip.startswith("dataset: scikit-learn 的 1797 张手写数字")
-    assert wb.sched.find_button.description == "寻找学习率" and wb.optim.type.description == "优化器"
+    assert wb.optim.lr_line.find_button.description == "寻找学习率" and wb.optim.type.description == "优化器"
+
+
+def test_the_dashboard_status_line_in_both_languages():
+    from types import SimpleNamespace
+
+    from nbtrain.sinks.control import Control
+    from nbtrain.sinks.dashboard import text
+    state = SimpleNamespace(epoch=1, epochs=4, step=30, steps_per_epoch=20, train_loader=SimpleNamespace(batch_size=8),
+                            stop_reason="stopped by you", spec=None)
+    dash = SimpleNamespace(state=state, clock=lambda: 10.0, _t0=0.0, control=Control(), _start_step=0,
+                           epochs=[{"val_loss": 0.5}, {"val_loss": 0.25}], _interrupted="")
+    english = "epoch 2/4 · step 30/80 · 24 samples/s · ETA 0:17 · best val_loss 0.25 (epoch 2) · stopped: stopped by you"
+    assert text.status_text(dash) == english                     # no language set: English, as a plain fit's
+    dash.lang = "zh"
+    assert text.status_text(dash) == ("第 2/4 轮 · 第 30/80 步 · 每秒 24 个样本 · 预计剩余 0:17 · 最佳 val_loss 0.25（第 2 轮）"
+                                      " · 已停止：由你停止")
+    state.stop_reason = "early stopping: val_loss did not improve for 3 epochs"    # the loop's words stay English
+    assert text.status_text(dash).endswith("已停止：early stopping: val_loss did not improve for 3 epochs")
+    dash.state = None
+    assert text.status_text(dash) == "正在启动"

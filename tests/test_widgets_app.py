@@ -84,18 +84,46 @@ def test_train_errors_show_in_the_ui():
     assert "RuntimeError: boom" in wb.output.outputs[-1]["text"]
 
 
-def test_lr_finder_through_the_schedule_tab():
-    spec = _small()
-    wb = Workbench(spec, preview=False)
-    weights_before = wb.spec
-    wb.sched.find_button.click()
-    s = wb.sched.suggested_lr
-    assert s is not None and 1e-7 < s < 10 and bytes(wb.sched.find_image.value).startswith(b"\x89PNG")
-    assert not wb.sched.use_button.disabled                             # constant LR: it sets the optimizer's lr
-    assert wb.sched.use_button.description == f"use {s:.3g}" and "lr" in wb.sched.use_button.tooltip
-    wb.sched.use_button.click()
+def test_the_lr_finder_beside_lr_and_beside_max_lr():
+    wb = Workbench(_small(), preview=False)
+    before = wb.spec
+    lr_row = next(c for c in wb.optim.children if wb.optim.lr in getattr(c, "children", ()))
+    assert wb.optim.lr_line in lr_row.children                           # Optimizer tab: beside lr
+    wb.optim.lr_line.find_button.click()
+    s = wb.finder.suggestion
+    assert s is not None and 1e-7 < s < 10 and bytes(wb.finder.image.value).startswith(b"\x89PNG")
+    assert wb.optim.lr_line.use_button.description == f"use {s:.3g}"
+    assert wb.spec.model == before.model                                 # the weights are the spec's
+    wb.optim.lr_line.use_button.click()
     assert wb.spec.optim.lr == pytest.approx(float(f"{s:.3g}"))
-    assert wb.spec.model == weights_before.model
+    assert wb.spec.sched == before.sched                                 # the constant schedule has no line
+    wb.sched.type.value = "OneCycleLR"                                   # Schedule tab: beside max_lr
+    line = wb.sched.max_lr_line
+    assert line in wb.sched.params.fields["max_lr"].children and not line.use_button.disabled
+    line.use_button.click()
+    assert wb.spec.sched.params["max_lr"] == pytest.approx(float(f"{s:.3g}"))
+
+
+def test_fit_from_a_chinese_workbench_shows_the_dashboard_status_in_chinese(monkeypatch):
+    from nbtrain import fit as real_fit
+    from nbtrain.sinks.dashboard import text
+    from nbtrain.widgets import app
+    got = {}
+
+    def fit(spec, **kw):
+        got.update(kw)
+        return real_fit(spec, **kw)
+    monkeypatch.setattr(app, "wants_widgets", lambda: True)           # as in a notebook: the Workbench makes it
+    wb = Workbench(_small(), fit=fit, preview=False, background=False, lang="zh")
+    wb.train_button.click()
+    dash = got["dashboard"]
+    line = text.status_text(dash)
+    assert dash.lang == "zh" and line.startswith("第 1/1 轮 · 第 12/12 步 · 每秒 ") and "预计剩余 0:00" in line
+    assert "最佳 val_loss " in line and "（第 1 轮）" in line and "epoch" not in line
+    dash.lang = "en"                                                  # a plain fit's dashboard: English
+    assert text.status_text(dash).startswith("epoch 1/1 · step 12/12 · ")
+    monkeypatch.setattr(app, "wants_widgets", lambda: False)          # no widgets: fit's own default
+    assert wb._dashboard() == {}
 
 
 def test_show_code_is_the_whole_run():
@@ -221,3 +249,17 @@ def test_the_workbench_in_chinese():
     assert "无法训练" in wb.status.value
     with pytest.raises(Exception, match="unknown language 'fr'"):
         Workbench(_small(), preview=False, lang="fr")
+
+
+def test_the_readme_shows_every_tab_in_both_themes_and_languages():
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    shown = set(re.findall(r'<img src="(docs/screenshots/workbench_\w+\.png)"', (root / "README.md").read_text()))
+    made = (root / "tests" / "browser" / "test_workbench.py").read_text()
+    want = {f"docs/screenshots/workbench_{tab}_{theme}_{lang}.png" for tab in ("data", "model", "optimizer",
+            "schedule", "train") for theme in ("light", "dark") for lang in ("en", "zh")}
+    assert shown == want
+    assert [p for p in sorted(want) if not (root / p).is_file()] == []
+    assert '_shoot(wb, f"{tab.lower()}_{theme}_{lang}")' in made      # the browser test writes each of them
+    assert 'THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}' in made

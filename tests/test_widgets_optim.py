@@ -110,17 +110,105 @@ def test_scheduler_picker_warmup_swa_and_errors():
     assert p.error == "" and p.spec.warmup == 9
 
 
-def test_scheduler_picker_lr_finder_button_sets_max_lr():
+LRS = [10.0 ** (e / 4) for e in range(-24, 1)]
+
+
+def _result(suggestion: float = 0.0316) -> LRFindResult:
+    return LRFindResult(LRS, [2.0 - 0.01 * i for i in range(len(LRS))], suggestion=suggestion)
+
+
+def test_scheduler_picker_offers_the_lr_finder_beside_max_lr():
     p = SchedulerPicker(SchedSpec("OneCycleLR", params={"max_lr": 0.01}), epochs=2, steps_per_epoch=3)
-    p.find_button.click()
-    assert "needs a model and data" in p.find_message.value and p.use_button.disabled
-    lrs = [10.0 ** (e / 4) for e in range(-24, 1)]
-    p.lr_finder = lambda: LRFindResult(lrs, [2.0 - 0.01 * i for i in range(len(lrs))], suggestion=0.0316)
-    p.find_button.click()
-    assert p.suggested_lr == 0.0316 and bytes(p.find_image.value).startswith(b"\x89PNG")
-    assert not p.use_button.disabled
-    p.use_button.click()
+    line = p.max_lr_line
+    assert line in p.params.fields["max_lr"].children                # beside the field it sets
+    line.find_button.click()
+    assert "needs a model and data" in line.message.value and line.use_button.disabled
+    p.lr_finder = _result
+    line.find_button.click()
+    assert p.suggested_lr == 0.0316 and bytes(p.finder.image.value).startswith(b"\x89PNG")
+    assert not line.use_button.disabled and line.use_button.description == "use 0.0316"
+    assert line.use_button.tooltip == "set max_lr to the LR finder's suggestion"
+    line.use_button.click()
     assert p.spec.params["max_lr"] == 0.0316
+    p.type.value = "StepLR"                                           # no max_lr: no line in the tab
+    assert all(line not in f.children for f in p.params.fields.values())
+    p.type.value = "CyclicLR"
+    assert line in p.params.fields["max_lr"].children and not line.use_button.disabled
+    line.use_button.click()
+    assert p.spec.params["max_lr"] == 0.0316
+
+
+def test_optimizer_picker_offers_the_lr_finder_beside_lr():
+    p = OptimizerPicker(OptimSpec("SGD", lr=0.1), lr_finder=lambda: _result(0.00123456))
+    row = next(c for c in p.children if p.lr in getattr(c, "children", ()))
+    assert p.lr_line in row.children                                 # on the lr field's line
+    p.lr_line.find_button.click()
+    assert "suggested lr: <b>0.00123</b>" in p.lr_line.message.value
+    p.lr_line.use_button.click()
+    assert p.spec == OptimSpec("SGD", lr=0.00123)
+
+
+def test_a_shared_finder_offers_its_suggestion_on_every_line():
+    from nbtrain.widgets.lrfind import LRFinder
+    finder = LRFinder(_result)
+    o = OptimizerPicker(OptimSpec("Adam", lr=1e-3), finder=finder)
+    s = SchedulerPicker(SchedSpec("OneCycleLR", params={"max_lr": 0.01}), finder=finder)
+    s.max_lr_line.find_button.click()                                  # run from the Schedule tab ...
+    assert not o.lr_line.use_button.disabled                          # ... offered beside lr too
+    o.lr_line.use_button.click()
+    assert o.spec.lr == 0.0316 and s.spec.params["max_lr"] == 0.01
+    assert finder.image not in s.children and finder.image in o.children   # the curve once, in the Optimizer tab
+
+
+@pytest.fixture
+def default_lrs():
+    """The catalog's per-optimizer default lr (teach's ``default_lr``), here set for the test if it is not there yet."""
+    from nbtrain.catalog import OPTIMIZERS
+    given = {"SGD": 1e-3, "Adam": 1e-3, "Adagrad": 1e-2, "Adadelta": 1.0, "RMSprop": 1e-2}
+    had = {n: OPTIMIZERS[n].__dict__.get("default_lr") for n in given}
+    for n, lr in given.items():
+        object.__setattr__(OPTIMIZERS[n], "default_lr", had[n] if had[n] is not None else lr)
+    yield {n: OPTIMIZERS[n].default_lr for n in given}
+    for n, lr in had.items():
+        if lr is None:
+            object.__delattr__(OPTIMIZERS[n], "default_lr")
+
+
+def test_a_new_optimizer_type_brings_its_default_lr_until_the_user_sets_lr(default_lrs):
+    p = OptimizerPicker(OptimSpec("Adam", lr=3e-4))
+    p.type.value = "Adagrad"                          # lr not edited: the new type's default
+    assert p.spec.lr == default_lrs["Adagrad"] and p.lr.value == default_lrs["Adagrad"]
+    p.type.value = "Adadelta"
+    assert p.spec.lr == default_lrs["Adadelta"]
+    p.lr.value = 0.5                                  # the user's lr stays through the next type change
+    p.type.value = "RMSprop"
+    assert p.spec == OptimSpec("RMSprop", lr=0.5)
+    p.type.value = "SGD"                              # not edited since that change: the default again
+    assert p.spec.lr == default_lrs["SGD"]
+    p.lr_finder = lambda: _result(0.02)
+    p.lr_line.find_button.click()
+    p.lr_line.use_button.click()                      # the finder's suggestion is the user's choice too
+    p.type.value = "Adam"
+    assert p.spec == OptimSpec("Adam", lr=0.02)
+    p.spec = OptimSpec("SGD", lr=0.07)                # a loaded spec's lr is kept as loaded ...
+    assert p.spec.lr == 0.07
+    p.type.value = "Adagrad"                          # ... and follows the type like the default's
+    assert p.spec.lr == default_lrs["Adagrad"]
+
+
+def test_without_a_catalog_default_the_lr_stays():
+    from nbtrain.catalog import OPTIMIZERS
+    entry = OPTIMIZERS["ASGD"]
+    had = entry.__dict__.get("default_lr")
+    if had is not None:                               # the catalog has one: take it away for this test
+        object.__delattr__(entry, "default_lr")
+    try:
+        p = OptimizerPicker(OptimSpec("Adam", lr=3e-4))
+        p.type.value = "ASGD"
+        assert p.spec == OptimSpec("ASGD", lr=3e-4)
+    finally:
+        if had is not None:
+            object.__setattr__(entry, "default_lr", had)
 
 
 def test_scheduler_picker_keeps_a_field_error_shown_across_preview_changes():

@@ -12,11 +12,14 @@ import traitlets as T
 from ..catalog import LOSSES
 from ..errors import NbtrainError
 from ..i18n import check_lang, t
+from ..sinks.dashboard import Dashboard, wants_widgets
 from ..spec import TrainSpec
+from .common import code_html
 from .fields import FieldsEditor
 from .front import download_html, make_copy_button
 from .layers import LayerBuilder
-from .optimizer import OptimizerPicker, code_html
+from .lrfind import LRFinder
+from .optimizer import OptimizerPicker
 from .params import error_html
 from .rows import hide
 from .scheduler import SchedulerPicker
@@ -26,12 +29,17 @@ LOOP_FIELDS = ("epochs", "loss", "metrics", "device", "amp", "grad_clip", "seed"
                "checkpoint_dir", "early_stopping", "monitor", "mode")
 TABS = ("Data", "Model", "Optimizer", "Schedule", "Train")
 USER_STOP = ("stopped by you", "stop()")   # the Control's reason for a Stop click (the dashboard's or ours)
-# the front end's own colours (light and dark themes), and the rows' look: compact, nothing wraps
-STYLE = """<style>
-.nbtrain-wb .widget-inline-hbox { flex-wrap: nowrap; }
-.nbtrain-wb .nbtrain-selected { background: var(--jp-layout-color2); }
-.nbtrain-wb .widget-html-content { white-space: nowrap; }
-.nbtrain-wb .nbtrain-msg .widget-html-content { white-space: normal; }
+# the front end's own colours (light and dark themes), and the rows' look: compact, nothing wraps. A layer row's
+# buttons take the place of its shape and parameter count while the row is hovered, focused or selected (as a mail
+# list's do): the rows and the diagram then fit 1300 px with JupyterLab's file browser open.
+ROW = ".nbtrain-wb .nbtrain-model .nbtrain-row"
+STYLE = f"""<style>
+.nbtrain-wb .widget-inline-hbox {{ flex-wrap: nowrap; }}
+.nbtrain-wb .nbtrain-selected {{ background: var(--jp-layout-color2); }}
+.nbtrain-wb .widget-html-content {{ white-space: nowrap; }}
+.nbtrain-wb .nbtrain-msg .widget-html-content {{ white-space: normal; }}
+{ROW}:not(:hover):not(:focus-within):not(.nbtrain-selected) .nbtrain-act {{ display: none; }}
+{ROW}:is(:hover, :focus-within, .nbtrain-selected) .nbtrain-info {{ display: none; }}
 </style>"""
 
 
@@ -53,10 +61,10 @@ class Workbench(W.VBox):
         self.data = TransformPicker(spec.data, preview=preview, lang=lang)
         shape, classes, steps = self.data.info
         self.model = LayerBuilder(spec.model, shape, num_classes=classes, lang=lang)
-        self.optim = OptimizerPicker(spec.optim, lang=lang)
+        self.finder = LRFinder(lambda: self.lr_find(), lang)   # one range test; beside lr and beside max_lr
+        self.optim = OptimizerPicker(spec.optim, lang=lang, finder=self.finder)
         self.sched = SchedulerPicker(spec.sched, spec.optim, epochs=spec.loop.epochs, steps_per_epoch=steps,
-                                     lr_finder=lambda: self.lr_find(), lang=lang, draw=False,
-                                     set_lr=lambda lr: setattr(self.optim.lr, "value", lr))
+                                     lang=lang, draw=False, finder=self.finder)
         self.loop = FieldsEditor(spec.loop, LOOP_FIELDS, where="loop", choices={"loss": sorted(LOSSES)}, lang=lang)
         self.mlp_button = W.Button(description=t("use_mlp", lang), icon="magic", button_style="warning",
                                    layout=W.Layout(width="auto", display="none"))
@@ -230,9 +238,9 @@ class Workbench(W.VBox):
             with self.output:
                 if self.background:
                     # what fit(spec, background=True) does: the dashboard shown here, the fit in a thread
-                    self.run = start_background({"spec": self.spec}, fit=fit)
+                    self.run = start_background({"spec": self.spec, **self._dashboard()}, fit=fit)
                 else:
-                    self.history = fit(self.spec)
+                    self.history = fit(self.spec, **self._dashboard())
         except Exception as e:  # noqa: BLE001 - shown in the UI (see _failed), never swallowed
             self._failed(e)
             return self.history
@@ -243,6 +251,15 @@ class Workbench(W.VBox):
             return self.run
         self._done()
         return self.history
+
+    def _dashboard(self) -> dict:
+        """fit's live dashboard, in the Workbench's language (a plain fit's stays English): made here where fit
+        would make one (a notebook with anywidget); elsewhere fit's own default."""
+        if not wants_widgets():
+            return {}
+        dash = Dashboard()
+        dash.lang = self.lang
+        return {"dashboard": dash}
 
     def _watch(self) -> None:
         """Background runs: wait for the end, then report as a foreground run does."""

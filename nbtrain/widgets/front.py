@@ -10,6 +10,8 @@ import math
 import ipywidgets as W
 import traitlets as T
 
+DIAGRAM_PX = 118          # beside the rows: the Model tab fits 1300 px with JupyterLab's file browser open
+
 DIAGRAM_ESM = """
 function render({ model, el }) {
   const draw = () => {
@@ -57,24 +59,24 @@ def _anywidget():
 
 
 def diagram_html(blocks: list[dict], selected: int = -1) -> str:
-    """One block per layer, top to bottom: width by the log of its output's size, its output shape, the block at
-    fault in the theme's error colour, the selected one outlined. ``blocks``: dicts of index, type, shape, size,
-    error."""
+    """One block per layer, top to bottom, in the rows' order: width by the log of its output's size, its output
+    shape beside it (its index and type in the tooltip: the row beside says them), the block at fault in the theme's
+    error colour, the selected one outlined. ``blocks``: dicts of index, type, shape, size, error (and rank)."""
     top = max((math.log10(b["size"] + 1) for b in blocks if b["size"]), default=1) or 1
     out = []
     for b in blocks:
-        width = 20 + 80 * math.log10(b["size"] + 1) / top if b["size"] else 20
+        width = 8 + 44 * math.log10(b["size"] + 1) / top if b["size"] else 8
         colour = ("var(--jp-error-color2, #ef9a9a)" if b["error"] else
                   "var(--jp-brand-color3, #bbdefb)" if b.get("rank", 1) > 1 else "var(--jp-success-color3, #c8e6c9)")
         ring = "outline:2px solid var(--jp-brand-color1, #1976d2);" if b["index"] == selected else ""
+        tip = html.escape(f'{b["index"]} {b["type"]} \u2192 {b["shape"]}')
         out.append(
-            f'<div data-row="{b["index"]}" title="{html.escape(b["type"])}" style="display:flex;align-items:center;'
+            f'<div data-row="{b["index"]}" title="{tip}" style="display:flex;align-items:center;'
             f'height:18px;margin:2px 0;font-size:11px;color:var(--jp-ui-font-color1)">'
-            f'<div style="width:{width * 0.7:.0f}px;flex:none;height:16px;background:{colour};'
+            f'<div style="width:{width:.0f}px;flex:none;height:16px;background:{colour};'
             f'border-radius:3px;{ring}"></div>'
-            f'<span style="margin-left:6px;white-space:nowrap">{html.escape(b["type"])} {html.escape(b["shape"])}'
-            f'</span></div>')
-    return '<div class="nbtrain-diagram" style="width:190px">' + "".join(out) + "</div>"
+            f'<span style="margin-left:5px;white-space:nowrap">{html.escape(b["shape"])}</span></div>')
+    return f'<div class="nbtrain-diagram" style="width:{DIAGRAM_PX - 4}px">' + "".join(out) + "</div>"
 
 
 _CLASSES: dict = {}
@@ -103,9 +105,9 @@ def make_diagram():
     """A widget with ``html`` (the picture) and ``selected`` (the row clicked, -1 none)."""
     aw = _anywidget()
     if aw is None:
-        return W.HTML(layout=W.Layout(width="195px"))
+        return W.HTML(layout=W.Layout(width=f"{DIAGRAM_PX}px", min_width=f"{DIAGRAM_PX}px"))
     w = _classes(aw)["diagram"]()
-    w.layout = W.Layout(width="195px", min_width="195px")
+    w.layout = W.Layout(width=f"{DIAGRAM_PX}px", min_width=f"{DIAGRAM_PX}px")
     return w
 
 

@@ -1,7 +1,6 @@
-"""OptimizerPicker: the optimizer's type, learning rate and parameters, and param groups by layer name."""
+"""OptimizerPicker: the optimizer's type, learning rate (with the LR finder beside it) and parameters, and param
+groups by layer name. A new type brings its own default lr (torch's) unless the user typed one since the last change."""
 from __future__ import annotations
-
-import html
 
 import ipywidgets as W
 import traitlets as T
@@ -10,13 +9,10 @@ from ..catalog import OPTIMIZERS
 from ..errors import NbtrainError, SpecError
 from ..i18n import help_line, t
 from ..spec import OptimSpec, ParamGroupSpec
+from .common import SpecValue, code_html, code_toggle
 from .loading import loading
+from .lrfind import HasFinder, LRFinder
 from .params import LABEL, ParamsEditor, error_html
-
-
-def code_html(code: str) -> str:
-    return (f'<pre style="font-size:12px;line-height:1.3;color:var(--jp-content-font-color1);'
-            f'background:var(--jp-layout-color2);padding:6px">{html.escape(code)}</pre>')
 
 
 def _opt_float(text: str, where: str):
@@ -62,43 +58,39 @@ class GroupRow(W.HBox):
         self.message.value = error_html(self.error)
 
 
-class OptimizerPicker(W.VBox):
+class OptimizerPicker(HasFinder, SpecValue, W.VBox):
     """Edits an OptimSpec; ``value`` (also ``.spec``) is the last valid one, ``error`` what is wrong now."""
     value = T.Any()
     error = T.Unicode("")
 
-    def __init__(self, optim_spec: OptimSpec | None = None, lang: str = "en"):
+    def __init__(self, optim_spec: OptimSpec | None = None, lang: str = "en", lr_finder=None,
+                 finder: LRFinder | None = None):
+        """``lr_finder``: a function returning an LR-finder result (or ``finder``, an LRFinder shared with the
+        scheduler picker); its suggestion is offered beside lr."""
         spec = (optim_spec or OptimSpec()).copy()
-        self.lang = lang
+        self.lang, self._lr_edited = lang, False
         self.type = W.Dropdown(options=sorted(OPTIMIZERS), value=spec.type, description=t("optimizer", lang),
                                style=LABEL, tooltip=self._type_tip(spec.type), layout=W.Layout(width="340px"))
         self.lr = W.FloatText(value=spec.lr, description=t("lr", lang), style=LABEL, layout=W.Layout(width="340px"),
                               tooltip=f"lr: {help_line(OptimSpec.__dataclass_fields__['lr'].metadata['help'], lang)}")
         self.message = W.HTML()
+        self.finder = finder or LRFinder(lr_finder, lang)
+        self.lr_line = self.finder.line("lr", lambda lr: setattr(self.lr, "value", lr))
         self.params = self._params_editor(spec.type, spec.params)
         self.params_box = W.VBox([self.params])
         self.group_rows = []
         self.groups_box = W.VBox()
         self.add_group = W.Button(description=t("add_group", lang), icon="plus", tooltip=t("add_group.tip", lang))
         self.add_group.on_click(lambda _: self._add_group(ParamGroupSpec(pattern="*")))
-        self.code = W.HTML()
-        self.code.layout.display = "none"
-        self.show_code = W.ToggleButton(description=t("code", lang), icon="code", layout=W.Layout(width="auto"))
-        self.show_code.observe(lambda c: setattr(self.code.layout, "display", "" if c["new"] else "none"),
-                               names="value")
-        super().__init__([self.type, W.HBox([self.lr, self.message]), self.params_box, W.HTML(t("groups", lang)),
+        self.code, self.show_code = code_toggle(lang)
+        lr_row = W.HBox([self.lr, self.lr_line, self.message], layout=W.Layout(align_items="center"))
+        super().__init__([self.type, lr_row, self.finder.image, self.params_box, W.HTML(t("groups", lang)),
                           self.groups_box, W.HBox([self.add_group, self.show_code]), self.code])
-        self.type.observe(self._on_type, names="value")
-        self.lr.observe(self._update, names="value")
-        self.value = spec
-        self.spec = spec
+        self.lr.observe(self._on_lr, names="value")
+        self._begin(spec)
 
-    @property
-    def spec(self) -> OptimSpec:
-        return self.value.copy()
-
-    @spec.setter
-    def spec(self, spec: OptimSpec) -> None:
+    def set_spec(self, spec: OptimSpec) -> None:
+        """Show ``spec`` in every input (``.spec = spec`` does the same)."""
         with loading(self):
             self.type.value = spec.type
             self.params = self._params_editor(spec.type, spec.params)
@@ -107,6 +99,7 @@ class OptimizerPicker(W.VBox):
             self.group_rows = []
             for g in spec.groups:
                 self._add_group(g, update=False)
+        self._lr_edited = False
         self._update()
 
     def _type_tip(self, type_: str) -> str:
@@ -117,10 +110,24 @@ class OptimizerPicker(W.VBox):
         ed.observe(self._update, names=["value", "error"])
         return ed
 
+    def _on_lr(self, change) -> None:
+        if not getattr(self, "_loading", False):
+            self._lr_edited = True
+        self._update()
+
     def _on_type(self, change) -> None:
+        """The new type's parameters; its default lr (the catalog's ``default_lr``, torch's) unless the user set
+        lr since the last type change."""
         self.type.tooltip = self._type_tip(change["new"])
+        if getattr(self, "_loading", False):          # the spec setter sets the parameters and lr itself
+            return
         self.params = self._params_editor(change["new"], {})
         self.params_box.children = (self.params,)
+        default = getattr(OPTIMIZERS[change["new"]], "default_lr", None)
+        if default is not None and not self._lr_edited:
+            with loading(self):
+                self.lr.value = default
+        self._lr_edited = False
         self._update()
 
     def _add_group(self, group: ParamGroupSpec, update: bool = True) -> None:

@@ -25,7 +25,8 @@ STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_siz
 
 LABEL = {"description_width": "150px"}
 ERROR_STYLE = "color:var(--jp-error-color1, #c62828)"
-INLINE_WIDTH = {"bool": "auto", "choice": "136px"}
+# a compact (inline) field: its torch name as the label, then an input just wide enough for its usual values
+INPUT_PX = {"choice": 76, "int": 40, "int_or_ints": 48, "float": 58, "ints": 64, "floats": 76}
 
 
 def starter(p: Param):
@@ -82,9 +83,14 @@ def format_value(v) -> str:
     return json.dumps(v)
 
 
+def compact_width(p: Param) -> str:
+    """A row's inline field: the label (about 7 px a character of its name) and a short input."""
+    return "auto" if p.kind == "bool" else f"{round(len(p.name) * 7.2) + 10 + INPUT_PX.get(p.kind, 58)}px"
+
+
 def make_input(p: Param, value, lang: str = "en", compact: bool = False):
     """The ipywidget for one parameter, holding ``value``; ``compact``: a short one for a row's line."""
-    width = INLINE_WIDTH.get(p.kind, "136px") if compact else "340px"
+    width = compact_width(p) if compact else "340px"
     style = {"description_width": "auto" if compact else LABEL["description_width"]}
     kw = dict(description=p.name, tooltip=tooltip(p.name, p.help, lang), style=style, layout=W.Layout(width=width))
     bounded = p.low is not None and p.high is not None
@@ -137,6 +143,10 @@ class ParamField(W.HBox):
     def set(self, value) -> None:
         """Show ``value`` (a valid JSON value) in the input."""
         self.input.value = value if not isinstance(self.input, W.Text) else format_value(value)
+
+    def beside(self, widget) -> None:
+        """Put ``widget`` right after the input (the LR finder's line beside max_lr), before the message."""
+        self.children = tuple(c for c in (self.input, widget, self.message) if c is not None)
 
 
 class ParamsEditor(W.VBox):

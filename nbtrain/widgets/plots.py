@@ -15,7 +15,7 @@ class LRCurveFigure:
     def __init__(self, width: float = 5.5, height: float = 2.6):
         self.fig = new_figure(width, height, layout=None)
         self.ax = self.fig.add_subplot(1, 1, 1)
-        self.fig.subplots_adjust(left=0.14, right=0.97, bottom=0.18, top=0.9)
+        self.fig.subplots_adjust(left=0.2, right=0.97, bottom=0.18, top=0.9)   # the y label whole
         self.lines = []
 
     def update(self, curves, steps_per_epoch: int) -> None:

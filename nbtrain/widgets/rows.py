@@ -37,11 +37,11 @@ def shared() -> dict:
     long model opens faster with fewer of them)."""
     return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
             "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
-            "type": W.Layout(width="120px", min_width="120px"), "description": DescriptionStyle(),
+            "type": W.Layout(width="100px", min_width="100px"), "description": DescriptionStyle(),
             "html": HTMLStyle(),
-            "info": W.Layout(width="160px", min_width="160px", overflow="hidden"),
+            "info": W.Layout(width="180px", min_width="180px", overflow="hidden"),
             "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
-            "line": W.Layout(**LINE), "name": W.Layout(width="56px", min_width="56px")}
+            "line": W.Layout(**LINE), "name": W.Layout(width="48px", min_width="48px")}
 
 
 class ComponentRow(W.VBox):
@@ -61,6 +61,9 @@ class ComponentRow(W.VBox):
         self.more = W.ToggleButton(icon="sliders", tooltip=t("more.tip", lang), layout=W.Layout(**ICON_CSS),
                                    style=ToggleButtonStyle())
         self.info = W.HTML(layout=sh["info"], style=sh["html"])
+        self.info.add_class("nbtrain-info")             # the Workbench's style swaps it for the buttons on hover
+        for b in self.buttons.values():
+            b.add_class("nbtrain-act")
         self.inline_box = W.HBox(layout=sh["inline"])
         self._line, self._box, self.fix_action = None, None, None   # the message line and the opened box: made
         extras = self.extra_inputs(spec)                              # when first needed

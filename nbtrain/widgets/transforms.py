@@ -15,9 +15,9 @@ from ..catalog.datasets import FIELDS as PER_DATASET
 from ..errors import NbtrainError
 from ..i18n import help_line, t
 from ..spec import DataSpec, TransformSpec
+from .common import SpecValue, code_html, code_toggle
 from .fields import FieldsEditor
 from .loading import loading
-from .optimizer import code_html
 from .params import error_html
 from .rows import RowList, hide
 
@@ -41,7 +41,7 @@ def _bold(text: str) -> W.HTML:
     return W.HTML(f"<b>{text}</b>")
 
 
-class TransformPicker(W.VBox):
+class TransformPicker(SpecValue, W.VBox):
     """Edits a DataSpec's dataset and pipelines; ``value`` (also ``.spec``) is the last valid one."""
     value = T.Any()
     error = T.Unicode("")
@@ -75,9 +75,7 @@ class TransformPicker(W.VBox):
         self.show_samples = W.ToggleButton(description=t("samples", lang), icon="image", value=False,
                                            layout=W.Layout(width="auto"))
         self.show_samples.observe(self._on_show_samples, names="value")
-        self.code = W.HTML(layout=W.Layout(display="none"))
-        self.show_code = W.ToggleButton(description=t("code", lang), icon="code", layout=W.Layout(width="auto"))
-        self.show_code.observe(lambda c: (hide(self.code, not c["new"]), self._show_code()), names="value")
+        self.code, self.show_code = code_toggle(lang, show=lambda: self._show_code())
         self.pipelines = W.VBox([
             _bold(t("train_pipeline", lang)), self.train, self.train.footer,
             _bold(t("val_pipeline", lang)), self.val, self.val.footer,
@@ -88,12 +86,8 @@ class TransformPicker(W.VBox):
         self._loading = False
         self._update()
 
-    @property
-    def spec(self) -> DataSpec:
-        return self.value.copy()
-
-    @spec.setter
-    def spec(self, spec: DataSpec) -> None:
+    def set_spec(self, spec: DataSpec) -> None:
+        """Show ``spec`` in every input (``.spec = spec`` does the same)."""
         with loading(self):
             self.fields.set_spec(spec)
             self.train.set_value(spec.train_transforms)

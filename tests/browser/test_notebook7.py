@@ -111,3 +111,33 @@ def test_notebook7_live_dashboard_stop_click_then_the_final_png(notebook7, page)
     text = page.locator("body").inner_text()
     assert [e for e in WIDGET_ERRORS if e in text] == [], text[-2000:]
     assert re.search(r"\[\d+\]", cell.locator(".jp-InputArea-prompt").inner_text())
+
+
+WORKBENCH = "from nbtrain.widgets import Workbench\nwb = Workbench(preview=False, background=True, lang='en')\nwb"
+
+
+def test_notebook7_workbench_copy_puts_the_script_on_the_clipboard(notebook7, page):
+    """The Workbench's Copy (an anywidget button) in Notebook 7: the clipboard then holds the script Show code shows."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    nb = new_notebook(cells=[new_code_cell(WORKBENCH)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, notebook7.root / "wb_nb7.ipynb")
+    page.goto(notebook7.url("notebooks/wb_nb7.ipynb"))
+    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").first
+    editor = cell.locator(".jp-InputArea-editor")
+    editor.wait_for()
+    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    editor.click()
+    page.keyboard.press("Shift+Enter")
+    out = cell.locator(".jp-Cell-outputArea")
+    out.locator(".lm-TabBar-tab", has_text="Train").first.click()
+    out.locator("button.jupyter-button", has_text=re.compile(r"^\s*Show code\s*$")).first.click()
+    copy = out.locator("button.nbtrain-copy")
+    copy.wait_for()
+    shown = out.locator("pre", has_text="def evaluate(net, loader):").first.inner_text()
+    copy.click()
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.length > 0)")
+    clip = page.evaluate("() => navigator.clipboard.readText()")
+    assert clip.startswith('"""Generated') and clip.strip() == shown.strip()
+    assert out.locator("a.nbtrain-download[download='train.py']").count() == 1
+    assert [e for e in WIDGET_ERRORS if e in page.locator("body").inner_text()] == []

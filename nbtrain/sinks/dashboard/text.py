@@ -3,31 +3,38 @@ from __future__ import annotations
 
 import math
 
+from ... import i18n
 from ...optim import lr_curve
+
+BY_YOU = "stopped by you"    # the loop's stop reason for a Stop click (shown in the user's language)
 
 
 def status_text(dash) -> str:
-    """``epoch e/E · step s/S · N samples/s · ETA m:ss · best val_loss v (epoch k)``"""
-    st = dash.state
+    """``epoch e/E · step s/S · N samples/s · ETA m:ss · best val_loss v (epoch k)``, in ``dash.lang`` (the
+    Workbench sets it; English by default; a stop reason other than the user's own stays English)."""
+    st, lang = dash.state, getattr(dash, "lang", "en")
     if st is None:
-        return "starting"
+        return i18n.t("dash.starting", lang)
     total = st.epochs * st.steps_per_epoch
-    parts = [f"epoch {min(st.epoch + 1, st.epochs)}/{st.epochs}", f"step {st.step}/{total}"]
+    parts = [i18n.t("dash.epoch", lang, e=min(st.epoch + 1, st.epochs), n=st.epochs),
+             i18n.t("dash.step", lang, s=st.step, n=total)]
     elapsed = dash.clock() - dash._t0 - dash.control.paused_seconds() if dash._t0 is not None else 0.0
     done = st.step - dash._start_step
     if elapsed > 0 and done > 0:                 # training time only: a pause lowers neither rate nor ETA
         rate = done / elapsed
         bs = getattr(st.train_loader, "batch_size", None)
-        parts.append(f"{rate * bs:.0f} samples/s" if bs else f"{rate:.1f} steps/s")
-        parts.append("ETA " + clock(max(0, total - st.step) / rate))
+        parts.append(i18n.t("dash.samples", lang, n=f"{rate * bs:.0f}") if bs
+                     else i18n.t("dash.steps", lang, n=f"{rate:.1f}"))
+        parts.append(i18n.t("dash.eta", lang, t=clock(max(0, total - st.step) / rate)))
     top = best(dash)
     if top:
-        parts.append(f"best {top[0]} {top[1]:.4g} (epoch {top[2]})")
+        parts.append(i18n.t("dash.best", lang, name=top[0], v=f"{top[1]:.4g}", e=top[2]))
     if dash.control.paused:
-        parts.append("paused")
+        parts.append(i18n.t("dash.paused", lang))
     reason = dash._interrupted or st.stop_reason
     if reason:
-        parts.append(f"stopped: {reason}")
+        why = i18n.t("dash.by_you", lang) if reason == BY_YOU else reason
+        parts.append(i18n.t("dash.stopped", lang, reason=why))
     return " · ".join(parts)
 
 
