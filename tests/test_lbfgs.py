@@ -35,7 +35,7 @@ def test_lbfgs_through_fit_equals_a_hand_written_closure_loop():
         for xb, yb in loader:
             seen = []
 
-            def closure():
+            def closure(xb=xb, yb=yb, seen=seen):     # bound now: called within this step
                 opt2.zero_grad()
                 loss = nn.functional.mse_loss(mine(xb), yb)
                 loss.backward()

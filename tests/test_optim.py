@@ -143,7 +143,7 @@ def test_every_optimizer_builds_and_steps():
         before = model.weight.detach().clone()
         x = torch.randn(8, 3)
 
-        def closure():                   # every optimizer takes one; LBFGS needs it
+        def closure(opt=opt, model=model, x=x):      # every optimizer takes one; LBFGS needs it
             opt.zero_grad()
             loss = model(x).pow(2).mean()
             loss.backward()
