@@ -1,13 +1,17 @@
 """Faults in a real `nbtrain run` process: SIGINT at 20 random moments (some doubled) and kill -9.
 
 After the interrupts the run is resumed from its checkpoint until it ends; the weights, the optimizer state and the
-History then equal those of a run that never stopped. A kill -9 at any moment never leaves last.pt unloadable.
+History then equal those of a run that never stopped. A kill -9 at any moment never leaves a checkpoint unloadable.
 
-Each run is tiny (iris, a 4-8-3 network with BatchNorm and Dropout, 12 batches an epoch) so that a random moment
-lands about as often in a training step as in an epoch end's validation and checkpoint writes; the process start-up
-(importing torch) is most of the time. The reference run is a `nbtrain run` process too: in this test session torch
-runs on one thread (conftest.py), and a process on two threads sums in another order (float results differ in the
-last bits), however exact the resume. The interrupts at each phase one at a time, in process: test_trust_runs.py.
+Each run is tiny (iris, a 4-8-3 network with BatchNorm and Dropout, 12 batches an epoch, about 0.3 s of training)
+and a fork of one server that imported nbtrain once (tests/cli_forks.py: `nbtrain.cli.main()` as `python -m nbtrain`
+runs it); the last resume is a `python -m nbtrain run` of its own. The signals land anywhere in the training: in a
+step, at a log point, in validation, in a checkpoint write, on the last batch of an epoch.
+
+The reference run is such a process too, with the same one intra-op thread. What kept this test failing before was
+the reference: it trained in the test process (one thread, conftest.py) while the interrupted runs were processes
+on torch's default two threads, which sum in another order (the last bits of the weights differ) however exact the
+resume. Each phase's interrupt on its own, in process: test_trust_runs.py::test_an_interrupt_at_any_phase_...
 """
 import json
 import os
