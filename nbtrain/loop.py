@@ -25,6 +25,7 @@ from .env import tune_malloc
 from .errors import NbtrainError
 from .history import History
 from .interrupts import Abort, Interrupts
+from .layercheck import FirstBatch, last_batch_size
 from .metrics import Accumulator, means
 from .modes import module_modes, restore_modes
 from .parts import build_parts, first_batch
@@ -84,6 +85,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     if spec is not None and not isinstance(spec, TrainSpec):
         raise NbtrainError(f"expected a TrainSpec or the path of a JSON spec, got {type(spec).__name__}", "fit(spec)",
                            "use nbtrain.TrainSpec.default() or pass model= and train=")
+    if spec is not None:          # a spec built or edited in Python is checked as its JSON file would be
+        spec = TrainSpec.from_dict(spec.to_dict())
     if spec is not None and (data is not None or train is not None or val is not None):
         raise NbtrainError("a TrainSpec builds its own data", "fit",
                            "edit spec.data, or pass model= with train=/val= (or data=) and no spec")
@@ -142,6 +145,7 @@ class Trainer:
         self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.state.scaler,
                                           grad_clip=ls.grad_clip, device_type=self.device.type)
         self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=self.device.type)
+        self.first = FirstBatch(self.model, self._first_check, last_batch_size(p.train))  # the first step, watched
         self.start_epoch, self._checked, self._partial = 0, False, None
         self._last, self._logged, self._epoch_rng = None, 0, None
         if self.ckpt is not None:
@@ -243,7 +247,7 @@ class Trainer:
         self.acc.reset()
         self._last, self._logged = None, 0
         every = self.ls.log_every
-        check = None if self._checked else self._first_check
+        check = None if self._checked else self.first
         st.mid_epoch = True
         batches, skip = self._batches()
         for i, (x, y) in enumerate(batches, start=skip):

@@ -3,7 +3,8 @@
 A run's name is a plain folder name (no path). Without one, the name is the start time; two runs started in the same
 second (two background runs, a quick rerun) get ``-2``, ``-3``... The folders are claimed with an atomic ``mkdir``, so
 two runs never share a file. A name given explicitly whose folders exist is refused, unless the run resumes from a
-checkpoint (it goes on in its folders) or ``overwrite=True`` (the old folders are removed first).
+checkpoint (it goes on in its folders) or ``overwrite=True`` (the old folders are removed first). Hidden files
+(the temp file of a write a kill -9 cut short) do not make a folder taken: the new run's checkpoint sink removes them.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _claim_run(ls, resume: bool, overwrite: bool, is_main: bool, clock) -> str:
         if not is_main:
             return name
         folders = _folders(ls, name)
-        taken = [f for f in folders if f.exists() and any(f.iterdir())]
+        taken = [f for f in folders if f.exists() and any(not c.name.startswith(".") for c in f.iterdir())]
         if taken and overwrite:
             for f in taken:
                 shutil.rmtree(f)

@@ -21,26 +21,53 @@ def autocast(amp: str, device_type: str):
 
 def make_train_step(model, loss_fn, optimizer, *, amp: str = "off", scaler=None, grad_clip: float = 0.0,
                     device_type: str = "cpu"):
-    """``step(x, y, check=None) -> (loss, output)``, both detached; zero_grad, forward, backward, step."""
+    """``step(x, y, first=None) -> (loss, output)``, both detached; zero_grad, forward, backward, step.
+
+    ``first``: a ``nbtrain.layercheck.FirstBatch`` that watches this step's forward (the run's first), no extra
+    forward. LBFGS (torch.optim.LBFGS) re-evaluates the loss: its step gets a closure (zero_grad, forward, loss,
+    backward, clipping) and the step's loss and output are those of the closure's first evaluation."""
     params = [p for g in optimizer.param_groups for p in g["params"]]
     if scaler is None:
         scaler = torch.amp.GradScaler(device_type, enabled=False)
+    if isinstance(optimizer, torch.optim.LBFGS) and scaler.is_enabled():
+        raise NbtrainError("LBFGS cannot train with amp 'fp16' (the GradScaler does not take a closure)", "loop.amp",
+                           "set amp to 'off' or 'bf16'")
 
-    def step(x, y, check=None):
-        optimizer.zero_grad(set_to_none=True)
+    def forward(x, y, first):
         with autocast(amp, device_type):
+            if first is not None:
+                return first.run(model, loss_fn, x, y)
             out = model(x)
-            if check is not None:
-                check(out, y)
-            loss = loss_fn(out, y)
-        scaler.scale(loss).backward()                 # a disabled GradScaler (amp != 'fp16') passes through
+            return out, loss_fn(out, y)
+
+    def clip():
         if grad_clip:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
+
+    def step(x, y, first=None):
+        optimizer.zero_grad(set_to_none=True)
+        out, loss = forward(x, y, first)
+        scaler.scale(loss).backward()                 # a disabled GradScaler (amp != 'fp16') passes through
+        clip()
         scaler.step(optimizer)
         scaler.update()
         return loss.detach(), out.detach()
-    return step
+
+    def closure_step(x, y, first=None):
+        seen = []
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            out, loss = forward(x, y, None if seen else first)
+            loss.backward()
+            clip()
+            if not seen:
+                seen.append((loss.detach(), out.detach()))
+            return loss
+        optimizer.step(closure)
+        return seen[0]
+    return closure_step if isinstance(optimizer, torch.optim.LBFGS) else step
 
 
 def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"):

@@ -165,8 +165,14 @@ def _tiny():
 def _optim_step(spec: OptimSpec) -> None:
     model = _tiny()
     opt = build_optimizer(spec, model)
-    nn.functional.cross_entropy(model(torch.randn(5, 4)), torch.tensor([0, 1, 2, 0, 1])).backward()
-    opt.step()
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+
+    def closure():                       # every optimizer takes one; LBFGS needs it
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
 
 
 @pytest.mark.parametrize("name", sorted(catalog.OPTIMIZERS))

@@ -141,8 +141,14 @@ def test_every_optimizer_builds_and_steps():
         opt = nb.build_optimizer(OptimSpec(name, lr=0.01), model)
         assert type(opt).__name__ == name
         before = model.weight.detach().clone()
-        model(torch.randn(8, 3)).pow(2).mean().backward()
-        opt.step()
+        x = torch.randn(8, 3)
+
+        def closure(opt=opt, model=model, x=x):      # every optimizer takes one; LBFGS needs it
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            return loss
+        opt.step(closure)
         assert not torch.equal(before, model.weight), name
 
 

@@ -201,3 +201,80 @@ def test_stopped_again_before_a_resumed_epoch_goes_on_keeps_the_checkpoint_parti
     assert ck["step"] == 14 and ck["partial"]["batches"] == 14
     nbtrain.fit(spec, resume=tmp_path / "cut" / "interrupted.pt", progress=False)
     assert _equal(_weights(tmp_path / "straight" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+
+
+# -- an interrupt at every phase of the loop resumes exactly (weights, optimizer, History) ---------------------------
+class At(Callback):
+    """Sends SIGINT (``times`` in a row) at one event: ``event`` with ``state.step == step`` (any step if None)."""
+
+    def __init__(self, event: str, step=None, times: int = 1):
+        self.step, self.times, self.done = step, times, False
+        setattr(self, f"on_{event}", lambda state, *a: self._fire(state))
+
+    def _fire(self, state):
+        if not self.done and (self.step is None or state.step == self.step):
+            self.done = True
+            for _ in range(self.times):
+                signal.raise_signal(signal.SIGINT)
+
+
+def _tiny_run(tmp_path, name, callbacks=(), resume=None, epochs=3):
+    tr, va = tiny_data(n=80)               # 60 training samples: batches of 16, 16, 16, 12
+    return nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=epochs, log_every=3, progress=False, doctor=False,
+                       checkpoint_dir=str(tmp_path), run_name=name, callbacks=callbacks, resume=resume)
+
+
+def _same_run(tmp_path, a: str, b: str) -> None:
+    x, y = nbtrain.load_checkpoint(tmp_path / a / "last.pt"), nbtrain.load_checkpoint(tmp_path / b / "last.pt")
+    assert _equal(x["model"], y["model"])
+    for k, s in x["optimizer"]["state"].items():
+        assert _equal(s, y["optimizer"]["state"][k])
+    assert x["history"]["epochs"] == y["history"]["epochs"] and x["history"]["steps"] == y["history"]["steps"]
+    assert x["step"] == y["step"] and x["epoch"] == y["epoch"]
+
+
+PHASES = {                                   # where the SIGINT lands -> the callbacks that send it
+    "mid-epoch batch": lambda: [At("batch_start", step=5)],
+    "the epoch's last batch": lambda: [At("batch_start", step=7)],
+    "a log point": lambda: [At("log", step=6)],
+    "validation's end": lambda: [At("validation_end", step=8)],
+    "the epoch end, before its checkpoint": lambda: [At("epoch_end", step=4)],
+    "doubled mid-epoch": lambda: [At("batch_start", step=9, times=2)],
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_an_interrupt_at_any_phase_resumes_exactly(tmp_path, phase):
+    _tiny_run(tmp_path, "straight")
+    h = _tiny_run(tmp_path, "cut", PHASES[phase]())
+    assert h.status == "interrupted"
+    _tiny_run(tmp_path, "cut", resume=tmp_path / "cut" / "interrupted.pt")
+    _same_run(tmp_path, "straight", "cut")
+
+
+def test_an_interrupt_during_a_checkpoint_write_waits_for_it_and_resumes_exactly(tmp_path, monkeypatch):
+    from nbtrain.sinks import checkpoint as ck
+    real, writes = ck.save_atomic, []
+
+    def interrupted_write(obj, path, saver=torch.save):
+        writes.append(path.name)
+        if len(writes) == 1:
+            signal.raise_signal(signal.SIGINT)      # lands in the middle of the write
+        return real(obj, path, saver)
+
+    _tiny_run(tmp_path, "straight")
+    monkeypatch.setattr(ck, "save_atomic", interrupted_write)
+    h = _tiny_run(tmp_path, "cut")
+    monkeypatch.undo()
+    assert h.status == "interrupted" and writes == ["epoch_001.pt", "best.pt", "interrupted.pt", "last.pt"]
+    assert nbtrain.load_checkpoint(tmp_path / "cut" / "epoch_001.pt")["step"] == 4        # the write finished whole
+    _tiny_run(tmp_path, "cut", resume=tmp_path / "cut" / "interrupted.pt")
+    _same_run(tmp_path, "straight", "cut")
+
+
+def test_a_run_folder_holding_only_a_dead_writes_temp_file_is_not_taken(tmp_path):
+    """A kill -9 during the first checkpoint write leaves only a hidden temp file: the rerun may use the name."""
+    (tmp_path / "ck" / "exp").mkdir(parents=True)
+    (tmp_path / "ck" / "exp" / ".epoch_001.pt.tmp-999999999-1").write_bytes(b"half")
+    _parts_fit(tmp_path, run_name="exp", epochs=1)
+    assert sorted(p.name for p in (tmp_path / "ck" / "exp").iterdir()) == ["best.pt", "epoch_001.pt", "last.pt"]

@@ -49,6 +49,11 @@ OPTIMIZERS = Table("optimizer", [
     entry("RAdam", optim.RAdam, "rectified Adam", {
         "betas": _betas, "eps": _eps, "weight_decay": _wd,
         "decoupled_weight_decay": P("bool", "AdamW-style decay"), "maximize": _max}),
+    entry("LBFGS", optim.LBFGS, "quasi-Newton (full-batch); the loop passes step() a closure", {
+        "max_iter": P("int", "iterations per optimizer step", low=1, high=100),
+        "history_size": P("int", "update history kept", low=1, high=1000),
+        "tolerance_grad": P("float", "stop when the gradient is this small", low=0),
+        "tolerance_change": P("float", "stop when the loss changes this little", low=0)}),
 ])
 
 _gamma = P("float", "multiplicative factor of LR decay", low=0, low_open=True)
