@@ -4,7 +4,10 @@ Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``ep
 ``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
 histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
-first and last epochs and as often as the budget allows between); the model graph (nbtrain.graph: no
+first and last epochs and as often as the budget allows between); for classification with validation,
+``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
+and the ``confusion_matrix`` image (drawn in the writer thread; every epoch unless drawing it would take more
+than ``confusion_budget`` of the time, then as for the histograms); the model graph (nbtrain.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
 metrics (``hparam/<metric>``), all in the one run directory.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import features, viz
+from .. import features, insight, viz
 from ..callbacks import Callback
 from ..errors import NbtrainError
 from ..graph import graph_def
@@ -109,23 +112,28 @@ class TensorBoard(Callback):
 
     ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
     the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
-    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty."""
+    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion_budget``: the same
+    for the confusion matrix image (its drawing cost against the time between two)."""
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
-                 writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic):
+                 writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic,
+                 confusion: bool = True, confusion_budget: float = 0.02):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
         self.background = background
         self.budget, self.clock = budget, clock
+        self.confusion, self.confusion_budget = confusion, confusion_budget
         self.writer = None
         self.worker: ThreadPoolExecutor | None = None
         self._job = None                      # the epoch's images being written (a Future), at most one
         self.heavy_epochs: list[int] = []     # the epochs whose histograms and images were written
         self._heavy_at, self._snap_cost, self._job_cost = None, 0.0, 0.0
+        self.confusion_epochs: list[int] = []   # the epochs whose confusion matrix image was written
+        self._cm_at, self._cm_cost = None, 0.0
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
@@ -133,6 +141,7 @@ class TensorBoard(Callback):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if self.background else None
         self._job = None
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
+        self.confusion_epochs, self._cm_at, self._cm_cost = [], None, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
         probe = state.probe
@@ -154,9 +163,45 @@ class TensorBoard(Callback):
         for k, v in logs.items():
             if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
                 w.add_scalar(f"epoch/{k}", v, epoch)
-        if not (self.histograms or self.feature_maps) or not self._heavy_due(state):
+        cm = self._per_class(state, epoch)
+        heavy = (self.histograms or self.feature_maps) and self._heavy_due(state)
+        if not heavy and cm is None:
             return
         t = time.thread_time()
+        params = grads = fmaps = convs = None
+        if heavy:
+            params, grads, fmaps, convs = self._snapshot(state, epoch, t)
+        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs, cm)  # noqa: E731
+        if self.worker is not None:
+            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
+            self._job = self.worker.submit(job)
+        else:
+            job()
+
+    def _per_class(self, state, epoch: int):
+        """Per-class scalars of the latest validation; the (matrix, class names) to draw when one is due, else None."""
+        h = state.history
+        pcs = getattr(h, "per_class", None)
+        if not pcs or state.val_loader is None:
+            return None
+        pc, names = pcs[-1], h.class_names
+        if len(pc["support"]) <= 100:
+            for key in ("precision", "recall", "f1"):
+                for i, v in enumerate(pc[key]):
+                    self.writer.add_scalar(f"val_{key}/{names[i] if names else i}", v, epoch)
+        if not (self.confusion and h.confusion) or not self._confusion_due(state):
+            return None
+        self.confusion_epochs.append(epoch)
+        self._cm_at = self.clock()
+        return h.confusion[-1], names
+
+    def _confusion_due(self, state) -> bool:
+        if self._cm_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
+            return True
+        return (self.clock() - self._cm_at) * self.confusion_budget >= self._cm_cost
+
+    def _snapshot(self, state, epoch: int, t: float):
+        """Clones of weights and gradients and the probe's feature maps: the next step changes them in place."""
         params = grads = fmaps = convs = None
         if self.histograms:        # snapshots: the next step changes the tensors in place
             params = {n: p.detach().clone() for n, p in state.model.named_parameters()}
@@ -168,12 +213,7 @@ class TensorBoard(Callback):
             convs = features.kernels(state.model)
         self.heavy_epochs.append(epoch)
         self._heavy_at, self._snap_cost = self.clock(), time.thread_time() - t
-        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs)  # noqa: E731
-        if self.worker is not None:
-            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
-            self._job = self.worker.submit(job)
-        else:
-            job()
+        return params, grads, fmaps, convs
 
     def _wait(self) -> None:
         job, self._job = self._job, None
@@ -187,7 +227,17 @@ class TensorBoard(Callback):
             return True
         return (self.clock() - self._heavy_at) * self.budget >= self._snap_cost + self._job_cost
 
-    def _write_epoch(self, epoch: int, params, grads, fmaps, convs) -> None:
+    def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
+        if cm is not None:
+            t = time.thread_time()
+            try:
+                fig = insight.confusion_figure(cm[0], cm[1], title=f"confusion matrix, epoch {epoch}")
+                self.writer.add_image("confusion_matrix", insight.figure_rgb(fig), epoch, dataformats="HWC")
+            finally:
+                self._cm_cost = time.thread_time() - t
+        if params is None and fmaps is None and convs is None:
+            self.writer.flush()
+            return
         t = time.thread_time()
         try:
             self._write_heavy(epoch, params, grads, fmaps, convs)

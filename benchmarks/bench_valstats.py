@@ -1,0 +1,113 @@
+"""Kernel-side cost of what validation collects beside the sums (nbtrain.valstats): the confusion matrix, the
+running top-k of per-sample losses (classification) and the (true, pred) points (regression).
+
+Prints, per validation batch, the time of Accumulator.update with and without ValStats (the difference is the
+new cost), the once-per-validation read, a whole validation of the default digits CNN with and without it, and
+the TensorBoard confusion image (drawn in the writer thread). Run:
+
+    PYTHONPATH=$PWD python benchmarks/bench_valstats.py [--threads N] [--device cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from nbtrain import TrainSpec, build_data, build_model, insight
+from nbtrain.metrics import Accumulator
+from nbtrain.steps import evaluate, make_eval_step
+from nbtrain.valstats import ValStats
+
+
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def per_batch(n: int, k: int, dev, reps: int = 300) -> tuple[float, float]:
+    """(us per update without stats, us per update with stats) for a batch of n samples and k classes."""
+    out, y = torch.randn(n, k, device=dev), torch.randint(0, k, (n,), device=dev)
+    loss = nn.functional.cross_entropy(out, y)
+    res = []
+    for stats in (None, ValStats("classification", nn.CrossEntropyLoss(), k, device=dev)):
+        acc = Accumulator(["accuracy"], device=dev, stats=stats)
+        for _ in range(20):
+            acc.update(loss, out, y)
+        best = float("inf")
+        for _ in range(5):
+            acc.reset()
+            _sync(dev)
+            t = time.perf_counter()
+            for _ in range(reps):
+                acc.update(loss, out, y)
+            _sync(dev)
+            best = min(best, (time.perf_counter() - t) / reps)
+        res.append(best * 1e6)
+    return res[0], res[1]
+
+
+def read_cost(k: int, dev, reps: int = 50) -> float:
+    """us per read() of the stats alone (the once-per-validation transfer and the per-class lists)."""
+    s = ValStats("classification", nn.CrossEntropyLoss(), k, device=dev)
+    s.update(torch.randn(256, k, device=dev), torch.randint(0, k, (256,), device=dev))
+    t = time.perf_counter()
+    for _ in range(reps):
+        s.read()
+    return (time.perf_counter() - t) / reps * 1e6
+
+
+def digits_validation(dev, reps: int = 10) -> tuple[float, float]:
+    """ms per whole validation (359 samples, 6 batches) of the default CNN, without and with ValStats."""
+    spec = TrainSpec.default()
+    b = build_data(spec.data).to(dev)
+    model = build_model(spec.model, b.input_shape).to(dev)
+    step = make_eval_step(model, nn.CrossEntropyLoss(), device_type=dev.type)
+    res = []
+    for stats in (None, ValStats("classification", nn.CrossEntropyLoss(), 10, device=dev)):
+        acc = Accumulator(["accuracy"], device=dev, stats=stats)
+        evaluate(model, b.val, step, acc, dev)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            evaluate(model, b.val, step, acc, dev)
+            times.append(time.perf_counter() - t)
+        res.append(sorted(times)[len(times) // 2] * 1e3)
+    return res[0], res[1]
+
+
+def figure_cost(k: int, reps: int = 5) -> float:
+    """ms of CPU (thread time) to draw the TensorBoard confusion image of k classes."""
+    cm = torch.randint(0, 50, (k, k)).tolist()
+    insight.figure_rgb(insight.confusion_figure(cm))
+    t = time.thread_time()
+    for _ in range(reps):
+        insight.figure_rgb(insight.confusion_figure(cm, [str(i) for i in range(k)]))
+    return (time.thread_time() - t) / reps * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    print(f"device {dev}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+    for n, k in ((64, 10), (256, 10), (256, 100), (1024, 1000)):
+        base, with_stats = per_batch(n, k, dev)
+        print(f"update, batch {n:5d} x {k:4d} classes: {base:7.1f} us -> {with_stats:7.1f} us "
+              f"(+{with_stats - base:.1f} us per validation batch)")
+    for k in (10, 100):
+        print(f"read, {k} classes: {read_cost(k, dev):.0f} us once per validation")
+    base, with_stats = digits_validation(dev)
+    print(f"digits validation (default CNN, 6 batches): {base:.2f} ms -> {with_stats:.2f} ms "
+          f"({(with_stats / base - 1) * 100:+.1f} %)")
+    for k in (10, 100):
+        print(f"TensorBoard confusion image, {k} classes: {figure_cost(k):.0f} ms CPU in the writer thread")
+
+
+if __name__ == "__main__":
+    main()
