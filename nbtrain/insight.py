@@ -18,7 +18,7 @@ from .errors import NbtrainError
 from .history import History
 from .sinks.runinfo import FILENAME
 
-__all__ = ["history_of", "top_losses", "plot_top_losses", "confusion_figure", "plot_confusion",
+__all__ = ["history_of", "top_losses", "plot_top_losses", "confusion_figure", "confusion_image", "plot_confusion",
            "residuals_figure", "plot_residuals", "figure_rgb"]
 
 
@@ -146,6 +146,22 @@ def confusion_figure(cm, names=None, title: str = "confusion matrix", max_labels
                     ax.text(j, i, str(cm[i][j]), ha="center", va="center", fontsize=7,
                             color="white" if cm[i][j] > top / 2 else "black")
     return fig
+
+
+def confusion_image(cm, size: int = 256) -> torch.Tensor:
+    """A (3, H, W) uint8 heat map of ``cm`` drawn with torch alone (no matplotlib: cheap enough for every epoch):
+    each row coloured by the fraction of its true class's samples (white 0 to dark blue 1), one square per cell,
+    a grey line between cells when they are at least 8 pixels."""
+    m = torch.as_tensor(cm, dtype=torch.float64)
+    frac = m / m.sum(1, keepdim=True).clamp(min=1)
+    lo, hi = torch.tensor([247.0, 251.0, 255.0]), torch.tensor([8.0, 48.0, 107.0])   # matplotlib's Blues, ends
+    rgb = lo[:, None, None] + (hi - lo)[:, None, None] * frac[None].float()
+    cell = max(1, size // max(1, len(cm)))
+    img = rgb.repeat_interleave(cell, 1).repeat_interleave(cell, 2)
+    if cell >= 8:
+        img[:, ::cell, :] = 160.0
+        img[:, :, ::cell] = 160.0
+    return img.round().to(torch.uint8)
 
 
 def plot_confusion(run, epoch: int = -1):

@@ -1,9 +1,13 @@
 """What the model gets wrong: the confusion matrix, per-class metrics and worst samples validation collects on the
 device (nbtrain.valstats), checked against sklearn and an independent recomputation; TensorBoard read back."""
+import io
 import json
+
+import numpy as np
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import nbtrain
@@ -76,6 +80,9 @@ def test_confused_pairs_most_first_with_names():
     h.record_validation({"confusion": [[5, 2, 0], [7, 1, 1], [0, 2, 9]], "top_losses": [], "class_names": list("abc")})
     assert h.confused_pairs(2) == [(1, 0, 7), (0, 1, 2)]
     assert h.confused_pairs(10, names=True) == [("b", "a", 7), ("a", "b", 2), ("c", "b", 2), ("b", "c", 1)]
+    img = insight.confusion_image([[5, 2, 0], [7, 1, 1], [0, 2, 9]], size=30)
+    assert img.shape == (3, 30, 30) and img[:, 5, 5].tolist() == [76, 106, 149]     # 5/7 of row 0: 5/7 of the way
+    assert img[:, 0, 5].tolist() == [160] * 3 and img[:, 25, 5].tolist() == [247, 251, 255]   # a line; 0: white
     assert per_class([[0, 0], [3, 0]]) == {"precision": [0.0, 0.0], "recall": [0.0, 0.0], "f1": [0.0, 0.0],
                                            "support": [0, 3]}
 
@@ -189,8 +196,13 @@ def test_tensorboard_gets_the_confusion_image_and_per_class_scalars(tmp_path):
     h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, logdir=str(tmp_path), run_name="r",
                     checkpoint_dir="", **QUIET)
     acc = _events(tmp_path / "r")
-    imgs = acc.Images("confusion_matrix")
-    assert [e.step for e in imgs] == [1, 2] and imgs[0].width > 100 and imgs[0].height > 100
+    imgs = acc.Images("confusion_matrix")                  # every epoch: drawn with torch, no matplotlib in the run
+    assert [e.step for e in imgs] == [1, 2] and (imgs[0].width, imgs[0].height) == (255, 255)   # 3 cells of 85
+    for e, cm in zip(imgs, h.confusion):
+        png = torch.as_tensor(np.asarray(Image.open(io.BytesIO(e.encoded_image_string)).convert("RGB")))
+        assert torch.equal(png.permute(2, 0, 1), insight.confusion_image(cm))
+    labelled = acc.Images("confusion_matrix/labelled")      # at the end, with names and counts (matplotlib)
+    assert [e.step for e in labelled] == [2] and labelled[0].width > 200
     for key in ("precision", "recall", "f1"):
         for c in range(3):
             ev = acc.Scalars(f"val_{key}/{c}")

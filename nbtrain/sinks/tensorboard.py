@@ -6,8 +6,9 @@ histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and 
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
 first and last epochs and as often as the budget allows between); for classification with validation,
 ``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
-and the ``confusion_matrix`` image (drawn in the writer thread; every epoch unless drawing it would take more
-than ``confusion_budget`` of the time, then as for the histograms); the model graph (nbtrain.graph: no
+and the ``confusion_matrix`` image every epoch (a heat map drawn with torch in the writer thread: no
+matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
+counts, up to 30 classes); the model graph (nbtrain.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
 metrics (``hparam/<metric>``), all in the one run directory.
 """
@@ -112,28 +113,26 @@ class TensorBoard(Callback):
 
     ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
     the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
-    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion_budget``: the same
-    for the confusion matrix image (its drawing cost against the time between two)."""
+    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion``: the confusion
+    matrix images of a classification run with validation."""
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
                  writer_factory=_writer, background: bool = True, budget: float = 0.005, clock=time.monotonic,
-                 confusion: bool = True, confusion_budget: float = 0.02):
+                 confusion: bool = True):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
         self.background = background
         self.budget, self.clock = budget, clock
-        self.confusion, self.confusion_budget = confusion, confusion_budget
+        self.confusion = confusion
         self.writer = None
         self.worker: ThreadPoolExecutor | None = None
         self._job = None                      # the epoch's images being written (a Future), at most one
         self.heavy_epochs: list[int] = []     # the epochs whose histograms and images were written
         self._heavy_at, self._snap_cost, self._job_cost = None, 0.0, 0.0
-        self.confusion_epochs: list[int] = []   # the epochs whose confusion matrix image was written
-        self._cm_at, self._cm_cost = None, 0.0
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
@@ -141,7 +140,6 @@ class TensorBoard(Callback):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if self.background else None
         self._job = None
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
-        self.confusion_epochs, self._cm_at, self._cm_cost = [], None, 0.0
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
         probe = state.probe
@@ -179,7 +177,7 @@ class TensorBoard(Callback):
             job()
 
     def _per_class(self, state, epoch: int):
-        """Per-class scalars of the latest validation; the (matrix, class names) to draw when one is due, else None."""
+        """Per-class scalars of the latest validation; its confusion matrix to draw, or None."""
         h = state.history
         pcs = getattr(h, "per_class", None)
         if not pcs or state.val_loader is None:
@@ -189,16 +187,7 @@ class TensorBoard(Callback):
             for key in ("precision", "recall", "f1"):
                 for i, v in enumerate(pc[key]):
                     self.writer.add_scalar(f"val_{key}/{names[i] if names else i}", v, epoch)
-        if not (self.confusion and h.confusion) or not self._confusion_due(state):
-            return None
-        self.confusion_epochs.append(epoch)
-        self._cm_at = self.clock()
-        return h.confusion[-1], names
-
-    def _confusion_due(self, state) -> bool:
-        if self._cm_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
-            return True
-        return (self.clock() - self._cm_at) * self.confusion_budget >= self._cm_cost
+        return h.confusion[-1] if self.confusion and h.confusion else None
 
     def _snapshot(self, state, epoch: int, t: float):
         """Clones of weights and gradients and the probe's feature maps: the next step changes them in place."""
@@ -229,12 +218,7 @@ class TensorBoard(Callback):
 
     def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
         if cm is not None:
-            t = time.thread_time()
-            try:
-                fig = insight.confusion_figure(cm[0], cm[1], title=f"confusion matrix, epoch {epoch}")
-                self.writer.add_image("confusion_matrix", insight.figure_rgb(fig), epoch, dataformats="HWC")
-            finally:
-                self._cm_cost = time.thread_time() - t
+            self.writer.add_image("confusion_matrix", insight.confusion_image(cm), epoch)
         if params is None and fmaps is None and convs is None:
             self.writer.flush()
             return
@@ -275,6 +259,7 @@ class TensorBoard(Callback):
             self._drain()
             if state.history is not None and state.history.epochs:
                 self._hparams(state)
+                self._labelled_confusion(state.history)
         finally:
             self.writer.close()
             self.writer = None
@@ -292,6 +277,14 @@ class TensorBoard(Callback):
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
                           RuntimeWarning, stacklevel=2)
+
+    def _labelled_confusion(self, h) -> None:
+        """The last confusion matrix with class names and counts (matplotlib, once the run is over)."""
+        cms = getattr(h, "confusion", None)
+        if self.confusion and cms and len(cms[-1]) <= 30:
+            fig = insight.confusion_figure(cms[-1], h.class_names, title=f"confusion matrix, epoch {len(h.epochs)}")
+            self.writer.add_image("confusion_matrix/labelled", insight.figure_rgb(fig), len(h.epochs),
+                                  dataformats="HWC")
 
     def _hparams(self, state) -> None:
         from tensorboardX.summary import hparams  # tensorboardX: as in _writer
