@@ -15,6 +15,7 @@ from .catalog import loss_kind
 
 TOP_K = 16               # worst samples kept per validation
 MAX_POINTS = 2000        # regression: (true, pred) points kept per validation
+FOLD_EVERY = 1 << 16     # samples whose labels and losses wait on the device before they are folded in
 
 
 def per_sample_loss(loss_fn):
@@ -73,25 +74,29 @@ class ValStats:
     def reset(self) -> None:
         self.seen = 0                     # samples so far (host-side count: shapes only)
         self.off = False                  # outputs this does not read (e.g. (N, C, H, W)): collect nothing
-        self.cm = None
-        z, dev = torch.zeros(0, dtype=torch.int64, device=self.device), self.device
-        self.top = {"loss": torch.zeros(0, device=dev), "index": z, "true": z, "pred": z}
+        self.cm = None                    # (K + 2) x K counts, flat: row 0 and row K + 1 take targets out of range
+        self.top = None                   # (losses (m,), (3, m) int64: position, true, pred), worst first
+        self.pending: list = []           # (loss or None, true, pred) per batch since the last fold
+        self.pending_from, self.pending_n = 0, 0
         self.points: list = []            # regression: (true, pred) flattened chunks, at most max_points in all
         self.npoints = 0
 
     # -- per batch, on the device ----------------------------------------------------------------
     @torch.no_grad()
     def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        """Per batch: the predicted class and the per-sample loss, kept on the device; the matrix and the top k
+        are folded from them every FOLD_EVERY samples and at ``read`` (a few kernels over many batches at once)."""
         n = out.shape[0]
         if self.kind == "regression":
             self._points(out, y)
         elif not self.off:
             true, pred = self._labels(out, y)
             if true is not None:
-                self._confusion(true, pred)
-                if self.loss_none is not None:
-                    self._worst(out, y, true, pred)
+                self.pending.append((self._sample_loss(out, y), true, pred))
+                self.pending_n += n
         self.seen += n
+        if self.pending_n >= FOLD_EVERY:
+            self._fold()
 
     def _labels(self, out, y):
         """(true, pred) as int64 (N,) on the device, or (None, None) for outputs this does not read."""
@@ -106,28 +111,46 @@ class ValStats:
             return None, None
         if self.num_classes is None:
             self.num_classes = out.shape[1]
+        if out.shape[1] != self.num_classes:     # the first batch's checks say so; collect nothing meanwhile
+            self.off = True
+            return None, None
         return y.long(), out.argmax(1)
 
-    def _confusion(self, true, pred) -> None:
-        k = self.num_classes
-        if self.cm is None:              # one bin past the matrix takes targets out of range (ignore_index)
-            self.cm = torch.zeros(k * k + 1, dtype=torch.int64, device=self.device)
-        ok = (true >= 0) & (true < k)
-        code = torch.where(ok, true * k + pred.clamp(0, k - 1), k * k)
-        self.cm.index_add_(0, code, torch.ones_like(code))
+    def _sample_loss(self, out, y):
+        if self.loss_none is None:
+            return None
+        if self.kind == "binary":
+            y = y.reshape(out.shape).float()
+        loss = self.loss_none(out if out.dtype == torch.float32 else out.float(), y)
+        if loss.ndim == 0:                 # a loss that cannot give per-sample values: no worst samples
+            self.loss_none = None
+            return None
+        return loss.reshape(out.shape[0], -1).mean(1) if loss.ndim > 1 else loss
 
-    def _worst(self, out, y, true, pred) -> None:
-        n = out.shape[0]
-        loss = self.loss_none(out.float(), y if self.kind != "binary" else y.reshape(out.shape).to(torch.float32))
-        loss = loss.reshape(n, -1).mean(1).float() if loss.ndim else loss.expand(n)
-        pos = torch.arange(self.seen, self.seen + n, device=self.device)
+    def _fold(self) -> None:
+        """Add the pending batches to the matrix (one index_add_) and to the top k (one topk)."""
+        chunks, self.pending = self.pending, []
+        start, n = self.pending_from, self.pending_n
+        self.pending_from, self.pending_n = start + n, 0
+        if not chunks or self.off:
+            return
+        k = self.num_classes
+        true, pred = torch.cat([c[1] for c in chunks]), torch.cat([c[2] for c in chunks])
+        if self.cm is None:
+            self.cm = torch.zeros((k + 2) * k, dtype=torch.int64, device=self.device)
+        row = (true + 1).clamp_(0, k + 1)
+        self.cm.index_add_(0, torch.add(pred, row, alpha=k), torch.ones_like(true))
+        if self.loss_none is None or any(c[0] is None for c in chunks):
+            return
+        loss = torch.cat([c[0] for c in chunks]).float()
+        pos = torch.arange(start, start + n, device=self.device)
         if self.world_size > 1:
             pos = pos * self.world_size + self.rank
-        t = self.top
-        vals = torch.cat([t["loss"], loss])
-        best = vals.topk(min(self.k, vals.shape[0])).indices
-        self.top = {"loss": vals[best], "index": torch.cat([t["index"], pos])[best],
-                    "true": torch.cat([t["true"], true])[best], "pred": torch.cat([t["pred"], pred])[best]}
+        meta = torch.stack([pos, true, pred])
+        if self.top is not None:
+            loss, meta = torch.cat([self.top[0], loss]), torch.cat([self.top[1], meta], 1)
+        best = loss.topk(min(self.k, loss.shape[0]))
+        self.top = (best.values, meta[:, best.indices])
 
     def _points(self, out, y) -> None:
         need = self.max_points - self.npoints
@@ -148,18 +171,20 @@ class ValStats:
                 return {}
             tp = torch.cat(self.points, 1).cpu().tolist()
             return {"residuals": {"true": tp[0], "pred": tp[1]}}
+        self._fold()
         k = self.num_classes
         if self.off or k is None:
             return {}
-        cm = self.cm if self.cm is not None else torch.zeros(k * k + 1, dtype=torch.int64, device=self.device)
-        top = self.top
+        cm = self.cm if self.cm is not None else torch.zeros((k + 2) * k, dtype=torch.int64, device=self.device)
+        top = self.top if self.top is not None else (torch.zeros(0, device=self.device),
+                                                     torch.zeros(3, 0, dtype=torch.int64, device=self.device))
         if self._distributed():
             cm, top = self._gather(cm, top)
-        flat = cm[:k * k].cpu().tolist()
+        flat = cm[k:(k + 1) * k].cpu().tolist()          # rows 1..K: the targets in range
         rows = [flat[i * k:(i + 1) * k] for i in range(k)]
-        cols = {name: t.cpu().tolist() for name, t in top.items()}
+        vals, meta = top[0].cpu().tolist(), top[1].cpu().tolist()
         worst = [{"index": int(i), "loss": float(v), "true": int(a), "pred": int(b)}
-                 for i, v, a, b in zip(cols["index"], cols["loss"], cols["true"], cols["pred"])]
+                 for v, i, a, b in zip(vals, *meta)]
         return {"confusion": rows, "top_losses": worst, "class_names": self.class_names}
 
     def _distributed(self) -> bool:
@@ -169,20 +194,16 @@ class ValStats:
         """Sum the matrices; each rank's worst k (padded to k with -inf) gathered, the k worst of them kept."""
         cm = cm.clone()
         torch.distributed.all_reduce(cm)
-        m = top["loss"].shape[0]
-        cols = torch.stack([torch.cat([top["loss"].double(), torch.full((self.k - m,), -torch.inf,
-                                                                         dtype=torch.float64, device=self.device)])]
-                           + [torch.cat([top[c].double(), torch.zeros(self.k - m, dtype=torch.float64,
-                                                                      device=self.device)])
-                              for c in ("index", "true", "pred")])
+        vals, meta = top
+        cols = torch.cat([vals.double()[None], meta.double()])
+        cols = torch.cat([cols, torch.full((4, self.k - cols.shape[1]), -torch.inf, dtype=torch.float64,
+                                           device=self.device)], 1)
         parts = [torch.empty_like(cols) for _ in range(self.world_size)]
         torch.distributed.all_gather(parts, cols)
         allc = torch.cat(parts, 1)
-        keep = allc[0].isfinite() | allc[0].isnan()
-        allc = allc[:, keep]
-        best = allc[0].topk(min(self.k, allc.shape[1])).indices
-        allc = allc[:, best]
-        return cm, {"loss": allc[0].float(), "index": allc[1].long(), "true": allc[2].long(), "pred": allc[3].long()}
+        allc = allc[:, allc[0].isfinite() | allc[0].isnan()]          # drop the padding
+        allc = allc[:, allc[0].topk(min(self.k, allc.shape[1])).indices]
+        return cm, (allc[0].float(), allc[1:].long())
 
 
 def for_parts(p, data=None, device="cpu", rank: int = 0, world_size: int = 1) -> ValStats | None:

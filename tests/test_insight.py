@@ -15,6 +15,7 @@ from nbtrain import TrainSpec, build_data, build_model, insight
 from nbtrain.errors import NbtrainError
 from nbtrain.history import History
 from nbtrain.metrics import Accumulator
+from nbtrain import valstats
 from nbtrain.valstats import ValStats, per_class
 from loop_fixtures import tiny_cnn, tiny_data
 
@@ -105,12 +106,14 @@ def test_update_reads_nothing_back_to_the_host(monkeypatch):
     stay on the device until read()."""
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(32, 5, generator=g), torch.randint(0, 5, (32,), generator=g)) for _ in range(6)]
+    monkeypatch.setattr(valstats, "FOLD_EVERY", 50)     # folds inside update() too: after batches 2, 4 and 6
     acc = Accumulator(["accuracy"], stats=ValStats("classification", nn.CrossEntropyLoss(), 5, k=8))
     calls = _no_host_reads(monkeypatch)
     for out, y in batches:
         acc.update(nn.functional.cross_entropy(out, y), out, y)
+    folded = acc.stats.top is not None
     monkeypatch.undo()
-    assert calls == []
+    assert calls == [] and folded
     acc.read()
     out, y = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
     from sklearn.metrics import confusion_matrix
@@ -137,6 +140,15 @@ def test_on_cuda_update_never_synchronizes():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert sum(map(sum, stats.read()["confusion"])) == 6 * 256
+
+
+def test_targets_out_of_range_are_left_out_of_the_matrix():
+    out = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, -100, 1, 1])                         # CrossEntropyLoss's ignore_index
+    s = ValStats("classification", nn.CrossEntropyLoss(), 2, k=2)
+    s.update(out, y)
+    r = s.read()
+    assert r["confusion"] == [[1, 0], [1, 1]] and [t["index"] for t in r["top_losses"]] == [2, 3]
 
 
 def test_a_binary_logit_is_a_two_class_confusion_thresholded_at_zero():
