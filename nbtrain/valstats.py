@@ -15,6 +15,7 @@ from .catalog import loss_kind
 
 TOP_K = 16               # worst samples kept per validation
 MAX_POINTS = 2000        # regression: (true, pred) points kept per validation
+SMALL = 1 << 16          # outputs of at most this many values: their ops run on one CPU thread
 FOLD_EVERY = 1 << 16     # samples whose labels and losses wait on the device before they are folded in
 
 
@@ -90,10 +91,18 @@ class ValStats:
         if self.kind == "regression":
             self._points(out, y)
         elif not self.off:
-            true, pred = self._labels(out, y)
-            if true is not None:
-                self.pending.append((self._sample_loss(out, y), true, pred))
-                self.pending_n += n
+            threads = torch.get_num_threads()
+            one = self.device.type == "cpu" and threads > 1 and out.numel() <= SMALL
+            if one:      # as the fast loader does: too small to gain from threads, and a busy CPU stalls their barriers
+                torch.set_num_threads(1)
+            try:
+                true, pred = self._labels(out, y)
+                if true is not None:
+                    self.pending.append((self._sample_loss(out, y), true, pred))
+                    self.pending_n += n
+            finally:
+                if one:
+                    torch.set_num_threads(threads)
         self.seen += n
         if self.pending_n >= FOLD_EVERY:
             self._fold()
