@@ -23,6 +23,8 @@ _EXPORTS = {
     "fit": "loop", "History": "history", "Callback": "callbacks",
     "load_checkpoint": "resume", "lr_find": "lrfind", "to_code": "codegen",
     "tensorboard": "tblaunch", "Run": "background", "State": "callbacks",
+    # what the model gets wrong (from what validation collected)
+    "top_losses": "insight", "plot_top_losses": "insight", "plot_confusion": "insight", "plot_residuals": "insight",
     # sinks (fit() assembles them by default; pass your own in callbacks=[...])
     "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor", "Checkpoint": "sinks.checkpoint",
     "TensorBoard": "sinks.tensorboard", "EarlyStopping": "sinks.early_stop", "NanGuard": "sinks.nan_guard",

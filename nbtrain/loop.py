@@ -35,6 +35,7 @@ from .rundirs import claim_run
 from .sinks.defaults import default_sinks
 from .spec import LoopSpec, TrainSpec
 from .steps import check_batch, evaluate, make_eval_step, make_train_step
+from .valstats import for_parts
 
 
 def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
@@ -136,7 +137,8 @@ class Trainer:
         self.net = dist.wrap(self.model, self.ctx)
         self.modes = module_modes(self.model)                           # put back as they were at the end
         self.acc = Accumulator(ls.metrics, ls.topk, self.device)
-        self.val_acc = Accumulator(ls.metrics, ls.topk, self.device)
+        self.val_acc = Accumulator(ls.metrics, ls.topk, self.device,   # + confusion, worst samples (valstats)
+                                   stats=for_parts(p, given.get("data"), self.device, self.ctx.rank, self.ctx.world_size))
         keys = monitor_keys(self.acc.names, p.val is not None)
         check_monitors(ls, p, keys)
         self.history = History()
@@ -344,6 +346,7 @@ class Trainer:
         logs = {"epoch": epoch + 1, "step": st.step, **means(self.acc.read(), self.acc.names), **self._lrs()}
         if p.val is not None:
             vlogs = evaluate(self.net, p.val, self.eval_step, self.val_acc, self.device)
+            self.history.record_validation(self.val_acc.collected)
             cbs.on_validation_end(st, vlogs)
             logs.update(vlogs)
         p.schedule.after_epoch(logs)

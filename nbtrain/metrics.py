@@ -35,12 +35,14 @@ class Accumulator:
     """Running sums of the loss and the metrics, kept on the device.
 
     ``update`` launches a few small kernels and never reads a value back; ``read`` is the one host
-    sync (and, under torch.distributed, the one all_reduce). It also tracks the first step whose
+    sync (and, under torch.distributed, the one all_reduce; ``stats``, when given, reduces its own at that point). It also tracks the first step whose
     loss was not finite, for the NaN guard.
     """
 
-    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu"):
+    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu", stats=None):
         self.metrics, self.topk = list(metrics), topk
+        self.stats = stats            # a ValStats (nbtrain.valstats) fed the same batches, read with the sums
+        self.collected: dict = {}     # what ``stats`` read at the latest ``read`` (confusion, worst samples...)
         self.names = metric_names(self.metrics, topk)
         # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy
         self.fns = [(e.build, {"k": topk} if e.param("k") else {})
@@ -54,6 +56,8 @@ class Accumulator:
         self.clean = torch.ones((), device=self.device, dtype=dt)
         self.count = 0
         self.steps = 0
+        if self.stats is not None:
+            self.stats.reset()
 
     def _stats(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor, n: int) -> list[torch.Tensor]:
         stats = [loss.detach().to(self.dtype) * n]
@@ -67,6 +71,8 @@ class Accumulator:
         stats = self._stats(loss, out.detach(), y, n)
         stats.append(self.clean)
         self.sums += torch.stack([s.to(self.dtype) for s in stats])
+        if self.stats is not None:
+            self.stats.update(out.detach(), y)
         self.count += n
         self.steps += 1
 
@@ -76,6 +82,8 @@ class Accumulator:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(t)
         v = t.tolist()
+        if self.stats is not None:
+            self.collected = self.stats.read()
         out = {"loss": v[0]}
         out.update(zip(self.names, v[1:-3]))
         out["clean_steps"], out["count"], out["steps"] = v[-3], v[-2], v[-1]

@@ -63,8 +63,12 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
     rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", "-m", "nbtrain", "run", str(path)])
     assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
     assert stdout.count("trained 3 epoch(s)") == 1                          # rank 0 reports, rank 1 is quiet
-    ddp = nbtrain.load_checkpoint(tmp_path / "ck" / "ddp" / "last.pt")["history"]["epochs"]
+    ddp_h = nbtrain.load_checkpoint(tmp_path / "ck" / "ddp" / "last.pt")["history"]
+    ddp = ddp_h["epochs"]
     assert sorted(os.listdir(tmp_path / "runs")) == ["ddp"]
+    cm, worst = ddp_h["confusion"][-1], ddp_h["top_losses"]       # summed over the ranks, the worst of both
+    assert sum(cm[i][i] for i in range(len(cm))) / sum(map(sum, cm)) == pytest.approx(ddp[-1]["val_accuracy"])
+    assert len(worst) == 16 and {w["index"] % 2 for w in worst} == {0, 1} and worst[0]["loss"] >= worst[-1]["loss"]
 
     single = nbtrain.fit(_spec(tmp_path / "single", 100), progress=False).epochs
     for a, b in zip(ddp, single):

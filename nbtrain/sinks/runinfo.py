@@ -142,7 +142,8 @@ class RunInfo(Callback):
         r["end_time"] = _iso(self.clock())
         h = state.history
         if h is not None:
-            r["history"] = {"epochs": [_plain(e) for e in h.epochs], "steps": [_plain(s) for s in h.steps]}
+            r["history"] = {"epochs": [_plain(e) for e in h.epochs], "steps": [_plain(s) for s in h.steps],
+                            **(h.insight_dict() if hasattr(h, "insight_dict") else {})}   # confusion, per class...
             r["final"] = _plain(getattr(h, "final", {}) or {})
         write_atomic(self.path, r)
 
@@ -154,7 +155,7 @@ class RunInfo(Callback):
         r["duration_s"] = round(self.clock() - r["start"], 3)
         r["best"] = best_of(epochs)
         r["final_logs"] = _plain(epochs[-1] if epochs else state.logs)
-        r["history"] = {"epochs": [_plain(e) for e in epochs]}
+        r["history"] = {"epochs": [_plain(e) for e in epochs], **(h.insight_dict() if hasattr(h, "insight_dict") else {})}
 
 
 def _iso(t: float) -> str:

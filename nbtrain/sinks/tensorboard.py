@@ -4,7 +4,11 @@ Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``ep
 ``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
 histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
-first and last epochs and as often as the budget allows between); the model graph (nbtrain.graph: no
+first and last epochs and as often as the budget allows between); for classification with validation,
+``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
+and the ``confusion_matrix`` image every epoch (a heat map drawn with torch in the writer thread: no
+matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
+counts, up to 30 classes); the model graph (nbtrain.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
 metrics (``hparam/<metric>``), all in the one run directory.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import features, viz
+from .. import features, insight, viz
 from ..callbacks import Callback
 from ..errors import NbtrainError
 from ..graph import graph_def
@@ -115,19 +119,21 @@ class TensorBoard(Callback):
 
     ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
     the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
-    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty."""
+    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion``: the confusion
+    matrix images of a classification run with validation."""
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
     def __init__(self, run_dir, histograms: bool = True, feature_maps: bool = True, graph: bool = True,
                  writer_factory=_writer, background="auto", budget: float = 0.005, clock=time.monotonic,
-                 hand_every: float = 10.0):
+                 hand_every: float = 10.0, confusion: bool = True):
         self.run_dir = Path(run_dir)
         check_writable(self.run_dir, "loop.logdir")
         self.histograms, self.feature_maps, self.graph = histograms, feature_maps, graph
         self.writer_factory = writer_factory
         self.background = background
         self.budget, self.clock, self.hand_every = budget, clock, hand_every
+        self.confusion = confusion
         self._pending: list = []              # (tag, value, step) not yet handed to the writer
         self._handed_at = 0.0
         self.writer = None
@@ -171,9 +177,36 @@ class TensorBoard(Callback):
         for k, v in logs.items():
             if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float)):
                 w.add_scalar(f"epoch/{k}", v, epoch)
-        if not (self.histograms or self.feature_maps) or not self._heavy_due(state):
+        cm = self._per_class(state, epoch)
+        heavy = (self.histograms or self.feature_maps) and self._heavy_due(state)
+        if not heavy and cm is None:
             return
         t = time.thread_time()
+        params = grads = fmaps = convs = None
+        if heavy:
+            params, grads, fmaps, convs = self._snapshot(state, epoch, t)
+        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs, cm)  # noqa: E731
+        if self.worker is not None:
+            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
+            self._job = self.worker.submit(job)
+        else:
+            job()
+
+    def _per_class(self, state, epoch: int):
+        """Per-class scalars of the latest validation; its confusion matrix to draw, or None."""
+        h = state.history
+        pcs = getattr(h, "per_class", None)
+        if not pcs or state.val_loader is None:
+            return None
+        pc, names = pcs[-1], h.class_names
+        if len(pc["support"]) <= 100:
+            for key in ("precision", "recall", "f1"):
+                for i, v in enumerate(pc[key]):
+                    self.writer.add_scalar(f"val_{key}/{names[i] if names else i}", v, epoch)
+        return h.confusion[-1] if self.confusion and h.confusion else None
+
+    def _snapshot(self, state, epoch: int, t: float):
+        """Clones of weights and gradients and the probe's feature maps: the next step changes them in place."""
         params = grads = fmaps = convs = None
         if self.histograms:        # snapshots: the next step changes the tensors in place
             params = {n: p.detach().clone() for n, p in state.model.named_parameters()}
@@ -185,12 +218,7 @@ class TensorBoard(Callback):
             convs = features.kernels(state.model)
         self.heavy_epochs.append(epoch)
         self._heavy_at, self._snap_cost = self.clock(), time.thread_time() - t
-        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs)  # noqa: E731
-        if self.worker is not None:
-            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
-            self._job = self.worker.submit(job)
-        else:
-            job()
+        return params, grads, fmaps, convs
 
     def _wait(self) -> None:
         job, self._job = self._job, None
@@ -204,7 +232,12 @@ class TensorBoard(Callback):
             return True
         return (self.clock() - self._heavy_at) * self.budget >= self._snap_cost + self._job_cost
 
-    def _write_epoch(self, epoch: int, params, grads, fmaps, convs) -> None:
+    def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
+        if cm is not None:
+            self.writer.add_image("confusion_matrix", insight.confusion_image(cm), epoch)
+        if params is None and fmaps is None and convs is None:
+            self.writer.flush()
+            return
         t = time.thread_time()
         try:
             self._write_heavy(epoch, params, grads, fmaps, convs)
@@ -244,6 +277,7 @@ class TensorBoard(Callback):
             self._drain()
             if state.history is not None and state.history.epochs:
                 self._hparams(state)
+                self._labelled_confusion(state.history)
         finally:
             self.writer.close()
             self.writer = None
@@ -261,6 +295,14 @@ class TensorBoard(Callback):
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
                           RuntimeWarning, stacklevel=2)
+
+    def _labelled_confusion(self, h) -> None:
+        """The last confusion matrix with class names and counts (matplotlib, once the run is over)."""
+        cms = getattr(h, "confusion", None)
+        if self.confusion and cms and len(cms[-1]) <= 30:
+            fig = insight.confusion_figure(cms[-1], h.class_names, title=f"confusion matrix, epoch {len(h.epochs)}")
+            self.writer.add_image("confusion_matrix/labelled", insight.figure_rgb(fig), len(h.epochs),
+                                  dataformats="HWC")
 
     def _hparams(self, state) -> None:
         from tensorboardX.summary import hparams  # tensorboardX: as in _writer
