@@ -24,6 +24,7 @@ through that sink's writer (one event file per run).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -58,8 +59,26 @@ def unit_stats(out: torch.Tensor) -> torch.Tensor:
     """``[mean, std, dead fraction]`` of one activation output (N, C, ...) or (N, F), on its device."""
     x = out.detach().float()
     live = (x != 0).reshape(x.shape[0], x.shape[1], -1).any(dim=2).any(dim=0) if x.dim() >= 2 else (x != 0)
-    std = x.std() if x.numel() > 1 else torch.zeros((), device=x.device)
-    return torch.stack([x.mean(), std, 1.0 - live.float().mean()])
+    if x.numel() > 1:
+        std, mean = torch.std_mean(x)
+    else:
+        std, mean = torch.zeros((), device=x.device), x.mean()
+    return torch.stack([mean, std, 1.0 - live.float().mean()])
+
+
+@contextlib.contextmanager
+def small_ops(device):
+    """One intra-op thread on a CPU for these tiny tensors: with torch's pool, every small op waits at a barrier for
+    the other threads, which a busy CPU (a 2-core notebook) stalls for milliseconds (as in nbtrain/data/fast.py)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def first_samples(loader, n: int = 8):
@@ -130,10 +149,11 @@ class LayerStats(Callback):
         if self._params and (state.step + 1) % self._every == 0:      # this step ends at a log point
             t = time.perf_counter()
             params = [p.detach() for p in self._params]
-            if self._prev is None or self._prev[0].device != params[0].device:
-                self._prev = [p.clone() for p in params]
-            else:
-                torch._foreach_copy_(self._prev, params)
+            with small_ops(params[0].device):
+                if self._prev is None or self._prev[0].device != params[0].device:
+                    self._prev = [p.clone() for p in params]
+                else:
+                    torch._foreach_copy_(self._prev, params)
             self._prev_step = state.step
             self.costs["copy"].append(time.perf_counter() - t)
 
@@ -142,7 +162,9 @@ class LayerStats(Callback):
             return
         t = time.perf_counter()
         try:
-            self.rows.append({"step": state.step, **self.layer_norms(self._prev if self._fresh(state) else None)})
+            with small_ops(self._params[0].device):
+                row = self.layer_norms(self._prev if self._fresh(state) else None)
+            self.rows.append({"step": state.step, **row})
         except Exception as e:  # noqa: BLE001 - e.g. a model split over devices: no statistics, training goes on
             self.error, self._params, self._prev = e, [], None
         self.costs["log"].append(time.perf_counter() - t)
@@ -152,7 +174,8 @@ class LayerStats(Callback):
         if self._acts and isinstance(x, torch.Tensor) and state.model is not None:
             t = time.perf_counter()
             try:
-                row = self.activations(state.model, x)
+                with small_ops(getattr(next(state.model.parameters(), None), "device", None)):
+                    row = self.activations(state.model, x)
                 self.acts.append({"epoch": state.epoch + 1, "step": state.step, **row})
             except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
                 self.error, self._acts = e, []
