@@ -13,8 +13,8 @@ and reads them back in one host sync per log point (nothing per step). At each e
 (``state.probe``, else the first 8 validation samples) once through the model in eval mode under
 ``torch.no_grad()`` (every module's mode restored), with forward hooks on the activation layers (the catalog's
 ``act`` tag, probability layers aside), and records each one's output mean, std and *dead fraction*: the fraction
-of its units that are exactly 0 for every sample of the probe batch, a unit being a channel (dimension 1: a channel of a conv map counts as dead only if it is 0 at every
-position) or a feature of a flat output. Again one host sync. The hooks exist only for that forward pass.
+of its units that are exactly 0 for every sample of the probe batch, a unit being a channel (dimension 1: a
+channel of a conv map counts as dead only if it is 0 at every position) or a feature of a flat output. Again one host sync. The hooks exist only for that forward pass.
 
 ``rows``: ``[{"step", "grad": [per layer], "update": [per layer]}]`` (None where a layer has no gradient or a
 value is not finite); ``acts``: ``[{"epoch", "step", "mean", "std", "dead"}]`` with one value per ``act_names``.

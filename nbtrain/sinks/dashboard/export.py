@@ -56,8 +56,7 @@ class _Static:
         self.state = state
         self.steps = [numeric(r) for r in getattr(history, "steps", [])]
         self.epochs = [numeric(r) for r in getattr(history, "epochs", [])]
-        keys = lambda r: sorted((k for k in r if k == "lr" or k.startswith("lr_")), key=lambda k: int(k[3:] or 0))  # noqa: E731
-        self.lr_rows = [[r.get("step", 0), [r[k] for k in keys(r)]] for r in self.steps if "lr" in r]
+        self.lr_rows = [[r.get("step", 0), [r[k] for k in _lr_keys(r)]] for r in self.steps if "lr" in r]
         self.images = {"fmap": {}, "kern": {}, "hist": []}
         self.layerstats = _find(state, LayerStats)
         loader = getattr(history, "val_loader", None) or getattr(state, "val_loader", None)
@@ -77,6 +76,11 @@ class _Static:
 
     def head(self) -> dict:
         return {"status": self.status, "progress": [1, 1], "paused": False, "error": "", "reach": True, "memory": ""}
+
+
+def _lr_keys(row: dict) -> list:
+    """``lr``, ``lr_1``, ``lr_2``... of a log row, in group order."""
+    return sorted((k for k in row if k == "lr" or k.startswith("lr_")), key=lambda k: int(k[3:] or 0))
 
 
 def _find(state, cls):
