@@ -129,7 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--log-every", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="whole-fit rounds (0: the parts only)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     args = ap.parse_args()
@@ -143,6 +143,8 @@ def main() -> None:
     print(f"  ({parts.pop('_layers')} layers with parameters, {parts.pop('_acts')} activation layers watched)")
     for k, v in parts.items():
         print(f"  {k:26s} {_ms(v)}")
+    if not args.rounds:                        # --rounds 0: the parts only
+        return
     times = whole_fit(args.epochs, args.log_every, args.rounds, args.device)
     base, full = min(times["dashboard"]), min(times["dashboard + panels"])
     print(f"\n  whole fit, best of {args.rounds} (wall): dashboard {base:.3f} s, dashboard + panels {full:.3f} s, "
