@@ -28,7 +28,8 @@ _EXPORTS = {
     # sinks (fit() assembles them by default; pass your own in callbacks=[...])
     "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor", "Checkpoint": "sinks.checkpoint",
     "TensorBoard": "sinks.tensorboard", "EarlyStopping": "sinks.early_stop", "NanGuard": "sinks.nan_guard",
-    "ProgressBar": "sinks.progress", "Control": "sinks.control",
+    "ProgressBar": "sinks.progress", "Control": "sinks.control", "LayerStats": "sinks.layerstats",
+    "export_html": "sinks.dashboard",
     # notebook
     "Workbench": "widgets",
     "runs": "runtable", "Runs": "runtable", "RunInfo": "sinks.runinfo",

@@ -10,6 +10,7 @@ import threading
 
 from .sinks.control import Control
 from .sinks.dashboard import Dashboard, wants_widgets
+from .sinks.dashboard.export import default_path, export_html
 
 
 class Run:
@@ -78,6 +79,10 @@ class Run:
     @property
     def model(self):
         return getattr(self.state, "model", None) or self._kwargs.get("model")
+
+    def export_html(self, path=None):
+        """The run's dashboard as one self-contained HTML file (curves, panels, spec, code); returns its path."""
+        return export_html(self, path if path is not None else default_path(self.state))
 
     def status(self) -> str:
         st = self.state

@@ -198,3 +198,130 @@ def test_fit_runs_the_doctor_by_default_and_can_turn_it_off():
         w.simplefilter("always")
         nb.fit(spec, dashboard=False, progress=False, doctor=False)
     assert not [x for x in got if issubclass(x.category, DoctorWarning)]
+
+
+# -- rules on the per-layer statistics (nbtrain.sinks.layerstats) and GPU memory ----------------------------
+def _fit_model(model, epochs=2, lr=1e-3, **kw):
+    import nbtrain
+    from nbtrain.sinks.layerstats import LayerStats
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    x, y = blobs(256)
+    x = x.flatten(1)
+    nbtrain.fit(model=model, train=(x, y), val=(x[:64], y[:64]), epochs=epochs, log_every=2, callbacks=[doc],
+                optimizer=torch.optim.Adam(model.parameters(), lr=lr), progress=False, dashboard=False, **kw)
+    stats = next(c for c in doc._state.callbacks if isinstance(c, LayerStats))
+    return doc, said, stats
+
+
+def test_a_planted_vanishing_gradient_is_caught_with_its_fix():
+    torch.manual_seed(0)
+    layers = [nn.Linear(64, 32), nn.Sigmoid()]
+    for _ in range(9):                                           # a deep Sigmoid stack
+        layers += [nn.Linear(32, 32), nn.Sigmoid()]
+    doc, said, stats = _fit_model(nn.Sequential(*layers, nn.Linear(32, 3)))
+    assert "vanishing_gradients" in said
+    first, last = stats.rows[-1]["grad"][0], stats.rows[-1]["grad"][-1]
+    assert first < 1e-3 * last
+    msg = doc.said["vanishing_gradients"]
+    assert re.fullmatch(r"the gradients vanish toward the input: the first layer '0 Linear' gets a gradient norm of "
+                        r"\S+, \S+ times smaller than the last layer '20 Linear' \(\S+\), for 3 log points in a row, "
+                        r"so the first layers hardly learn \(use ReLU instead of Sigmoid or Tanh between layers, add "
+                        r"BatchNorm after the Linear/Conv layers, or use residual connections\)", msg), msg
+
+
+def test_a_planted_dead_relu_layer_is_caught_with_its_fix():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 3))
+    with torch.no_grad():
+        model[0].bias.fill_(-20.0)                               # a large negative bias: every unit dead
+    doc, said, stats = _fit_model(model, epochs=1)
+    assert said == ["dead_relu"]
+    assert stats.acts[-1]["dead"] == [1.0]
+    assert doc.said["dead_relu"] == (
+        "100% of the units after layer '1 ReLU' are 0 for every sample of the probe batch: dead units that pass no "
+        "gradient and no longer learn (lower the learning rate, use LeakyReLU or GELU, or check the layer before "
+        "it: a large negative bias or a bad initialization kills them)")
+
+
+def test_the_layer_rules_are_quiet_on_the_default_run():
+    import nbtrain
+    from nbtrain.sinks.layerstats import LayerStats
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    nbtrain.fit(TrainSpec.default(), epochs=3, log_every=5, callbacks=[doc], logdir="", checkpoint_dir="",
+                progress=False, dashboard=False)
+    stats = next(c for c in doc._state.callbacks if isinstance(c, LayerStats))
+    assert len(stats.rows) >= 12 and len(stats.acts) == 3             # the rules had numbers to judge
+    assert said == [], doc.said
+
+
+def _rows(grads, updates=None):
+    return [{"step": i, "grad": g, "update": (updates or [[None] * len(g)] * len(grads))[i]}
+            for i, g in enumerate(grads)]
+
+
+def test_exploding_gradients_need_three_log_points_in_a_row():
+    from nbtrain.sinks import layerrules as rules
+    names = ["0 Linear", "2 Linear"]
+    assert rules.exploding(_rows([[5e3, 1.0], [2e3, 1.0], [0.5, 1.0]]), names) is None
+    code, msg = rules.exploding(_rows([[5e3, 1.0], [2e3, 1.0], [4e3, 9e3]]), names)
+    assert code == "exploding_gradients"
+    assert msg == ("the gradients explode: layer '2 Linear' has a gradient norm of 9e+03 (above 1000 for 3 log points "
+                   "in a row), so each step throws the weights far (clip the gradients with loop.grad_clip=1.0, lower "
+                   "the learning rate, or add BatchNorm/LayerNorm)")
+
+
+def test_update_ratio_far_from_1e_3_says_which_way_to_move_the_lr():
+    from nbtrain.sinks import layerrules as rules
+    low = _rows([[1.0, 1.0]] * 5, [[1e-7, 2e-7]] * 5)
+    code, msg = rules.update_ratio(low, lr=1e-4)
+    assert code == "update_ratio_low" and msg.endswith("the weights hardly move (raise the learning rate, e.g. to "
+                                                       "0.001 (LR x 10))"), msg
+    assert msg.startswith("each step changes the weights by 1.5e-07 of their norm (median over layers, 5 log points")
+    code, msg = rules.update_ratio(_rows([[1.0, 1.0]] * 5, [[0.5, 0.3]] * 5), lr=1.0)
+    assert code == "update_ratio_high" and msg.endswith("(lower the learning rate, e.g. to 0.1 (LR / 10))")
+    mixed = _rows([[1.0, 1.0]] * 5, [[1e-7, 1e-7]] * 4 + [[1e-3, 1e-3]])
+    assert rules.update_ratio(mixed, lr=1e-4) is None                      # not sustained
+    assert rules.update_ratio(low[:4], lr=1e-4) is None
+
+
+def _fake_cuda(monkeypatch, allocated, reserved, peak, total):
+    import types
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: allocated)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d=None: reserved)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: peak)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: types.SimpleNamespace(total_memory=total))
+
+
+def test_gpu_memory_near_the_limit_suggests_amp_or_a_smaller_batch(monkeypatch):
+    gib = 2 ** 30
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    st = _state()
+    st.device, st.train_loader = torch.device("cuda", 0), Loader(*blobs(16), 128)
+    doc.on_fit_start(st)
+    _fake_cuda(monkeypatch, 30 * gib, 40 * gib, 60 * gib, 80 * gib)       # 75%: fine
+    doc.on_epoch_end(st, {})
+    assert said == []
+    _fake_cuda(monkeypatch, 30 * gib, 78 * gib, 76 * gib, 80 * gib)       # 95%
+    doc.on_log(st, {"loss": 1.0})
+    doc.on_epoch_end(st, {})
+    assert said == ["memory"]
+    assert doc.said["memory"] == (
+        "the GPU memory peaked at 76.00 GiB, 95% of the device's 80.00 GiB, so a larger batch or model will run out "
+        "of memory (train in mixed precision with loop.amp='bf16' (or 'fp16'), or halve the batch: "
+        "data.batch_size=64)")
+
+
+def test_on_cpu_there_is_no_memory_rule(monkeypatch):
+    from nbtrain.sinks.memory import cuda_memory
+    _fake_cuda(monkeypatch, 1, 1, 10 ** 12, 10 ** 12)                  # would fire, but the run is on the CPU
+    said = []
+    doc = Doctor(emit=lambda code, msg: said.append(code))
+    st = _state()
+    st.device = torch.device("cpu")
+    doc.on_fit_start(st)
+    doc.on_epoch_end(st, {})
+    assert said == [] and cuda_memory(torch.device("cpu")) is None and cuda_memory(None) is None

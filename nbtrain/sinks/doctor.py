@@ -6,7 +6,9 @@ BatchNorm input (batch size 1). Each warning is kept in ``self.said`` and ``stat
 notes (the live dashboard: ``shows_notes``) is where a notebook user reads it, so the default ``emit``
 (``warnings.warn`` with ``DoctorWarning``) speaks only when no such display runs. A loss that is not finite is
 NanGuard's to report (nbtrain/sinks/nan_guard.py), not the doctor's. Which transforms are random is the
-catalog's ``random`` tag (nbtrain.catalog.TRANSFORMS).
+catalog's ``random`` tag (nbtrain.catalog.TRANSFORMS). With a LayerStats sink in the run (fit() adds one), the
+rules of nbtrain/sinks/layerrules.py read its numbers: vanishing or exploding gradients and an update/weight ratio
+far from ~1e-3 at log points, dead ReLUs at epoch ends; on CUDA, the peak memory near the device's total.
 """
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ import warnings
 
 from ..callbacks import Callback
 from ..catalog import TRANSFORMS
+from . import layerrules as rules
+from .layerstats import LayerStats
+from .memory import cuda_memory, near_limit
 
 
 def shown(state) -> bool:
@@ -36,7 +41,8 @@ class DoctorWarning(UserWarning):
 
 class Doctor(Callback):
     """Warn once per mistake: eval mode in training, Softmax before CrossEntropyLoss, a loss trend going up,
-    random augmentation in validation, unnormalized inputs, BatchNorm with batch size 1.
+    random augmentation in validation, unnormalized inputs, BatchNorm with batch size 1; with LayerStats:
+    vanishing / exploding gradients, an update/weight ratio far from ~1e-3, dead ReLUs; GPU memory near its limit.
 
     The loss trend is an EMA of the loss at log points (``smooth``); it "rose" when it has stayed above its lowest
     value so far by more than ``rel`` of that value *and* by more than ``abs_rise`` for ``rising`` log points in a
@@ -52,6 +58,7 @@ class Doctor(Callback):
         self._hooks: list = []
         self._first = None
         self._state = None
+        self._layers, self._seen = None, [0, 0]
 
     def warn(self, code: str, msg: str) -> None:
         if code in self.said:
@@ -66,7 +73,8 @@ class Doctor(Callback):
 
     # -- events ----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
-        self._state, self._trend = state, []
+        self._state, self._trend, self._seen = state, [], [0, 0]
+        self._layers = next((c for c in state.callbacks or () if isinstance(c, LayerStats)), None)
         model = state.model
         if model is None:
             return
@@ -84,6 +92,8 @@ class Doctor(Callback):
                       "callback that calls model.eval() must switch back with model.train())")
 
     def on_log(self, state, logs) -> None:
+        self._check_layers(state)
+        self._check_memory(state)
         loss = logs.get("loss")
         if not isinstance(loss, (int, float)) or not math.isfinite(loss):
             return                                    # not finite: NanGuard says so and stops the run
@@ -99,12 +109,38 @@ class Doctor(Callback):
             self.warn("loss_rising", f"the loss trend rose from {low:.4g} to {recent[-1]:.4g} over the last "
                       f"{self.rising} log points, at step {state.step} ({lower})")
 
+    def on_epoch_end(self, state, logs) -> None:
+        ls = self._layers
+        if ls is not None and len(ls.acts) > self._seen[1]:
+            self._seen[1] = len(ls.acts)
+            self._say(rules.dead_units(ls.acts[-1], ls.act_names))
+        self._check_memory(state)
+
     def on_fit_end(self, state) -> None:
         for h in self._hooks + ([self._first] if self._first is not None else []):
             h.remove()
         self._hooks, self._first = [], None
 
     # -- checks ----------------------------------------------------------------------------------
+    def _say(self, found) -> None:
+        if found is not None:
+            self.warn(*found)
+
+    def _check_layers(self, state) -> None:
+        ls = self._layers
+        if ls is None or len(ls.rows) == self._seen[0]:
+            return
+        self._seen[0] = len(ls.rows)
+        self._say(rules.vanishing(ls.rows, ls.names))
+        self._say(rules.exploding(ls.rows, ls.names))
+        self._say(rules.update_ratio(ls.rows, _lr(state)))
+
+    def _check_memory(self, state) -> None:
+        if "memory" not in self.said:
+            bs = getattr(state.train_loader, "batch_size", None)
+            found = near_limit(cuda_memory(state.device), bs)
+            self._say(("memory", found) if found else None)
+
     def _check_softmax(self, model, loss_fn) -> None:
         if type(loss_fn).__name__ != "CrossEntropyLoss":
             return

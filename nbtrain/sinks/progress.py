@@ -1,15 +1,25 @@
 """A progress bar per epoch with tqdm.auto: a notebook bar in Jupyter, text in a terminal.
 
 Redrawn at most every ``mininterval`` seconds (tqdm decides; nothing per step): in a notebook each redraw is a few
-widget messages, so 0.5 s keeps it to a few a second, the live dashboard's budget.
+widget messages, so 0.5 s keeps it to a few a second, the live dashboard's budget. On CUDA the postfix also shows
+the GPU memory (``gpu`` allocated / peak / total GiB), read at log points only.
 """
 from __future__ import annotations
 
 from ..callbacks import Callback
+from .memory import cuda_memory
 
 
 def _fmt(logs: dict) -> dict:
     return {k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float) and k not in ("epoch", "step")}
+
+
+def gpu_postfix(device) -> dict:
+    """``{"gpu": "1.2/3.0/79G"}`` (allocated / peak / total GiB) on CUDA, else {}."""
+    mem = cuda_memory(device)
+    if not mem:
+        return {}
+    return {"gpu": f"{mem['allocated'] / 2**30:.1f}/{mem['peak'] / 2**30:.1f}/{mem['total'] / 2**30:.0f}G"}
 
 
 class ProgressBar(Callback):
@@ -31,7 +41,8 @@ class ProgressBar(Callback):
 
     def on_log(self, state, logs: dict) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(_fmt({k: v for k, v in logs.items() if not k.startswith("lr")}), refresh=False)
+            post = _fmt({k: v for k, v in logs.items() if not k.startswith("lr")})
+            self.bar.set_postfix({**post, **gpu_postfix(state.device)}, refresh=False)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         if self.bar is not None:

@@ -211,6 +211,17 @@ def tensorboard_server(tmp_path):
         stop(p)
 
 
+def cell_output(page, i: int):
+    """The output area of the ``i``-th code cell of the notebook shown (JupyterLab or Notebook 7)."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(i).locator(".jp-Cell-outputArea")
+
+
+def loaded_png(page, img, min_width=300, min_height=100) -> None:
+    """Wait until the <img> ``img`` (a locator) has loaded a picture larger than the sizes given."""
+    page.wait_for_function("([el, w, h]) => el.complete && el.naturalWidth > w && el.naturalHeight > h",
+                           arg=[img.element_handle(), min_width, min_height])
+
+
 class Notebook:
     """Drives one JupyterLab page: open a notebook, run all cells from the Run menu, wait for the kernel."""
 

@@ -3,14 +3,15 @@
 A short run, then a long one in the foreground (the kernel busy): its live view draws curves from numbers (SVG),
 the previous run faintly under them; hover shows values; the log toggle and the smoothing slider redraw; Pause and
 Stop clicks reach the busy kernel (JupyterLab sends widget messages on a kernel subshell) and the run stops within
-one batch of the click. Every run ends as the final PNG of its curves (what a saved notebook keeps). A background
+one batch of the click. The layer panel (per-layer gradient norms at log points) and the confusion panel (each
+epoch's validation) update while the run is live. Every run ends as the final PNG of its curves (what a saved notebook keeps). A background
 run stopped with ``run.stop()`` ends the same way.
 """
 import json
 import re
 
 import nbformat
-from conftest import SHOTS
+from conftest import SHOTS, cell_output, loaded_png
 from nbformat.v4 import new_code_cell, new_notebook
 
 SETUP = """import json, threading, time
@@ -46,14 +47,13 @@ FINAL_PNG = "[data-mime-type='image/png'] img"
 CHART = "svg.nbtrain-chart[data-key='loss']"
 
 
-def _output(page, i: int):
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(i).locator(".jp-Cell-outputArea")
+_output = cell_output
 
 
 def _assert_final_png(page, out) -> None:
     img = out.locator(FINAL_PNG)
     img.wait_for(timeout=180_000)
-    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    loaded_png(page, img, 0, 0)
     assert img.count() == 1
     width, height = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
     assert width > 300 and height > 100, (width, height)
@@ -85,6 +85,36 @@ def _status(page, cell: int, pattern: str, timeout=180_000) -> None:
                            arg=[cell, pattern], timeout=timeout)
 
 
+def _text(page, cell: int, sel: str) -> str:
+    return page.evaluate(f"([i, sel]) => ({IN_CELL})(i, sel)?.innerText || ''", [cell, sel])
+
+
+def _wait_text_change(page, cell: int, sel: str, timeout=180_000) -> str:
+    """Wait until ``sel`` in the cell's output has some text, then until that text changes; return the new text."""
+    page.wait_for_function(f"([i, sel]) => !!(({IN_CELL})(i, sel)?.innerText || '').trim()", arg=[cell, sel],
+                           timeout=timeout)
+    old = _text(page, cell, sel)
+    page.wait_for_function(f"([i, sel, old]) => (({IN_CELL})(i, sel)?.innerText || '') !== old", arg=[cell, sel, old],
+                           timeout=timeout)
+    return _text(page, cell, sel)
+
+
+def _watch_panels(page, out) -> None:
+    """The layer panel and the confusion panel draw from numbers and change while the run is live."""
+    layers = _wait_text_change(page, 2, ".nbtrain-layer-last")          # the latest gradient norm of each layer
+    assert len(layers.split()) == 4 and all(float(v) > 0 for v in layers.split()), layers    # 2 convs, 2 linears
+    names = out.locator(".nbtrain-layer-names div").all_inner_texts()
+    assert names == ["0 Conv2d", "3 Conv2d", "7 Linear", "9 Linear"], names
+    title = _wait_text_change(page, 2, ".nbtrain-insight-title")        # a new epoch's validation
+    assert re.fullmatch(r"confusion matrix \(validation, epoch \d+; rows: true, columns: predicted\)", title), title
+    assert out.locator(".nbtrain-perclass tr").count() == 11                # a header and the 10 digits
+    assert out.locator("canvas.nbtrain-confusion").evaluate("c => c.width") > 100
+    panels = out.locator(".nbtrain-panels").bounding_box()
+    for tile in ("canvas.nbtrain-fmap", "canvas.nbtrain-kern"):             # below the tiles, not over them
+        box = out.locator(tile).bounding_box()
+        assert panels["y"] >= box["y"] + box["height"] - 1, (tile, box, panels)
+
+
 def _watch_live(page, out) -> None:      # out: the output of cell 2
     """The live view draws and updates from numbers; hover, log toggle and smoothing redraw in the browser."""
     out.locator(CHART).wait_for(timeout=300_000)              # a loaded 2-core machine: minutes, not seconds
@@ -94,6 +124,7 @@ def _watch_live(page, out) -> None:      # out: the output of cell 2
     assert len(_path(out, "past")) > 10                     # the earlier run of this session, faintly
     text = out.locator(CHART + " text.planned").text_content()
     assert re.fullmatch(r"→ 920 planned", text), text       # x fits the data; the plan is a marker
+    _watch_panels(page, out)
     out.locator(".nbtrain-pause").click()                   # the kernel is busy: the click goes over a subshell
     _status(page, 2, "paused")
     still = _path(out, "train")
@@ -116,8 +147,9 @@ def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
                              new_code_cell(BACKGROUND), new_code_cell(STOP)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, lab.root / "fit_cell.ipynb")
-    notebook.open("fit_cell.ipynb")
     page = notebook.page
+    page.set_viewport_size({"width": 1400, "height": 1700})    # the whole live dashboard on screen (screenshot)
+    notebook.open("fit_cell.ipynb")
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     out = _output(page, 2)

@@ -6,12 +6,12 @@ does the same in JupyterLab, with hover, log scale, smoothing, Pause and a rerun
 """
 import json
 import re
-from pathlib import Path
 
 import nbformat
+from conftest import SHOTS
+from conftest import loaded_png as _loaded_png
 from nbformat.v4 import new_code_cell, new_notebook
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CELL = """import json, threading, time
 import nbtrain as nb
 from nbtrain.sinks.dashboard import Dashboard
@@ -57,11 +57,6 @@ RECORD = """errors => {
 
 
 CHART_D = """cell => cell.querySelector("svg.nbtrain-chart[data-key='loss'] path.train")?.getAttribute('d') || ''"""
-
-
-def _loaded_png(page, img, min_width=300, min_height=100) -> None:
-    page.wait_for_function("([el, w, h]) => el.complete && el.naturalWidth > w && el.naturalHeight > h",
-                           arg=[img.element_handle(), min_width, min_height])
 
 
 def test_notebook7_live_dashboard_stop_click_then_the_final_png(notebook7, page):

@@ -1,7 +1,8 @@
 """What the browser has not seen yet, as one small JSON message: numbers and uint8 tiles, never pictures.
 
-A ``Feed`` keeps cursors into the dashboard's append-only lists (log points, epoch rows, LR records, notes) and
-versions of what is replaced whole (the planned LR, the image tiles); ``take`` returns only what is new since the
+A ``Feed`` keeps cursors into the dashboard's append-only lists (log points, epoch rows, LR records, notes, the
+LayerStats rows and activation rows) and versions of what is replaced whole (the planned LR, the image tiles, the
+insight panel's numbers); ``take`` returns only what is new since the
 last call, so one update costs the same at step 100 and at step 100,000. ``tiles`` turns feature maps and conv
 kernels into uint8 grids (base64) that the front end paints on a canvas; ``histograms`` weight counts for bars.
 ``PAST`` keeps the curves of this session's last runs, which a new dashboard overlays faintly.
@@ -37,14 +38,16 @@ class Feed:
 
     def reset(self) -> None:
         """Forget what was sent (a view asked for everything again)."""
-        self.cursors = {"steps": 0, "epochs": 0, "lr": 0, "notes": 0}
-        self.plan_version = self.img_version = -1
+        self.cursors = {"steps": 0, "epochs": 0, "lr": 0, "notes": 0, "layers": 0, "acts": 0}
+        self.plan_version = self.img_version = self.insight_version = -1
         self.status = None
 
     def take(self, dash, final: bool = False) -> dict | None:
         msg: dict = {}
+        stats = dash.layerstats
         lists = {"steps": dash.steps, "epochs": dash.epochs, "lr": dash.lr_rows,
-                 "notes": list(dash.state.notes) if dash.state is not None else []}
+                 "notes": list(dash.state.notes) if dash.state is not None else [],
+                 "layers": stats.rows if stats is not None else [], "acts": stats.acts if stats is not None else []}
         for key, rows in lists.items():
             start = self.cursors[key]
             if len(rows) > start:
@@ -56,6 +59,9 @@ class Feed:
         if dash.img_version != self.img_version:
             self.img_version = dash.img_version
             msg["images"] = dash.images
+        if dash.insight_version != self.insight_version:
+            self.insight_version = dash.insight_version
+            msg["insight"] = dash.insight
         status = dash.head()
         if msg or final or status != self.status:
             self.status = status

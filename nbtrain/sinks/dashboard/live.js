@@ -7,9 +7,9 @@ const BUSY_TIP = " — this front end delivers clicks to a busy kernel only over
   "foreground fit now, interrupt the kernel: the loop stops cleanly.";
 
 function newStore() {
-  return {steps: [], epochs: [], lr: [], notes: [], plan: null, images: {fmap: {}, kern: {}, hist: []},
-          head: {status: "starting", progress: [0, 1], paused: false, error: "", reach: false}, final: false,
-          views: new Set(), asked: 0};
+  return {steps: [], epochs: [], lr: [], notes: [], layers: [], acts: [], insight: null, saved: "", plan: null,
+          images: {fmap: {}, kern: {}, hist: []}, final: false, views: new Set(), asked: 0,
+          head: {status: "starting", progress: [0, 1], paused: false, error: "", reach: false, memory: ""}};
 }
 
 function storeFor(model) {
@@ -26,12 +26,15 @@ function splice(list, part, ask) {
 }
 
 function receive(s, m, model) {
+  if (m && m.t === "saved") { s.saved = m.text; for (const v of s.views) v.update(); return; }
   if (!m || m.t !== "data") return;
   const ask = () => { if (Date.now() - s.asked > 1000) { s.asked = Date.now(); model.send({t: "hello"}); } };
-  for (const k of ["steps", "epochs", "lr", "notes"]) if (m[k]) splice(s[k], m[k], ask);
+  for (const k of ["steps", "epochs", "lr", "notes", "layers", "acts"]) if (m[k]) splice(s[k], m[k], ask);
   if ("plan" in m) s.plan = m.plan;
   if (m.images) s.images = m.images;
-  s.head = {status: m.status, progress: m.progress, paused: m.paused, error: m.error, reach: m.reach};
+  if ("insight" in m) s.insight = m.insight;
+  s.head = {status: m.status, progress: m.progress, paused: m.paused, error: m.error, reach: m.reach,
+            memory: m.memory || ""};
   s.final = s.final || m.final;
   for (const v of s.views) v.update();
 }
@@ -66,6 +69,17 @@ function buildControls(v, model) {
   v.lrOut = el("span", "nbtrain-lr-out", lr, "1");
   v.lr.oninput = () => { v.lrOut.textContent = fmt(Math.pow(10, +v.lr.value)); };
   v.lr.onchange = () => model.send({t: "lr", value: Math.pow(10, +v.lr.value)});
+  if ((model.get("meta") || {}).static) row.style.display = "none";     // an exported page: no kernel to talk to
+}
+
+// A link, not a run control: the kernel writes the file (<run dir>/dashboard.html or ./<run name>.html) and says where.
+function exportLink(parent, model) {
+  const a = el("a", "nbtrain-export", parent, "Export HTML");
+  a.href = "#";
+  a.title = "Write this dashboard as one self-contained HTML file (curves, panels, spec, code) that opens " +
+    "in a browser with no kernel";
+  a.onclick = ev => { ev.preventDefault(); model.send({t: "export"}); };
+  return a;
 }
 
 function buildViewControls(v) {
@@ -80,6 +94,8 @@ function buildViewControls(v) {
   v.smoothOut = el("span", "", sm, String(v.alpha));
   v.log.onchange = () => v.drawCharts();
   v.smooth.oninput = () => { v.smoothOut.textContent = v.smooth.value; v.drawCharts(); };
+  if (!v.static) { exportLink(row, v.model); v.saved = el("span", "nbtrain-saved", row, ""); }
+  else v.saved = el("span", "", null, "");
 }
 
 function metricSpec(v, s, key, xdom, meta) {
@@ -139,8 +155,9 @@ function drawCharts(v, s, meta) {
   drawChart(v.svgs[keys.length], lrSpec(v, s, meta));
 }
 
-function paintTile(canvas, t) {
-  const scale = Math.max(1, Math.min(Math.ceil(160 / Math.min(t.w, t.h)), Math.floor(640 / Math.max(t.w, t.h)) || 1));
+function paintTile(canvas, t, fit) {
+  const scale = fit ? Math.max(1, Math.floor(fit / Math.max(t.w, t.h))) :
+    Math.max(1, Math.min(Math.ceil(160 / Math.min(t.w, t.h)), Math.floor(640 / Math.max(t.w, t.h)) || 1));
   canvas.width = t.w; canvas.height = t.h;
   canvas.style.width = t.w * scale + "px"; canvas.style.height = t.h * scale + "px";
   const raw = atob(t.data), img = canvas.getContext("2d").createImageData(t.w, t.h);
@@ -196,6 +213,9 @@ function buildTiles(v) {
 function updateHead(v, s, model) {
   const h = s.head, [n, total] = h.progress || [0, 1];
   v.status.textContent = h.status + (h.error ? ` · dashboard error: ${h.error}` : "");
+  v.memory.textContent = h.memory || "";
+  v.memory.style.display = h.memory ? "" : "none";
+  v.saved.textContent = s.saved;
   v.bar.style.width = (100 * n / Math.max(1, total)).toFixed(1) + "%";
   v.pause.textContent = h.paused ? "Resume" : "Pause";
   v.stop.title = STOP_TIP + (h.reach ? "" : BUSY_TIP);
@@ -215,25 +235,36 @@ function showFinal(v, model) {
   img.src = "data:image/png;base64," + png;
   v.notes = el("div", "nbtrain-doctor", v.root);
   v.notes.replaceChildren(...v.s.notes.map(t => el("div", "nbtrain-note", null, "⚠ " + t)));
+  const row = el("div", "nbtrain-row", v.root);
+  exportLink(row, model);
+  v.saved = el("span", "nbtrain-saved", row, v.s.saved);
+  v.refresh = () => { v.saved.textContent = v.s.saved; };
   return true;
 }
 
 function makeView(s, model, root) {
-  const v = {s, root: el("div", "nbtrain-live", root), svgs: [], alpha: (model.get("meta") || {}).smooth ?? 0.6};
+  const meta = model.get("meta") || {};
+  const v = {s, model, static: !!meta.static, root: el("div", "nbtrain-live", root), svgs: [], alpha: meta.smooth ?? 0.6};
   v.status = el("div", "nbtrain-status", v.root, "starting");
+  v.memory = el("div", "nbtrain-memory", v.root, "");
   buildControls(v, model);
   buildViewControls(v);
   v.placeholder = el("div", "nbtrain-placeholder", v.root, "waiting for the first log point…");
   v.charts = el("div", "nbtrain-row nbtrain-charts", v.root);
   v.readout = el("div", "nbtrain-readout", v.root, "");
   buildTiles(v);
+  buildPanels(v);
   v.notes = el("div", "nbtrain-doctor", v.root);
-  v.drawCharts = () => drawCharts(v, s, model.get("meta") || {});
+  v.meta = () => model.get("meta") || {};
+  v.drawCharts = () => drawCharts(v, s, v.meta());
   v.update = () => {
-    if (v.ended || (v.ended = showFinal(v, model))) return;
+    if (v.ended) { v.refresh(); return; }
+    if ((v.ended = showFinal(v, model))) return;
     updateHead(v, s, model);
     v.drawCharts();
     if (v.imgs !== s.images) { v.imgs = s.images; drawTiles(v, s); }
+    drawLayers(v, s, v.meta());
+    drawInsight(v, s);
   };
   return v;
 }

@@ -5,9 +5,14 @@ a batch end of the training thread, one small JSON message with what is new (log
 the status line) goes to an anywidget front end (live.js), which draws the curves (SVG), the LR of each param
 group with its planned schedule, the feature maps and kernels (uint8 tiles on a canvas) and keeps the view
 controls (log scale, smoothing, hover, layer pickers) to itself. Feature maps and kernels are captured once per
-epoch on a fixed probe batch. No matplotlib and no PNG until the run ends; then one static PNG of the curves
-replaces the widget (``LiveView.finish``), so a saved notebook shows the result. In a plain terminal the dashboard
-prints one text line per epoch instead.
+epoch on a fixed probe batch. With a LayerStats sink in the run (fit() adds one), a layer panel draws each layer's
+gradient norm, update/weight ratio and activation statistics over time; with what the History collects at
+validation, a panel shows the confusion matrix, per-class precision / recall / F1 and the top losses (or, for a
+regression, predicted vs true); both travel as numbers. On CUDA a memory line sits under the status line. The
+"Export HTML" link (and ``export_html(path)``) writes the dashboard as one self-contained HTML file. No
+matplotlib and no PNG until the run ends; then one static PNG of the curves replaces the widget
+(``LiveView.finish``), so a saved notebook shows the result. In a plain terminal the dashboard prints one text line
+per epoch instead.
 
 Stop, Pause and the LR slider reach a foreground run where the front end sends widget messages on a kernel
 subshell (JupyterLab >= 4.4 with ipykernel >= 7; see view.py); elsewhere they act once the kernel is idle, i.e.
@@ -26,7 +31,9 @@ from ... import viz
 from ...callbacks import Callback
 from ...env import in_notebook
 from ..control import Control
-from . import feed, text
+from ..layerstats import LayerStats
+from ..memory import cuda_memory, memory_line
+from . import export, feed, panels, text
 from .feed import Feed, numeric
 from .view import LiveView
 
@@ -74,6 +81,9 @@ class Dashboard(Callback):
         self.fmaps, self.kern, self.weights = {}, {}, {}
         self.lr_scale, self._scales, self._pending_scale = 1.0, [], None
         self.updates, self.costs = 0, collections.deque(maxlen=1000)   # seconds each update took (kernel side)
+        self.layerstats, self.insight, self.insight_version = None, None, 0
+        self.panel_costs: list[float] = []   # seconds of each epoch end's insight gathering (the benchmark reads it)
+        self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
         self._interrupted, self._t0, self._start_step, self._last = "", None, 0, -math.inf
         self._foreground = True
@@ -109,6 +119,8 @@ class Dashboard(Callback):
         elif kind == "hello":                # a new model in the browser: everything again
             with self._lock:
                 self.feed.reset()
+        elif kind == "export":
+            self._export_click()
         self.push()
 
     def toggle_pause(self) -> None:
@@ -136,6 +148,8 @@ class Dashboard(Callback):
         self.steps, self.epochs, self.lr_rows, self._scales = [], [], [], []
         self.fmaps, self.kern, self.weights = {}, {}, {}
         self.images = {"fmap": {}, "kern": {}, "hist": []}
+        self.layerstats = next((c for c in state.callbacks or () if isinstance(c, LayerStats)), None)
+        self.insight, self.done_view, self.saved = None, None, ""
         self._interrupted, self.lr_scale, self._last = "", 1.0, -math.inf
         self._foreground = threading.current_thread() is threading.main_thread()
         if not self.external_control:
@@ -163,13 +177,19 @@ class Dashboard(Callback):
     def on_log(self, state, logs) -> None:
         self.steps.append({**numeric(logs), "step": state.step})
         self._record_lr(state)
+        view = self.view
+        if view is not None and self.layerstats is not None and view.widget.meta.get("layers") is None \
+                and self.layerstats.names:     # a LayerStats placed after this dashboard named its layers later
+            view.widget.meta = self.meta()
 
     def on_epoch_end(self, state, logs) -> None:
         self.epochs.append({**numeric(logs), "step": state.step})
         if self.mode == "widgets":
             self._capture(state)
+            self._gather(state)
         else:
-            self._print(self.epoch_line(state, logs))
+            mem = memory_line(cuda_memory(state.device))
+            self._print(self.epoch_line(state, logs) + (f"  ({mem})" if mem else ""))
 
     def on_interrupt(self, state, exc) -> None:
         self._interrupted = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -189,7 +209,7 @@ class Dashboard(Callback):
         except Exception as e:  # noqa: BLE001 - the live view stays; the error is kept for the user
             self.error = e
         feed.remember(self._label(state), self.steps, self.epochs)
-        self.view = None                      # a next fit with this dashboard shows a fresh one
+        self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
 
     def _record_lr(self, state) -> None:
         opt = state.optimizer
@@ -215,6 +235,18 @@ class Dashboard(Callback):
             self.img_version += 1
         except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
             self.error = e
+
+    def _gather(self, state) -> None:
+        """The insight panel's numbers of this epoch's validation (a few small lists, a few thumbnails)."""
+        t = time.perf_counter()
+        try:
+            found = panels.insight(state)
+        except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
+            self.error, found = e, None
+        if found is not None:
+            self.insight = found
+            self.insight_version += 1
+        self.panel_costs.append(time.perf_counter() - t)
 
     def _probe_input(self, state):
         probe = self.probe if self.probe is not None else state.probe
@@ -250,7 +282,7 @@ class Dashboard(Callback):
         total = st.epochs * st.steps_per_epoch if st is not None else 0
         return {"label": self._label(st), "past": list(feed.PAST), "total": total, "smooth": self.smooth,
                 "spe": st.steps_per_epoch if st is not None else 0, "features": self.show_features,
-                "kernels": self.show_kernels}
+                "kernels": self.show_kernels, "layers": panels.layer_meta(self.layerstats)}
 
     def head(self) -> dict:
         """The status part of every update: the line, progress, paused, running."""
@@ -258,6 +290,7 @@ class Dashboard(Callback):
         total = max(1, st.epochs * st.steps_per_epoch) if st is not None else 1
         return {"status": self.status_text(), "progress": [min(st.step, total) if st else 0, total],
                 "paused": self.control.paused, "error": repr(self.error) if self.error else "",
+                "memory": memory_line(cuda_memory(st.device)) if st is not None else "",
                 "reach": not self._foreground or bool(self.view is not None and self.view.via_subshell)}
 
     def planned(self):
@@ -273,6 +306,20 @@ class Dashboard(Callback):
         self.figure = viz.curves_figure(self.steps, self.epochs, metrics, [r[0] for r in rows], [r[1] for r in rows],
                                         self.planned(), self.status_text(), self.smooth, height=3.0)
         return viz.to_png(self.figure)
+
+    def export_html(self, path=None):
+        """Write this dashboard as one self-contained HTML file (curves, panels, spec, code); returns its path.
+        Default path: ``<run dir>/dashboard.html`` when the run logs to TensorBoard, else ``<run name>.html``."""
+        return export.export_html(self, path if path is not None else export.default_path(self.state))
+
+    def _export_click(self) -> None:
+        view = self.view or self.done_view
+        try:
+            self.saved = f"saved {self.export_html()}"
+        except Exception as e:  # noqa: BLE001 - said in the widget, the run goes on
+            self.saved = f"export failed: {type(e).__name__}: {e}"
+        if view is not None:
+            view.send({"t": "saved", "text": self.saved})
 
     def _label(self, state) -> str:
         lr = self.lr_rows[0][1][0] if self.lr_rows and self.lr_rows[0][1] else None

@@ -3,7 +3,7 @@
 What is fixed for a run travels as synced traits (``key``, ``meta``: total steps, past runs, panels; ``final``: the
 PNG at the end), so a view made late still has it; what grows travels as custom messages ``{"t": "data", ...}``
 with only what is new (feed.py), each list part carrying its start index so a replay is idempotent. The browser
-sends ``{"t": "hello" | "stop" | "pause" | "lr"}``: a new model asks for everything again, or a click. Log scale,
+sends ``{"t": "hello" | "stop" | "pause" | "lr" | "export"}``: a new model asks for everything again, or a click. Log scale,
 smoothing, hover and the layer pickers are the browser's alone.
 
 Why a Stop click did not reach a foreground ``fit()`` in JupyterLab 4.6 + ipykernel 7.4: JupyterLab sends comm
@@ -24,7 +24,13 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SCRIPTS = ("chart.js", "panels.js", "live.js")      # concatenated in this order into one ES module
 _CLASS: list = []
+
+
+def esm_source() -> str:
+    """The front end as one ES module (what the widget loads, and what an exported page inlines)."""
+    return "".join((HERE / f).read_text(encoding="utf-8") for f in SCRIPTS)
 
 
 def widget_class():
@@ -34,7 +40,7 @@ def widget_class():
         import traitlets  # installed with ipywidgets, which anywidget needs
 
         class LiveDashboard(anywidget.AnyWidget):
-            _esm = "".join((HERE / f).read_text(encoding="utf-8") for f in ("chart.js", "live.js"))
+            _esm = esm_source()
             _css = (HERE / "live.css").read_text(encoding="utf-8")
             key = traitlets.Unicode().tag(sync=True)            # names this widget's store in the browser
             meta = traitlets.Dict().tag(sync=True)              # the run: total steps, past runs, panels

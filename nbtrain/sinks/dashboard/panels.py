@@ -1,0 +1,88 @@
+"""The numbers of the dashboard's insight panels: per-layer statistics and what the model gets wrong.
+
+``layer_meta``: the layer names a LayerStats sink watches (sent once, with the run's meta); its rows travel with the
+Feed like the curves (append-only, only what is new). ``insight(state)``: at an epoch end, what the History holds
+of the latest validation (nbtrain.history: ``confusion``, ``per_class``, ``top_losses``, ``class_names`` for a
+classification run, ``residuals`` for a regression), as one JSON-ready dict that replaces the previous one, with a
+small uint8 tile of each top-loss sample when the validation samples are images. None when the run has neither.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...data.fast import run_tail
+from .feed import tile
+
+TOP = 8                    # top-loss samples sent to the browser
+THUMB = 48                 # their thumbnails at most this many pixels a side
+MAX_POINTS = 2000          # regression points sent
+
+
+def clean(obj):
+    """A copy with NaN and inf floats as None (JSON has no such numbers) and tuples as lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    return obj
+
+
+def layer_meta(stats) -> dict | None:
+    """``{"grad": layer names, "act": activation layer names}`` of a LayerStats sink, or None."""
+    if stats is None or not (stats.names or stats.act_names):
+        return None
+    return {"grad": list(stats.names), "act": list(stats.act_names)}
+
+
+def insight(state) -> dict | None:
+    """The latest validation's confusion matrix, per-class metrics and top losses, or its residuals, or None."""
+    h = state.history
+    epoch = getattr(state, "epoch", 0) + 1
+    matrices = getattr(h, "confusion", None)
+    if matrices:
+        per_class = getattr(h, "per_class", None) or [None]
+        top = list(getattr(h, "top_losses", None) or [])[:TOP]
+        return clean({"kind": "classification", "epoch": epoch, "confusion": matrices[-1],
+                      "per_class": per_class[-1], "names": getattr(h, "class_names", None), "top": top,
+                      "thumbs": thumbnails(state.val_loader, [r["index"] for r in top])})
+    res = getattr(h, "residuals", None)
+    if res and res.get("true"):
+        n = len(res["true"])
+        stride = max(1, math.ceil(n / MAX_POINTS))
+        return clean({"kind": "regression", "epoch": epoch,
+                      "true": [float(v) for v in res["true"][::stride]],
+                      "pred": [float(v) for v in res["pred"][::stride]]})
+    return None
+
+
+def _sample(loader, i: int):
+    """Validation sample ``i`` as the model sees it (nbtrain's fast loader: its cached tensors, then its tail)."""
+    if hasattr(loader, "x") and hasattr(loader, "tail"):
+        x = loader.x[i:i + 1]
+        return (run_tail(loader.tail, x, torch.Generator(device=x.device)) if loader.tail else x)[0]
+    ds = getattr(loader, "dataset", None)
+    return ds[i][0] if ds is not None else None
+
+
+def thumbnails(loader, indices: list) -> dict:
+    """``{str(index): tile}`` of image samples (C, H, W) with C 1 or 3, each scaled to its own range; {} else."""
+    out = {}
+    try:
+        for i in indices:
+            x = _sample(loader, int(i))
+            if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[0] not in (1, 3):
+                return {}
+            x = x.detach().float().cpu()
+            if max(x.shape[-2:]) > THUMB:
+                scale = THUMB / max(x.shape[-2:])
+                size = (max(1, int(x.shape[-2] * scale)), max(1, int(x.shape[-1] * scale)))
+                x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
+            lo, hi = x.min(), x.max()
+            out[str(int(i))] = tile((x - lo) / (hi - lo) if hi > lo else x * 0)
+    except Exception:  # noqa: BLE001 - a dataset we cannot index: the panel lists indices and labels only
+        return {}
+    return out

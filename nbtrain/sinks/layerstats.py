@@ -1,0 +1,260 @@
+"""Per-layer statistics: how each layer's gradients, updates and activations behave (the doctor reads them).
+
+A *layer* here is a module with trainable parameters of its own (``Conv2d``, ``Linear``, a norm layer...), named
+``"<module name> <Type>"``. At each log point (``every`` steps, the loop's ``log_every``) LayerStats computes on the
+device, for every layer:
+
+- ``grad``:   the gradient norm, ``sqrt(sum of p.grad**2)`` over the layer's parameters (after clipping and the AMP
+              unscale: the gradient the optimizer used);
+- ``update``: the update/weight ratio ``||w_t - w_prev|| / ||w_t||``, ``w_prev`` copied on the device at the start
+              of the log point's step (one copy every ``every`` steps, in place into buffers kept for the run);
+
+and reads them back in one host sync per log point (nothing per step). At each epoch end it runs the probe batch
+(``state.probe``, else the first 8 validation samples) once through the model in eval mode under
+``torch.no_grad()`` (every module's mode restored), with forward hooks on the activation layers (the catalog's
+``act`` tag, probability layers aside), and records each one's output mean, std and *dead fraction*: the fraction
+of its units that are exactly 0 for every sample of the probe batch, a unit being a channel (dimension 1: a
+channel of a conv map counts as dead only if it is 0 at every position) or a feature of a flat output. Again one host sync. The hooks exist only for that forward pass.
+
+``rows``: ``[{"step", "grad": [per layer], "update": [per layer]}]`` (None where a layer has no gradient or a
+value is not finite); ``acts``: ``[{"epoch", "step", "mean", "std", "dead"}]`` with one value per ``act_names``.
+With a TensorBoard sink in the run, the numbers also go there as scalars (``layers/grad_norm/<layer>`` and
+``layers/update_ratio/<layer>`` at each log point's step, ``layers/act_mean|act_std|dead/<layer>`` at each epoch),
+through that sink's writer (one event file per run).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import torch
+
+from ..callbacks import Callback
+from ..catalog import LAYERS, tags_of
+from ..modes import eval_mode
+from .tensorboard import TensorBoard
+
+
+def _finite(values: list) -> list:
+    return [v if v is not None and math.isfinite(v) else None for v in values]
+
+
+def _norms(tensors: list) -> torch.Tensor:
+    """The 2-norm of each tensor, stacked (torch's fused multi-tensor kernel)."""
+    return torch.stack([n.float() for n in torch._foreach_norm(tensors)])
+
+
+def _act_layers(model) -> list:
+    """(name, module) of the activation layers: the catalog's ``act`` tag, Softmax-like ``prob`` layers aside."""
+    out = []
+    for name, m in model.named_modules():
+        tags = tags_of(LAYERS, m)
+        if name and "act" in tags and "prob" not in tags:
+            out.append((name, m))
+    return out
+
+
+def unit_stats(out: torch.Tensor) -> torch.Tensor:
+    """``[mean, std, dead fraction]`` of one activation output (N, C, ...) or (N, F), on its device."""
+    x = out.detach().float()
+    live = (x != 0).reshape(x.shape[0], x.shape[1], -1).any(dim=2).any(dim=0) if x.dim() >= 2 else (x != 0)
+    if x.numel() > 1:
+        std, mean = torch.std_mean(x)
+    else:
+        std, mean = torch.zeros((), device=x.device), x.mean()
+    return torch.stack([mean, std, 1.0 - live.float().mean()])
+
+
+@contextlib.contextmanager
+def small_ops(device):
+    """One intra-op thread on a CPU for these tiny tensors: with torch's pool, every small op waits at a barrier for
+    the other threads, which a busy CPU (a 2-core notebook) stalls for milliseconds (as in nbtrain/data/fast.py)."""
+    if getattr(device, "type", "cpu") != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def first_samples(loader, n: int = 8):
+    """The first ``n`` validation inputs, read from the loader's tensors or dataset: no iterator is made, so no
+    generator (the loader's, or one it shares with the training loader) draws a number. None when unreadable."""
+    try:
+        x = getattr(loader, "x", None)                       # nbtrain's in-memory loader: its cached tensors
+        if isinstance(x, torch.Tensor):
+            return x[:n]
+        ds = getattr(loader, "dataset", None)
+        if ds is None or not len(ds):
+            return None
+        return torch.stack([torch.as_tensor(ds[i][0]) for i in range(min(n, len(ds)))])
+    except Exception:  # noqa: BLE001 - a dataset we cannot index: no activation statistics
+        return None
+
+
+class LayerStats(Callback):
+    """Gradient norm and update/weight ratio per layer at log points, activation statistics per epoch.
+
+    every:      steps between log points (default: the run's ``log_every``; 20 without a LoopSpec).
+    max_layers: at most this many layers (the first ones) and this many activation layers are watched.
+    """
+
+    needs_probe = True            # fit() gives it a fixed input batch (state.probe) for the activations
+
+    def __init__(self, every: int | None = None, max_layers: int = 64):
+        self.every, self.max_layers = every, max_layers
+        self.names: list[str] = []           # the layers with parameters, "<module name> <Type>"
+        self.act_names: list[str] = []       # the activation layers
+        self.rows: list[dict] = []
+        self.acts: list[dict] = []
+        self.costs: dict = {"copy": [], "log": [], "epoch": []}   # seconds of each part's work (benchmarks read it)
+        self._params, self._owner, self._owners, self._prev, self._acts = [], None, [], None, []
+        self.error = None                    # what stopped the statistics (training goes on without them)
+        self._writer_at = [0, 0]             # rows and acts already written to TensorBoard
+        self._every = 20
+        self._probe = None
+
+    # -- events -----------------------------------------------------------------------------------
+    def on_fit_start(self, state) -> None:
+        model = state.model
+        self.rows, self.acts, self._prev, self._writer_at = [], [], None, [0, 0]
+        self.costs = {"copy": [], "log": [], "epoch": []}
+        if model is None:
+            return
+        loop = state.loop_spec
+        self._every = self.every or (getattr(loop, "log_every", 0) or 20)
+        layers = []
+        for name, m in model.named_modules():
+            own = [p for p in m.parameters(recurse=False) if p.requires_grad]
+            if own:
+                layers.append((f"{name or 'model'} {type(m).__name__}", own))
+        layers = layers[:self.max_layers]
+        self.names = [n for n, _ in layers]
+        self._params = [p for _, ps in layers for p in ps]
+        self._owners = [i for i, (_, ps) in enumerate(layers) for _ in ps]      # each parameter's layer
+        device = self._params[0].device if self._params else None
+        self._owner = torch.tensor(self._owners, dtype=torch.long, device=device) if self._owners else None
+        self._acts = _act_layers(model)[:self.max_layers]
+        self.act_names = [f"{n} {type(m).__name__}" for n, m in self._acts]
+        probe = state.probe
+        if probe is None and self._acts:
+            probe = first_samples(state.val_loader)
+        self._probe = probe[0] if isinstance(probe, (tuple, list)) else probe
+
+    def on_batch_start(self, state) -> None:
+        if self._params and (state.step + 1) % self._every == 0:      # this step ends at a log point
+            t = time.perf_counter()
+            params = [p.detach() for p in self._params]
+            with small_ops(params[0].device):
+                if self._prev is None or self._prev[0].device != params[0].device:
+                    self._prev = [p.clone() for p in params]
+                else:
+                    torch._foreach_copy_(self._prev, params)
+            self._prev_step = state.step
+            self.costs["copy"].append(time.perf_counter() - t)
+
+    def on_batch_end(self, state, logs) -> None:
+        if not logs or not self._params:
+            return
+        t = time.perf_counter()
+        try:
+            with small_ops(self._params[0].device):
+                row = self.layer_norms(self._prev if self._fresh(state) else None)
+            self.rows.append({"step": state.step, **row})
+        except Exception as e:  # noqa: BLE001 - e.g. a model split over devices: no statistics, training goes on
+            self.error, self._params, self._prev = e, [], None
+        self.costs["log"].append(time.perf_counter() - t)
+
+    def on_epoch_end(self, state, logs) -> None:
+        x = self._probe
+        if self._acts and isinstance(x, torch.Tensor) and state.model is not None:
+            t = time.perf_counter()
+            try:
+                with small_ops(getattr(next(state.model.parameters(), None), "device", None)):
+                    row = self.activations(state.model, x)
+                self.acts.append({"epoch": state.epoch + 1, "step": state.step, **row})
+            except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
+                self.error, self._acts = e, []
+            self.costs["epoch"].append(time.perf_counter() - t)
+        self._write(state)
+
+    def on_fit_end(self, state) -> None:
+        self._write(state)
+        self._prev = self._probe = None       # the buffers go with the run
+
+    # -- the numbers ------------------------------------------------------------------------------
+    def _fresh(self, state) -> bool:
+        return self._prev is not None and getattr(self, "_prev_step", -1) == state.step - 1
+
+    def layer_norms(self, prev=None) -> dict:
+        """``{"grad": [...], "update": [...]}`` per layer now (update only with ``prev``, else None each)."""
+        n = len(self.names)
+        with torch.no_grad():
+            params = [p.detach() for p in self._params]
+            has = [p.grad is not None for p in self._params]
+            grads = [p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device) for p in self._params]
+            parts = [_norms(grads) ** 2]
+            if prev is not None:
+                parts += [_norms(torch._foreach_sub(params, prev)) ** 2, _norms(params) ** 2]
+            sq = torch.zeros(len(parts), n, device=parts[0].device)
+            for i, v in enumerate(parts):
+                sq[i].index_add_(0, self._owner, v)
+            values = sq.sqrt().tolist()                                 # the one host sync
+        with_grad = [False] * n
+        for i, h in zip(self._owners, has):
+            with_grad[i] = with_grad[i] or h
+        grad = _finite([g if ok else None for g, ok in zip(values[0], with_grad)])
+        if prev is None:
+            return {"grad": grad, "update": [None] * n}
+        update = _finite([d / w if w > 0 else None for d, w in zip(values[1], values[2])])
+        return {"grad": grad, "update": update}
+
+    def activations(self, model, x) -> dict:
+        """``{"mean", "std", "dead"}`` per activation layer for the probe batch ``x`` (eval mode, no_grad)."""
+        got: dict = {}
+
+        def saver(i):
+            def hook(module, inputs, output):
+                if isinstance(output, torch.Tensor) and output.dim() >= 1 and output.shape[0] > 0:
+                    got[i] = unit_stats(output)
+            return hook
+        hooks = [m.register_forward_hook(saver(i)) for i, (_, m) in enumerate(self._acts)]
+        try:
+            param = next(model.parameters(), None)
+            if param is not None:
+                x = x.to(param.device)
+            with eval_mode(model), torch.no_grad():
+                model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        out = {"mean": [None] * len(self._acts), "std": [None] * len(self._acts), "dead": [None] * len(self._acts)}
+        if got:
+            keys = sorted(got)
+            values = torch.stack([got[i] for i in keys]).tolist()       # the one host sync
+            for i, (mean, std, dead) in zip(keys, values):
+                out["mean"][i], out["std"][i], out["dead"][i] = _finite([mean, std, dead])
+        return out
+
+    # -- TensorBoard ------------------------------------------------------------------------------
+    def _write(self, state) -> None:
+        tb = next((c for c in state.callbacks or () if isinstance(c, TensorBoard) and c.writer is not None), None)
+        if tb is None:
+            return
+        w = tb.writer
+        rows, acts = self.rows[self._writer_at[0]:], self.acts[self._writer_at[1]:]
+        self._writer_at = [len(self.rows), len(self.acts)]
+        for r in rows:
+            for key, tag in (("grad", "grad_norm"), ("update", "update_ratio")):
+                for name, v in zip(self.names, r[key]):
+                    if v is not None:
+                        w.add_scalar(f"layers/{tag}/{name.replace(' ', '_')}", v, r["step"])
+        for a in acts:
+            for key, tag in (("mean", "act_mean"), ("std", "act_std"), ("dead", "dead")):
+                for name, v in zip(self.act_names, a[key]):
+                    if v is not None:
+                        w.add_scalar(f"layers/{tag}/{name.replace(' ', '_')}", v, a["epoch"])
