@@ -39,11 +39,12 @@ class Accumulator:
     loss was not finite, for the NaN guard.
     """
 
-    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu"):
+    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu", threshold: float = 0.0):
         self.metrics, self.topk = list(metrics), topk
         self.names = metric_names(self.metrics, topk)
-        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy
-        self.fns = [(e.build, {"k": topk} if e.param("k") else {})
+        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy, the binary
+        # threshold for accuracy (nbtrain.catalog.binary_threshold of the loss: 0.5 after a Sigmoid for BCELoss)
+        self.fns = [(e.build, {"k": topk} if e.param("k") else {"threshold": threshold} if e.param("threshold") else {})
                     for e in (METRICS.get_entry(m, "loop.metrics") for m in self.metrics)]
         self.device = torch.device(device)
         self.reset()

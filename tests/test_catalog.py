@@ -31,6 +31,8 @@ def test_no_default_differs_from_torch(table):
     """Where torch's signature has a default, the catalog's is exactly it (tuples as lists)."""
     checked = 0
     for e in table.values():
+        if "block" in e.tags:       # Residual's arguments are modules; the spec's are the layers that make them
+            continue
         target = e.build.__init__ if inspect.isclass(e.build) else e.build
         try:
             sig = inspect.signature(target).parameters

@@ -81,6 +81,9 @@ def good(p):
         return st.one_of(_floats(p), _list(_floats(p), p).map(sorted))
     if k in ("str", "expr"):
         return st.sampled_from(EXPRS)
+    if k == "layers":
+        return st.sampled_from([[], [{"type": "ReLU"}], [{"type": "Linear", "out_features": 6}, {"type": "Tanh"}],
+                                [{"type": "Linear", "out_features": 2}], [{"type": "Linear"}], [{"type": "Nope"}]])
     raise AssertionError(f"no strategy for kind {k}")
 
 
@@ -165,8 +168,15 @@ def _tiny():
 def _optim_step(spec: OptimSpec) -> None:
     model = _tiny()
     opt = build_optimizer(spec, model)
-    nn.functional.cross_entropy(model(torch.randn(5, 4)), torch.tensor([0, 1, 2, 0, 1])).backward()
-    opt.step()
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+
+    def closure():              # LBFGS (tag closure) re-evaluates the loss; the others take one step
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    closure()
+    opt.step(closure) if "closure" in catalog.OPTIMIZERS[spec.type].tags else opt.step()
 
 
 @pytest.mark.parametrize("name", sorted(catalog.OPTIMIZERS))
