@@ -32,7 +32,7 @@ class Residual(nn.Module):
         return out if self.activation is None else self.activation(out)
 
 
-def torchvision_model(name: str, num_classes: int = 1000):
-    """``torchvision.models.get_model(name, weights=None, num_classes=num_classes)``: the architecture with random
+def torchvision_model(arch: str, num_classes: int = 1000):
+    """``torchvision.models.get_model(arch, weights=None, num_classes=num_classes)``: the architecture with random
     weights (nbtrain downloads no weights; nbtrain.model refuses a ``weights`` name with a clear error)."""
-    return models.get_model(name, weights=None, num_classes=num_classes)
+    return models.get_model(arch, weights=None, num_classes=num_classes)

@@ -28,9 +28,9 @@ from .spec import LayerSpec, ModelSpec, TrainSpec
 def _make(layer: LayerSpec, kw: dict, at: str) -> nn.Module:
     where = where_of(at, layer)
     if "model" in layer.entry().tags and kw.get("weights"):
-        raise SpecError(f"weights {kw['weights']!r} are not downloaded here: {kw['name']} is built with random "
+        raise SpecError(f"weights {kw['weights']!r} are not downloaded here: {kw['arch']} is built with random "
                         "weights (weights=None)", where, "leave weights empty; for pretrained weights build it "
-                        "yourself (torchvision.models.get_model(name, weights=...)) and pass fit(model=...)")
+                        "yourself (torchvision.models.get_model(arch, weights=...)) and pass fit(model=...)")
     kw = {k: v for k, v in kw.items() if k != "weights"} if "model" in layer.entry().tags else kw
     try:
         return layer.entry().build(**kw)
@@ -231,7 +231,7 @@ def _kwarg_code(layer: LayerSpec, kw: dict) -> str:
 def _layer_code(layer: LayerSpec, kw: dict, pad: str = "    ") -> str:
     tags = layer.entry().tags
     if "model" in tags:
-        return f"torchvision.models.get_model({kw['name']!r}, weights=None, num_classes={kw['num_classes']!r})"
+        return f"torchvision.models.get_model({kw['arch']!r}, weights=None, num_classes={kw['num_classes']!r})"
     if "block" not in tags:
         return f"nn.{layer.type}({_kwarg_code(layer, kw)})"
     short = kw["shortcut"]

@@ -160,7 +160,8 @@ def test_a_residual_round_trips_through_json_with_its_body():
 # -- torchvision.models ---------------------------------------------------------------------------------------------
 def test_torchvision_resnet18_is_torchvisions_own_and_trains_one_epoch():
     import torchvision
-    spec = ModelSpec(layers=[L("TorchvisionModel", params={"name": "resnet18", "num_classes": 4})])
+    spec = ModelSpec(layers=[L("TorchvisionModel", params={"arch": "resnet18", "num_classes": 4})])
+    assert ModelSpec.from_json(spec.to_json()) == spec
     model = nb.build_model(spec, (3, 32, 32))
     theirs = torchvision.models.resnet18(weights=None, num_classes=4)
     assert _count(model) == _count(theirs) == 11_178_564
@@ -182,14 +183,14 @@ def test_torchvision_resnet18_is_torchvisions_own_and_trains_one_epoch():
 
 
 def test_torchvision_models_refuse_weights_and_grey_images():
-    spec = ModelSpec(layers=[L("TorchvisionModel", params={"name": "mobilenet_v3_small", "num_classes": 2,
+    spec = ModelSpec(layers=[L("TorchvisionModel", params={"arch": "mobilenet_v3_small", "num_classes": 2,
                                                            "weights": "IMAGENET1K_V1"})])
     with pytest.raises(NbtrainError) as e:
         nb.build_model(spec, (3, 32, 32))
     assert str(e.value) == (
         "model.layers[0] (TorchvisionModel): weights 'IMAGENET1K_V1' are not downloaded here: mobilenet_v3_small is "
         "built with random weights (weights=None) (leave weights empty; for pretrained weights build it yourself "
-        "(torchvision.models.get_model(name, weights=...)) and pass fit(model=...))")
+        "(torchvision.models.get_model(arch, weights=...)) and pass fit(model=...))")
     spec.layers[0].params["weights"] = ""
     assert nb.build_model(spec, (3, 32, 32))(torch.zeros(2, 3, 32, 32)).shape == (2, 2)
     with pytest.raises(NbtrainError) as e:

@@ -81,7 +81,7 @@ LAYERS = Table("layer", [
                         choices=["none", "ReLU"])}, tags=["block"]),
     entry("TorchvisionModel", torchvision_model, "a whole torchvision.models architecture with random weights, "
           "for (3, H, W) images", {
-        "name": P("choice", "the architecture (torchvision.models.get_model name)", default="resnet18",
+        "arch": P("choice", "the architecture (torchvision.models.get_model name)", default="resnet18",
                   choices=TORCHVISION_MODELS),
         "num_classes": P("int", "outputs of its last layer (the number of classes)", low=1),
         "weights": P("str", "pretrained weights are not downloaded here: leave empty for random weights (torchvision "
