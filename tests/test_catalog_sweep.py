@@ -216,8 +216,9 @@ def _loss_step(loop: LoopSpec) -> None:
     if "classification" in tags:
         pred = out.log_softmax(1) if loop.loss == "NLLLoss" else out
         loss = fn(pred, torch.tensor([0, 1, 2, 1]))
-    elif "binary" in tags:
-        loss = fn(out[:, :1], torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
+    elif "binary" in tags:               # BCELoss (tag probs) takes probabilities, after a Sigmoid
+        pred = out[:, :1].sigmoid() if "probs" in tags else out[:, :1]
+        loss = fn(pred, torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
     else:
         loss = fn(out[:, :1], torch.randn(4, 1))
     loss.backward()
