@@ -209,9 +209,6 @@ HELP: dict[str, str] = {
     '[etaminus, etaplus]: multiplicative decrease and increase': '[etaminus, etaplus]：乘法减小和增大的倍数',
     '[min, max] allowed step size': '[min, max] 允许的步长', 'Adam with Nesterov momentum': '带 Nesterov 动量的 Adam',
     'momentum decay': '动量衰减', 'AdamW-style decay': 'AdamW 式的权重衰减', 'rectified Adam': '修正的 Adam',
-    'quasi-Newton (full-batch); the loop passes step() a closure': '拟牛顿法（全批量）；训练循环向 step() 传入闭包',
-    'iterations per optimizer step': '每次优化器 step 的迭代次数', 'update history kept': '保留的更新历史长度',
-    'stop when the gradient is this small': '梯度小到此值时停止', 'stop when the loss changes this little': '损失变化小到此值时停止',
     'decays the LR by gamma every step_size epochs': '每 step_size 轮把学习率乘以 gamma', 'period of LR decay': '学习率衰减的周期',
     'multiplicative factor of LR decay': '学习率衰减的乘法系数',
     'decays the LR by gamma at each milestone': '在每个里程碑把学习率乘以 gamma',
@@ -410,4 +407,38 @@ HELP: dict[str, str] = {
     'torchvision.transforms.v2 name (see nbtrain.catalog.TRANSFORMS)':
         'torchvision.transforms.v2 名称（见 nbtrain.catalog.TRANSFORMS）',
     'parameters of the transform': '变换的参数',
+    # issue 16 (teach): the binary losses, LBFGS, Residual and TorchvisionModel layers, data.task binary
+    'binary classification from probabilities (after a Sigmoid): float 0/1 targets shaped like the output, e.g. (N, 1)':
+        '由概率做二分类（在 Sigmoid 之后）：与输出同形状的 0/1 浮点目标，例如 (N, 1)',
+    'binary outputs: the value above which a sample counts as class 1 (fit sets it from the loss: 0 for logits, 0.5 '
+    'after a Sigmoid for BCELoss)': '二分类输出：高于此值的样本算作类别 1（fit 按损失函数设定：logits 为 0，BCELoss 在 Sigmoid 之后为 0.5）',
+    'limited-memory BFGS (full-batch quasi-Newton; its step re-evaluates the loss through a closure, one param group '
+    'only)': '有限内存 BFGS（全批量拟牛顿法；每一步通过 closure 重新计算损失，只支持一个参数组）',
+    'iterations per optimizer step': '每个优化步的迭代次数',
+    'function evaluations per step (null: max_iter * 1.25)': '每步的函数求值次数（null：max_iter * 1.25）',
+    "stop when the gradient's largest entry is below this": '梯度的最大分量低于此值时停止',
+    'stop when the loss or the step changes less than this': '损失或步长的变化小于此值时停止',
+    'how many past updates approximate the curvature': '用多少次过去的更新来近似曲率',
+    "line search ('strong_wolfe') or none (null: a fixed step of lr)": "线搜索（'strong_wolfe'）或不用（null：固定步长 lr）",
+    "a residual block: its body's layers applied to the input, the input added back (ResNet)":
+        '残差块：主体（body）的各层作用于输入，再把输入加回来（ResNet）',
+    "the layers applied to the input, in order, written like the model's layers (shapes inferred: 'auto' works "
+    "inside)": "依次作用于输入的各层，写法与模型的层相同（形状自动推断：内部也可用 'auto'）",
+    "what is added to the body's output: auto (the input itself when the body keeps its shape, else a 1x1 Conv2d with "
+    "the body's stride + BatchNorm2d for images, a Linear for features), identity, conv1x1, or conv3x3 (seed 004's "
+    "downsample)": '加到主体输出上的是什么：auto（主体保持形状时就是输入本身，否则对图像用与主体同步长的 1x1 Conv2d + '
+                   'BatchNorm2d，对特征用 Linear）、identity、conv1x1，或 conv3x3（种子 004 的 downsample）',
+    "applied to the sum: none, or ReLU (as in ResNet's BasicBlock)": '作用于相加之和：none，或 ReLU（如 ResNet 的 BasicBlock）',
+    'a whole torchvision.models architecture with random weights, for (3, H, W) images':
+        '完整的 torchvision.models 网络结构，随机初始化权重，用于 (3, H, W) 图像',
+    'the architecture (torchvision.models.get_model name)': '网络结构（torchvision.models.get_model 的名称）',
+    'outputs of its last layer (the number of classes)': '最后一层的输出数（类别数）',
+    "pretrained weights are not downloaded here: leave empty for random weights (torchvision names them, e.g. "
+    "'IMAGENET1K_V1': load such a model yourself and pass fit(model=...))":
+        "这里不下载预训练权重：留空即为随机权重（torchvision 为它们命名，例如 'IMAGENET1K_V1'：请自己加载这样的模型，"
+        "再传给 fit(model=...)）",
+    'CSV: classification, regression, or auto (integer target with <= 20 values: classes); binary (any set of 2 '
+    'classes): float 0/1 targets of shape (N, 1), as BCEWithLogitsLoss and BCELoss take (chosen by itself when the '
+    'loss is one of them)': 'CSV：classification、regression 或 auto（取值不超过 20 个的整数目标视为类别）；binary（任何两类的'
+                            '数据集）：形状为 (N, 1) 的 0/1 浮点目标，即 BCEWithLogitsLoss 和 BCELoss 所需（损失函数是其中之一时自动选用）',
 }

@@ -21,6 +21,7 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from . import distributed as dist
 from .background import start_background
 from .callbacks import Callback, CallbackList, State
+from .catalog import binary_threshold
 from .env import tune_malloc
 from .errors import NbtrainError
 from .history import History
@@ -136,8 +137,9 @@ class Trainer:
         self.model = p.model.to(self.device)
         self.net = dist.wrap(self.model, self.ctx)
         self.modes = module_modes(self.model)                           # put back as they were at the end
-        self.acc = Accumulator(ls.metrics, ls.topk, self.device)
-        self.val_acc = Accumulator(ls.metrics, ls.topk, self.device,   # + confusion, worst samples (valstats)
+        threshold = binary_threshold(p.loss_fn)                        # binary accuracy: 0.5 for BCELoss
+        self.acc = Accumulator(ls.metrics, ls.topk, self.device, threshold)
+        self.val_acc = Accumulator(ls.metrics, ls.topk, self.device, threshold,   # + confusion, worst samples
                                    stats=for_parts(p, given.get("data"), self.device, self.ctx.rank, self.ctx.world_size))
         keys = monitor_keys(self.acc.names, p.val is not None)
         check_monitors(ls, p, keys)

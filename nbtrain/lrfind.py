@@ -71,7 +71,7 @@ def suggest(lrs, losses, skip_start: int = 3, skip_end: int = 2) -> float | None
 
 def _from_spec(spec):
     seed_everything(spec.loop.seed)
-    data = build_data(spec.data)
+    data = build_data(spec.data, loss=spec.loop.loss)   # a binary loss: float (N, 1) targets, as fit()
     model = build_model(spec.model, data.input_shape).to(pick_device(spec.loop.device))
     optimizer = build_optimizer(spec.optim, model)
     loss = LOSSES.get_entry(spec.loop.loss, "loop.loss").build(**LOSSES[spec.loop.loss].kwargs(spec.loop.loss_params))

@@ -39,13 +39,14 @@ class Accumulator:
     loss was not finite, for the NaN guard.
     """
 
-    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu", stats=None):
+    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu", threshold: float = 0.0, stats=None):
         self.metrics, self.topk = list(metrics), topk
         self.stats = stats            # a ValStats (nbtrain.valstats) fed the same batches, read with the sums
         self.collected: dict = {}     # what ``stats`` read at the latest ``read`` (confusion, worst samples...)
         self.names = metric_names(self.metrics, topk)
-        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy
-        self.fns = [(e.build, {"k": topk} if e.param("k") else {})
+        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy, the binary
+        # threshold for accuracy (nbtrain.catalog.binary_threshold of the loss: 0.5 after a Sigmoid for BCELoss)
+        self.fns = [(e.build, {"k": topk} if e.param("k") else {"threshold": threshold} if e.param("threshold") else {})
                     for e in (METRICS.get_entry(m, "loop.metrics") for m in self.metrics)]
         self.device = torch.device(device)
         self.reset()

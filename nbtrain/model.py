@@ -1,7 +1,13 @@
-"""Build an nn.Sequential from a ModelSpec, infer shapes, summarise it, and write its PyTorch code."""
+"""Build an nn.Sequential from a ModelSpec, infer shapes, summarise it, and write its PyTorch code.
+
+A Residual layer (nbtrain.blocks) holds layers of its own, built here the same way (shapes inferred, 'auto'
+inside, the model's init applied); its shortcut follows one rule (``shortcut``): ``auto`` adds the input itself
+when the body keeps the shape, else a projection: for images a Conv2d with kernel 1 and the body's stride (the
+input's height over the output's, rounded up) and BatchNorm2d, for flat features a Linear without bias;
+``conv3x3`` is seed 004's downsample (kernel 3, padding 1); ``identity`` refuses a body that changes the shape."""
 from __future__ import annotations
 
-import math
+import inspect
 from html import escape
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -9,108 +15,27 @@ from keyword import iskeyword
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
+from .blocks import Residual
 from .catalog import INITS, to_torch
 from .errors import ShapeError, SpecError
 from .errors import fmt_shape as _fmt
 from .modes import eval_mode
+from .shapes import _AUTO, forward_shape, resolve_params, run_on_meta, where_of
 from .spec import LayerSpec, ModelSpec, TrainSpec
 
-# parameters that may be 'auto': name -> (what it is, how to read it from the incoming shape)
-_AUTO = {
-    "in_features": ("input features", lambda s: s[-1]),
-    "in_channels": ("input channels", lambda s: s[0]),
-    "num_features": ("features", lambda s: s[0]),
-    "normalized_shape": ("features in the last dimension", lambda s: s[-1]),
-}
-# layer type -> allowed ranks of the per-sample input shape, and what the shape means
-_RANKS = {
-    "Conv1d": ((2,), "(C, L)"), "Conv2d": ((3,), "(C, H, W)"), "MaxPool2d": ((3,), "(C, H, W)"),
-    "AvgPool2d": ((3,), "(C, H, W)"), "AdaptiveAvgPool2d": ((3,), "(C, H, W)"), "BatchNorm1d": ((1, 2), "(C,) or (C, L)"),
-    "BatchNorm2d": ((3,), "(C, H, W)"), "Dropout2d": ((3,), "(C, H, W)"),
-}
 
-
-def _where(i: int, layer: LayerSpec) -> str:
-    return f"model.layers[{i}] ({layer.type}{' ' + repr(layer.name) if layer.name else ''})"
-
-
-def resolve_params(layer: LayerSpec, shape: tuple, i: int) -> dict:
-    """The layer's kwargs with every 'auto' filled from the incoming shape; checks the shape fits."""
-    where = _where(i, layer)
-    ranks, meaning = _RANKS.get(layer.type, (None, ""))
-    if ranks and len(shape) not in ranks:
-        hint = ("add Flatten before it" if len(shape) > max(ranks) else
-                "it needs image-shaped input; for flat features use Linear" if layer.type.endswith("2d") else
-                "reshape the input")
-        raise ShapeError(f"needs input of shape {meaning}, got {_fmt(shape)}", where, hint)
-    kw = layer.kwargs(f"model.layers[{i}]")
-    for name, (what, read) in _AUTO.items():
-        if name not in kw:
-            continue
-        have = read(shape) if shape else None
-        if kw[name] == "auto":
-            kw[name] = have
-        elif have is not None and kw[name] != have:
-            if name == "in_features" and len(shape) > 1:
-                fix = f"add a Flatten before it; then in_features is {math.prod(shape)} (or set it to 'auto')"
-                got = f"input of shape {_fmt(shape)}"
-            else:
-                fix = f"set {name} to {have} or 'auto'"
-                got = str(have)
-            raise ShapeError(f"expects {kw[name]} {what}, got {got}", where, fix)
-    if layer.type == "LayerNorm" and isinstance(kw["normalized_shape"], int):
-        kw["normalized_shape"] = (kw["normalized_shape"],)
-    return kw
-
-
-def _make(layer: LayerSpec, kw: dict, i: int) -> nn.Module:
+def _make(layer: LayerSpec, kw: dict, at: str) -> nn.Module:
+    where = where_of(at, layer)
+    if "model" in layer.entry().tags and kw.get("weights"):
+        raise SpecError(f"weights {kw['weights']!r} are not downloaded here: {kw['arch']} is built with random "
+                        "weights (weights=None)", where, "leave weights empty; for pretrained weights build it "
+                        "yourself (torchvision.models.get_model(arch, weights=...)) and pass fit(model=...)")
+    kw = {k: v for k, v in kw.items() if k != "weights"} if "model" in layer.entry().tags else kw
     try:
         return layer.entry().build(**kw)
     except (ValueError, TypeError, RuntimeError) as e:
-        raise SpecError(f"torch rejected the parameters: {e}", _where(i, layer), "check the layer's parameters") from None
-
-
-def run_on_meta(module: nn.Module, x: torch.Tensor):
-    """``module(x)`` in eval mode under no_grad, run on the meta device: shapes only, no arithmetic and no memory
-    (``x`` and every parameter and buffer become meta tensors; the module itself is untouched). Every layer of
-    the catalog runs there; a module with an op that has no meta kernel raises NotImplementedError."""
-    state = {n: t.to("meta") for n, t in [*module.named_parameters(), *module.named_buffers()]}
-    with eval_mode(module), torch.no_grad():
-        return functional_call(module, state, (x.to("meta"),))
-
-
-def _check_dims(module: nn.Module, ndim: int) -> None:
-    """A ``dim`` out of range (Softmax, Flatten's start/end): real tensors raise IndexError, meta ones do not."""
-    for name in ("dim", "start_dim", "end_dim"):
-        d = getattr(module, name, None)
-        if isinstance(d, int) and not -ndim <= d < ndim:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
-                             f"but got {d})")
-
-
-def _forward_shape(module: nn.Module, shape: tuple, layer: LayerSpec, i: int) -> tuple:
-    x = torch.zeros(2, *shape, device="meta")
-    try:
-        try:
-            _check_dims(module, x.ndim)
-            y = run_on_meta(module, x)
-        except NotImplementedError:                  # an op without a meta kernel: real zeros
-            with eval_mode(module), torch.no_grad():
-                y = module(torch.zeros(2, *shape))
-    except (RuntimeError, IndexError, ValueError) as e:   # IndexError: a dim out of range (Softmax, Flatten)
-        msg = str(e).splitlines()[0]
-        raise ShapeError(f"does not fit input of shape {_fmt(shape)}: {msg}", _where(i, layer),
-                         "make the kernel/window smaller, add padding, or remove a pooling layer before it") from None
-    if y.ndim == 0 or y.shape[0] != x.shape[0]:
-        raise ShapeError(f"mixes the batch dimension into the sample: output {_fmt(tuple(y.shape))} for a batch "
-                         f"{_fmt(tuple(x.shape))}", _where(i, layer), "keep dimension 0 for the batch, e.g. start_dim=1")
-    out = tuple(y.shape[1:])
-    if any(s <= 0 for s in out):
-        raise ShapeError(f"output shape {_fmt(out)} is empty for input {_fmt(shape)}", _where(i, layer),
-                         "make the kernel/window smaller or add padding")
-    return out
+        raise SpecError(f"torch rejected the parameters: {e}", where, "check the layer's parameters") from None
 
 
 def apply_init(module: nn.Module, init: str, params: dict, where: str) -> None:
@@ -132,7 +57,7 @@ def apply_init(module: nn.Module, init: str, params: dict, where: str) -> None:
 class Built:
     model: nn.Sequential
     shapes: list = field(default_factory=list)    # output shape after each layer (no batch)
-    kwargs: list = field(default_factory=list)    # resolved kwargs of each layer
+    kwargs: list = field(default_factory=list)    # resolved kwargs of each layer (a Residual's: see _residual)
 
 
 def build(model_spec: ModelSpec, input_shape) -> Built:
@@ -141,22 +66,69 @@ def build(model_spec: ModelSpec, input_shape) -> Built:
         model_spec = model_spec.model
     if not model_spec.layers:
         raise SpecError("the model has no layers", "model.layers", "add layers, e.g. Flatten then Linear")
-    shape = tuple(int(s) for s in input_shape)
+    return _build_layers(model_spec.layers, tuple(int(s) for s in input_shape), model_spec, "model.layers")
+
+
+def _build_layers(layers: list, shape: tuple, model_spec: ModelSpec, prefix: str) -> Built:
     modules, shapes, kwargs = [], [], []
-    for i, layer in enumerate(model_spec.layers):
-        kw = resolve_params(layer, shape, i)
-        m = _make(layer, kw, i)
-        init = layer.init or model_spec.init
-        if init and "weight" in layer.entry().tags:
-            params = {} if layer.init else model_spec.init_params
-            apply_init(m, init, params, f"model.layers[{i}].init" if layer.init else "model.init")
-        shape = _forward_shape(m, shape, layer, i)
+    for i, layer in enumerate(layers):
+        at = f"{prefix}[{i}]"
+        if "block" in layer.entry().tags:
+            m, kw = _residual(layer, shape, model_spec, at)
+        else:
+            kw = resolve_params(layer, shape, at)
+            m = _make(layer, kw, at)
+            init = layer.init or model_spec.init
+            if init and "weight" in layer.entry().tags:
+                apply_init(m, init, {} if layer.init else model_spec.init_params,
+                           f"{at}.init" if layer.init else "model.init")
+        shape = forward_shape(m, shape, layer, at)
         modules.append(m)
         shapes.append(shape)
         kwargs.append(kw)
-    names = [l.name for l in model_spec.layers]
-    model = nn.Sequential(OrderedDict(zip(names, modules))) if all(names) else nn.Sequential(*modules)
+    names = [l.name for l in layers]
+    model = nn.Sequential(OrderedDict(zip(names, modules))) if names and all(names) else nn.Sequential(*modules)
     return Built(model, shapes, kwargs)
+
+
+def _residual(layer: LayerSpec, shape: tuple, model_spec: ModelSpec, at: str) -> tuple[nn.Module, dict]:
+    """A Residual module and its resolved kwargs: the body's LayerSpecs and Built, the shortcut as
+    (kind, in, out, kernel, stride) or None (the identity), the activation's name."""
+    kw = layer.kwargs(at)
+    specs = [LayerSpec.from_dict(d, f"{at}.body[{j}]") for j, d in enumerate(kw["body"])]
+    ModelSpec(layers=specs).validate(f"{at}.body")
+    body = _build_layers(specs, shape, model_spec, f"{at}.body")
+    out = body.shapes[-1] if body.shapes else shape
+    short = _shortcut(kw["shortcut"], shape, out, where_of(at, layer))
+    m = Residual(body.model, _shortcut_module(short), nn.ReLU() if kw["activation"] == "ReLU" else None)
+    return m, {"body_specs": specs, "body": body, "shortcut": short, "activation": kw["activation"]}
+
+
+def _shortcut(how: str, inp: tuple, out: tuple, where: str):
+    if how == "identity" or (how == "auto" and inp == out):
+        if inp != out:
+            raise ShapeError(f"the body turns {_fmt(inp)} into {_fmt(out)}: the input cannot be added as it is",
+                             where, "set shortcut to 'auto' (a projection), or make the body keep the shape")
+        return None
+    if len(inp) == 1 and len(out) == 1 and how == "auto":
+        return ("linear", inp[0], out[0], 0, 1)
+    if len(inp) != 3 or len(out) != 3:
+        raise ShapeError(f"a {how} shortcut needs (C, H, W) in and out, the body turns {_fmt(inp)} into "
+                         f"{_fmt(out)}", where, "use shortcut 'auto' (a Linear for features) or 'identity'")
+    stride = -(-inp[1] // out[1])
+    if -(-inp[2] // stride) != out[2] or -(-inp[1] // stride) != out[1]:
+        raise ShapeError(f"no strided convolution turns {_fmt(inp)} into the body's {_fmt(out)}", where,
+                         "make the body keep the height and width, or divide both by its stride")
+    return ("conv", inp[0], out[0], 3 if how == "conv3x3" else 1, stride)
+
+
+def _shortcut_module(short):
+    if short is None:
+        return None
+    kind, cin, cout, k, stride = short
+    if kind == "linear":
+        return nn.Linear(cin, cout, bias=False)
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout))
 
 
 def build_model(model_spec: ModelSpec, input_shape) -> nn.Sequential:
@@ -256,8 +228,42 @@ def _kwarg_code(layer: LayerSpec, kw: dict) -> str:
     return ", ".join(parts)
 
 
-def _layer_code(layer: LayerSpec, kw: dict) -> str:
-    return f"nn.{layer.type}({_kwarg_code(layer, kw)})"
+def _layer_code(layer: LayerSpec, kw: dict, pad: str = "    ") -> str:
+    tags = layer.entry().tags
+    if "model" in tags:
+        return f"torchvision.models.get_model({kw['arch']!r}, weights=None, num_classes={kw['num_classes']!r})"
+    if "block" not in tags:
+        return f"nn.{layer.type}({_kwarg_code(layer, kw)})"
+    short = kw["shortcut"]
+    if short is not None and short[0] == "linear":
+        short = f"nn.Linear({short[1]}, {short[2]}, bias=False)"
+    elif short is not None:
+        _, cin, cout, k, stride = short
+        short = (f"nn.Sequential(nn.Conv2d({cin}, {cout}, kernel_size={k}, stride={stride}, padding={k // 2}, "
+                 f"bias=False), nn.BatchNorm2d({cout}))")
+    act = "nn.ReLU()" if kw["activation"] == "ReLU" else None
+    return (f"Residual(\n{pad}    {_seq_code(kw['body_specs'], kw['body'].kwargs, pad + '    ')},\n"
+            f"{pad}    shortcut={short},\n{pad}    activation={act},\n{pad})")
+
+
+def _seq_code(specs: list, kwargs: list, pad: str) -> str:
+    """``nn.Sequential(...)`` of ``specs`` (an OrderedDict one when they are named), one layer a line."""
+    named = bool(specs) and all(l.name for l in specs)
+    inner = pad + "    "
+    lines = [f"({l.name!r}, {_layer_code(l, kw, inner)})," if named else f"{_layer_code(l, kw, inner)},"
+             for l, kw in zip(specs, kwargs)]
+    if not lines:
+        return "nn.Sequential()"
+    open_, close = ("nn.Sequential(OrderedDict([", "]))") if named else ("nn.Sequential(", ")")
+    return "\n".join([open_, *(inner + l for l in lines), pad + close])
+
+
+def _walk(specs: list, kwargs: list, refs: list):
+    """(layer, its reference in the built model) for every layer, a Residual's body layers included."""
+    for layer, kw, ref in zip(specs, kwargs, refs):
+        yield layer, ref
+        if "block" in layer.entry().tags:
+            yield from _walk(kw["body_specs"], kw["body"].kwargs, [f"{ref}.body[{j}]" for j in range(len(kw["body_specs"]))])
 
 
 def model_code(model_spec: ModelSpec, input_shape) -> str:
@@ -265,28 +271,30 @@ def model_code(model_spec: ModelSpec, input_shape) -> str:
     if isinstance(model_spec, TrainSpec):
         model_spec = model_spec.model
     built = build(model_spec, input_shape)
-    named = all(l.name for l in model_spec.layers)
-    lines = ["import torch", "from torch import nn"]
-    if named:
+    layers = model_spec.layers
+    named = all(l.name for l in layers)
+    refs = [f"model.{l.name}" if named and l.name.isidentifier() and not iskeyword(l.name) else f"model[{i}]"
+            for i, l in enumerate(layers)]
+    every = list(_walk(layers, built.kwargs, refs))
+    tags = set().union(*(l.entry().tags for l, _ in every))
+    lines = ["import torch", "from torch import nn"] + (["import torchvision"] if "model" in tags else [])
+    if any(l.name for l, _ in every):
         lines.append("from collections import OrderedDict")
-    lines += ["", "model = nn.Sequential(" + ("OrderedDict([" if named else "")]
-    for layer, kw in zip(model_spec.layers, built.kwargs):
-        code = _layer_code(layer, kw)
-        lines.append(f"    ({layer.name!r}, {code})," if named else f"    {code},")
-    lines.append("]))" if named else ")")
+    if "block" in tags:
+        lines += ["", "", inspect.getsource(Residual).rstrip(), "", ""]
+    lines += ["", "model = " + _seq_code(layers, built.kwargs, "")]
     init_lines = []
-    for i, layer in enumerate(model_spec.layers):
+    for layer, ref in every:
         init = layer.init or model_spec.init
         if not init or "weight" not in layer.entry().tags:
             continue
         entry = INITS[init]
         kw = entry.kwargs({} if layer.init else model_spec.init_params)
         args = "".join(f", {k}={v!r}" for k, v in kw.items())
-        ref = f"model.{layer.name}" if named and layer.name.isidentifier() and not iskeyword(layer.name) else f"model[{i}]"
         init_lines.append(f"nn.init.{entry.build.__name__}({ref}.weight{args})")
     if init_lines:
         lines += ["", "with torch.no_grad():"] + ["    " + l for l in init_lines]
     shape = ", ".join(str(s) for s in tuple(input_shape))
-    lines += ["", f"x = torch.zeros(1, {shape})",
-              f"print(model(x).shape)  # torch.Size([1, {', '.join(map(str, built.shapes[-1]))}])", ""]
+    lines += ["", f"x = torch.zeros(2, {shape})   # a batch of 2: BatchNorm in train mode needs more than 1 value",
+              f"print(model(x).shape)  # torch.Size([2, {', '.join(map(str, built.shapes[-1]))}])", ""]
     return "\n".join(lines)

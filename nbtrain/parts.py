@@ -137,7 +137,9 @@ def build_parts(spec, loop_spec, given: dict, rank: int = 0, world_size: int = 1
 
 def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, device=None, **given) -> Parts:
     """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
-    bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device)
+    loss = given.get("loss")
+    bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device,
+                        loss=loop_spec.loss if loss is None else loss)   # a binary loss: float (N, 1) targets
     model = given.get("model") or build_model(spec.model, bundle.input_shape)
     optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)
     scheduler = given.get("scheduler")

@@ -38,8 +38,10 @@ class DataSpec(SpecBase):
                                  choices=("auto", True, False))
     target: Union[int, str] = f(-1, "CSV target column, by name or index (-1: the last)")
     features: list[Union[int, str]] = f([], "CSV feature columns by name or index (empty: all but the target)")
-    task: str = f("auto", "CSV: classification, regression, or auto (integer target with <= 20 values: classes)",
-                  choices=("auto", "classification", "regression"))
+    task: str = f("auto", "CSV: classification, regression, or auto (integer target with <= 20 values: classes); "
+                  "binary (any set of 2 classes): float 0/1 targets of shape (N, 1), as BCEWithLogitsLoss and "
+                  "BCELoss take (chosen by itself when the loss is one of them)",
+                  choices=("auto", "classification", "regression", "binary"))
     standardize: bool = f(True, "tabular sets: scale features to mean 0, std 1 (training split's statistics)")
     image_size: int = f(28, "digits: side to which the 8x8 images are resized (0 or 8: native size; at most 256)")
     image_shape: list[int] = f([1, 28, 28], "synthetic: [channels, height, width], sides at most 1024")
@@ -91,6 +93,8 @@ class LayerSpec(Component):
         if self.init:
             from .catalog import INITS
             INITS.get_entry(self.init, _join(where, "init"))
+        for j, d in enumerate(self.params.get("body", ())):      # a Residual's layers: each checked as one
+            LayerSpec.from_dict(d, _join(where, f"body[{j}]"))
 
 
 @dataclass

@@ -112,6 +112,10 @@ def check_batch(out, y, loss_fn, num_classes=None) -> None:
         raise NbtrainError(f"{lname} needs float targets shaped like the output {_shape(out)}, got "
                            f"{str(y.dtype)[6:]} class indices of shape {_shape(y)}", "loss",
                            "use CrossEntropyLoss for classification, or a float regression target")
+    if kind == "binary" and (not y.dtype.is_floating_point or y.shape != out.shape):
+        raise NbtrainError(f"{lname} needs float 0/1 targets shaped like the output {_shape(out)}, got "
+                           f"{str(y.dtype)[6:]} targets of shape {_shape(y)}", "loss", "give y.float().reshape(-1, 1) "
+                           "with one output per sample, or CrossEntropyLoss for class indices")
     if kind == "classification" and out.ndim == 2:
         if num_classes and out.shape[1] != num_classes:
             raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the data has "

@@ -11,7 +11,7 @@ import copy
 
 import torch
 
-from .catalog import loss_kind
+from .catalog import binary_threshold, loss_kind
 
 TOP_K = 16               # worst samples kept per validation
 MAX_POINTS = 2000        # regression: (true, pred) points kept per validation
@@ -51,7 +51,7 @@ def for_run(loss_fn, num_classes=None, task: str = "", class_names=None, device=
     if not kind:
         return None
     return ValStats(kind, loss_fn, num_classes if kind == "classification" else None, class_names, device,
-                    rank=rank, world_size=world_size)
+                    threshold=binary_threshold(loss_fn), rank=rank, world_size=world_size)
 
 
 class ValStats:

@@ -78,13 +78,51 @@ def test_the_accumulator_calls_the_metric_entrys_function(monkeypatch):
     assert [fn for fn, _ in acc.fns] == [METRICS[m].build for m in ("accuracy", "topk_accuracy", "mae")]
     calls = []
 
-    def hits(out, y):
+    def hits(out, y, threshold=0.0):
         calls.append(out.shape)
         return torch.tensor(7.0)
     monkeypatch.setitem(METRICS, "accuracy", dataclasses.replace(METRICS["accuracy"], build=hits))
     acc = Accumulator(["accuracy"])
     acc.update(torch.tensor(0.5), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long))
     assert calls == [(4, 3)] and acc.read()["accuracy"] == 7.0
+
+
+def test_binary_losses_and_their_accuracy_threshold_are_catalog_facts(monkeypatch):
+    """BCELoss takes probabilities (tag probs): accuracy splits them at 0.5; BCEWithLogitsLoss's logits at 0."""
+    assert catalog.loss_kind(nn.BCELoss()) == catalog.loss_kind("BCEWithLogitsLoss") == "binary"
+    assert catalog.binary_threshold(nn.BCELoss()) == catalog.binary_threshold("BCELoss") == 0.5
+    assert catalog.binary_threshold(nn.BCEWithLogitsLoss()) == catalog.binary_threshold("CrossEntropyLoss") == 0.0
+    probs, y = torch.tensor([[0.9], [0.2], [0.4], [0.7]]), torch.tensor([[1.0], [0.0], [0.0], [1.0]])
+    assert METRICS["accuracy"].build(probs, y, threshold=0.5).item() == 4.0
+    assert METRICS["accuracy"].build(probs, y).item() == 2.0                # at 0 every probability is "1"
+    acc = Accumulator(["accuracy"], threshold=0.5)
+    acc.update(torch.tensor(0.3), probs, y)
+    assert acc.read()["accuracy"] == 4.0
+    _retag(monkeypatch, LOSSES, "BCELoss", remove=["probs"])
+    assert catalog.binary_threshold(nn.BCELoss()) == 0.0
+
+
+def test_check_batch_names_the_binary_target_shape():
+    with pytest.raises(NbtrainError) as e:
+        check_batch(torch.zeros(4, 1), torch.tensor([0, 1, 1, 0]), nn.BCEWithLogitsLoss())
+    assert str(e.value) == ("loss: BCEWithLogitsLoss needs float 0/1 targets shaped like the output (4, 1), got int64 "
+                            "targets of shape (4,) (give y.float().reshape(-1, 1) with one output per sample, or "
+                            "CrossEntropyLoss for class indices)")
+    check_batch(torch.zeros(4, 1), torch.zeros(4, 1), nn.BCELoss())
+
+
+def test_each_optimizer_starts_from_its_own_default_lr():
+    """torch's default lr, read from its signature (Adadelta 1.0, not the 1e-3 every type used to share); SGD 0.01."""
+    want = {"Adadelta": 1.0, "Adagrad": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "RMSprop": 0.01, "LBFGS": 1.0,
+            "SGD": 0.01, "Rprop": 0.01, "Adamax": 0.002, "NAdam": 0.002}
+    assert {n: catalog.default_lr(n) for n in want} == want
+    for name, e in catalog.OPTIMIZERS.items():
+        if name != "SGD":
+            assert e.lr == inspect.signature(e.build).parameters["lr"].default, name
+    with pytest.raises(NbtrainError) as e:
+        catalog.default_lr("Adamm")
+    assert str(e.value).startswith("optim.type: unknown optimizer 'Adamm'")
+    assert "closure" in catalog.OPTIMIZERS["LBFGS"].tags
 
 
 def test_metric_functions_are_on_device_sums():

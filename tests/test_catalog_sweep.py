@@ -81,6 +81,9 @@ def good(p):
         return st.one_of(_floats(p), _list(_floats(p), p).map(sorted))
     if k in ("str", "expr"):
         return st.sampled_from(EXPRS)
+    if k == "layers":
+        return st.sampled_from([[], [{"type": "ReLU"}], [{"type": "Linear", "out_features": 6}, {"type": "Tanh"}],
+                                [{"type": "Linear", "out_features": 2}], [{"type": "Linear"}], [{"type": "Nope"}]])
     raise AssertionError(f"no strategy for kind {k}")
 
 
@@ -167,12 +170,13 @@ def _optim_step(spec: OptimSpec) -> None:
     opt = build_optimizer(spec, model)
     x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
 
-    def closure():                       # every optimizer takes one; LBFGS needs it
+    def closure():              # LBFGS (tag closure) re-evaluates the loss; the others take one step
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
         return loss
-    opt.step(closure)
+    closure()
+    opt.step(closure) if "closure" in catalog.OPTIMIZERS[spec.type].tags else opt.step()
 
 
 @pytest.mark.parametrize("name", sorted(catalog.OPTIMIZERS))
@@ -212,8 +216,9 @@ def _loss_step(loop: LoopSpec) -> None:
     if "classification" in tags:
         pred = out.log_softmax(1) if loop.loss == "NLLLoss" else out
         loss = fn(pred, torch.tensor([0, 1, 2, 1]))
-    elif "binary" in tags:
-        loss = fn(out[:, :1], torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
+    elif "binary" in tags:               # BCELoss (tag probs) takes probabilities, after a Sigmoid
+        pred = out[:, :1].sigmoid() if "probs" in tags else out[:, :1]
+        loss = fn(pred, torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
     else:
         loss = fn(out[:, :1], torch.randn(4, 1))
     loss.backward()

@@ -225,3 +225,61 @@ def test_scheduler_code_has_one_factor_per_param_group():
         scope["scheduler"].step()
     want = lr_curve(optim, sched, 4, 1)
     assert lrs[0] == pytest.approx(want[0]) and lrs[1] == pytest.approx(want[1])
+
+
+def _diabetes_csv(path, n=160):
+    """The seed's diabetes.csv shape: 8 features in [-1, 1] and a 0/1 label, no header."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 8, generator=g) * 2 - 1
+    y = (x[:, 1] + 0.5 * x[:, 5] - 0.3 * x[:, 0] > 0).long()
+    path.write_text("".join(",".join(f"{v:.6f}" for v in r) + f",{int(t)}\n" for r, t in zip(x.tolist(), y)))
+
+
+@pytest.mark.slow
+def test_the_seed_diabetes_model_trains_the_same_in_the_workbench_and_in_its_script(tmp_path, monkeypatch):
+    """Seed 000's model (Linear 8-6-4-1, each with a Sigmoid, BCELoss, SGD) on a headerless CSV, set up through the
+    Workbench's own widgets: Train gives the numbers the Show-code script prints, epoch by epoch."""
+    from nbtrain.spec import ModelSpec
+    from nbtrain.widgets import Workbench
+    monkeypatch.chdir(tmp_path)
+    _diabetes_csv(tmp_path / "diabetes.csv")
+    wb = Workbench(preview=False, background=False)
+    wb.data.train.set_value([])
+    wb.data.val.set_value([])
+    for k, v in {"dataset": "csv", "path": str(tmp_path / "diabetes.csv"), "standardize": False,
+                 "batch_size": 32}.items():
+        wb.data.fields.inputs[k].value = v
+    layers = []
+    for n in (6, 4, 1):
+        layers += [LayerSpec("Linear", params={"out_features": n}), LayerSpec("Sigmoid")]
+    wb.model.spec = ModelSpec(layers=layers)
+    wb.optim.type.value = "SGD"
+    wb.optim.lr.value = 0.5
+    for k, v in {"loss": "BCELoss", "epochs": 3, "logdir": "", "checkpoint_dir": ""}.items():
+        wb.loop.inputs[k].value = v
+    assert wb.error == "" and wb.spec.data.header == "auto" and wb.model.output_shape == (1,)
+    wb.train_button.click()
+    hist = wb.history
+    assert wb.status.value.startswith("done: ") and len(hist.epochs) == 3
+    assert all(0 < e["loss"] < 1 and 0 < e["val_accuracy"] < 1 for e in hist.epochs)
+    code = wb.show_code()
+    assert "loss_fn = nn.BCELoss()" in code and "accuracy_sum(out, y, threshold=0.5)" in code
+    assert "train_base.y = binary_target(train_base.y)" in code
+    stdout = _run_script(tmp_path, wb.spec)
+    for epoch, want in enumerate(hist.epochs, 1):
+        got = _epoch_line(stdout, epoch)
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert got[key] == pytest.approx(want[key], abs=1e-6), (epoch, key)
+
+
+def test_to_code_emits_torchvision_models_and_residual_blocks():
+    from nbtrain.widgets.presets import resnet_blocks
+    spec = TrainSpec(data=DataSpec(dataset="synthetic", image_shape=[3, 16, 16], size=16, num_classes=4))
+    spec.model.layers = [LayerSpec("TorchvisionModel", params={"arch": "resnet18", "num_classes": 4})]
+    code = to_code(spec)
+    assert "import torchvision\n" in code and \
+        "torchvision.models.get_model('resnet18', weights=None, num_classes=4)," in code
+    spec.model = resnet_blocks(4)
+    code = to_code(spec)
+    assert code.count("class Residual(nn.Module):") == 1 and "activation=nn.ReLU()," in code
+    compile(code, "train.py", "exec")

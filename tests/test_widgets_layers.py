@@ -176,3 +176,41 @@ def test_the_diagram_has_a_block_per_row_and_a_click_opens_its_row():
     assert b.diagram.html.count("data-row=") == 11                  # the diagram follows the rows
     b.diagram.selected = 3
     assert b.rows.rows[3].params_box.layout.display == "" and "nbtrain-selected" in b.rows.rows[3]._dom_classes
+
+
+def test_the_resnet_preset_and_a_residual_rows_body_edited_as_rows():
+    """Seed 004's blocks as Residual rows (shapes and counts on their lines); opening one shows its body as rows,
+    and editing those rows changes the block in the spec and its shape."""
+    b = LayerBuilder(ModelSpec(), (1, 8, 8), num_classes=10)
+    b.preset.value = "ResNet block (seed 004)"
+    b.load_preset.click()
+    assert b.error == "" and [l.type for l in b.spec.layers][3:6] == ["Residual"] * 3
+    assert "\u2192 32\u00d74\u00d74 \u00b7 18,624 params" in b.rows.rows[4].info.value
+    assert "<b>98,234</b> parameters" in b.totals.value
+    row = b.rows.rows[3]
+    row.more.value = True
+    body = row.body_rows
+    assert [r.type.value for r in body.rows] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
+    assert row.params.fields["body"].layout.display == "none"          # the rows stand for its JSON
+    body.rows[2].type.value = "GELU"
+    assert b.error == "" and b.spec.layers[3].params["body"][2] == {"type": "GELU", "name": "", "init": ""}
+    body.rows[3].params.fields["out_channels"].input.value = 8      # the body now changes the shape
+    assert b.error == ("model.layers[3] (Residual): the body turns (16, 8, 8) into (8, 8, 8): the input cannot be "
+                       "added as it is (set shortcut to 'auto' (a projection), or make the body keep the shape)")
+    assert row.layout.border
+    row.params.fields["shortcut"].input.value = "auto"
+    assert b.error == ""
+    assert b.spec.layers[3].params["shortcut"] == "auto" and "\u2192 8\u00d78\u00d78" in row.info.value
+
+
+def test_a_torchvision_resnet18_row_counts_torchvisions_parameters():
+    import torchvision
+    b = LayerBuilder(ModelSpec(layers=[LayerSpec("Flatten")]), (3, 32, 32))
+    b.rows.rows[0].type.value = "TorchvisionModel"
+    n = sum(p.numel() for p in torchvision.models.resnet18(weights=None, num_classes=1000).parameters())
+    assert b.error == "" and f"\u2192 1000 \u00b7 {n:,} params" in b.rows.rows[0].info.value
+    b.rows.rows[0].params.fields["num_classes"].input.value = 10
+    assert b.spec.layers[0].params == {"num_classes": 10} and b.output_shape == (10,)
+    assert f"<b>{n - 513 * 990:,}</b> parameters" in b.totals.value      # fc: 512 x 10 + 10 instead of x 1000
+    b.input_shape = (1, 28, 28)
+    assert b.error.startswith("model.layers[0] (TorchvisionModel): takes 3-channel (RGB) images, got 1 channel")

@@ -16,7 +16,8 @@ from .transforms import RANDOM_OUTSIDE_CATALOG, TRANSFORMS
 
 __all__ = ["LAYERS", "INITS", "OPTIMIZERS", "SCHEDULERS", "LOSSES", "METRICS", "TRANSFORMS",
            "Entry", "Param", "Table", "P", "entry", "REQUIRED", "signature_defaults", "to_torch",
-           "entry_of", "tags_of", "is_per_step", "loss_kind", "is_random", "is_conv", "LOSS_KINDS"]
+           "entry_of", "tags_of", "is_per_step", "loss_kind", "binary_threshold", "default_lr", "is_random", "is_conv",
+           "LOSS_KINDS"]
 
 LOSS_KINDS = ("classification", "regression", "binary")
 
@@ -40,9 +41,28 @@ def is_per_step(scheduler) -> bool:
     return "per_step" in tags_of(SCHEDULERS, scheduler)
 
 
+def _loss_tags(loss) -> frozenset:
+    if isinstance(loss, str):
+        return LOSSES[loss].tags if loss in LOSSES else frozenset()
+    return tags_of(LOSSES, loss)
+
+
 def loss_kind(loss_fn) -> str:
-    """'classification', 'regression' or 'binary' for a loss module the catalog knows ('' otherwise)."""
-    return next((k for k in LOSS_KINDS if k in tags_of(LOSSES, loss_fn)), "")
+    """'classification', 'regression' or 'binary' for a loss module (or name) the catalog knows ('' otherwise).
+    A binary loss takes float 0/1 targets shaped like the output (N, 1): the data builder makes them so."""
+    return next((k for k in LOSS_KINDS if k in _loss_tags(loss_fn)), "")
+
+
+def binary_threshold(loss_fn) -> float:
+    """Where a binary output is split into class 0 and 1 for accuracy: 0.5 for a loss tagged ``probs`` (BCELoss
+    takes probabilities, after a Sigmoid), else 0 (logits, BCEWithLogitsLoss)."""
+    return 0.5 if "probs" in _loss_tags(loss_fn) else 0.0
+
+
+def default_lr(optimizer: str) -> float:
+    """The learning rate a new choice of ``optimizer`` starts from: torch's default for it (Adadelta 1.0, Adagrad
+    0.01, Adam 1e-3, LBFGS 1), SGD 0.01 (see nbtrain.catalog.optim). The optimizer picker sets it on a type change."""
+    return OPTIMIZERS.get_entry(optimizer, "optim.type").lr
 
 
 def is_random(transform_name: str) -> bool:

@@ -18,6 +18,7 @@ INLINE = {
         "BatchNorm2d": (), "LayerNorm": (), "Dropout": ("p",), "Dropout2d": ("p",), "Flatten": ("start_dim",),
         "ReLU": (), "LeakyReLU": ("negative_slope",), "GELU": ("approximate",), "ELU": ("alpha",), "Tanh": (),
         "Sigmoid": (), "Softmax": ("dim",), "LogSoftmax": ("dim",), "Identity": (),
+        "Residual": ("shortcut", "activation"), "TorchvisionModel": ("arch", "num_classes"),
     },
     "transform": {
         "ToTensor": (), "ToImage": (), "ToDtype": ("dtype", "scale"), "Normalize": ("mean", "std"),

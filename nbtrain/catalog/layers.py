@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..blocks import TORCHVISION_MODELS, Residual, torchvision_model
 from .params import P, Table, entry
 
 _auto = "inferred from the shape flowing in when 'auto'"
@@ -68,6 +69,24 @@ LAYERS = Table("layer", [
           tags=["act", "prob"]),
     entry("LogSoftmax", nn.LogSoftmax, "log of softmax (pair it with NLLLoss)", {"dim": _dim}, tags=["act", "prob"]),
     entry("Identity", nn.Identity, "passes its input through unchanged", {}),
+    entry("Residual", Residual, "a residual block: its body's layers applied to the input, the input added back "
+          "(ResNet)", {
+        "body": P("layers", "the layers applied to the input, in order, written like the model's layers (shapes "
+                  "inferred: 'auto' works inside)", default=[], length=()),
+        "shortcut": P("choice", "what is added to the body's output: auto (the input itself when the body keeps its "
+                      "shape, else a 1x1 Conv2d with the body's stride + BatchNorm2d for images, a Linear for "
+                      "features), identity, conv1x1, or conv3x3 (seed 004's downsample)", default="auto",
+                      choices=["auto", "identity", "conv1x1", "conv3x3"]),
+        "activation": P("choice", "applied to the sum: none, or ReLU (as in ResNet's BasicBlock)", default="none",
+                        choices=["none", "ReLU"])}, tags=["block"]),
+    entry("TorchvisionModel", torchvision_model, "a whole torchvision.models architecture with random weights, "
+          "for (3, H, W) images", {
+        "arch": P("choice", "the architecture (torchvision.models.get_model name)", default="resnet18",
+                  choices=TORCHVISION_MODELS),
+        "num_classes": P("int", "outputs of its last layer (the number of classes)", low=1),
+        "weights": P("str", "pretrained weights are not downloaded here: leave empty for random weights (torchvision "
+                     "names them, e.g. 'IMAGENET1K_V1': load such a model yourself and pass fit(model=...))",
+                     default="")}, tags=["model"]),
 ])
 
 # -- weight initialisers -------------------------------------------------------------------------

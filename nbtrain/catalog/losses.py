@@ -23,18 +23,21 @@ LOSSES = Table("loss", [
           tags=["regression"]),
     entry("BCEWithLogitsLoss", nn.BCEWithLogitsLoss, "binary / multi-label classification from logits", {
         "reduction": _red}, tags=["binary"]),
+    entry("BCELoss", nn.BCELoss, "binary classification from probabilities (after a Sigmoid): float 0/1 targets "
+          "shaped like the output, e.g. (N, 1)", {"reduction": _red}, tags=["binary", "probs"]),
 ])
 
 
 # Each metric's batch function: on the device, returns a 0-d tensor, the metric summed over the batch's
 # samples (the Accumulator adds them up and divides by the sample count at log points; no host sync). Each is
 # self-contained (torch only), so the exported script can carry its source (inspect.getsource).
-def accuracy_sum(out, y):
-    """How many samples' top prediction is the target (class indices), or, for binary / multi-label logits
-    (float targets or one output), the fraction of each sample's outputs whose sign matches its 0/1 target."""
+def accuracy_sum(out, y, threshold=0.0):
+    """How many samples' top prediction is the target (class indices), or, for binary / multi-label outputs
+    (float targets or one output), the fraction of each sample's outputs on the side of ``threshold`` its 0/1
+    target is: 0 for logits (BCEWithLogitsLoss), 0.5 for probabilities (a Sigmoid, then BCELoss)."""
     if y.dtype.is_floating_point or out.ndim == 1 or out.shape[-1] == 1:
         y = y.reshape(out.shape) if y.numel() == out.numel() and y.shape != out.shape else y
-        hit = ((out > 0) == (y > 0.5)).float()
+        hit = ((out > threshold) == (y > 0.5)).float()
         return hit.reshape(hit.shape[0], -1).mean(1).sum() if hit.ndim > 1 else hit.sum()
     return (out.argmax(1) == y).sum()
 
@@ -53,7 +56,9 @@ def mae_sum(out, y):
 
 
 METRICS = Table("metric", [
-    entry("accuracy", accuracy_sum, "fraction of samples whose top prediction is the target", {}, tags=["classification"]),
+    entry("accuracy", accuracy_sum, "fraction of samples whose top prediction is the target", {
+        "threshold": P("float", "binary outputs: the value above which a sample counts as class 1 (fit sets it from "
+                       "the loss: 0 for logits, 0.5 after a Sigmoid for BCELoss)")}, tags=["classification"]),
     entry("topk_accuracy", topk_sum, "fraction of samples whose target is among the top k predictions", {
         "k": P("int", "how many top predictions count", default=5, low=1)}, tags=["classification"]),
     entry("mae", mae_sum, "mean absolute error, for regression", {}, tags=["regression"]),

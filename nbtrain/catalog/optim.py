@@ -1,6 +1,11 @@
 """Optimizers (torch.optim) and LR schedulers (torch.optim.lr_scheduler) a spec can name.
 
-``lr`` lives on OptimSpec itself, not here. Scheduler parameters that only the run knows
+``lr`` lives on OptimSpec itself, not in an entry's params; each optimizer entry's ``lr`` is the learning rate a
+new choice of that type starts from (``nbtrain.catalog.default_lr``): torch's own default (Adadelta 1.0, Adagrad
+0.01, Adam 1e-3, RMSprop 0.01, LBFGS 1), except SGD, whose torch default (1e-3) is too small to see plain SGD learn
+in a few epochs: 0.01 there. LBFGS is tagged ``closure``: its step re-evaluates the loss (the loop passes a closure).
+
+Scheduler parameters that only the run knows
 (CosineAnnealingLR's T_max, OneCycleLR's total_steps) accept 'auto'.
 """
 from __future__ import annotations
@@ -8,7 +13,9 @@ from __future__ import annotations
 from torch import optim
 from torch.optim import lr_scheduler as sch
 
-from .params import P, Table, entry
+import dataclasses
+
+from .params import P, Table, entry, signature_defaults
 
 _wd = P("float", "L2 penalty (weight decay)", low=0)
 _eps = P("float", "added to the denominator for numerical stability", low=0, low_open=True)
@@ -17,7 +24,15 @@ _mom = P("float", "momentum factor", low=0)
 _max = P("bool", "maximise the objective instead of minimising it")
 _amsgrad = P("bool", "use the AMSGrad variant")
 
-OPTIMIZERS = Table("optimizer", [
+SGD_LR = 0.01   # torch's SGD default lr is 1e-3: too slow for plain SGD to show learning in a few epochs
+
+
+def _with_lr(e):
+    """The entry with its starting lr: SGD_LR for SGD, else torch's default (the signature's ``lr``)."""
+    return dataclasses.replace(e, lr=SGD_LR if e.name == "SGD" else float(signature_defaults(e.build)["lr"]))
+
+
+OPTIMIZERS = Table("optimizer", [_with_lr(e) for e in [
     entry("SGD", optim.SGD, "stochastic gradient descent, with optional (Nesterov) momentum", {
         "momentum": _mom, "dampening": P("float", "dampening for momentum", low=0), "weight_decay": _wd,
         "nesterov": P("bool", "Nesterov momentum (needs momentum > 0 and dampening 0)"), "maximize": _max}),
@@ -49,12 +64,16 @@ OPTIMIZERS = Table("optimizer", [
     entry("RAdam", optim.RAdam, "rectified Adam", {
         "betas": _betas, "eps": _eps, "weight_decay": _wd,
         "decoupled_weight_decay": P("bool", "AdamW-style decay"), "maximize": _max}),
-    entry("LBFGS", optim.LBFGS, "quasi-Newton (full-batch); the loop passes step() a closure", {
-        "max_iter": P("int", "iterations per optimizer step", low=1, high=100),
-        "history_size": P("int", "update history kept", low=1, high=1000),
-        "tolerance_grad": P("float", "stop when the gradient is this small", low=0),
-        "tolerance_change": P("float", "stop when the loss changes this little", low=0)}),
-])
+    entry("LBFGS", optim.LBFGS, "limited-memory BFGS (full-batch quasi-Newton; its step re-evaluates the loss "
+          "through a closure, one param group only)", {
+        "max_iter": P("int", "iterations per optimizer step", low=1),
+        "max_eval": P("opt_int", "function evaluations per step (null: max_iter * 1.25)", low=1),
+        "tolerance_grad": P("float", "stop when the gradient's largest entry is below this", low=0),
+        "tolerance_change": P("float", "stop when the loss or the step changes less than this", low=0),
+        "history_size": P("int", "how many past updates approximate the curvature", low=1),
+        "line_search_fn": P("choice", "line search ('strong_wolfe') or none (null: a fixed step of lr)",
+                            choices=[None, "strong_wolfe"])}, tags=["closure"]),
+]])
 
 _gamma = P("float", "multiplicative factor of LR decay", low=0, low_open=True)
 _expr = P("expr", "LR factor as an expression of epoch, e.g. '0.95 ** epoch' (+-*/**, min, max, exp, cos, pi)",

@@ -18,7 +18,7 @@ from ..errors import type_name as _tname
 REQUIRED = object()  # marker: the parameter has no default
 
 KINDS = ("int", "float", "bool", "str", "choice", "auto_int", "int_or_ints", "ints", "floats",
-         "float_or_floats", "expr", "opt_int", "opt_float", "padding")
+         "float_or_floats", "expr", "opt_int", "opt_float", "padding", "layers")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,24 @@ class Param:
             return v
         if k == "padding" and v in ("same", "valid"):
             return v
+        if k == "layers":
+            return self._layers(v, where)
         return self._number_or_list(v, where)
+
+    def _layers(self, v: Any, where: str) -> list:
+        """A list of layers in their JSON form (LayerSpec objects are written so); each layer's own type and
+        parameters are checked where it is built (nbtrain.model), as the model's layers are."""
+        if not isinstance(v, list):
+            raise SpecError(f"expected a list of layers, got {_tname(v)}", where,
+                            "e.g. [{'type': 'Linear', 'out_features': 8}, {'type': 'ReLU'}]")
+        out = []
+        for i, x in enumerate(v):
+            x = x.to_dict() if hasattr(x, "to_dict") else x
+            if not (isinstance(x, dict) and isinstance(x.get("type"), str)):
+                raise SpecError(f"expected a layer (an object with a 'type'), got {_tname(x)}", f"{where}[{i}]",
+                                "e.g. {'type': 'ReLU'}")
+            out.append(x)
+        return out
 
     def _number_or_list(self, v: Any, where: str) -> Any:
         """The kinds that take a number, a list of numbers, or either."""
@@ -137,6 +154,7 @@ class Entry:
     params: tuple[Param, ...]
     help: str = ""
     tags: frozenset = field(default_factory=frozenset)
+    lr: float | None = None     # optimizers: the learning rate a new choice of this type starts from
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

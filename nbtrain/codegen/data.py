@@ -120,11 +120,22 @@ class Split(Dataset):
 '''
 
 
-def data_code(d, fast: bool) -> str:
+def _binary(d) -> str:
+    """The lines that make the targets float 0/1 (N, 1) for a binary loss, as nbtrain.data.bundle.to_binary."""
+    if d.dataset == "image_folder":
+        return "train_base.target_transform = binary_target  # float 0/1 targets of shape (1,) for the binary loss\n"
+    return ("train_base.y = binary_target(train_base.y)  # float 0/1 targets (N, 1) for the binary loss\n"
+            "if test_base is not None:\n    test_base.y = binary_target(test_base.y)\n")
+
+
+def data_code(d, fast: bool, binary: bool = False) -> str:
     """The script's data section; ``fast``: fit() takes its in-memory path (whose val loader has its own
-    generator, where a DataLoader draws its base seed from the global RNG)."""
+    generator, where a DataLoader draws its base seed from the global RNG); ``binary``: the targets become float
+    0/1 of shape (N, 1) (a binary loss, or data.task 'binary')."""
     tabular = "tabular" in DATASETS[name(DATASETS, d.dataset, "data.dataset")].tags
     code, call = _loader(d)
+    if binary:
+        code, call = code + source(plain.binary_target), call + _binary(d)
     parts = ["# nbtrain's own loading code (nbtrain/data/plain.py), verbatim\n", source(plain.TensorSet), code,
              source(plain.split_indices)]
     if tabular and d.standardize:

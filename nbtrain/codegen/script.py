@@ -12,6 +12,7 @@ import json
 from ..catalog import LOSSES, OPTIMIZERS
 from ..catalog.datasets import DATASETS
 from ..data import build_data
+from ..data.bundle import is_binary
 from ..errors import NbtrainError
 from ..model import model_code
 from ..spec import TrainSpec
@@ -28,6 +29,7 @@ from math import exp, log, sqrt, cos, sin, pi, e
 
 import numpy as np
 import torch
+import torchvision
 from torch import nn
 from torch.optim import lr_scheduler
 from torch.optim.swa_utils import AveragedModel, SWALR, update_bn
@@ -113,11 +115,11 @@ def to_code(train_spec, input_shape=None, steps_per_epoch=None) -> str:
     d, loop, sc = s.data, s.loop, s.sched
     fast = _fast(d)
     if input_shape is None or steps_per_epoch is None:
-        b = build_data(d)
+        b = build_data(d, loss=loop.loss)
         input_shape, steps_per_epoch, fast = tuple(b.input_shape), len(b.train), b.fast
-    parts = [_header(s), "\n# -- data " + "-" * 90 + "\n", data_code(d, fast),
+    parts = [_header(s), "\n# -- data " + "-" * 90 + "\n", data_code(d, fast, is_binary(d, loop.loss)),
              "\n# -- model " + "-" * 89 + "\n",
-             _strip(model_code(s.model, input_shape), ("x = torch.zeros(1", "print(model(x)")),
+             _strip(model_code(s.model, input_shape), ("x = torch.zeros(2", "print(model(x)")),
              "model = model.to(device)\n",
              f"loss_fn = nn.{name(LOSSES, loop.loss, 'loop.loss')}({kwargs_code(loop.loss_params, 'loop')})\n",
              "\n# -- optimizer and scheduler " + "-" * 72 + "\n", _strip(optimizer_code(s.optim)),

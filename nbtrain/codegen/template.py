@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 
 from .. import metrics
+from ..catalog import binary_threshold
 
 LOOP = '''
 {metric_functions}def batch_metrics(out, y):
@@ -136,7 +137,9 @@ def metric_code(loop) -> tuple[str, str]:
     used = [m for m in loop.metrics if m in _SUMS]
     fns = [_SUMS[m][1] for m in dict.fromkeys(used)]      # self-contained: torch only
     code = "".join(inspect.getsource(f).rstrip() + "\n\n\n" for f in fns)
-    k = int(loop.topk)
-    lines = "".join(f'    sums["{_SUMS[m][0].format(k=k)}"] = {_SUMS[m][1].__name__}(out, y{_SUMS[m][2].format(k=k)})\n'
+    k, threshold = int(loop.topk), binary_threshold(loop.loss)
+    extra = {**{m: _SUMS[m][2].format(k=k) for m in used},
+             **({"accuracy": f", threshold={threshold!r}"} if threshold else {})}   # BCELoss: probabilities
+    lines = "".join(f'    sums["{_SUMS[m][0].format(k=k)}"] = {_SUMS[m][1].__name__}(out, y{extra[m]})\n'
                     for m in used)
     return code, lines

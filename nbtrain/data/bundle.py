@@ -7,10 +7,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 from torch.utils.data import default_collate
 
+from ..catalog import loss_kind
 from ..errors import DataError, fmt_shape
 from . import fast
 from .pipeline import Pipeline, build_pipeline, check
-from .plain import split_indices, standardize_stats
+from .plain import binary_target, split_indices, standardize_stats
 from .sources import Source, TensorSet, load_source
 
 MEMORY_LIMIT = 4 << 30   # in_memory="auto": cache at most this many bytes
@@ -42,8 +43,8 @@ class DataBundle:
     train: object                 # iterable of (x, y) batches with len(): a DataLoader or a FastLoader
     val: object
     input_shape: tuple            # one sample's shape, no batch dimension
-    task: str                     # "classification" or "regression"
-    num_classes: int              # classes, or the target width for regression
+    task: str                     # "classification", "binary" (float 0/1 targets (N, 1)) or "regression"
+    num_classes: int              # classes (2 for binary), or the target width for regression
     class_names: list
     train_generator: torch.Generator
     train_set: Dataset            # per-sample views (pipeline applied), for probes and grids
@@ -130,6 +131,30 @@ def _use_fast(spec, src: Source, pipes, n_samples: int, sample_numel: int) -> st
     return ""
 
 
+def is_binary(spec, loss="") -> bool:
+    """Whether the targets become float 0/1 of shape (N, 1): data.task 'binary', or a loss the catalog tags
+    ``binary`` (BCEWithLogitsLoss, BCELoss; a name or a module)."""
+    return spec.task == "binary" or loss_kind(loss) == "binary"
+
+
+def to_binary(src: Source, where: str) -> None:
+    """A two-class source's targets as float 0/1 (N, 1) (nbtrain.data.plain.binary_target); float (regression)
+    targets are left as they are (soft labels in [0, 1] are fine for a binary loss)."""
+    if src.task == "regression":
+        return
+    names = src.class_names
+    if len(names) != 2:
+        raise DataError(f"a binary task needs 2 classes, {src.name or 'the dataset'} has {len(names)} "
+                        f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})", where,
+                        "use CrossEntropyLoss (one output per class) for more classes, or a dataset with two")
+    for ds in (src.train, src.test):
+        if isinstance(ds, TensorSet):
+            ds.y = binary_target(ds.y)
+        elif ds is not None:                 # ImageFolder: per sample, as it reads each file
+            ds.target_transform = binary_target
+    src.task = "binary"
+
+
 @dataclass
 class Prepared:
     """A loaded source, its seeded split and its checked pipelines: what build_data, normalize_stats and
@@ -140,9 +165,12 @@ class Prepared:
     sample: torch.Tensor          # the first training sample through the train pipeline
 
 
-def prepare(spec, val_transforms=None) -> Prepared:
+def prepare(spec, val_transforms=None, loss="") -> Prepared:
+    """``loss``: the run's loss (a name or a module); a binary one makes the targets float (N, 1) (``is_binary``)."""
     spec.validate("data")
     src = load_source(spec)
+    if is_binary(spec, loss):
+        to_binary(src, "data.task" if spec.task == "binary" else "loop.loss")
     if src.kind == "tabular" and (spec.train_transforms or spec.val_transforms):
         field_ = "data.train_transforms" if spec.train_transforms else "data.val_transforms"
         raise DataError(f"image transforms do not apply to the tabular set {spec.dataset!r}", field_,
@@ -164,12 +192,14 @@ def prepare(spec, val_transforms=None) -> Prepared:
     return Prepared(src, Transformed(tr_base, tr_idx, tr_pipe), Transformed(va_base, va_idx, va_pipe), x_tr)
 
 
-def build_data(data_spec, rank: int = 0, world_size: int = 1, device=None) -> DataBundle:
+def build_data(data_spec, rank: int = 0, world_size: int = 1, device=None, loss="") -> DataBundle:
     """Datasets, pipelines and loaders for ``data_spec``; ``rank``/``world_size`` shard them for torchrun.
 
-    ``device``: where the fast path keeps its cache (default: CPU; ``bundle.to(device)`` moves it later)."""
+    ``device``: where the fast path keeps its cache (default: CPU; ``bundle.to(device)`` moves it later).
+    ``loss``: the run's loss (name or module): a binary one (BCEWithLogitsLoss, BCELoss) makes the targets of a
+    two-class set float 0/1 of shape (N, 1), as data.task='binary' does."""
     spec = data_spec
-    p = prepare(spec)
+    p = prepare(spec, loss=loss)
     src, train_set, val_set, x_tr = p.src, p.train_set, p.val_set, p.sample
     tr_base, tr_idx, tr_pipe = train_set.base, train_set.indices, train_set.pipeline
     va_base, va_idx, va_pipe = val_set.base, val_set.indices, val_set.pipeline
@@ -190,7 +220,7 @@ def build_data(data_spec, rank: int = 0, world_size: int = 1, device=None) -> Da
         train = _fast_loader(tr_base, tr_idx, tr_pipe, spec, s_tr, g, spec.drop_last, True)
         val = _fast_loader(va_base, va_idx, va_pipe, spec, s_va, torch.Generator().manual_seed(spec.seed + 1), False,
                            False)
-    num_classes = len(src.class_names) if src.task == "classification" else 1
+    num_classes = len(src.class_names) if src.task in ("classification", "binary") else 1
     bundle = DataBundle(train, val, tuple(x_tr.shape), src.task, num_classes, list(src.class_names), g,
                         train_set, val_set, fast=not why, why_not_fast=why, samplers=[s_tr, s_va])
     return bundle.to(device) if device is not None else bundle

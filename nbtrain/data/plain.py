@@ -97,3 +97,10 @@ def standardize_stats(x, train_idx):
     """(mean, std) per feature over the training rows; a constant feature gets std 1 (left unscaled)."""
     mean, std = x[train_idx].mean(0), x[train_idx].std(0, unbiased=False)
     return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def binary_target(y):
+    """Class indices 0/1 as the float targets a binary loss takes (BCEWithLogitsLoss, BCELoss): one sample's
+    index becomes shape (1,), a tensor of N of them (N, 1), shaped like the model's single output."""
+    y = torch.as_tensor(y, dtype=torch.float32)
+    return y.reshape(1) if y.ndim == 0 else y.reshape(-1, 1)

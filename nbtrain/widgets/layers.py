@@ -61,7 +61,28 @@ class LayerRow(ComponentRow):
         self.more.layout.visibility = "visible"       # the init is always there to open
 
     def more_children(self) -> tuple:
-        return (W.VBox([self.init, self._editor]),)
+        """The init and the parameters; a block (Residual) also its body's layers as rows of their own."""
+        if "block" not in self.table[self.type.value].tags:
+            return (W.VBox([self.init, self._editor]),)
+        return (W.VBox([self.init, self._editor, self.body_rows, self.body_rows.footer]),)
+
+    @property
+    def body_rows(self) -> "RowList":
+        """A Residual's body as layer rows (made when the row is first opened); each edit writes the body back
+        into the row's ``body`` parameter (its JSON field hidden: the rows stand for it)."""
+        if getattr(self, "_body", None) is None or self._body_type is not self._editor:
+            specs = [LayerSpec.from_dict(d, f"body[{j}]") for j, d in enumerate(self._editor.value.get("body", []))]
+            self._body = RowList(specs, self.table, lambda type_: LayerSpec(type_), "Conv2d", row_cls=LayerRow,
+                                 where="body", add_label=t("add_layer", self.lang), lang=self.lang)
+            self._body_type = self._editor
+            self._body.layout.border_left = "3px solid var(--jp-border-color2, #bbb)"
+            self._body.observe(self._on_body, names=["value", "error"])
+            hide(self.params.fields["body"])
+        return self._body
+
+    def _on_body(self, change=None) -> None:
+        if not self._body.error:
+            self.params.fields["body"].set([spec.to_dict() for spec in self._body.value])
 
     def extra_fields(self) -> dict:
         return {"name": self.name.value, "init": self._init.value if self._init is not None else self._init_value}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import OPTIMIZERS
+from ..catalog import OPTIMIZERS, default_lr
 from ..errors import NbtrainError, SpecError
 from ..i18n import help_line, t
 from ..spec import OptimSpec, ParamGroupSpec
@@ -116,17 +116,16 @@ class OptimizerPicker(HasFinder, SpecValue, W.VBox):
         self._update()
 
     def _on_type(self, change) -> None:
-        """The new type's parameters; its default lr (the catalog's ``default_lr``, torch's) unless the user set
+        """The new type's parameters; its default lr (nbtrain.catalog.default_lr: torch's) unless the user set
         lr since the last type change."""
         self.type.tooltip = self._type_tip(change["new"])
         if getattr(self, "_loading", False):          # the spec setter sets the parameters and lr itself
             return
         self.params = self._params_editor(change["new"], {})
         self.params_box.children = (self.params,)
-        default = getattr(OPTIMIZERS[change["new"]], "default_lr", None)
-        if default is not None and not self._lr_edited:
+        if not self._lr_edited:
             with loading(self):
-                self.lr.value = default
+                self.lr.value = default_lr(change["new"])
         self._lr_edited = False
         self._update()
 
