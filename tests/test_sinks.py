@@ -333,7 +333,6 @@ def test_scalars_reach_the_writer_in_batches_and_none_is_lost_on_an_interrupt(tm
                      writer_factory=_CountingWriter, clock=lambda: now[0])
     state = State(model=tiny_cnn(), device="cpu")
     tb.on_fit_start(state)
-    assert tb.worker is None                          # on the CPU the epoch-end work stays in the loop's thread
     for step in range(1, 6):                          # 5 log points within 10 s: nothing handed over yet
         state.step, now[0] = step, step
         tb.on_log(state, {"step": step, "loss": 1.0 / step, "lr": 0.1})
@@ -359,3 +358,14 @@ def test_interrupted_fit_keeps_every_logged_scalar_in_the_event_file(tmp_path):
                     callbacks=[StopAt()], progress=False, dashboard=False)
     assert h.status == "interrupted"
     assert [e.step for e in _events(tmp_path / "r").Scalars("train/loss")] == [1, 2, 3, 4, 5]
+
+
+def test_the_epoch_end_work_gets_a_worker_thread_only_where_a_core_is_spare(monkeypatch):
+    from nbtrain.sinks import tensorboard as tbmod
+    monkeypatch.setattr(tbmod.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(tbmod.torch, "get_num_threads", lambda: 2)
+    assert not tbmod.spare_core("cpu")                # torch's two threads use both cores
+    monkeypatch.setattr(tbmod.torch, "get_num_threads", lambda: 1)
+    assert tbmod.spare_core("cpu")                    # set_num_threads(1) on two cores: one is free
+    monkeypatch.setattr(tbmod.torch, "get_num_threads", lambda: 2)
+    assert tbmod.spare_core(torch.device("cuda", 0))  # the GPU trains, the CPU has room

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import threading
 import time
 import warnings
@@ -56,6 +57,16 @@ def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> N
     counts = torch.histc(x, bins, lo, hi).cpu()
     limits = torch.linspace(lo, hi, bins + 1)[1:]
     writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
+
+
+def spare_core(device) -> bool:
+    """Whether a worker thread has a core of its own: training on an accelerator, or torch's CPU threads fewer than
+    the cores (``torch.set_num_threads(1)`` on two). Else it would take slices from torch's threads, whose parallel
+    ops then wait at their barriers: the epoch-end work is cheaper done in the loop's thread."""
+    if torch.device(device or "cpu").type != "cpu":
+        return True
+    return torch.get_num_threads() < (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                                      os.cpu_count() or 1)
 
 
 def _square(n: int) -> int:
@@ -108,10 +119,11 @@ def traced_graph(model: nn.Module, x: torch.Tensor):
 
 
 class TensorBoard(Callback):
-    """``background``: where histograms, grids and PNG encoding run. 'auto' (default): in the loop's thread at the
-    epoch end when the model trains on the CPU (torch's threads already use every core there: a worker thread
-    would only steal slices from them and stall their parallel ops), in a worker thread on an accelerator (the
-    loop's thread then snapshots clones of weights, gradients and feature maps only). True / False force either.
+    """``background``: where histograms, grids and PNG encoding run. 'auto' (default): in a worker thread when it
+    has a core of its own (an accelerator run, or fewer torch threads than cores; the loop's thread then snapshots
+    clones of weights, gradients and feature maps only), else in the loop's thread at the epoch end (torch's threads
+    already use every core: a worker would take slices from them and stall their parallel ops). True / False force
+    either.
 
     Scalars are handed to tensorboardX's writer thread in batches, every ``hand_every`` seconds at a log point and
     at each epoch end, interrupt and the run's end (each hand-over wakes that thread; its own flush to disk runs
@@ -145,8 +157,7 @@ class TensorBoard(Callback):
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
-        on_cpu = torch.device(state.device or "cpu").type == "cpu"
-        worker = (not on_cpu) if self.background == "auto" else bool(self.background)
+        worker = spare_core(state.device) if self.background == "auto" else bool(self.background)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
         self._job, self._pending, self._handed_at = None, [], self.clock()
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
