@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
+from .catalog import INITS, LOSSES, METRICS, Entry
+from .catalog.datasets import DATASETS
 from .checks import check_lr
 from .errors import SpecError
 from .specbase import Component, SpecBase, _join, f
@@ -76,7 +78,6 @@ class DataSpec(SpecBase):
                 or max(self.image_shape[1:]) > MAX_IMAGE_SIDE:
             raise SpecError(f"expected [channels (1-4), height, width (each 1-{MAX_IMAGE_SIDE})], got "
                             f"{self.image_shape}", _join(where, "image_shape"), "e.g. [3, 32, 32]")
-        from .catalog.datasets import DATASETS
         DATASETS.get_entry(self.dataset, _join(where, "dataset"))
 
 
@@ -91,7 +92,6 @@ class LayerSpec(Component):
 
     def validate(self, where: str = "") -> None:
         if self.init:
-            from .catalog import INITS
             INITS.get_entry(self.init, _join(where, "init"))
         for j, d in enumerate(self.params.get("body", ())):      # a Residual's layers: each checked as one
             LayerSpec.from_dict(d, _join(where, f"body[{j}]"))
@@ -104,7 +104,6 @@ class ModelSpec(SpecBase):
     init_params: dict = f({}, "parameters of the initialiser, e.g. {'nonlinearity': 'relu'}")
 
     def validate(self, where: str = "") -> None:
-        from .catalog import INITS
         if self.init:
             e = INITS.get_entry(self.init, _join(where, "init"))
             self.init_params = e.check_params(self.init_params, _join(where, "init_params"))
@@ -166,7 +165,6 @@ class SchedSpec(Component):
     @classmethod
     def entry_for(cls, name: str, where: str):
         if name == "":
-            from .catalog import Entry
             return Entry("", None, (), "constant learning rate")
         return super().entry_for(name, where)
 
@@ -225,7 +223,6 @@ class LoopSpec(SpecBase):
         for name in ("grad_clip", "min_delta"):
             if getattr(self, name) < 0:
                 raise SpecError(f"must be >= 0, got {getattr(self, name):g}", _join(where, name))
-        from .catalog import LOSSES, METRICS
         e = LOSSES.get_entry(self.loss, _join(where, "loss"))
         self.loss_params = e.check_params(self.loss_params, _join(where, "loss_params"))
         for i, m in enumerate(self.metrics):

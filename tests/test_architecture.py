@@ -22,25 +22,15 @@ LONG_FUNCTIONS = {
     "spec.py:*": "temporary: the spec helper of issue 15 splits it",
 }
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
-LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets")
+LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets", "tqdm")
 # modules whose functions carry their own imports on purpose
 LAZY_BY_DESIGN = {
+    "cli.py": "the command line installs its Ctrl-C handler before importing torch and the loop (seconds), so a "
+              "Ctrl-C while it starts leaves quietly with exit code 130 instead of a traceback",
     "data/plain.py": "its functions are emitted verbatim into exported scripts (codegen): each carries its imports, "
                      "and sklearn / torchvision.datasets load only for the sets that need them",
 }
-# temporary: modules whose function-level imports other helpers of issue 15 move while rewriting them
-# (the lead removes each entry when its branch lands)
-LAZY_IMPORTS_PENDING = {
-    "cli.py": "issue 15, cli",
-    "sinks/progress.py": "the live-view issue (dashboard rewrite)",
-    "spec.py": "issue 15, spec",
-    "widgets/app.py": "issue 15, widgets",
-    "widgets/layers.py": "issue 15, widgets",
-    "widgets/optimizer.py": "issue 15, widgets",
-    "widgets/params.py": "issue 15, widgets",
-    "widgets/scheduler.py": "issue 15, widgets",
-    "widgets/transforms.py": "issue 15, widgets",
-}
+LAZY_IMPORTS_PENDING: dict = {}
 # temporary: cycles another helper is breaking (the lead removes each entry when its branch lands)
 CYCLES_PENDING: dict = {}
 
@@ -89,6 +79,14 @@ def _imports(mod: str, path: Path):
             yield t, node.lineno, id(node) in inner
 
 
+def _packages_run_first(mod: str, target: str) -> list[str]:
+    """The packages whose ``__init__`` Python runs when ``mod`` imports ``target`` (nbtrain.data for
+    nbtrain.data.sources), but not nbtrain itself nor a package ``mod`` is inside (already running)."""
+    parts = target.split(".")
+    pkgs = [".".join(parts[:i]) for i in range(2, len(parts))]
+    return [p for p in pkgs if p in MODULES and p != mod and not mod.startswith(p + ".")]
+
+
 def _graph() -> dict[str, set[str]]:
     graph = {m: set() for m in MODULES}
     for mod, path in MODULES.items():
@@ -97,6 +95,7 @@ def _graph() -> dict[str, set[str]]:
                 target = target.rsplit(".", 1)[0]
             if target in MODULES and target != mod:
                 graph[mod].add(target)
+                graph[mod].update(_packages_run_first(mod, target))
     return graph
 
 
@@ -135,6 +134,11 @@ def test_the_import_graph_sees_the_package():
     graph = _graph()
     assert "nbtrain.loop" in graph and "nbtrain.steps" in graph["nbtrain.loop"]
     assert "nbtrain.catalog" in graph["nbtrain.steps"]            # a package import counts as the package
+
+
+def test_importing_a_module_of_a_package_counts_the_packages_init():
+    assert "nbtrain.data" in _graph()["nbtrain.catalog.datasets"]          # it imports nbtrain.data.sources
+    assert _packages_run_first("nbtrain.data.stats", "nbtrain.data.bundle") == []
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -10,7 +10,7 @@ from torchvision.transforms.v2 import functional as F
 from torchvision.utils import make_grid
 
 from ..errors import DataError
-from ..spec import DataSpec
+from ..specbase import SpecBase
 from . import fast
 from .bundle import prepare
 
@@ -28,7 +28,7 @@ def normalize_stats(data_spec_or_dataset) -> tuple[list, list]:
     For a DataSpec: over its training split, as Normalize sees it: through the validation pipeline's steps
     before its first Normalize (ToTensor implied). For a Dataset of (x, y) or a tensor (N, C, H, W): over all
     of it, integer images scaled to [0, 1] as ToTensor does."""
-    if isinstance(data_spec_or_dataset, DataSpec):
+    if isinstance(data_spec_or_dataset, SpecBase) and hasattr(data_spec_or_dataset, "dataset"):   # a DataSpec
         return _spec_stats(data_spec_or_dataset)
     if isinstance(data_spec_or_dataset, torch.Tensor):
         return _channel_stats(_float(data_spec_or_dataset))

@@ -27,7 +27,7 @@ class ProgressBar(Callback):
 
     def __init__(self, file=None, tqdm_class=None, mininterval: float = 0.5):
         if tqdm_class is None:
-            from tqdm.auto import tqdm as tqdm_class
+            from tqdm.auto import tqdm as tqdm_class  # tqdm.auto imports ipywidgets in a notebook: not at import
         self.tqdm, self.file, self.mininterval = tqdm_class, file, mininterval
         self.bar = None
 

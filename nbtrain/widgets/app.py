@@ -9,9 +9,16 @@ import traceback
 import ipywidgets as W
 import traitlets as T
 
+from ..background import start_background
 from ..catalog import LOSSES
+from ..codegen import to_code
+from ..env import in_notebook
 from ..errors import NbtrainError
 from ..i18n import check_lang, t
+from ..loop import fit as loop_fit
+from ..lrfind import lr_find
+from ..model import build_model
+from ..optim import split_params
 from ..sinks.dashboard import Dashboard, wants_widgets
 from ..spec import TrainSpec
 from .common import code_html
@@ -53,7 +60,6 @@ class Workbench(W.VBox):
         responsive and Stop works; default: in a notebook, yes. ``lang``: 'en' or 'zh' (default: the locale's)."""
         spec = (spec or TrainSpec.default()).copy()
         if background is None:
-            from ..env import in_notebook
             background = in_notebook()
         self.lang = lang = check_lang(lang)
         self._fit, self.history, self.run, self.background, self._watcher = fit, None, None, background, None
@@ -184,8 +190,6 @@ class Workbench(W.VBox):
         self.optim.message.value = error_html(self.optim.error)
         if not self.optim.value.groups:
             return ""
-        from ..model import build_model
-        from ..optim import split_params
         try:
             split_params(self.optim.value, build_model(self.model.value, self.model.input_shape))
         except NbtrainError as e:
@@ -195,12 +199,10 @@ class Workbench(W.VBox):
 
     # -- actions ---------------------------------------------------------------------------------------
     def lr_find(self):
-        from ..lrfind import lr_find
         return lr_find(self.spec)
 
     def show_code(self) -> str | None:
         """The whole run as a script, shown with Copy (to the clipboard) and Download .py."""
-        from ..codegen import to_code
         try:
             code = to_code(self.spec)
         except NbtrainError as e:
@@ -225,11 +227,7 @@ class Workbench(W.VBox):
         if self.error:
             self.status.value = error_html(f"cannot train: {self.error}")
             return None
-        fit = self._fit
-        if fit is None:
-            from ..loop import fit
-        if self.background:
-            from ..background import start_background
+        fit = self._fit or loop_fit
         self.train_button.disabled = True
         self._stopped_by_user = False
         self.status.value = t("training", self.lang)

@@ -12,6 +12,7 @@ import traitlets as T
 from ..catalog import INITS, LAYERS
 from ..errors import NbtrainError
 from ..i18n import help_line, t
+from ..model import model_code, summary
 from ..spec import LayerSpec, ModelSpec
 from .front import diagram_html, make_diagram
 from .loading import loading
@@ -273,7 +274,6 @@ class LayerBuilder(W.VBox):
         return f"{msg} (make the last layer Linear with out_features={classes})"
 
     def _show_summary(self, spec: ModelSpec, totals: bool = True) -> None:
-        from ..model import summary
         s = summary(spec, self._input_shape)
         self._shapes = [tuple(row["output_shape"]) for row in s.rows]
         for r, row in zip(self.rows.rows, s.rows):
@@ -303,7 +303,6 @@ class LayerBuilder(W.VBox):
             self.diagram.value = html
 
     def _show_code(self) -> None:
-        from ..model import model_code
         if not self.show_code.value:
             return
         try:

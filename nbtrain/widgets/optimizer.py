@@ -6,8 +6,9 @@ import ipywidgets as W
 import traitlets as T
 
 from ..catalog import OPTIMIZERS, default_lr
+from ..codegen import optimizer_code
 from ..errors import NbtrainError, SpecError
-from ..i18n import help_line, t
+from ..i18n import help_line, label, t, tooltip
 from ..spec import OptimSpec, ParamGroupSpec
 from .common import SpecValue, code_html, code_toggle
 from .loading import loading
@@ -31,7 +32,6 @@ class GroupRow(W.HBox):
     error = T.Unicode("")
 
     def __init__(self, group: ParamGroupSpec, lang: str = "en"):
-        from ..i18n import label, tooltip
         doc = {fl: ParamGroupSpec.__dataclass_fields__[fl].metadata["help"] for fl in ("pattern", "lr", "weight_decay")}
         txt = lambda name, v, w: W.Text(value=v, description=label(name, lang), tooltip=tooltip(name, doc[name], lang),
                                          continuous_update=False, style={"description_width": "auto"},
@@ -161,5 +161,4 @@ class OptimizerPicker(HasFinder, SpecValue, W.VBox):
         self._show_code()
 
     def _show_code(self) -> None:
-        from ..codegen import optimizer_code
         self.code.value = code_html(optimizer_code(self.value))

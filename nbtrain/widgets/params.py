@@ -9,6 +9,7 @@ one line; the others when first shown or read (``fields``), so a long model open
 """
 from __future__ import annotations
 
+import html
 import json
 
 import ipywidgets as W
@@ -48,7 +49,6 @@ def with_starters(entry: Entry | None, params: dict | None) -> dict:
 
 
 def error_html(msg: str) -> str:
-    import html
     return f'<span style="{ERROR_STYLE}">{html.escape(msg)}</span>' if msg else ""
 
 

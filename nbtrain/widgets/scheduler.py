@@ -6,8 +6,10 @@ import ipywidgets as W
 import traitlets as T
 
 from ..catalog import SCHEDULERS
+from ..codegen import scheduler_code
 from ..errors import NbtrainError
 from ..i18n import t
+from ..optim import lr_curve
 from ..spec import OptimSpec, SchedSpec
 from ..viz import to_png as figure_png
 from .common import SpecValue, code_html, code_toggle
@@ -15,6 +17,7 @@ from .fields import FieldsEditor
 from .loading import loading
 from .lrfind import HasFinder, LRFinder
 from .params import LABEL, ParamsEditor, error_html
+from .plots import LRCurveFigure
 
 FIELDS = ("interval", "warmup", "warmup_start_factor", "monitor", "swa", "swa_start", "swa_lr", "swa_anneal_epochs")
 
@@ -34,7 +37,6 @@ class SchedulerPicker(HasFinder, SpecValue, W.VBox):
     def __init__(self, sched_spec: SchedSpec | None = None, optim_spec: OptimSpec | None = None,
                  epochs: int = 10, steps_per_epoch: int = 20, lr_finder=None, lang: str = "en", draw: bool = True,
                  finder: LRFinder | None = None):
-        from .plots import LRCurveFigure
         self._loading, self.lang, self.draw = True, lang, draw
         spec = (sched_spec or SchedSpec()).copy()
         self._optim = (optim_spec or OptimSpec()).copy()
@@ -131,8 +133,6 @@ class SchedulerPicker(HasFinder, SpecValue, W.VBox):
         """Compute the LR curve of ``spec`` (default: the current one) over the preview's epochs and steps and
         render it into the image. A spec that cannot run that long (a warm-up longer than the run, OneCycleLR's
         total_steps too small) keeps the last valid spec and shows why."""
-        from ..codegen import scheduler_code
-        from ..optim import lr_curve
         pending = self.params.error or self.fields.error
         if spec is None:  # what the inputs say, when they can be read; else the last valid spec
             spec = self.value if pending else self.fields.value

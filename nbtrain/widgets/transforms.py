@@ -4,6 +4,7 @@ that fills Normalize, and the equivalent torchvision code on demand. Switching t
 image pipelines (and hides them); switching back to an image set brings them back."""
 from __future__ import annotations
 
+import math
 import re
 
 import ipywidgets as W
@@ -12,9 +13,13 @@ import traitlets as T
 from ..catalog import TRANSFORMS
 from ..catalog.datasets import DATASETS
 from ..catalog.datasets import FIELDS as PER_DATASET
+from ..codegen import transforms_snippet
+from ..data import normalize_stats, sample_grid
+from ..data.bundle import prepare
 from ..errors import NbtrainError
 from ..i18n import help_line, t
 from ..spec import DataSpec, TransformSpec
+from ..viz import grid_png
 from .common import SpecValue, code_html, code_toggle
 from .fields import FieldsEditor
 from .loading import loading
@@ -182,9 +187,7 @@ class TransformPicker(SpecValue, W.VBox):
     def _check(self, spec: DataSpec) -> tuple:
         """Load the data and walk a real sample through both pipelines (a bad step raises, naming it);
         returns (input_shape, num_classes, steps_per_epoch)."""
-        import math
 
-        from ..data.bundle import prepare
         p = prepare(spec)
         n = len(p.train_set)
         steps = n // spec.batch_size if spec.drop_last else math.ceil(n / spec.batch_size)
@@ -194,8 +197,6 @@ class TransformPicker(SpecValue, W.VBox):
 
     def refresh_samples(self) -> bytes | None:
         """Draw ``n_samples`` training samples through the train pipeline into the image."""
-        from ..data import sample_grid
-        from ..viz import grid_png
         if not self.is_image:
             self.image.layout.display = "none"
             self.image_message.value = t("no_images", self.lang)
@@ -213,7 +214,6 @@ class TransformPicker(SpecValue, W.VBox):
     def fill_normalize(self, _=None) -> None:
         """Compute the training set's per-channel mean and std and write them into Normalize, adding
         Normalize at the end of a pipeline that has none."""
-        from ..data import normalize_stats
         try:
             mean, std = normalize_stats(self.value)
         except NbtrainError as e:
@@ -231,5 +231,4 @@ class TransformPicker(SpecValue, W.VBox):
 
 
 def _snippet(spec: DataSpec) -> str:
-    from ..codegen import transforms_snippet
     return transforms_snippet(spec)
