@@ -32,7 +32,14 @@ def capture(model, x, layers=None) -> dict:
     out: dict = {}
     if not names:                                   # no conv layer (an MLP): nothing to run the model for
         return out
-    hooks = [modules[n].register_forward_hook(_saver(out, n)) for n in names]
+    probe_forward(model, x, {modules[n]: _saver(out, n) for n in names})
+    return {n: out[n] for n in names if n in out}
+
+
+def probe_forward(model: torch.nn.Module, x: torch.Tensor, hooks: dict) -> None:
+    """Run ``x`` through ``model`` in eval mode under no_grad (every module's mode put back), with the forward hook
+    ``hooks[module]`` on each module while it runs; ``x`` moves to the model's device."""
+    handles = [m.register_forward_hook(fn) for m, fn in hooks.items()]
     try:
         param = next(model.parameters(), None)
         if param is not None:
@@ -40,9 +47,8 @@ def capture(model, x, layers=None) -> dict:
         with eval_mode(model), torch.no_grad():
             model(x)
     finally:
-        for h in hooks:
+        for h in handles:
             h.remove()
-    return {n: out[n] for n in names if n in out}
 
 
 def _saver(out: dict, name: str):

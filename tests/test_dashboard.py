@@ -102,17 +102,8 @@ def test_updates_go_by_wall_clock_and_carry_only_what_is_new():
     assert int(m[3]) == int(np.argmin(vals)) + 1
 
 
-def test_no_figure_is_drawn_and_no_png_encoded_while_the_run_is_live(monkeypatch):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    calls = []
-    for cls, name in ((Figure, "savefig"), (Figure, "draw"), (FigureCanvasAgg, "draw"), (Image.Image, "save")):
-        real = getattr(cls, name)
-
-        def spy(*a, _real=real, _name=f"{cls.__name__}.{name}", **kw):
-            calls.append(_name)
-            return _real(*a, **kw)
-        monkeypatch.setattr(cls, name, spy)
+def test_no_figure_is_drawn_and_no_png_encoded_while_the_run_is_live(monkeypatch, drawing_calls):
+    calls = drawing_calls
     d, clock = _dash(every=0.0, histograms=True)               # an update at every batch end: the worst case
     during = []
 

@@ -106,18 +106,8 @@ def test_regression_residuals_are_sent_as_points():
     assert d.insight["kind"] == "regression" and len(d.insight["true"]) == 1667 and d.insight["true"][:2] == [0, 3]
 
 
-def test_no_figure_is_drawn_while_live_with_every_panel_on(monkeypatch):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
-    calls = []
-    for cls, name in ((Figure, "savefig"), (Figure, "draw"), (FigureCanvasAgg, "draw"), (Image.Image, "save")):
-        real = getattr(cls, name)
-
-        def spy(*a, _real=real, _name=f"{cls.__name__}.{name}", **kw):
-            calls.append(_name)
-            return _real(*a, **kw)
-        monkeypatch.setattr(cls, name, spy)
+def test_no_figure_is_drawn_while_live_with_every_panel_on(monkeypatch, drawing_calls):
+    calls = drawing_calls
     during = []
 
     class Count(Callback):

@@ -32,7 +32,7 @@ import torch
 
 from ..callbacks import Callback
 from ..catalog import LAYERS, tags_of
-from ..modes import eval_mode
+from ..features import probe_forward
 from .tensorboard import TensorBoard
 
 
@@ -222,16 +222,7 @@ class LayerStats(Callback):
                 if isinstance(output, torch.Tensor) and output.dim() >= 1 and output.shape[0] > 0:
                     got[i] = unit_stats(output)
             return hook
-        hooks = [m.register_forward_hook(saver(i)) for i, (_, m) in enumerate(self._acts)]
-        try:
-            param = next(model.parameters(), None)
-            if param is not None:
-                x = x.to(param.device)
-            with eval_mode(model), torch.no_grad():
-                model(x)
-        finally:
-            for h in hooks:
-                h.remove()
+        probe_forward(model, x, {m: saver(i) for i, (_, m) in enumerate(self._acts)})
         out = {"mean": [None] * len(self._acts), "std": [None] * len(self._acts), "dead": [None] * len(self._acts)}
         if got:
             keys = sorted(got)
