@@ -113,9 +113,9 @@ def sink_costs(spec, train) -> None:
     from nbtrain.history import History
     from nbtrain.metrics import Accumulator
     from nbtrain.optim import Schedule
-    from nbtrain.spec import SchedSpec
     from nbtrain.sinks.checkpoint import Checkpoint
     from nbtrain.sinks.tensorboard import TensorBoard
+    from nbtrain.spec import SchedSpec
     model = build_model(spec.model, (1, 28, 28))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = next(iter(train))

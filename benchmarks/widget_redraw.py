@@ -37,7 +37,7 @@ def main():
     pcts = [0.3, 0.4, 0.5, 0.6, 0.7]
     for epochs, steps in ((10, 20), (30, 100)):
         p = SchedulerPicker(SchedSpec("OneCycleLR", params={"max_lr": 0.1}), OptimSpec(lr=0.01), epochs, steps)
-        med, worst, cpu = timed(lambda i: setattr(p.params.fields["pct_start"].input, "value", pcts[i % 5]))
+        med, worst, cpu = timed(lambda i, p=p: setattr(p.params.fields["pct_start"].input, "value", pcts[i % 5]))
         print(f"SchedulerPicker: change -> new LR curve PNG ({epochs} epochs x {steps} steps): "
               f"median {med:.0f} ms wall ({cpu:.0f} ms CPU), worst {worst:.0f} ms")
     curve = lr_curve(OptimSpec(lr=0.01), p.spec, epochs, steps)

@@ -8,9 +8,9 @@ input's height over the output's, rounded up) and BatchNorm2d, for flat features
 from __future__ import annotations
 
 import inspect
-from html import escape
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from html import escape
 from keyword import iskeyword
 
 import torch

@@ -13,6 +13,7 @@ from .errors import NbtrainError, fmt_shape
 from .metrics import Accumulator, means
 from .modes import eval_mode
 
+
 def autocast(amp: str, device_type: str):
     """The autocast context for ``amp`` ('off', 'bf16', 'fp16'); 'off' is torch's autocast with enabled=False."""
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16

@@ -7,6 +7,7 @@ import inspect
 
 import pytest
 import torch
+from loop_fixtures import tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
@@ -15,7 +16,6 @@ from nbtrain.catalog import LAYERS, LOSSES, METRICS, SCHEDULERS, TRANSFORMS
 from nbtrain.errors import NbtrainError
 from nbtrain.metrics import Accumulator
 from nbtrain.steps import check_batch
-from loop_fixtures import tiny_cnn, tiny_data
 
 
 def _retag(monkeypatch, table, name, add=(), remove=()):

@@ -1,9 +1,10 @@
 
 
+from test_loop_spec import small_spec
+
 import nbtrain
 from nbtrain.cli import main
 from nbtrain.spec import TrainSpec
-from test_loop_spec import small_spec
 
 
 def test_spec_prints_the_default(capsys):

@@ -308,7 +308,8 @@ def test_normalize_stats_of_a_dataset_a_tensor_and_rgb_images():
     x[:2, 2] = 0.5
     assert normalize_stats(x) == ([0.0, 1.0, 0.25], [0.0, 0.0, 0.25])
     u8 = torch.full((2, 1, 3, 3), 255, dtype=torch.uint8)
-    assert normalize_stats(torch.utils.data.TensorDataset(u8, torch.zeros(2))) == ([1.0], [0.0])   # scaled like ToTensor
+    # scaled like ToTensor
+    assert normalize_stats(torch.utils.data.TensorDataset(u8, torch.zeros(2))) == ([1.0], [0.0])
     mean, std = normalize_stats(DataSpec(dataset="synthetic", image_shape=[3, 8, 8], size=40))
     assert len(mean) == len(std) == 3 and all(0.3 < m < 0.7 for m in mean) and all(0.2 < s < 0.4 for s in std)
     with pytest.raises(DataError) as e:

@@ -148,8 +148,9 @@ def test_mnist_missing_files_say_where_and_how(tmp_path, monkeypatch):
     assert str(e.value) == (f"{tmp_path}/MNIST/raw: MNIST files not found or incomplete (expected "
                             "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
                             "t10k-labels-idx1-ubyte; set download=True, or copy them there)")
-    import torchvision.datasets as tvd
     from urllib.error import URLError
+
+    import torchvision.datasets as tvd
 
     def offline(self):
         raise URLError("[Errno -3] Temporary failure in name resolution")
@@ -180,6 +181,7 @@ def _cifar(root, n=10, seed=0):
 
 def test_cifar10_pickled_batches_through_torchvision(tmp_path, monkeypatch):
     import os
+
     import torchvision.datasets.cifar as cifar
     data = _cifar(tmp_path)
     # our files are real CIFAR-10 batches but not the real ones: skip only the md5 comparison

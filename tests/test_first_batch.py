@@ -6,14 +6,14 @@ import json
 
 import pytest
 import torch
+from loop_fixtures import tiny_cnn, tiny_data
+from test_loop_spec import small_spec
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nbtrain
 from nbtrain import NbtrainError
 from nbtrain.spec import OptimSpec, TrainSpec
-from loop_fixtures import tiny_cnn, tiny_data
-from test_loop_spec import small_spec
 
 
 def _fit_error(model, img=True, n=96, batch=16, drop_last=False) -> str:

@@ -4,20 +4,18 @@ import io
 import json
 
 import numpy as np
-
 import pytest
 import torch
+from loop_fixtures import tiny_cnn, tiny_data
 from PIL import Image
 from torch import nn
 
 import nbtrain
-from nbtrain import TrainSpec, build_data, build_model, insight
+from nbtrain import TrainSpec, build_data, build_model, insight, valstats
 from nbtrain.errors import NbtrainError
 from nbtrain.history import History
 from nbtrain.metrics import Accumulator
-from nbtrain import valstats
 from nbtrain.valstats import ValStats, per_class
-from loop_fixtures import tiny_cnn, tiny_data
 
 QUIET = dict(progress=False, dashboard=False, doctor=False)
 

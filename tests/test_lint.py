@@ -1,4 +1,4 @@
-"""ruff (the rules in pyproject.toml's [tool.ruff.lint]) finds nothing in the package or the tests."""
+"""ruff (the rules in pyproject.toml's [tool.ruff.lint]) finds nothing in the package, the tests, the benchmarks and tools."""
 from __future__ import annotations
 
 import shutil
@@ -24,5 +24,6 @@ def test_ruff_check_finds_nothing():
     ruff = _ruff()
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[dev]' installs it)")
-    out = subprocess.run([*ruff, "check", "--no-cache", "nbtrain", "tests"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([*ruff, "check", "--no-cache", "nbtrain", "tests", "benchmarks", "tools"], cwd=ROOT,
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -1,13 +1,13 @@
-import torch
 import pytest
+import torch
+from loop_fixtures import Events, ModeRecorder, tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
 from nbtrain.callbacks import Callback
 from nbtrain.errors import NbtrainError
-from nbtrain.steps import evaluate, make_eval_step
 from nbtrain.metrics import Accumulator
-from loop_fixtures import Events, ModeRecorder, tiny_cnn, tiny_data
+from nbtrain.steps import evaluate, make_eval_step
 
 
 def _fit(model, **kw):

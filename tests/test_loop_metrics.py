@@ -13,7 +13,8 @@ def test_metric_values():
     assert topk_accuracy(out, y, 2) == 0.75
     assert topk_accuracy(out, y, 5) == 1.0                      # k larger than the classes: all of them
     assert mae(torch.tensor([[1.0], [2.0]]), torch.tensor([1.5, 4.0])) == pytest.approx(1.25)
-    assert accuracy(torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(2 / 3)  # binary logits
+    # binary logits
+    assert accuracy(torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1.0, 0.0, 0.0])) == pytest.approx(2 / 3)
 
 
 def test_accumulator_sums_on_the_device_and_reads_once():

@@ -5,7 +5,8 @@ from torch import nn
 
 import nbtrain as nb
 from nbtrain import NbtrainError
-from nbtrain.spec import LayerSpec as L, ModelSpec, TrainSpec
+from nbtrain.spec import LayerSpec as L
+from nbtrain.spec import ModelSpec, TrainSpec
 
 
 def seed003_spec() -> ModelSpec:

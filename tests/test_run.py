@@ -3,8 +3,8 @@ the events below make the two threads meet at known steps, so nothing depends on
 import threading
 
 import pytest
-
 from fakeloop import mini_fit
+
 from nbtrain.background import Run, start_background
 
 WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
@@ -111,8 +111,9 @@ class Meet:
 
 def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoint_whole(tmp_path):
     import torch
-    import nbtrain
     from fakeloop import tiny_cnn
+
+    import nbtrain
     from nbtrain.resume import load_checkpoint
     train, val = _loaders()
     meet = Meet(8)                                 # epoch 2, batch 2 of 6
@@ -134,8 +135,9 @@ def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoi
 
 
 def test_real_fit_in_background_pauses_and_resumes_to_the_end():
-    import nbtrain
     from fakeloop import tiny_cnn
+
+    import nbtrain
     train, val = _loaders()
     meet = Meet(3)
     run = nbtrain.fit(model=tiny_cnn(), train=train, val=val, epochs=2, callbacks=[meet], background=True,

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import torch
+from loop_fixtures import tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
@@ -11,7 +12,6 @@ from nbtrain.callbacks import Callback, State
 from nbtrain.errors import NbtrainError
 from nbtrain.sinks.early_stop import EarlyStopping
 from nbtrain.sinks.progress import ProgressBar
-from loop_fixtures import tiny_cnn, tiny_data
 
 
 def _events(run_dir):

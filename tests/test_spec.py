@@ -3,8 +3,17 @@ import json
 import pytest
 
 from nbtrain import NbtrainError
-from nbtrain.spec import (DataSpec, LayerSpec, LoopSpec, ModelSpec, OptimSpec, ParamGroupSpec, SchedSpec,
-                          TrainSpec, TransformSpec)
+from nbtrain.spec import (
+    DataSpec,
+    LayerSpec,
+    LoopSpec,
+    ModelSpec,
+    OptimSpec,
+    ParamGroupSpec,
+    SchedSpec,
+    TrainSpec,
+    TransformSpec,
+)
 
 
 def _full_spec() -> TrainSpec:

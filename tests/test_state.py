@@ -7,7 +7,6 @@ from nbtrain.callbacks import State
 from nbtrain.optim import Schedule
 from nbtrain.spec import SchedSpec
 
-
 SCHEDULERS = {
     "StepLR": lambda o: S.StepLR(o, step_size=3, gamma=0.5),
     "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=[0.1, 0.3], total_steps=20),

@@ -69,7 +69,9 @@ def test_nbtrain_tensorboard_is_public(capsys):
 
 def test_missing_tensorboard_is_one_clear_error(monkeypatch):
     import sys
+
     import pytest
+
     from nbtrain.errors import NbtrainError
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     shell = FakeShell()

@@ -1,6 +1,6 @@
 """OptimizerPicker and SchedulerPicker driven in-process: spec, code and the LR curve image."""
-import torch
 import pytest
+import torch
 from traitlets import TraitError
 
 from nbtrain.lrfind import LRFindResult

@@ -10,10 +10,10 @@ Scheduler parameters that only the run knows
 """
 from __future__ import annotations
 
+import dataclasses
+
 from torch import optim
 from torch.optim import lr_scheduler as sch
-
-import dataclasses
 
 from .params import P, Table, entry, signature_defaults
 

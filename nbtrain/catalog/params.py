@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from ..checks import check_finite, check_int, is_int, is_num
 from ..errors import SpecError, unknown_name
-from ..expr import parse as parse_expr
 from ..errors import type_name as _tname
+from ..expr import parse as parse_expr
 
 REQUIRED = object()  # marker: the parameter has no default
 

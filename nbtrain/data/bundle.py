@@ -4,8 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler, default_collate
 
 from ..catalog import loss_kind
 from ..errors import DataError, fmt_shape

@@ -13,8 +13,8 @@ import math
 
 import torch
 import torch.nn.functional as TF
-from torchvision.transforms.v2 import functional as F
 from torch.utils.data import RandomSampler, SequentialSampler
+from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image

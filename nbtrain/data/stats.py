@@ -5,7 +5,6 @@ import math
 
 import torch
 from torch.utils.data import Dataset
-
 from torchvision.transforms.v2 import functional as F
 from torchvision.utils import make_grid
 

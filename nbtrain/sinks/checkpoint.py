@@ -19,7 +19,6 @@ from ..errors import NbtrainError
 from .early_stop import improved
 
 
-
 # -- writing, reading ------------------------------------------------------------------------------
 def save_atomic(obj, path, saver=torch.save) -> Path:
     """Write to a temp file in the same folder, then rename: a crash never leaves a half-written file."""
