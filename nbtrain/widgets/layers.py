@@ -14,9 +14,9 @@ from ..errors import NbtrainError
 from ..i18n import help_line, t
 from ..model import model_code, summary
 from ..spec import LayerSpec, ModelSpec
+from .common import SpecValue, code_html
 from .front import diagram_html, make_diagram
 from .loading import loading
-from .optimizer import code_html
 from .params import ParamsEditor, error_html
 from .presets import PRESETS
 from .rows import ComponentRow, RowList, hide
@@ -89,7 +89,7 @@ class LayerRow(ComponentRow):
         return {"name": self.name.value, "init": self._init.value if self._init is not None else self._init_value}
 
 
-class LayerBuilder(W.VBox):
+class LayerBuilder(SpecValue, W.VBox):
     """Edits a ModelSpec. ``value`` (also ``.spec``) is the last spec that is valid and fits
     ``input_shape``; ``error`` says what is wrong now, and the row at fault is outlined."""
     value = T.Any()
@@ -136,12 +136,8 @@ class LayerBuilder(W.VBox):
         self._update()
 
     # -- the spec ------------------------------------------------------------------------------
-    @property
-    def spec(self) -> ModelSpec:
-        return self.value.copy()
-
-    @spec.setter
-    def spec(self, spec: ModelSpec) -> None:
+    def set_spec(self, spec: ModelSpec) -> None:
+        """Show ``spec`` in every row (``.spec = spec`` does the same)."""
         with loading(self):
             self.init.value = spec.init
             self._set_init_editor(spec.init, spec.init_params)
