@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PKG = Path(__file__).resolve().parents[1] / "nbtrain"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -16,9 +14,7 @@ MAX_FUNCTION_LINES = 60
 # module (relative to nbtrain/) -> why it may be longer than MAX_MODULE_LINES
 LONG_MODULES: dict = {}
 # "module:function" -> why it may be longer than MAX_FUNCTION_LINES
-LONG_FUNCTIONS = {
-    "spec.py:*": "temporary: the spec helper of issue 15 splits it",
-}
+LONG_FUNCTIONS: dict = {}
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
 LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets", "tqdm")
 # modules whose functions carry their own imports on purpose
@@ -213,17 +209,22 @@ def test_functions_are_small():
     assert long == []
 
 
-@pytest.mark.parametrize("key", sorted(LONG_MODULES) + sorted(LONG_FUNCTIONS) + sorted(LAZY_IMPORTS_PENDING))
-def test_every_exception_is_still_needed(key):
+def _stale(key: str) -> str:
+    """Why the exception ``key`` is not needed any more ('' while it is)."""
     if key in LAZY_IMPORTS_PENDING:
         path = PKG / key
-        assert path.exists() and _has_lazy_import(path), f"{key} has no function-level import now: drop its exception"
-        return
+        return "" if path.exists() and _has_lazy_import(path) else f"{key} has no function-level import now"
     rel, _, func = key.partition(":")
     path = PKG / rel
-    assert path.exists(), f"{rel} is gone: drop its exception"
+    if not path.exists():
+        return f"{rel} is gone"
     if not func:
-        assert len(path.read_text().splitlines()) > MAX_MODULE_LINES, f"{rel} is short now: drop its exception"
-    elif func != "*":
-        sizes = {n: node.end_lineno - node.lineno + 1 for n, node in _functions(ast.parse(path.read_text()))}
-        assert sizes.get(func, 0) > MAX_FUNCTION_LINES, f"{key} is short now: drop its exception"
+        return "" if len(path.read_text().splitlines()) > MAX_MODULE_LINES else f"{rel} is short now"
+    sizes = {n: node.end_lineno - node.lineno + 1 for n, node in _functions(ast.parse(path.read_text()))}
+    longest = max(sizes.values(), default=0) if func == "*" else sizes.get(func, 0)
+    return "" if longest > MAX_FUNCTION_LINES else f"{key} is short now"
+
+
+def test_every_exception_is_still_needed():
+    stale = [why for key in [*LONG_MODULES, *LONG_FUNCTIONS, *LAZY_IMPORTS_PENDING] if (why := _stale(key))]
+    assert stale == [], "drop these exceptions: " + "; ".join(stale)
