@@ -202,9 +202,10 @@ def _events(run_dir):
 
 
 def test_tensorboard_gets_the_confusion_image_and_per_class_scalars(tmp_path):
+    from nbtrain.sinks.tensorboard import TensorBoard
     tr, va = tiny_data()
-    h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, logdir=str(tmp_path), run_name="r",
-                    checkpoint_dir="", **QUIET)
+    tb = TensorBoard(tmp_path / "r", budget=1e9)            # the labelled matrix's cost within budget at once
+    h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, callbacks=[tb], checkpoint_dir="", **QUIET)
     acc = _events(tmp_path / "r")
     imgs = acc.Images("confusion_matrix")                  # every epoch: drawn with torch, no matplotlib in the run
     assert [e.step for e in imgs] == [1, 2] and (imgs[0].width, imgs[0].height) == (255, 255)   # 3 cells of 85
@@ -247,3 +248,11 @@ def test_bad_inputs_say_what_to_pass(tmp_path):
     h.record_validation({"confusion": [[1]], "top_losses": [{"index": 0, "loss": 1.0, "true": 0, "pred": 0}]})
     with pytest.raises(NbtrainError, match=r"^top_losses\(data=...\): no validation data to draw the samples from"):
         nbtrain.top_losses(h)
+
+
+def test_a_short_run_skips_the_labelled_confusion_matrix_its_budget_cannot_pay_for(tmp_path):
+    tr, va = tiny_data()
+    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, logdir=str(tmp_path), run_name="r", checkpoint_dir="",
+                **QUIET)                                    # seconds long: 0.5% of it is far below the figure's cost
+    tags = _events(tmp_path / "r").Tags()["images"]
+    assert "confusion_matrix" in tags and "confusion_matrix/labelled" not in tags

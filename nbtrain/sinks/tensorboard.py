@@ -59,6 +59,9 @@ def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> N
     writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
 
 
+LABELLED_COST = 0.6     # seconds: matplotlib draws a labelled 10x10 confusion matrix with counts in 0.3-0.9 s
+
+
 def spare_core(device) -> bool:
     """Whether a worker thread has a core of its own: training on an accelerator, or torch's CPU threads fewer than
     the cores (``torch.set_num_threads(1)`` on two). Else it would take slices from torch's threads, whose parallel
@@ -161,6 +164,7 @@ class TensorBoard(Callback):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
         self._job, self._pending, self._handed_at = None, [], self.clock()
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
+        self._started = self.clock()
         if state.spec is not None:
             self.writer.add_text("spec", "```json\n" + state.spec.to_json() + "\n```", 0)
         probe = state.probe
@@ -308,8 +312,11 @@ class TensorBoard(Callback):
                           RuntimeWarning, stacklevel=2)
 
     def _labelled_confusion(self, h) -> None:
-        """The last confusion matrix with class names and counts (matplotlib, once the run is over)."""
+        """The last confusion matrix with class names and counts (matplotlib, once the run is over), when the run was
+        long enough for its cost to keep within ``budget`` (0.3-0.9 s here: runs of over ~2 min by default)."""
         cms = getattr(h, "confusion", None)
+        if (self.clock() - self._started) * self.budget < LABELLED_COST:
+            return
         if self.confusion and cms and len(cms[-1]) <= 30:
             fig = insight.confusion_figure(cms[-1], h.class_names, title=f"confusion matrix, epoch {len(h.epochs)}")
             self.writer.add_image("confusion_matrix/labelled", insight.figure_rgb(fig), len(h.epochs),
