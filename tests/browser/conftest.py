@@ -267,3 +267,16 @@ class Notebook:
 @pytest.fixture
 def notebook(page, lab):
     return Notebook(page, lab)
+
+
+def copy_puts_the_shown_code_on_the_clipboard(page, scope) -> None:
+    """Click the Workbench's Copy (after Show code) inside ``scope``: the clipboard then holds the script shown, and
+    a Download link for train.py sits beside it. The browser context needs clipboard permissions."""
+    copy = scope.locator("button.nbtrain-copy")
+    copy.wait_for()
+    shown = scope.locator("pre", has_text="def evaluate(net, loader):").first.inner_text()
+    copy.click()
+    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.length > 0)")
+    clip = page.evaluate("() => navigator.clipboard.readText()")
+    assert clip.startswith('"""Generated') and clip.strip() == shown.strip()
+    assert scope.locator("a.nbtrain-download[download='train.py']").count() == 1

@@ -8,7 +8,7 @@ import json
 import re
 
 import nbformat
-from conftest import SHOTS
+from conftest import SHOTS, copy_puts_the_shown_code_on_the_clipboard
 from conftest import loaded_png as _loaded_png
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -56,18 +56,24 @@ RECORD = """errors => {
 }"""
 
 
-CHART_D = """cell => cell.querySelector("svg.nbtrain-chart[data-key='loss'] path.train")?.getAttribute('d') || ''"""
-
-
-def test_notebook7_live_dashboard_stop_click_then_the_final_png(notebook7, page):
-    nb = new_notebook(cells=[new_code_cell(CELL)],
+def _open_one_cell_notebook(notebook7, page, name: str, source: str):
+    """Write a one-cell notebook, open it in Notebook 7 and wait for its kernel: (the cell, its editor)."""
+    nb = new_notebook(cells=[new_code_cell(source)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.write(nb, notebook7.root / "fit_nb7.ipynb")
-    page.goto(notebook7.url("notebooks/fit_nb7.ipynb"))
+    nbformat.write(nb, notebook7.root / name)
+    page.goto(notebook7.url(f"notebooks/{name}"))
     cell = page.locator(".jp-NotebookPanel .jp-CodeCell").first
     editor = cell.locator(".jp-InputArea-editor")
     editor.wait_for()
     page.wait_for_function(KERNEL_READY, timeout=120_000)
+    return cell, editor
+
+
+CHART_D = """cell => cell.querySelector("svg.nbtrain-chart[data-key='loss'] path.train")?.getAttribute('d') || ''"""
+
+
+def test_notebook7_live_dashboard_stop_click_then_the_final_png(notebook7, page):
+    cell, editor = _open_one_cell_notebook(notebook7, page, "fit_nb7.ipynb", CELL)
     page.evaluate(RECORD, list(WIDGET_ERRORS))
     editor.click()
     page.keyboard.press("Shift+Enter")
@@ -114,25 +120,11 @@ WORKBENCH = "from nbtrain.widgets import Workbench\nwb = Workbench(preview=False
 def test_notebook7_workbench_copy_puts_the_script_on_the_clipboard(notebook7, page):
     """The Workbench's Copy (an anywidget button) in Notebook 7: the clipboard then holds the script Show code shows."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    nb = new_notebook(cells=[new_code_cell(WORKBENCH)],
-                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.write(nb, notebook7.root / "wb_nb7.ipynb")
-    page.goto(notebook7.url("notebooks/wb_nb7.ipynb"))
-    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").first
-    editor = cell.locator(".jp-InputArea-editor")
-    editor.wait_for()
-    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    cell, editor = _open_one_cell_notebook(notebook7, page, "wb_nb7.ipynb", WORKBENCH)
     editor.click()
     page.keyboard.press("Shift+Enter")
     out = cell.locator(".jp-Cell-outputArea")
     out.locator(".lm-TabBar-tab", has_text="Train").first.click()
     out.locator("button.jupyter-button", has_text=re.compile(r"^\s*Show code\s*$")).first.click()
-    copy = out.locator("button.nbtrain-copy")
-    copy.wait_for()
-    shown = out.locator("pre", has_text="def evaluate(net, loader):").first.inner_text()
-    copy.click()
-    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.length > 0)")
-    clip = page.evaluate("() => navigator.clipboard.readText()")
-    assert clip.startswith('"""Generated') and clip.strip() == shown.strip()
-    assert out.locator("a.nbtrain-download[download='train.py']").count() == 1
+    copy_puts_the_shown_code_on_the_clipboard(page, out)
     assert [e for e in WIDGET_ERRORS if e in page.locator("body").inner_text()] == []

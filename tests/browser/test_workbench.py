@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import copy_puts_the_shown_code_on_the_clipboard
 from nbformat.v4 import new_code_cell, new_notebook
 
 pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
@@ -200,14 +201,7 @@ def test_workbench_by_clicks(lab, notebook):
     device = wb.locator(".widget-dropdown", has_text="device").first.locator("select")
     assert "cpu" in device.evaluate("el => [...el.options].map(o => o.value)")
     _button(wb, "Show code").click()
-    copy = wb.locator("button.nbtrain-copy")
-    copy.wait_for()
-    shown = wb.locator("pre", has_text="def evaluate(net, loader):").first.inner_text()
-    copy.click()
-    page.wait_for_function("() => navigator.clipboard.readText().then(t => t.length > 0)")
-    clip = page.evaluate("() => navigator.clipboard.readText()")
-    assert clip.startswith('"""Generated') and clip.strip() == shown.strip()
-    assert wb.locator("a.nbtrain-download[download='train.py']").count() == 1
+    copy_puts_the_shown_code_on_the_clipboard(page, wb)
 
     # iris: the image transforms go, no transform error, the MLP preset is offered and fixes the model
     _tab(wb, "Data")
