@@ -69,7 +69,7 @@ def test_a_layer_a_callback_froze_stays_frozen_while_the_rest_trains():
 def test_validation_in_eval_mode_without_grad_and_mode_restored():
     rec = ModeRecorder()
     model = nn.Sequential(rec, *tiny_cnn())
-    _fit(model)
+    _fit(model, doctor=False)              # the doctor's layer statistics add a probe forward (eval, no_grad) per epoch
     val_calls = rec.calls[5:]
     assert val_calls == [(False, False)] * 2                  # 24 val samples / 16 per batch
     assert model.training                                      # the caller's mode (train) restored

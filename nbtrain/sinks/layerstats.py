@@ -33,6 +33,7 @@ import torch
 from ..callbacks import Callback
 from ..catalog import LAYERS, tags_of
 from ..features import probe_forward
+from ..steps import autocast
 from .tensorboard import TensorBoard
 
 
@@ -174,7 +175,9 @@ class LayerStats(Callback):
         if self._acts and isinstance(x, torch.Tensor) and state.model is not None:
             t = time.perf_counter()
             try:
-                with small_ops(getattr(next(state.model.parameters(), None), "device", None)):
+                device = getattr(next(state.model.parameters(), None), "device", None)
+                amp = getattr(state.loop_spec, "amp", "off") or "off"
+                with small_ops(device), autocast(amp, getattr(device, "type", "cpu")):   # as the model trains
                     row = self.activations(state.model, x)
                 self.acts.append({"epoch": state.epoch + 1, "step": state.step, **row})
             except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
