@@ -1,6 +1,7 @@
 """Where are we? The one place that detects the environment: notebook or terminal, device, torchrun."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -81,3 +82,20 @@ def tune_malloc() -> bool:
                 _malloc_tuned = bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and \
                     bool(libc.mallopt(m_trim_threshold, TRIM_THRESHOLD))
     return _malloc_tuned
+
+
+@contextlib.contextmanager
+def one_cpu_thread(when: bool = True):
+    """torch's intra-op threads set to one inside (when ``when``), put back after: for ops on tensors too small to
+    gain from threads. With torch's pool every small op waits at a barrier for the other threads, which a busy CPU
+    (a 2-core notebook) stalls for milliseconds. The fast loader's batches, validation's statistics and the layer
+    statistics use it; the model's own compute keeps torch's setting."""
+    threads = torch.get_num_threads()
+    if not when or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

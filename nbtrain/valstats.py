@@ -12,6 +12,7 @@ import copy
 import torch
 
 from .catalog import binary_threshold, loss_kind
+from .env import one_cpu_thread
 
 TOP_K = 16               # worst samples kept per validation
 MAX_POINTS = 2000        # regression: (true, pred) points kept per validation
@@ -91,18 +92,11 @@ class ValStats:
         if self.kind == "regression":
             self._points(out, y)
         elif not self.off:
-            threads = torch.get_num_threads()
-            one = self.device.type == "cpu" and threads > 1 and out.numel() <= SMALL
-            if one:      # as the fast loader does: too small to gain from threads, and a busy CPU stalls their barriers
-                torch.set_num_threads(1)
-            try:
+            with one_cpu_thread(self.device.type == "cpu" and out.numel() <= SMALL):   # as the fast loader's batches
                 true, pred = self._labels(out, y)
                 if true is not None:
                     self.pending.append((self._sample_loss(out, y), true, pred))
                     self.pending_n += n
-            finally:
-                if one:
-                    torch.set_num_threads(threads)
         self.seen += n
         if self.pending_n >= FOLD_EVERY:
             self._fold()

@@ -16,6 +16,7 @@ import torch.nn.functional as TF
 from torch.utils.data import RandomSampler, SequentialSampler
 from torchvision.transforms.v2 import functional as F
 
+from ..env import one_cpu_thread
 from ..errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image
 from .sources import TensorSet
@@ -140,15 +141,9 @@ class FastLoader:
         one = self.x.device.type == "cpu" and bs * self.x[0].numel() <= SMALL_BATCH
         for k in range(len(self)):
             b = order[k * bs:(k + 1) * bs]
-            threads = torch.get_num_threads()
-            if one:      # too small to gain from intra-op threads, and a busy CPU makes their barriers stall
-                torch.set_num_threads(1)
-            try:
+            with one_cpu_thread(one):      # too small to gain from intra-op threads (the model keeps torch's)
                 x = self.x[b]
                 x, y = (run_tail(self.tail, x, g) if self.tail else x), self.y[b]
-            finally:
-                if one:
-                    torch.set_num_threads(threads)
             yield x, y
 
 

@@ -24,7 +24,6 @@ through that sink's writer (one event file per run).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
@@ -32,6 +31,7 @@ import torch
 
 from ..callbacks import Callback
 from ..catalog import LAYERS, tags_of
+from ..env import one_cpu_thread
 from ..features import probe_forward
 from ..steps import autocast
 from .tensorboard import TensorBoard
@@ -67,19 +67,9 @@ def unit_stats(out: torch.Tensor) -> torch.Tensor:
     return torch.stack([mean, std, 1.0 - live.float().mean()])
 
 
-@contextlib.contextmanager
 def small_ops(device):
-    """One intra-op thread on a CPU for these tiny tensors: with torch's pool, every small op waits at a barrier for
-    the other threads, which a busy CPU (a 2-core notebook) stalls for milliseconds (as in nbtrain/data/fast.py)."""
-    if getattr(device, "type", "cpu") != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    """One intra-op thread on a CPU for these tiny tensors (nbtrain.env.one_cpu_thread)."""
+    return one_cpu_thread(getattr(device, "type", "cpu") == "cpu")
 
 
 def first_samples(loader, n: int = 8):
