@@ -42,15 +42,16 @@ def _name(names, i: int) -> str:
     return str(names[i]) if names and 0 <= i < len(names) else str(i)
 
 
-def _sample(data, i: int):
-    """Sample ``i`` of the validation data: a Dataset, DataLoader, the fast loader, a DataBundle or (x, y)."""
+def val_sample(data, i: int):
+    """Sample ``i`` of the validation data as the model sees it: a Dataset, DataLoader, the fast loader (its cached
+    tensors, then its tail), a DataBundle or (x, y). Also the dashboard's top-loss thumbnails."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         return data[0][i]
     if hasattr(data, "val_set"):                 # a DataBundle: the val samples through the val pipeline
         data = data.val_set
     if hasattr(data, "x") and hasattr(data, "tail"):     # nbtrain's fast loader: cached tensors, then its tail
         x = data.x[i:i + 1]
-        return (run_tail(data.tail, x, torch.Generator()) if data.tail else x)[0]
+        return (run_tail(data.tail, x, torch.Generator(device=x.device)) if data.tail else x)[0]
     ds = getattr(data, "dataset", data)
     return ds[i][0]
 
@@ -71,7 +72,7 @@ def top_losses(run, k: int = 9, data=None) -> list[dict]:
                            "pass data= the validation set (a Dataset, a DataLoader, a DataBundle or (x, y) tensors)")
     out = []
     for r in h.top_losses[:k]:
-        x = _sample(data, r["index"])
+        x = val_sample(data, r["index"])
         out.append({**r, "true_name": _name(h.class_names, r["true"]), "pred_name": _name(h.class_names, r["pred"]),
                     "x": x.detach().cpu() if isinstance(x, torch.Tensor) else x})
     return out

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ...data.fast import run_tail
+from ...insight import val_sample
 from .feed import tile
 
 TOP = 8                    # top-loss samples sent to the browser
@@ -59,21 +59,12 @@ def insight(state) -> dict | None:
     return None
 
 
-def _sample(loader, i: int):
-    """Validation sample ``i`` as the model sees it (nbtrain's fast loader: its cached tensors, then its tail)."""
-    if hasattr(loader, "x") and hasattr(loader, "tail"):
-        x = loader.x[i:i + 1]
-        return (run_tail(loader.tail, x, torch.Generator(device=x.device)) if loader.tail else x)[0]
-    ds = getattr(loader, "dataset", None)
-    return ds[i][0] if ds is not None else None
-
-
 def thumbnails(loader, indices: list) -> dict:
     """``{str(index): tile}`` of image samples (C, H, W) with C 1 or 3, each scaled to its own range; {} else."""
     out = {}
     try:
         for i in indices:
-            x = _sample(loader, int(i))
+            x = val_sample(loader, int(i))
             if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[0] not in (1, 3):
                 return {}
             x = x.detach().float().cpu()
