@@ -308,13 +308,17 @@ def test_a_plain_install_without_the_tensorboard_package_writes_the_graph(tmp_pa
 
 
 class _CountingWriter:
-    """A SummaryWriter stand-in that records each add_scalar call (one wake-up of tensorboardX's writer thread)."""
+    """A SummaryWriter stand-in that records the scalars of each summary handed to its file writer (each one an event
+    that wakes tensorboardX's writer thread), values rounded from the protobuf's float32."""
 
     def __init__(self, *_):
         self.scalars: list = []
+        self.events = 0
+        self.file_writer = self
 
-    def add_scalar(self, tag, value, step):
-        self.scalars.append((tag, value, step))
+    def add_summary(self, summary, step=None):
+        self.events += 1
+        self.scalars += [(v.tag, round(v.simple_value, 6), step) for v in summary.value]
 
     def add_text(self, *a):
         pass
@@ -341,10 +345,11 @@ def test_scalars_reach_the_writer_in_batches_and_none_is_lost_on_an_interrupt(tm
     tb.on_log(state, {"step": 6, "loss": 1 / 6, "lr": 0.1})
     assert [s for t, _, s in tb.writer.scalars if t == "train/loss"] == [1, 2, 3, 4, 5, 6]
     assert ("lr/group_0", 0.1, 6) in tb.writer.scalars
+    assert tb.writer.events == 6                      # one event per step, its loss and LR in it
     state.step, now[0] = 7, 11.0
     tb.on_log(state, {"step": 7, "loss": 1 / 7, "lr": 0.1})
     tb.on_interrupt(state, KeyboardInterrupt())      # the pending point is written before the run unwinds
-    assert tb.writer.scalars[-2:] == [("train/loss", 1 / 7, 7), ("lr/group_0", 0.1, 7)]
+    assert tb.writer.scalars[-2:] == [("train/loss", round(1 / 7, 6), 7), ("lr/group_0", 0.1, 7)]
 
 
 def test_interrupted_fit_keeps_every_logged_scalar_in_the_event_file(tmp_path):

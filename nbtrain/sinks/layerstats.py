@@ -34,7 +34,7 @@ from ..catalog import LAYERS, tags_of
 from ..env import one_cpu_thread
 from ..features import probe_forward
 from ..steps import autocast
-from .tensorboard import TensorBoard
+from .tensorboard import TensorBoard, write_scalars
 
 
 def _finite(values: list) -> list:
@@ -229,16 +229,12 @@ class LayerStats(Callback):
         tb = next((c for c in state.callbacks or () if isinstance(c, TensorBoard) and c.writer is not None), None)
         if tb is None:
             return
-        w = tb.writer
         rows, acts = self.rows[self._writer_at[0]:], self.acts[self._writer_at[1]:]
         self._writer_at = [len(self.rows), len(self.acts)]
-        for r in rows:
-            for key, tag in (("grad", "grad_norm"), ("update", "update_ratio")):
-                for name, v in zip(self.names, r[key]):
-                    if v is not None:
-                        w.add_scalar(f"layers/{tag}/{name.replace(' ', '_')}", v, r["step"])
-        for a in acts:
-            for key, tag in (("mean", "act_mean"), ("std", "act_std"), ("dead", "dead")):
-                for name, v in zip(self.act_names, a[key]):
-                    if v is not None:
-                        w.add_scalar(f"layers/{tag}/{name.replace(' ', '_')}", v, a["epoch"])
+        items = [(f"layers/{tag}/{name.replace(' ', '_')}", v, r["step"]) for r in rows
+                 for key, tag in (("grad", "grad_norm"), ("update", "update_ratio"))
+                 for name, v in zip(self.names, r[key]) if v is not None]
+        items += [(f"layers/{tag}/{name.replace(' ', '_')}", v, a["epoch"]) for a in acts
+                  for key, tag in (("mean", "act_mean"), ("std", "act_std"), ("dead", "dead"))
+                  for name, v in zip(self.act_names, a[key]) if v is not None]
+        write_scalars(tb.writer, items)
