@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from .callbacks import Callback
 from .valstats import per_class
@@ -100,21 +101,32 @@ class History(Callback):
         label = (lambda i: self.class_names[i]) if names and self.class_names else (lambda i: i)
         return [(label(t), label(p), n) for n, t, p in pairs]
 
-    def insight_dict(self) -> dict:
-        """The validation insight fields as plain JSON-safe data (what to_dict adds to the logs)."""
-        return {"confusion": copy.deepcopy(self.confusion), "per_class": copy.deepcopy(self.per_class),
-                "top_losses": copy.deepcopy(self.top_losses), "class_names": copy.copy(self.class_names),
-                "residuals": copy.deepcopy(self.residuals)}
+    def insight_dict(self, copies: bool = True) -> dict:
+        """The validation insight fields as plain JSON-safe data (what to_dict adds to the logs); ``copies=False``
+        hands out the History's own lists, for a caller that only encodes them at once."""
+        d = {"confusion": self.confusion, "per_class": self.per_class, "top_losses": self.top_losses,
+             "class_names": self.class_names, "residuals": self.residuals}
+        return copy.deepcopy(d) if copies else d
 
     def _load_insight(self, d: dict) -> None:
         self.confusion, self.per_class = list(d.get("confusion") or []), list(d.get("per_class") or [])
         self.top_losses, self.class_names = list(d.get("top_losses") or []), d.get("class_names")
         self.residuals = d.get("residuals")
 
-    def to_dict(self) -> dict:
-        return {"epochs": copy.deepcopy(self.epochs), "steps": copy.deepcopy(self.steps),
-                "stop_reason": self.stop_reason, "status": self.status, "final": dict(self.final),
-                **self.insight_dict()}
+    def to_dict(self, copies: bool = True) -> dict:
+        d = {"epochs": self.epochs, "steps": self.steps, "stop_reason": self.stop_reason, "status": self.status,
+             "final": self.final, **self.insight_dict(copies=False)}
+        return copy.deepcopy(d) if copies else d
+
+    def state_dict(self):
+        """What a checkpoint stores: ``to_dict()`` as JSON text, which torch.save writes as one string (pickling the
+        rows object by object, and copying them first, cost 10-20x more and grew with the run); the dict itself
+        when a user's callback logged a value JSON cannot hold."""
+        d = self.to_dict(copies=False)
+        try:
+            return json.dumps(d)
+        except (TypeError, ValueError):
+            return copy.deepcopy(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
@@ -123,7 +135,8 @@ class History(Callback):
         h._load_insight(d)
         return h
 
-    def load_state_dict(self, d: dict) -> None:
+    def load_state_dict(self, d) -> None:
+        d = json.loads(d) if isinstance(d, str) else d
         self.epochs, self.steps = list(d.get("epochs", [])), list(d.get("steps", []))
         self.stop_reason = d.get("stop_reason", "")
         self.final = dict(d.get("final", {}))

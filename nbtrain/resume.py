@@ -1,8 +1,9 @@
 """What a checkpoint holds: the Trainer's state_dict, and loading it back (checked against the run first).
 
 A checkpoint is a dict saved with ``torch.save``: ``format``, ``model``, ``optimizer``, ``scheduler`` (nbtrain's
-Schedule), ``scaler``, ``swa_model``, ``epoch`` (epochs completed), ``step``, ``history``, ``rng`` (python, numpy,
-torch, cuda and the train loader's generator), ``callbacks`` (early stopping, best value), ``spec`` (JSON text),
+Schedule), ``scaler``, ``swa_model``, ``epoch`` (epochs completed), ``step``, ``history`` (``History.to_dict()``;
+stored as JSON text, which ``load_checkpoint`` decodes), ``rng`` (python, numpy, torch, cuda and the train loader's
+generator), ``callbacks`` (early stopping, best value), ``spec`` (JSON text),
 ``loop`` (the LoopSpec) and ``partial`` (written by a stop mid-epoch: how many batches of the interrupted epoch were
 done, the RNG states at that epoch's start and the epoch's running sums, so the resumed run skips those batches and
 goes on exactly; empty otherwise). Every value is a tensor or plain Python data, so ``load_checkpoint`` reads it with
@@ -38,7 +39,7 @@ def state_dict(state, partial: dict | None = None) -> dict:
         "epoch": state.epochs_done,
         "step": state.step,
         "partial": partial or {},
-        "history": state.history.to_dict() if state.history is not None else {},
+        "history": state.history.state_dict() if state.history is not None else {},
         "rng": rng_state(state.generator),
         "callbacks": cb_states,
         "spec": state.spec.to_json() if state.spec is not None else "",
@@ -78,6 +79,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError("not an nbtrain checkpoint (no 'format' entry)", str(p),
                               "give a file written by nbtrain's checkpoints; for a bare state_dict use "
                               "model.load_state_dict(torch.load(path, weights_only=True))")
+    if isinstance(ck.get("history"), str):
+        try:
+            ck["history"] = json.loads(ck["history"])
+        except ValueError as e:
+            raise CheckpointError(f"its run history is not readable JSON ({e})", str(p),
+                                  "the file is damaged; use another one, e.g. best.pt or an earlier epoch_*.pt") from None
     return ck
 
 

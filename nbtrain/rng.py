@@ -21,7 +21,7 @@ def rng_state(generator=None) -> dict:
     v, keys, gauss = random.getstate()
     kind, np_keys, pos, has_gauss, cached = np.random.get_state()
     return {
-        "python": [v, list(keys), gauss],
+        "python": [v, torch.tensor(keys, dtype=torch.int64), gauss],    # one tensor, not 625 objects to pickle
         "numpy": [kind, torch.from_numpy(np_keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -31,7 +31,7 @@ def rng_state(generator=None) -> dict:
 
 def set_rng_state(rng: dict, generator=None) -> None:
     v, keys, gauss = rng["python"]
-    random.setstate((v, tuple(keys), gauss))
+    random.setstate((v, tuple(keys.tolist() if isinstance(keys, torch.Tensor) else keys), gauss))
     kind, keys, pos, has_gauss, cached = rng["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(rng["torch"].cpu())

@@ -226,7 +226,7 @@ def test_checkpoints_resume_and_the_run_json_keep_the_insight(tmp_path):
     kw = dict(train=tr, val=va, checkpoint_dir=str(tmp_path / "ck"), logdir=str(tmp_path / "runs"), run_name="r",
               **QUIET)
     h1 = nbtrain.fit(model=tiny_cnn(), epochs=1, **kw)
-    ck = torch.load(tmp_path / "ck" / "r" / "last.pt", weights_only=True)
+    ck = nbtrain.load_checkpoint(tmp_path / "ck" / "r" / "last.pt")
     assert ck["history"]["confusion"] == h1.confusion and ck["history"]["top_losses"] == h1.top_losses
     h2 = nbtrain.fit(model=tiny_cnn(), epochs=2, resume=tmp_path / "ck" / "r" / "last.pt", **kw)
     assert len(h2.confusion) == 2 and h2.confusion[0] == h1.confusion[0] and h2.per_class[0] == h1.per_class[0]
