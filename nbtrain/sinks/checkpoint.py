@@ -33,8 +33,15 @@ def save_atomic(obj, path, saver=torch.save) -> Path:
     return path
 
 
-def copy_atomic(src, dst) -> Path:
-    return save_atomic(None, dst, saver=lambda _obj, tmp: shutil.copyfile(src, tmp))
+def link_atomic(src, dst) -> Path:
+    """``dst`` as a second name of ``src``'s bytes: a hard link (nothing copied; nbtrain never writes a file in place,
+    so neither name changes under the other), a copy where the file system has no hard links."""
+    def saver(_obj, tmp):
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return save_atomic(None, dst, saver)
 
 
 # -- the sink ---------------------------------------------------------------------------------------
@@ -74,7 +81,7 @@ class Checkpoint(Callback):
         value = logs.get(self.monitor)
         if value is not None and improved(value, self.best, self.mode, 0.0):
             self.best = value
-            copy_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
+            link_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
         self._prune()
 
     def _prune(self) -> None:
