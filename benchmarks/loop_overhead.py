@@ -4,7 +4,7 @@ Same model (TrainSpec.default(): the small CNN), same loader (build_data on the 
 synthetic 1x28x28 tensors with --synthetic), same optimizer settings, measured in one run, alternating
 the two loops. Prints seconds per epoch and the ratio plain / fit (1.0 = no overhead; target >= 0.97).
 
-    .venv/bin/python benchmarks/loop_overhead.py [--epochs 4] [--repeats 6] [--threads 1] [--synthetic N]
+    .venv/bin/python benchmarks/loop_overhead.py [--epochs 5] [--repeats 8] [--threads 1] [--synthetic N]
 """
 from __future__ import annotations
 
@@ -107,69 +107,61 @@ def nbtrain_fit(model, train, val, epochs: int, tmp: str, i: int) -> tuple[float
     return end - t0, [b - a for a, b in zip(clock.marks, clock.marks[1:])]
 
 
-def sink_costs(spec, train) -> None:
-    """What each piece costs alone (CPU ms per call, median of 15), on the default CNN after one real step."""
-    from nbtrain.callbacks import State
-    from nbtrain.history import History
-    from nbtrain.metrics import Accumulator
-    from nbtrain.optim import Schedule
-    from nbtrain.sinks.checkpoint import Checkpoint
-    from nbtrain.sinks.tensorboard import TensorBoard
-    from nbtrain.spec import SchedSpec
-    model = build_model(spec.model, (1, 28, 28))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = next(iter(train))
-    out = model(x)
-    loss = torch.nn.functional.cross_entropy(out, y)
-    loss.backward()
-    opt.step()
-    st = State(model=model, optimizer=opt, scheduler=Schedule(SchedSpec(), opt, 3, len(train)), history=History(),
-               device=torch.device("cpu"), epochs=3)
-    st.extra.update(probe=(x[:8], y[:8]), loop=spec.loop, epochs_done=1, callbacks=[])
-    acc = Accumulator(["accuracy"])
+def sink_costs(train, val, epochs: int, repeats: int) -> None:
+    """What each sink of a real fit() costs the loop's thread: CPU time (time.thread_time) around every event call
+    of every callback, per epoch, median over ``repeats`` runs; the TensorBoard worker's CPU is not in it."""
+    from collections import defaultdict
 
-    def cost(fn, n: int = 15, clock=time.process_time, after=lambda: None) -> float:
-        fn()
-        after()
-        times = []
-        for _ in range(n):
-            t = clock()
-            fn()
-            times.append(clock() - t)
-            after()
-        return statistics.median(times) * 1000
+    from nbtrain.callbacks import CallbackList
+    spent: dict = defaultdict(float)
 
+    def timed(self, name: str):
+        if not name.startswith("on_"):
+            return object.__getattribute__(self, name)
+
+        def call(*a):
+            for c in object.__getattribute__(self, "callbacks"):
+                t = time.thread_time()
+                try:
+                    getattr(c, name)(*a)
+                finally:
+                    spent[(type(c).__name__, name)] += time.thread_time() - t
+        return call
+
+    runs: list[dict] = []
+    plain = []
+    spec = TrainSpec.default()
     with tempfile.TemporaryDirectory() as tmp:
-        tb = TensorBoard(f"{tmp}/tb", background=False)
-        tb.on_fit_start(st)
-        bg = TensorBoard(f"{tmp}/bg")
-        bg.on_fit_start(st)
-        ck = Checkpoint(f"{tmp}/ck")
-        logs = {"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.9, "lr": 1e-3}
-        rows = [
-            ("per step: Accumulator.update + model.train()", cost(lambda: (acc.update(loss, out, y), model.train()), 200)),
-            ("per step: the plain loop's loss.item() + accuracy .item()",
-             cost(lambda: (loss.item(), (out.argmax(1) == y).sum().item()), 200)),
-            ("per log point: TensorBoard scalars", cost(lambda: tb.on_log(st, logs))),
-            ("per epoch: TensorBoard, the loop's thread (snapshots, feature maps)",
-             cost(lambda: bg.on_epoch_end(st, logs), clock=time.thread_time, after=lambda: bg.worker.join())),
-            ("per epoch: TensorBoard, all of it on one thread", cost(lambda: tb.on_epoch_end(st, logs))),
-            ("per epoch: checkpoint (epoch file + best.pt copy)", cost(lambda: ck.on_epoch_end(st, {"val_loss": 0.1}))),
-            ("once: model graph (jit trace)", cost(lambda: tb._graph(model, x[:1]), 3)),
-        ]
-        bg.on_fit_end(st)
-        tb.on_fit_end(st)
-    print("\ncost of each piece alone (CPU ms per call, median; the loop's thread only where it says so):")
-    for name, ms in rows:
-        print(f"  {name:68s} {ms:8.3f}")
+        nbtrain_fit(build_model(spec.model, (1, 28, 28)), train, val, 1, tmp, -1)    # warm-up
+        original = CallbackList.__getattribute__
+        for i in range(repeats):
+            torch.manual_seed(i)
+            plain.append(plain_loop(build_model(spec.model, (1, 28, 28)), train, val, epochs)[0][1] / epochs)
+            spent.clear()
+            CallbackList.__getattribute__ = timed
+            try:
+                torch.manual_seed(i)
+                nbtrain_fit(build_model(spec.model, (1, 28, 28)), train, val, epochs, tmp, i)
+            finally:
+                CallbackList.__getattribute__ = original
+            runs.append(dict(spent))
+    keys = sorted({k for r in runs for k in r}, key=lambda k: -statistics.median(r.get(k, 0.0) for r in runs))
+    print(f"\nwhat each sink costs the loop's thread, CPU ms per epoch (median of {repeats} fits of {epochs} epochs; "
+          f"the plain loop's epoch: {statistics.median(plain) * 1000:.0f} ms CPU):")
+    for sink, event in keys:
+        ms = statistics.median(r.get((sink, event), 0.0) for r in runs) * 1000 / epochs
+        if ms >= 0.05:
+            print(f"  {sink + '.' + event:44s} {ms:8.2f}")
+    total = statistics.median(sum(r.values()) for r in runs) * 1000 / epochs
+    print(f"  {'all sinks, all events':44s} {total:8.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--costs", action="store_true", help="only time each sink event alone")
+    ap.add_argument("--costs", action="store_true", help="only time each sink's events in real fits")
     ap.add_argument("--synthetic", type=int, default=0, metavar="N",
                     help="N random samples instead of digits (1: as many as digits)")
     a = ap.parse_args()
@@ -177,7 +169,7 @@ def main() -> None:
     spec = TrainSpec.default()
     train, val, what = loaders(spec, a.synthetic)
     if a.costs:
-        sink_costs(spec, train)
+        sink_costs(train, val, a.epochs, a.repeats)
         return
     runs = {"plain": [], "fit": []}
     epochs = {"plain": [], "fit": []}
@@ -191,20 +183,24 @@ def main() -> None:
                 model = build_model(spec.model, (1, 28, 28))
                 total, per = fn(model, train, val, a.epochs, tmp, i) if name == "fit" else fn(model, train, val, a.epochs)
                 runs[name].append(total)
-                epochs[name] += per[1:] if name == "plain" else per    # fit: epoch 2.. (start-to-start)
+                steady = per[1:a.epochs - 1]           # the same epochs of both: 2..E-1, start to start
+                epochs[name].append(Clock(sum(c[0] for c in steady), sum(c[1] for c in steady)))
     print(f"\nloop overhead: TrainSpec.default() CNN, {what}, {len(train)} train + {len(val)} val batches per epoch, "
           f"{a.epochs} epochs x {a.repeats} runs each (alternating), {a.threads} torch threads, torch {torch.__version__}")
-    print("fit() sinks: TensorBoard (scalars, LRs, histograms, feature maps, kernels, graph, hparams), checkpoints "
-          "every epoch (+best, +last), tqdm progress")
-    print("ratio = plain / fit (1.0: no overhead; target >= 0.97). wall: median and min over runs; "
-          "cpu: this process's CPU seconds, all threads")
-    for label, data in (("whole run", runs), (f"per epoch (epochs 2..{a.epochs})", epochs)):
+    print("fit() sinks: TensorBoard (scalars, LRs, per-class scalars, confusion image, histograms, feature maps, "
+          "kernels, graph, hparams), checkpoints every epoch (+best, +last), the run's JSON, the doctor's layer "
+          "statistics, tqdm progress")
+    print("ratio = plain / fit (1.0: no overhead). paired: the median (and quartiles) of each repeat's plain/fit, the "
+          "two measured back to back (this machine's speed drifts by 20-30% over seconds: pairs cancel most of it); "
+          "wall also as the ratio of the medians; cpu: this process's CPU seconds, all threads")
+    for label, data in (("whole run", runs), (f"epochs 2..{a.epochs - 1}", epochs)):
         for i, clock in ((0, "wall"), (1, "cpu")):
             p = [x[i] for x in data["plain"]]
             f = [x[i] for x in data["fit"]]
+            q = statistics.quantiles([x / y for x, y in zip(p, f)], n=4)
             pm, fm = statistics.median(p), statistics.median(f)
-            extra = f"   min: plain {min(p):.3f} fit {min(f):.3f} ratio {min(p) / min(f):.3f}" if clock == "wall" else ""
-            print(f"{label:24s} {clock:4s}  median: plain {pm:.3f} s  fit {fm:.3f} s  ratio {pm / fm:.3f}{extra}")
+            extra = f"   medians: plain {pm:.3f} s fit {fm:.3f} s ratio {pm / fm:.3f}" if clock == "wall" else ""
+            print(f"{label:16s} {clock:4s}  paired ratio {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}){extra}")
 
 
 if __name__ == "__main__":
