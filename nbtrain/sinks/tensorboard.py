@@ -54,8 +54,8 @@ def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> N
         return
     if hi <= lo:
         hi = lo + max(abs(lo), 1.0) * 1e-6
-    counts = torch.histc(x, bins, lo, hi).cpu()
-    limits = torch.linspace(lo, hi, bins + 1)[1:]
+    counts = torch.histc(x, bins, lo, hi).tolist()
+    limits = torch.linspace(lo, hi, bins + 1)[1:].tolist()     # lists: the protobuf reads a tensor element by element
     writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
 
 
