@@ -145,3 +145,28 @@ def test_defaults_add_layer_stats_before_the_doctor_and_only_when_something_read
     assert [type(c).__name__ for c in given] == ["NanGuard", "Doctor", "LayerStats"] and given[-1] is mine
     workers = default_sinks(ls, run_name="r", is_main=False, monitor_keys=["loss"], dashboard=False, progress=False)
     assert [type(c).__name__ for c in workers] == ["NanGuard"]
+
+
+def test_the_probe_pass_keeps_to_its_budget_and_always_runs_at_the_first_and_last_epoch():
+    """Epochs of 1 s (a fake clock), a probe pass of 0.25 s: at 12.5% it pays for itself 2 s after the last one."""
+    x, y = _digits_tensors()
+    seen = {}
+    for budget in (0.125, 1.0):
+        t = [0.0]
+        stats = LayerStats(budget=budget, clock=lambda: t[0])
+        real = stats.activations
+
+        def costly(model, probe, real=real, t=t):
+            t[0] += 0.25
+            return real(model, probe)
+        stats.activations = costly
+
+        class Tick(Callback):
+            def on_epoch_start(self, state, t=t):
+                t[0] += 1.0
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3))
+        nbtrain.fit(model=model, train=(x, y), val=(x[:64], y[:64]), epochs=6, logdir="", checkpoint_dir="",
+                    dashboard=False, progress=False, callbacks=[Tick(), stats])
+        seen[budget] = [a["epoch"] for a in stats.acts]
+    assert seen == {0.125: [1, 3, 5, 6], 1.0: [1, 2, 3, 4, 5, 6]}

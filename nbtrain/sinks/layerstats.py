@@ -14,7 +14,9 @@ and reads them back in one host sync per log point (nothing per step). At each e
 ``torch.no_grad()`` (every module's mode restored), with forward hooks on the activation layers (the catalog's
 ``act`` tag, probability layers aside), and records each one's output mean, std and *dead fraction*: the fraction
 of its units that are exactly 0 for every sample of the probe batch, a unit being a channel (dimension 1: a
-channel of a conv map counts as dead only if it is 0 at every position) or a feature of a flat output. Again one host sync. The hooks exist only for that forward pass.
+channel of a conv map counts as dead only if it is 0 at every position) or a feature of a flat output. Again one
+host sync. The hooks exist only for that forward pass. On epochs shorter than ~0.5 s the pass runs at the first and
+the last epoch and as often as ``budget`` (1% of the time) allows between them.
 
 ``rows``: ``[{"step", "grad": [per layer], "update": [per layer]}]`` (None where a layer has no gradient or a
 value is not finite); ``acts``: ``[{"epoch", "step", "mean", "std", "dead"}]`` with one value per ``act_names``.
@@ -88,16 +90,22 @@ def first_samples(loader, n: int = 8):
 
 
 class LayerStats(Callback):
-    """Gradient norm and update/weight ratio per layer at log points, activation statistics per epoch.
+    """Gradient norm and update/weight ratio per layer at log points, activation statistics at epoch ends.
 
     every:      steps between log points (default: the run's ``log_every``; 20 without a LoopSpec).
     max_layers: at most this many layers (the first ones) and this many activation layers are watched.
+    budget:     the probe pass (activations) runs at the first and the last epoch, and at an epoch end between them
+                when its cost (wall time, measured) is at most this fraction of the time since the last one: every
+                epoch of a run whose epochs take over ~0.5 s on a small CNN, every other one on shorter epochs.
+                ``budget=1``: every epoch.
     """
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for the activations
 
-    def __init__(self, every: int | None = None, max_layers: int = 64):
-        self.every, self.max_layers = every, max_layers
+    def __init__(self, every: int | None = None, max_layers: int = 64, budget: float = 0.01,
+                 clock=time.perf_counter):
+        self.every, self.max_layers, self.budget, self.clock = every, max_layers, budget, clock
+        self._probed_at = None                # when the last probe pass ended (clock), None before the first
         self.names: list[str] = []           # the layers with parameters, "<module name> <Type>"
         self.act_names: list[str] = []       # the activation layers
         self.rows: list[dict] = []
@@ -114,6 +122,7 @@ class LayerStats(Callback):
         model = state.model
         self.rows, self.acts, self._prev, self._writer_at = [], [], None, [0, 0]
         self.costs = {"copy": [], "log": [], "epoch": []}
+        self._probed_at = None
         if model is None:
             return
         loop = state.loop_spec
@@ -160,10 +169,15 @@ class LayerStats(Callback):
             self.error, self._params, self._prev = e, [], None
         self.costs["log"].append(time.perf_counter() - t)
 
+    def _probe_due(self, state) -> bool:
+        if self._probed_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
+            return True
+        return (self.clock() - self._probed_at) * self.budget >= self.costs["epoch"][-1]
+
     def on_epoch_end(self, state, logs) -> None:
         x = self._probe
-        if self._acts and isinstance(x, torch.Tensor) and state.model is not None:
-            t = time.perf_counter()
+        if self._acts and isinstance(x, torch.Tensor) and state.model is not None and self._probe_due(state):
+            t = self.clock()
             try:
                 device = getattr(next(state.model.parameters(), None), "device", None)
                 amp = getattr(state.loop_spec, "amp", "off") or "off"
@@ -172,7 +186,8 @@ class LayerStats(Callback):
                 self.acts.append({"epoch": state.epoch + 1, "step": state.step, **row})
             except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
                 self.error, self._acts = e, []
-            self.costs["epoch"].append(time.perf_counter() - t)
+            self._probed_at = self.clock()
+            self.costs["epoch"].append(self._probed_at - t)
         self._write(state)
 
     def on_fit_end(self, state) -> None:
