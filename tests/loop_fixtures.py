@@ -3,6 +3,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from nbtrain.callbacks import Callback
+
 
 def tiny_data(n=96, classes=3, seed=0, batch=16, shuffle=True, img=True):
     g = torch.Generator().manual_seed(seed)
@@ -43,3 +45,15 @@ class Events:
         if name.startswith("on_"):
             return lambda state, *a: self.seen.append(name[3:])
         raise AttributeError(name)
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt (the kernel's stop button) in ``event`` once ``state.step`` is ``step``."""
+
+    def __init__(self, step: int, event: str = "on_batch_end"):
+        self.step = step
+        setattr(self, event, self._check)
+
+    def _check(self, state, *a):
+        if state.step == self.step:
+            raise KeyboardInterrupt

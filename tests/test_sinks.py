@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from loop_fixtures import tiny_cnn, tiny_data
+from loop_fixtures import InterruptAt, tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
@@ -118,13 +118,8 @@ def test_progress_bar_text():
 def test_a_resumed_epochs_progress_bar_goes_on_from_the_batch_it_stopped_at(tmp_path):
     import tqdm
 
-    class Stop(Callback):
-        def on_batch_end(self, state, logs):
-            if state.step == 3:
-                raise KeyboardInterrupt
-
     tr, va = tiny_data()                                        # 5 batches an epoch
-    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=1, callbacks=[Stop()], checkpoint_dir=str(tmp_path),
+    nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=1, callbacks=[InterruptAt(3)], checkpoint_dir=str(tmp_path),
                 run_name="r", progress=False)
     out = io.StringIO()
     tr, va = tiny_data()
@@ -180,16 +175,11 @@ def test_nan_guard_names_the_step_and_suggests_a_lower_lr():
 
 
 def test_keyboard_interrupt_mid_epoch_ends_cleanly_and_resumes_exactly(tmp_path):
-    class Stop(Callback):
-        def on_batch_end(self, state, logs):
-            if state.step == 7:
-                raise KeyboardInterrupt
-
     tr, va = tiny_data()
     model = tiny_cnn(seed=3)
     model.eval()
-    h = nbtrain.fit(model=model, train=tr, val=va, epochs=3, log_every=2, callbacks=[Stop()], logdir=str(tmp_path / "tb"),
-                    checkpoint_dir=str(tmp_path / "ck"), run_name="r", progress=False)
+    h = nbtrain.fit(model=model, train=tr, val=va, epochs=3, log_every=2, callbacks=[InterruptAt(7)],
+                    logdir=str(tmp_path / "tb"), checkpoint_dir=str(tmp_path / "ck"), run_name="r", progress=False)
     assert h.interrupted and h.stop_reason == "interrupted"
     assert len(h.epochs) == 1 and h.steps[-1]["step"] == 7        # the partial window up to the interrupt
     assert not model.training                                   # the caller's mode restored
@@ -361,14 +351,9 @@ def test_scalars_reach_the_writer_in_batches_and_none_is_lost_on_an_interrupt(tm
 
 
 def test_interrupted_fit_keeps_every_logged_scalar_in_the_event_file(tmp_path):
-    class StopAt(Callback):
-        def on_log(self, state, logs):
-            if state.step == 5:
-                raise KeyboardInterrupt
-
     tr, va = tiny_data()
     h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, log_every=1, logdir=str(tmp_path), run_name="r",
-                    callbacks=[StopAt()], progress=False, dashboard=False)
+                    callbacks=[InterruptAt(5, "on_log")], progress=False, dashboard=False)
     assert h.status == "interrupted"
     assert [e.step for e in _events(tmp_path / "r").Scalars("train/loss")] == [1, 2, 3, 4, 5]
 

@@ -32,6 +32,26 @@ OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false
 REQUIRED = "(NBTRAIN_REQUIRE_BROWSER=1: CI installed the browser, so this must run)"
 
 
+def spied_slow_fit(spec: str) -> str:
+    """Kernel-side cell text: ``nb.fit(<spec>)`` for 40 epochs with the live dashboard, slowed to ~20 batches a second
+    (long enough to click, short enough to wait for), its Stop handler spied. The cell prints, as JSON, the step and
+    the thread the click arrived on (``got``), the final step, the run's total steps and its stop reason. Needs
+    ``json, threading, time``, ``nbtrain as nb`` and ``Dashboard`` imported."""
+    return f"""class Slow(nb.Callback):
+    def on_batch_end(self, state, logs):
+        time.sleep(0.05)
+dash, got = Dashboard(), {{}}
+real_stop = dash.control.stop
+def stop():                        # the Stop button's handler: where and when the click arrived
+    got.update(step=dash.state.step, thread=threading.current_thread().name)
+    real_stop()
+dash.control.stop = stop
+{spec}.loop.epochs = 40
+h = nb.fit({spec}, dashboard=dash, callbacks=[Slow()])
+print(json.dumps({{"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
+                  "reason": h.stop_reason}}))"""
+
+
 def _required() -> bool:
     return os.environ.get("NBTRAIN_REQUIRE_BROWSER") == "1" and os.environ.get("NBTRAIN_SKIP_BROWSER") != "1"
 

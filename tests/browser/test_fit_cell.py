@@ -11,7 +11,7 @@ import json
 import re
 
 import nbformat
-from conftest import SHOTS, cell_output, loaded_png
+from conftest import SHOTS, cell_output, loaded_png, spied_slow_fit
 from nbformat.v4 import new_code_cell, new_notebook
 
 SETUP = """import json, threading, time
@@ -20,20 +20,7 @@ from nbtrain.sinks.dashboard import Dashboard
 spec = nb.TrainSpec.default()
 spec.loop.epochs = 1"""
 
-LONG = """class Slow(nb.Callback):          # ~20 batches a second: long enough to click, short enough to wait for
-    def on_batch_end(self, state, logs):
-        time.sleep(0.05)
-dash, got = Dashboard(), {}
-real_stop = dash.control.stop
-def stop():                        # the Stop button's handler: where and when the click arrived
-    got.update(step=dash.state.step, thread=threading.current_thread().name)
-    real_stop()
-dash.control.stop = stop
-long = nb.TrainSpec.default()
-long.loop.epochs = 40
-h2 = nb.fit(long, dashboard=dash, callbacks=[Slow()])
-print(json.dumps({"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
-                  "reason": h2.stop_reason}))"""
+LONG = "long = nb.TrainSpec.default()\n" + spied_slow_fit("long")
 
 BACKGROUND = """run = nb.fit(long, background=True)"""
 

@@ -8,7 +8,7 @@ import json
 import re
 
 import nbformat
-from conftest import SHOTS, copy_puts_the_shown_code_on_the_clipboard
+from conftest import SHOTS, copy_puts_the_shown_code_on_the_clipboard, spied_slow_fit
 from conftest import loaded_png as _loaded_png
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -16,21 +16,8 @@ CELL = """import json, threading, time
 import nbtrain as nb
 from nbtrain.sinks.dashboard import Dashboard
 
-class Slow(nb.Callback):
-    def on_batch_end(self, state, logs):
-        time.sleep(0.05)
-
-dash, got = Dashboard(), {}
-real_stop = dash.control.stop
-def stop():
-    got.update(step=dash.state.step, thread=threading.current_thread().name)
-    real_stop()
-dash.control.stop = stop
 spec = nb.TrainSpec.default()
-spec.loop.epochs = 40
-h = nb.fit(spec, dashboard=dash, callbacks=[Slow()])
-print(json.dumps({"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
-                  "reason": h.stop_reason}))"""
+""" + spied_slow_fit("spec")
 WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class", "model not found")
 
 # The kernel is started and connected: before that the indicator reads "idle" beside "No Kernel" for a moment, and a
