@@ -186,3 +186,25 @@ def test_cli_run_is_listed(tmp_path):
     assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in nb.runs(tmp_path / "runs").table}
     assert rows["cli"]["status"] == "finished" and rows["cli"]["epochs"] == "1/1"
+
+
+def test_epoch_end_writes_at_most_every_few_seconds_and_the_end_always(tmp_path):
+    """Each write encodes the whole record (it grows with the run): epochs of 2 s (a fake clock) and every=5 write
+    after epochs 3 and 6 (5 s since the last write), and the final record holds all 7."""
+    now = [0.0]
+    seen = []
+
+    class Tick(nb.Callback):
+        def on_epoch_start(self, state):
+            now[0] += 2.0
+
+        def on_epoch_end(self, state, logs):          # after RunInfo's: what a reader finds now
+            seen.append(json.loads((tmp_path / "r" / "p" / FILENAME).read_text())["epochs_done"])
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    nb.fit(model=nn.Linear(4, 2), train=(x, y), epochs=7, logdir=str(tmp_path / "r"), run_name="p", checkpoint_dir="",
+           callbacks=[RunInfo(clock=lambda: now[0], every=5.0), Tick()], **QUIET)
+    assert seen == [0, 0, 3, 3, 3, 6, 6]
+    rec = json.loads((tmp_path / "r" / "p" / FILENAME).read_text())
+    assert rec["status"] == "finished" and rec["epochs_done"] == 7 and len(rec["history"]["epochs"]) == 7

@@ -1,6 +1,7 @@
 """RunInfo: ``<run_dir>/nbtrain-run.json``, what ``nb.runs(logdir)`` reads back about a run.
 
-Written atomically (a temporary file, then ``os.replace``) at fit start, at every epoch end and at fit end:
+Written atomically (a temporary file, then ``os.replace``) at fit start, at epoch ends (at most every ``every``
+seconds, 5 by default: each write encodes the whole record, which grows with the run) and at fit end:
 the spec (or, for parts a user built, the loop settings, the model's class and size and the optimizer's
 hyperparameters in the spec's layout), the status, start and end time, duration, epochs done, the best
 value of every logged metric, the final logs and the per-epoch history (curves when TensorBoard is absent).
@@ -85,9 +86,10 @@ class RunInfo(Callback):
     """Writes ``nbtrain-run.json`` into the run's folder (``state.run_dir``, or ``run_dir`` given here); only on
     the main rank, and not at all when the run has no folder (``logdir=''``)."""
 
-    def __init__(self, run_dir=None, clock=time.time):
+    def __init__(self, run_dir=None, clock=time.time, every: float = 5.0):
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.clock = clock
+        self.clock, self.every = clock, every
+        self._written_at = 0.0
         self.path: Path | None = None
         self.record: dict = {}
 
@@ -112,12 +114,14 @@ class RunInfo(Callback):
             "host": socket.gethostname(), "pid": os.getpid(),
         }
         write_atomic(self.path, self.record)
+        self._written_at = self.clock()
 
     def on_epoch_end(self, state, logs: dict) -> None:
-        if self.path is None:
+        if self.path is None or self.clock() - self._written_at < self.every:
             return
         self._update(state)
         write_atomic(self.path, self.record)
+        self._written_at = self.clock()
 
     def on_interrupt(self, state, exc: BaseException) -> None:
         if self.path is None:
