@@ -4,7 +4,7 @@ Same model (TrainSpec.default(): the small CNN), same loader (build_data on the 
 synthetic 1x28x28 tensors with --synthetic), same optimizer settings, measured in one run, alternating
 the two loops. Prints seconds per epoch and the ratio plain / fit (1.0 = no overhead; target >= 0.97).
 
-    .venv/bin/python benchmarks/loop_overhead.py [--epochs 5] [--repeats 8] [--threads 1] [--synthetic N]
+    .venv/bin/python benchmarks/loop_overhead.py [--epochs 4] [--repeats 12] [--threads 1] [--synthetic N]
 """
 from __future__ import annotations
 
@@ -158,8 +158,8 @@ def sink_costs(train, val, epochs: int, repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=12)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--costs", action="store_true", help="only time each sink's events in real fits")
     ap.add_argument("--synthetic", type=int, default=0, metavar="N",

@@ -15,8 +15,8 @@ and reads them back in one host sync per log point (nothing per step). At each e
 ``act`` tag, probability layers aside), and records each one's output mean, std and *dead fraction*: the fraction
 of its units that are exactly 0 for every sample of the probe batch, a unit being a channel (dimension 1: a
 channel of a conv map counts as dead only if it is 0 at every position) or a feature of a flat output. Again one
-host sync. The hooks exist only for that forward pass. On epochs shorter than ~0.5 s the pass runs at the first and
-the last epoch and as often as ``budget`` (1% of the time) allows between them.
+host sync. The hooks exist only for that forward pass. On epochs shorter than ~1 s the pass runs at the first and
+the last epoch and as often as ``budget`` (0.5% of the time) allows between them.
 
 ``rows``: ``[{"step", "grad": [per layer], "update": [per layer]}]`` (None where a layer has no gradient or a
 value is not finite); ``acts``: ``[{"epoch", "step", "mean", "std", "dead"}]`` with one value per ``act_names``.
@@ -95,14 +95,14 @@ class LayerStats(Callback):
     every:      steps between log points (default: the run's ``log_every``; 20 without a LoopSpec).
     max_layers: at most this many layers (the first ones) and this many activation layers are watched.
     budget:     the probe pass (activations) runs at the first and the last epoch, and at an epoch end between them
-                when its cost (wall time, measured) is at most this fraction of the time since the last one: every
-                epoch of a run whose epochs take over ~0.5 s on a small CNN, every other one on shorter epochs.
-                ``budget=1``: every epoch.
+                when its cost (wall time, measured) is at most this fraction of the time since the last one (0.5%,
+                TensorBoard's images' budget): every epoch once epochs take over ~1 s on a small CNN, every second or
+                third one on shorter epochs. ``budget=1``: every epoch.
     """
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for the activations
 
-    def __init__(self, every: int | None = None, max_layers: int = 64, budget: float = 0.01,
+    def __init__(self, every: int | None = None, max_layers: int = 64, budget: float = 0.005,
                  clock=time.perf_counter):
         self.every, self.max_layers, self.budget, self.clock = every, max_layers, budget, clock
         self._probed_at = None                # when the last probe pass ended (clock), None before the first
