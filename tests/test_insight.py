@@ -207,7 +207,7 @@ def test_tensorboard_gets_the_confusion_image_and_per_class_scalars(tmp_path):
     tb = TensorBoard(tmp_path / "r", budget=1e9)            # the labelled matrix's cost within budget at once
     h = nbtrain.fit(model=tiny_cnn(), train=tr, val=va, epochs=2, callbacks=[tb], checkpoint_dir="", **QUIET)
     acc = _events(tmp_path / "r")
-    imgs = acc.Images("confusion_matrix")                  # every epoch: drawn with torch, no matplotlib in the run
+    imgs = acc.Images("confusion_matrix")                  # every epoch (the budget): drawn with torch, no matplotlib
     assert [e.step for e in imgs] == [1, 2] and (imgs[0].width, imgs[0].height) == (255, 255)   # 3 cells of 85
     for e, cm in zip(imgs, h.confusion):
         png = torch.as_tensor(np.asarray(Image.open(io.BytesIO(e.encoded_image_string)).convert("RGB")))

@@ -153,7 +153,7 @@ def test_the_probe_pass_keeps_to_its_budget_and_always_runs_at_the_first_and_las
     seen = {}
     for budget in (0.125, 1.0):
         t = [0.0]
-        stats = LayerStats(budget=budget, clock=lambda: t[0])
+        stats = LayerStats(budget=budget, clock=lambda t=t: t[0])
         real = stats.activations
 
         def costly(model, probe, real=real, t=t):

@@ -234,7 +234,9 @@ def test_histograms_and_images_keep_to_their_time_budget_and_always_come_at_the_
     assert tb.heavy_epochs == [1, 4]
     assert [e.step for e in acc.Histograms("weights/0.weight")] == [1, 4]
     assert [e.step for e in acc.Images("features/0")] == [1, 4]
+    assert [e.step for e in acc.Images("confusion_matrix")] == [1, 4]
     assert [e.step for e in acc.Scalars("epoch/val_loss")] == [1, 2, 3, 4]    # scalars: every epoch, always
+    assert [e.step for e in acc.Scalars("val_f1/0")] == [1, 2, 3, 4]
     tb, h, acc = _tb_fit(tmp_path, "free", budget=1e9)
     assert tb.heavy_epochs == [1, 2, 3, 4] and [e.step for e in acc.Histograms("grads/0.weight")] == [1, 2, 3, 4]
 

@@ -6,7 +6,7 @@ histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and 
 images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
 first and last epochs and as often as the budget allows between); for classification with validation,
 ``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
-and the ``confusion_matrix`` image every epoch (a heat map drawn with torch in the writer thread: no
+and the ``confusion_matrix`` image with the other images (a heat map drawn with torch in the writer thread: no
 matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
 counts, up to 30 classes); the model graph (nbtrain.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
@@ -145,8 +145,9 @@ class TensorBoard(Callback):
     at each epoch end, interrupt and the run's end (each hand-over wakes that thread; its own flush to disk runs
     every 30 s), so the writer thread wakes a few times a minute, not at every log point.
 
-    ``budget``: histograms and images take at most this fraction of the time (their CPU cost, measured), besides
-    the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with fit(), pass
+    ``budget``: histograms and images (the confusion matrix's too) take at most this fraction of the time (their CPU
+    cost, measured), besides the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with
+    fit(), pass
     ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion``: the confusion
     matrix images of a classification run with validation."""
 
@@ -204,13 +205,9 @@ class TensorBoard(Callback):
                           if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float))]
         cm = self._per_class(state, epoch)
         self._hand_over()
-        heavy = (self.histograms or self.feature_maps) and self._heavy_due(state)
-        if not heavy and cm is None:
+        if not (self.histograms or self.feature_maps or cm is not None) or not self._heavy_due(state):
             return
-        t = time.thread_time()
-        params = grads = fmaps = convs = None
-        if heavy:
-            params, grads, fmaps, convs = self._snapshot(state, epoch, t)
+        params, grads, fmaps, convs = self._snapshot(state, epoch, time.thread_time())
         job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs, cm)  # noqa: E731
         if self.worker is not None:
             self._wait()           # at most one epoch's images in flight; raises a failed job's error here
@@ -258,13 +255,10 @@ class TensorBoard(Callback):
         return (self.clock() - self._heavy_at) * self.budget >= self._snap_cost + self._job_cost
 
     def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
-        if cm is not None:
-            self.writer.add_image("confusion_matrix", insight.confusion_image(cm), epoch)
-        if params is None and fmaps is None and convs is None:
-            self.writer.flush()
-            return
         t = time.thread_time()
         try:
+            if cm is not None:
+                self.writer.add_image("confusion_matrix", insight.confusion_image(cm), epoch)
             self._write_heavy(epoch, params, grads, fmaps, convs)
         finally:
             self._job_cost = time.thread_time() - t
