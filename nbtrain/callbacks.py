@@ -95,6 +95,15 @@ class State:
         return self._snapshot() if self._snapshot is not None else resume.state_dict(self)
 
 
+def due_within_budget(state: State, last_at: float | None, now: float, budget: float, cost: float) -> bool:
+    """Whether epoch-end work that costs ``cost`` seconds is due at this epoch end: at the first (``last_at`` None),
+    the last and one that stops the run always; between them when the time since ``last_at`` pays for it within
+    ``budget``, a fraction. TensorBoard's histograms and images and the layer statistics' probe pass keep to it."""
+    if last_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
+        return True
+    return (now - last_at) * budget >= cost
+
+
 class Callback:
     """Base class: every hook is a no-op."""
 

@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from ..callbacks import Callback
+from ..callbacks import Callback, due_within_budget
 from ..catalog import LAYERS, tags_of
 from ..env import one_cpu_thread
 from ..features import probe_forward
@@ -170,9 +170,8 @@ class LayerStats(Callback):
         self.costs["log"].append(time.perf_counter() - t)
 
     def _probe_due(self, state) -> bool:
-        if self._probed_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
-            return True
-        return (self.clock() - self._probed_at) * self.budget >= self.costs["epoch"][-1]
+        cost = self.costs["epoch"][-1] if self.costs["epoch"] else 0.0     # the last probe pass's
+        return due_within_budget(state, self._probed_at, self.clock(), self.budget, cost)
 
     def on_epoch_end(self, state, logs) -> None:
         x = self._probe

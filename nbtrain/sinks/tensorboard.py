@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .. import features, insight, viz
-from ..callbacks import Callback
+from ..callbacks import Callback, due_within_budget
 from ..errors import NbtrainError
 from ..graph import graph_def
 from ..modes import eval_mode
@@ -147,9 +147,8 @@ class TensorBoard(Callback):
 
     ``budget``: histograms and images (the confusion matrix's too) take at most this fraction of the time (their CPU
     cost, measured), besides the first and last epoch; ``budget=1`` writes them at every epoch end. To set it with
-    fit(), pass
-    ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion``: the confusion
-    matrix images of a classification run with validation."""
+    fit(), pass ``callbacks=[TensorBoard("runs/name", budget=1)]`` and leave ``logdir`` empty. ``confusion``: the
+    confusion matrix images of a classification run with validation."""
 
     needs_probe = True            # fit() gives it a fixed input batch (state.probe) for graph and features
 
@@ -250,9 +249,7 @@ class TensorBoard(Callback):
     def _heavy_due(self, state) -> bool:
         """Histograms and images at the first and the last epoch (also one that stops the run), and between them
         when the time since the last ones pays for what they cost (CPU time, the worker's included)."""
-        if self._heavy_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
-            return True
-        return (self.clock() - self._heavy_at) * self.budget >= self._snap_cost + self._job_cost
+        return due_within_budget(state, self._heavy_at, self.clock(), self.budget, self._snap_cost + self._job_cost)
 
     def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
         t = time.thread_time()
