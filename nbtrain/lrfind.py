@@ -1,5 +1,8 @@
 """The LR range test: raise the learning rate exponentially over a few batches, record the loss,
-and suggest the LR where the loss falls fastest. Weights, optimizer state and RNG state are restored."""
+and suggest the LR where the loss falls fastest. Weights, optimizer state and RNG state are restored.
+
+Each batch goes through fit()'s own train step (nbtrain.steps.make_train_step): the same zero_grad, forward under
+autocast, backward, gradient clipping and step (a closure for LBFGS, the GradScaler for fp16)."""
 from __future__ import annotations
 
 import contextlib
@@ -18,6 +21,7 @@ from .model import build_model
 from .modes import module_modes, restore_modes
 from .optim import build_optimizer
 from .rng import rng_state, seed_everything, set_rng_state
+from .steps import make_train_step
 
 
 @dataclass
@@ -79,14 +83,17 @@ def _from_spec(spec):
 
 
 def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, start_lr: float = 1e-7,
-            end_lr: float = 10.0, num_steps: int = 100, beta: float = 0.98, diverge: float = 4.0) -> LRFindResult:
+            end_lr: float = 10.0, num_steps: int = 100, beta: float = 0.98, diverge: float = 4.0,
+            amp: str | None = None, grad_clip: float | None = None) -> LRFindResult:
     """Run the LR range test on ``spec`` (a TrainSpec: its model built as fit builds it, on its device) or on
     a ``model``, ``data`` (a DataBundle or an iterable of (x, y) batches), ``optimizer`` and ``loss``.
 
     The LR of every param group goes from ``start_lr`` to ``end_lr`` exponentially over ``num_steps``
     batches; the test stops early when the smoothed loss exceeds ``diverge`` times its best. Returns an
     LRFindResult; the model's weights and buffers, the optimizer's state, the model's train/eval mode and
-    the RNG states (torch, CUDA, python, numpy, the data's generator) are as before when it returns."""
+    the RNG states (torch, CUDA, python, numpy, the data's generator) are as before when it returns.
+    Each batch is one step of fit()'s train step, with ``amp`` and ``grad_clip`` as fit() takes them (by default
+    the spec's ``loop.amp`` and ``loop.grad_clip``; without a spec, 'off' and 0)."""
     if spec is not None:
         with _kept_rng():  # built as fit builds it (seeded), without moving the caller's RNG
             model, data, optimizer, loss = _from_spec(spec)
@@ -99,32 +106,37 @@ def lr_find(spec=None, *, model=None, data=None, optimizer=None, loss=None, star
         raise NbtrainError(f"num_steps must be >= 2, got {num_steps}", "lr_find")
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=start_lr)
     loss = loss or torch.nn.CrossEntropyLoss()
-    batches = getattr(data, "train", data)
     device = next(model.parameters()).device
+    amp = amp or (spec.loop.amp if spec is not None else "off")
+    clip = grad_clip if grad_clip is not None else (spec.loop.grad_clip if spec is not None else 0.0)
+    step = make_train_step(model, loss, optimizer, amp=amp, grad_clip=clip, device_type=device.type,
+                           scaler=torch.amp.GradScaler(device.type, enabled=amp == "fp16"))
+    lrs = [start_lr * (end_lr / start_lr) ** (i / (num_steps - 1)) for i in range(num_steps)]
     result = LRFindResult()
     with _kept(model, optimizer, getattr(data, "train_generator", None)):
         model.train()
-        avg, best, step = 0.0, math.inf, 0
-        while step < num_steps:
-            n_before = step
-            for x, y in batches:
-                lr = start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                optimizer.zero_grad(set_to_none=True)
-                value = loss(model(x.to(device)), y.to(device))
-                value.backward()
-                optimizer.step()
-                avg = beta * avg + (1 - beta) * float(value.detach())
-                smoothed = avg / (1 - beta ** (step + 1))
-                result.lrs.append(lr)
-                result.losses.append(smoothed)
-                best = min(best, smoothed)
-                step += 1
-                if step >= num_steps or not math.isfinite(smoothed) or smoothed > diverge * best:
-                    step = num_steps
-                    break
-            if step == n_before:
-                raise NbtrainError("the training data gave no batches", "lr_find", "check the dataset and batch_size")
+        _sweep(step, getattr(data, "train", data), device, optimizer, lrs, result, beta, diverge)
     result.suggestion = suggest(result.lrs, result.losses)
     return result
+
+
+def _sweep(step, batches, device, optimizer, lrs, result: LRFindResult, beta: float, diverge: float) -> None:
+    """One train step per LR of ``lrs`` (the loader restarted as needed), recording the smoothed loss, until
+    the LRs run out or the loss diverges."""
+    avg, best, i = 0.0, math.inf, 0
+    while i < len(lrs):
+        n_before = i
+        for x, y in batches:
+            for g in optimizer.param_groups:
+                g["lr"] = lrs[i]
+            value, _ = step(x.to(device), y.to(device))
+            avg = beta * avg + (1 - beta) * float(value)
+            smoothed = avg / (1 - beta ** (i + 1))
+            result.lrs.append(lrs[i])
+            result.losses.append(smoothed)
+            best = min(best, smoothed)
+            i += 1
+            if i >= len(lrs) or not math.isfinite(smoothed) or smoothed > diverge * best:
+                return
+        if i == n_before:
+            raise NbtrainError("the training data gave no batches", "lr_find", "check the dataset and batch_size")

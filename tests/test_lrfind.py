@@ -90,3 +90,54 @@ def test_the_lr_finder_figure_needs_no_widgets():
             "print(png[:4] == b'\\x89PNG', [m for m in ('nbtrain.widgets', 'ipywidgets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True []"
+
+
+def _smoothed(raw, beta=0.98):
+    avg, out = 0.0, []
+    for i, v in enumerate(raw):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta ** (i + 1)))
+    return out
+
+
+def _fit_at_lrs(lrs, **kw):
+    """fit() with each step's LR set to ``lrs[step]``, stopped after them: its per-step losses (log_every=1)."""
+    from nbtrain.callbacks import Callback
+    from nbtrain.loop import fit
+
+    class AtLRs(Callback):
+        def on_batch_start(self, st):
+            if st.step >= len(lrs):
+                st.request_stop("done")
+            for g in st.optimizer.param_groups:
+                g["lr"] = lrs[min(st.step, len(lrs) - 1)]
+    hist = fit(callbacks=[AtLRs()], log_every=1, dashboard=False, progress=False, doctor=False, **kw)
+    return [s["loss"] for s in hist.steps][:len(lrs)]
+
+
+def test_lr_find_steps_as_fit_does_with_amp_and_gradient_clipping():
+    """On a spec with bf16 autocast and grad_clip, lr_find's losses are fit()'s at the same LRs (fit's step)."""
+    from nbtrain.spec import TrainSpec
+    from nbtrain.widgets.presets import mlp
+    spec = TrainSpec.default()
+    spec.model = mlp(10)
+    spec.loop.logdir, spec.loop.checkpoint_dir, spec.loop.epochs = "", "", 1
+    spec.loop.amp, spec.loop.grad_clip = "bf16", 0.05
+    res = lr_find(spec, num_steps=6, start_lr=1e-3, end_lr=1.0, diverge=1e9)
+    want = _smoothed(_fit_at_lrs(res.lrs, spec=spec))
+    assert res.losses == pytest.approx(want, rel=1e-9)
+    plain = lr_find(spec, num_steps=6, start_lr=1e-3, end_lr=1.0, diverge=1e9, amp="off", grad_clip=0.0)
+    assert plain.losses[0] != pytest.approx(res.losses[0], rel=1e-6)       # bf16 rounds the first loss
+    assert plain.losses[2:] != pytest.approx(res.losses[2:], rel=1e-3)     # unclipped steps go elsewhere
+
+
+def test_lr_find_runs_lbfgs_through_its_closure_as_fit_does():
+    """LBFGS re-evaluates the loss: lr_find gives its step a closure (fit's step), and records fit's losses."""
+    model, batches = _problem()
+    opt = torch.optim.LBFGS(model.parameters(), lr=1e-3, max_iter=3)
+    res = lr_find(model=model, data=batches, optimizer=opt, loss=nn.CrossEntropyLoss(), num_steps=6,
+                  start_lr=1e-3, end_lr=1.0, diverge=1e9)
+    model2, _ = _problem()
+    opt2 = torch.optim.LBFGS(model2.parameters(), lr=1e-3, max_iter=3)
+    want = _smoothed(_fit_at_lrs(res.lrs, model=model2, train=batches, optimizer=opt2, epochs=2))
+    assert len(res.losses) == 6 and res.losses == pytest.approx(want, rel=1e-9)
