@@ -61,11 +61,12 @@ def test_the_default_language_follows_the_locale(monkeypatch):
 
 def test_a_chinese_workbench_shows_chinese_help():
     from nbtrain.widgets import Workbench
+    from nbtrain.widgets.compat import tip_of
     wb = Workbench(preview=False, background=False, lang="zh")
-    assert wb.model.rows.rows[0].type.tooltip == "Conv2d: 对 (C, H, W) 输入做二维卷积"
-    assert wb.model.rows.rows[0].params.fields["stride"].input.tooltip == "stride: 窗口的步长"
+    assert tip_of(wb.model.rows.rows[0].type) == "Conv2d: 对 (C, H, W) 输入做二维卷积"
+    assert tip_of(wb.model.rows.rows[0].params.fields["stride"].input) == "stride: 窗口的步长"
     assert wb.loop.inputs["early_stopping"].options[0] == ("关闭", 0)
-    assert wb.data.fields.inputs["dataset"].tooltip.startswith("dataset: scikit-learn 的 1797 张手写数字")
+    assert tip_of(wb.data.fields.inputs["dataset"]).startswith("dataset: scikit-learn 的 1797 张手写数字")
     assert wb.optim.lr_line.find_button.description == "寻找学习率" and wb.optim.type.description == "优化器"
 
 

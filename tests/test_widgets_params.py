@@ -3,6 +3,7 @@ import ipywidgets as W
 
 from nbtrain.catalog import LAYERS, OPTIMIZERS, SCHEDULERS
 from nbtrain.spec import LoopSpec
+from nbtrain.widgets.compat import tip_of
 from nbtrain.widgets.fields import FieldsEditor
 from nbtrain.widgets.params import ParamsEditor
 
@@ -16,7 +17,7 @@ def test_inputs_follow_the_catalog():
                                               ("replicate", "replicate"), ("circular", "circular"))
     assert isinstance(f["bias"].input, W.Checkbox) and f["bias"].input.value is True
     assert isinstance(f["kernel_size"].input, W.Text) and f["kernel_size"].input.value == "3"
-    assert f["out_channels"].input.tooltip == "out_channels: number of filters (output channels)"
+    assert tip_of(f["out_channels"].input) == "out_channels: number of filters (output channels)"
     drop = ParamsEditor(LAYERS["Dropout"], {})
     assert isinstance(drop.fields["p"].input, W.FloatSlider)            # both ends of the range: a slider
     assert (drop.fields["p"].input.min, drop.fields["p"].input.max) == (0.0, 1.0)
@@ -70,7 +71,7 @@ def test_fields_editor_rebuilds_the_spec_and_reports_the_bad_field():
     ed.inputs["metrics"].value = ("accuracy", "topk_accuracy")
     assert ed.value == LoopSpec(epochs=5, metrics=["accuracy", "topk_accuracy"]) and ed.error == ""
     assert ed.inputs["epochs"].description == "epochs" and ed.inputs["amp"].description == "mixed precision"
-    assert ed.inputs["amp"].tooltip.startswith("amp: mixed precision: off, bf16, fp16")
+    assert tip_of(ed.inputs["amp"]).startswith("amp: mixed precision: off, bf16, fp16")
 
 
 def test_device_is_a_dropdown_of_this_machines_devices_and_zero_patience_says_off():

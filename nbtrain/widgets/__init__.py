@@ -3,7 +3,7 @@ try:
     import ipywidgets  # noqa: F401
 except ImportError as e:  # pragma: no cover - ipywidgets is a dependency; this guards broken installs
     from ..errors import NbtrainError
-    raise NbtrainError("ipywidgets is not installed", "nbtrain.widgets", "pip install 'ipywidgets>=8'") from e
+    raise NbtrainError("ipywidgets is not installed", "nbtrain.widgets", "pip install 'ipywidgets>=7.7'") from e
 
 from .app import Workbench
 from .fields import FieldsEditor

@@ -22,6 +22,7 @@ from ..optim import split_params
 from ..sinks.dashboard import Dashboard, wants_widgets
 from ..spec import TrainSpec
 from .common import code_html
+from .compat import tab
 from .fields import FieldsEditor
 from .front import download_html, make_copy_button
 from .layers import LayerBuilder
@@ -78,8 +79,8 @@ class Workbench(W.VBox):
         self.data.children = (*self.data.children[:2], W.HBox([self.mlp_button]), *self.data.children[2:])
         self._make_train_tab()
         self._make_file_line()
-        self.tabs = W.Tab([self.data, self.model, self.optim, self.sched, self.train_tab],
-                          titles=[t(f"tab.{n.lower()}", lang) for n in TABS])
+        self.tabs = tab([self.data, self.model, self.optim, self.sched, self.train_tab],
+                        [t(f"tab.{n.lower()}", lang) for n in TABS])
         self.tabs.observe(self._on_tab, names="selected_index")
         super().__init__([W.HTML(STYLE), self.file_line, self.tabs])
         self.add_class("nbtrain-wb")

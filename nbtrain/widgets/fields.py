@@ -19,6 +19,7 @@ import traitlets as T
 from ..catalog import METRICS
 from ..errors import NbtrainError, SpecError
 from ..i18n import label, t, tooltip
+from .compat import tip
 from .params import LABEL, error_html, format_value
 
 OFF_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50)
@@ -38,8 +39,11 @@ def _options(value, choices) -> list:
 
 
 def _input(fl, hint, value, choices, lang):
-    kw = dict(description=label(fl.name, lang), tooltip=tooltip(fl.name, fl.metadata.get("help", ""), lang),
-              style=LABEL, layout=W.Layout(width="340px"))
+    return tip(_bare_input(fl, hint, value, choices, lang), tooltip(fl.name, fl.metadata.get("help", ""), lang))
+
+
+def _bare_input(fl, hint, value, choices, lang):
+    kw = dict(description=label(fl.name, lang), style=LABEL, layout=W.Layout(width="340px"))
     choices = choices or fl.metadata.get("choices")
     if fl.name == "device":
         choices = devices()

@@ -15,6 +15,7 @@ from ..i18n import help_line, t
 from ..model import model_code, summary
 from ..spec import LayerSpec, ModelSpec
 from .common import SpecValue, code_html
+from .compat import left_border, tip
 from .front import diagram_html, make_diagram
 from .loading import loading
 from .params import ParamsEditor, error_html
@@ -41,8 +42,8 @@ class LayerRow(ComponentRow):
     def extra_inputs(self, spec) -> list:
         if not hasattr(self, "name"):
             help_ = LayerSpec.__dataclass_fields__["name"].metadata["help"]
-            self.name = W.Text(value=spec.name, placeholder=t("name", self.lang), continuous_update=False,
-                               tooltip=f"name: {help_line(help_, self.lang)}", layout=_NAME())
+            self.name = tip(W.Text(value=spec.name, placeholder=t("name", self.lang), continuous_update=False,
+                                   layout=_NAME()), f"name: {help_line(help_, self.lang)}")
             self._init, self._init_value = None, spec.init
         return [self.name]
 
@@ -51,9 +52,9 @@ class LayerRow(ComponentRow):
         """The layer's own init (made when the row is first opened)."""
         if self._init is None:
             help_ = LayerSpec.__dataclass_fields__["init"].metadata["help"]
-            self._init = W.Dropdown(options=init_options(self.lang), value=self._init_value, description="init",
-                                    tooltip=f"init: {help_line(help_, self.lang)}", layout=W.Layout(width="260px"),
-                                    style={"description_width": "auto"})
+            self._init = tip(W.Dropdown(options=init_options(self.lang), value=self._init_value, description="init",
+                                        layout=W.Layout(width="260px"), style={"description_width": "auto"}),
+                             f"init: {help_line(help_, self.lang)}")
             self._init.observe(self._update, names="value")
         return self._init
 
@@ -76,7 +77,7 @@ class LayerRow(ComponentRow):
             self._body = RowList(specs, self.table, lambda type_: LayerSpec(type_), "Conv2d", row_cls=LayerRow,
                                  where="body", add_label=t("add_layer", self.lang), lang=self.lang)
             self._body_type = self._editor
-            self._body.layout.border_left = "3px solid var(--jp-border-color2, #bbb)"
+            left_border(self._body.layout, "3px solid var(--jp-border-color2, #bbb)")
             self._body.observe(self._on_body, names=["value", "error"])
             hide(self.params.fields["body"])
         return self._body
@@ -106,9 +107,9 @@ class LayerBuilder(SpecValue, W.VBox):
                             add_label=t("add_layer", lang), lang=lang)
         self.rows.duplicate_spec = self._duplicate
         self.rows.observe(self._update, names=["value", "error"])
-        self.init = W.Dropdown(options=init_options(lang), value=spec.init, description=t("model_init", lang),
-                               style={"description_width": "auto"}, layout=W.Layout(width="260px"),
-                               tooltip=f"init: {help_line(ModelSpec.__dataclass_fields__['init'].metadata['help'], lang)}")
+        self.init = tip(W.Dropdown(options=init_options(lang), value=spec.init, description=t("model_init", lang),
+                                   style={"description_width": "auto"}, layout=W.Layout(width="260px")),
+                        f"init: {help_line(ModelSpec.__dataclass_fields__['init'].metadata['help'], lang)}")
         self.init.observe(self._on_init, names="value")
         self.init_params = self._init_editor(spec.init, spec.init_params)
         self.init_box = W.HBox([self.init, self.init_params])

@@ -11,6 +11,7 @@ from ..errors import NbtrainError, SpecError
 from ..i18n import help_line, label, t, tooltip
 from ..spec import OptimSpec, ParamGroupSpec
 from .common import SpecValue, code_html, code_toggle
+from .compat import tip
 from .loading import loading
 from .lrfind import HasFinder, LRFinder
 from .params import LABEL, ParamsEditor, error_html
@@ -33,9 +34,9 @@ class GroupRow(W.HBox):
 
     def __init__(self, group: ParamGroupSpec, lang: str = "en"):
         doc = {fl: ParamGroupSpec.__dataclass_fields__[fl].metadata["help"] for fl in ("pattern", "lr", "weight_decay")}
-        txt = lambda name, v, w: W.Text(value=v, description=label(name, lang), tooltip=tooltip(name, doc[name], lang),
-                                         continuous_update=False, style={"description_width": "auto"},
-                                         layout=W.Layout(width=w))
+        txt = lambda name, v, w: tip(W.Text(value=v, description=label(name, lang), continuous_update=False,
+                                            style={"description_width": "auto"}, layout=W.Layout(width=w)),
+                                     tooltip(name, doc[name], lang))
         fmt = lambda v: "" if v is None else f"{v:g}"
         self.pattern = txt("pattern", group.pattern, "220px")
         self.lr = txt("lr", fmt(group.lr), "200px")
@@ -69,10 +70,10 @@ class OptimizerPicker(HasFinder, SpecValue, W.VBox):
         scheduler picker); its suggestion is offered beside lr."""
         spec = (optim_spec or OptimSpec()).copy()
         self.lang, self._lr_edited = lang, False
-        self.type = W.Dropdown(options=sorted(OPTIMIZERS), value=spec.type, description=t("optimizer", lang),
-                               style=LABEL, tooltip=self._type_tip(spec.type), layout=W.Layout(width="340px"))
-        self.lr = W.FloatText(value=spec.lr, description=t("lr", lang), style=LABEL, layout=W.Layout(width="340px"),
-                              tooltip=f"lr: {help_line(OptimSpec.__dataclass_fields__['lr'].metadata['help'], lang)}")
+        self.type = tip(W.Dropdown(options=sorted(OPTIMIZERS), value=spec.type, description=t("optimizer", lang),
+                                   style=LABEL, layout=W.Layout(width="340px")), self._type_tip(spec.type))
+        self.lr = tip(W.FloatText(value=spec.lr, description=t("lr", lang), style=LABEL, layout=W.Layout(width="340px")),
+                      f"lr: {help_line(OptimSpec.__dataclass_fields__['lr'].metadata['help'], lang)}")
         self.message = W.HTML()
         self.finder = finder or LRFinder(lr_finder, lang)
         self.lr_line = self.finder.line("lr", lambda lr: setattr(self.lr, "value", lr))
@@ -118,7 +119,7 @@ class OptimizerPicker(HasFinder, SpecValue, W.VBox):
     def _on_type(self, change) -> None:
         """The new type's parameters; its default lr (nbtrain.catalog.default_lr: torch's) unless the user set
         lr since the last type change."""
-        self.type.tooltip = self._type_tip(change["new"])
+        tip(self.type, self._type_tip(change["new"]))
         if getattr(self, "_loading", False):          # the spec setter sets the parameters and lr itself
             return
         self.params = self._params_editor(change["new"], {})

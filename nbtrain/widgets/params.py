@@ -18,6 +18,7 @@ import traitlets as T
 from ..catalog import Entry, Param
 from ..errors import NbtrainError, SpecError
 from ..i18n import tooltip
+from .compat import tip
 
 # values that fill a required parameter when a row is added, so a new row is valid at once
 STARTERS = {"out_channels": 8, "out_features": 10, "kernel_size": 3, "output_size": 1, "step_size": 10,
@@ -90,9 +91,13 @@ def compact_width(p: Param) -> str:
 
 def make_input(p: Param, value, lang: str = "en", compact: bool = False):
     """The ipywidget for one parameter, holding ``value``; ``compact``: a short one for a row's line."""
+    return tip(_bare_input(p, value, compact), tooltip(p.name, p.help, lang))
+
+
+def _bare_input(p: Param, value, compact: bool):
     width = compact_width(p) if compact else "340px"
     style = {"description_width": "auto" if compact else LABEL["description_width"]}
-    kw = dict(description=p.name, tooltip=tooltip(p.name, p.help, lang), style=style, layout=W.Layout(width=width))
+    kw = dict(description=p.name, style=style, layout=W.Layout(width=width))
     bounded = p.low is not None and p.high is not None
     if p.kind == "bool":
         return W.Checkbox(value=bool(value), indent=False, **{**kw, "layout": W.Layout(width="auto")})

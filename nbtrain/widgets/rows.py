@@ -12,12 +12,11 @@ import functools
 
 import ipywidgets as W
 import traitlets as T
-from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_description import DescriptionStyle
-from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import NbtrainError
 from ..i18n import help_line, t
+from .compat import html_style, tip, toggle_button_style
 from .params import ParamsEditor, error_html
 
 ACTIONS = (("insert", "plus"), ("up", "arrow-up"), ("down", "arrow-down"), ("duplicate", "copy"),
@@ -38,7 +37,7 @@ def shared() -> dict:
     return {"icon": W.Layout(width="30px", min_width="30px", padding="0px", margin="1px"),
             "button": W.ButtonStyle(), "index": W.Layout(width="26px", min_width="26px"),
             "type": W.Layout(width="100px", min_width="100px"), "description": DescriptionStyle(),
-            "html": HTMLStyle(),
+            "html": html_style(),
             "info": W.Layout(width="180px", min_width="180px", overflow="hidden"),
             "inline": W.Layout(flex="1 1 auto", flex_flow="row nowrap", min_width="276px"),
             "line": W.Layout(**LINE), "name": W.Layout(width="48px", min_width="48px")}
@@ -54,12 +53,12 @@ class ComponentRow(W.VBox):
         self.spec_cls, self.table, self.lang = type(spec), table, lang
         sh = shared()
         self.index = W.HTML(layout=sh["index"], style=sh["html"])
-        self.type = W.Dropdown(options=sorted(table), value=spec.type, tooltip=self._type_tip(spec.type),
-                               layout=sh["type"], style=sh["description"])
+        self.type = tip(W.Dropdown(options=sorted(table), value=spec.type, layout=sh["type"], style=sh["description"]),
+                        self._type_tip(spec.type))
         self.buttons = {a: W.Button(icon=icon, tooltip=t(f"{a}.tip", lang), layout=sh["icon"], style=sh["button"])
                         for a, icon in ACTIONS}
         self.more = W.ToggleButton(icon="sliders", tooltip=t("more.tip", lang), layout=W.Layout(**ICON_CSS),
-                                   style=ToggleButtonStyle())
+                                   style=toggle_button_style())
         self.info = W.HTML(layout=sh["info"], style=sh["html"])
         self.info.add_class("nbtrain-info")             # the Workbench's style swaps it for the buttons on hover
         for b in self.buttons.values():
@@ -141,7 +140,7 @@ class ComponentRow(W.VBox):
             hide(self.params_box, not on)
 
     def _on_type(self, change) -> None:
-        self.type.tooltip = self._type_tip(change["new"])
+        tip(self.type, self._type_tip(change["new"]))
         self._set_type(change["new"], {})
         self._update()
 
@@ -178,8 +177,8 @@ class RowList(W.VBox):
     def __init__(self, specs, table, new_spec, default_type: str, row_cls=ComponentRow, where: str = "",
                  add_label="Add", lang: str = "en"):
         self.table, self.new_spec, self.row_cls, self.where, self.lang = table, new_spec, row_cls, where, lang
-        self.add_type = W.Dropdown(options=sorted(table), value=default_type, layout=W.Layout(width="150px"),
-                                   tooltip=t("add_type.tip", lang))
+        self.add_type = tip(W.Dropdown(options=sorted(table), value=default_type, layout=W.Layout(width="150px")),
+                            t("add_type.tip", lang))
         self.add_button = W.Button(description=add_label, icon="plus", tooltip=t("add.tip", lang),
                                    layout=W.Layout(width="auto"))
         self.add_button.on_click(lambda _: self.insert(len(self.rows), self.new_spec(self.add_type.value)))

@@ -13,6 +13,7 @@ from ..optim import lr_curve
 from ..spec import OptimSpec, SchedSpec
 from ..viz import to_png as figure_png
 from .common import SpecValue, code_html, code_toggle
+from .compat import tip
 from .fields import FieldsEditor
 from .loading import loading
 from .lrfind import HasFinder, LRFinder
@@ -50,11 +51,11 @@ class SchedulerPicker(HasFinder, SpecValue, W.VBox):
         self._set_params(spec.type, spec.params)
         self.fields = FieldsEditor(spec, FIELDS, build=self._build, lang=lang)
         self.fields.observe(self._on_fields, names=["value", "error"])
-        self.epochs = W.BoundedIntText(value=epochs, min=1, max=10_000, description=t("preview_epochs", lang),
-                                       style=LABEL, tooltip=t("preview_epochs.tip", lang))
-        self.steps_per_epoch = W.BoundedIntText(value=steps_per_epoch, min=1, max=100_000, style=LABEL,
-                                                description=t("steps_per_epoch", lang),
-                                                tooltip=t("steps_per_epoch.tip", lang))
+        self.epochs = tip(W.BoundedIntText(value=epochs, min=1, max=10_000, description=t("preview_epochs", lang),
+                                           style=LABEL), t("preview_epochs.tip", lang))
+        self.steps_per_epoch = tip(W.BoundedIntText(value=steps_per_epoch, min=1, max=100_000, style=LABEL,
+                                                    description=t("steps_per_epoch", lang)),
+                                   t("steps_per_epoch.tip", lang))
         for w in (self.epochs, self.steps_per_epoch):
             w.observe(self.redraw, names="value")
         self.plot = LRCurveFigure()

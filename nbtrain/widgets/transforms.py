@@ -21,6 +21,7 @@ from ..i18n import help_line, t
 from ..spec import DataSpec, TransformSpec
 from ..viz import grid_png
 from .common import SpecValue, code_html, code_toggle
+from .compat import tip
 from .fields import FieldsEditor
 from .loading import loading
 from .params import error_html
@@ -139,7 +140,7 @@ class TransformPicker(SpecValue, W.VBox):
 
     def _dataset_tip(self, name: str) -> None:
         help_ = DATASETS[name].help if name in DATASETS else ""
-        self.fields.inputs["dataset"].tooltip = f"dataset: {help_line(help_, self.lang)}"
+        tip(self.fields.inputs["dataset"], f"dataset: {help_line(help_, self.lang)}")
 
     def _on_dataset(self, change) -> None:
         """A tabular set takes no image transforms: put the pipelines aside (back when an image set is chosen)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("chart.js", "panels.js", "live.js")      # concatenated in this order into one ES module
 _CLASS: list = []
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def esm_source() -> str:
@@ -66,6 +67,25 @@ def sender_subshell(comm) -> str | None:
         return None
 
 
+def display_with_id(widget, display=None):
+    """Show ``widget`` in the cell's output with a display id; returns the DisplayHandle (``.update`` replaces it).
+
+    An ipywidgets 8 widget is shown through ``_repr_mimebundle_`` and IPython keeps the id. An ipywidgets 7 widget
+    (Colab's) displays itself through ``_ipython_display_``, which IPython prefers and which drops the id, so the final picture's update would find no
+    output to replace and a saved notebook would keep a widget without state: its bundle is published here with the
+    id instead. ``display``: IPython.display.display (injected in tests)."""
+    if display is None:
+        from IPython.display import display  # IPython: there whenever a widget is shown (a kernel)
+    if not hasattr(widget, "_ipython_display_"):          # ipywidgets 8: IPython keeps the id
+        return display(widget, display_id=True)
+    text = repr(widget)
+    bundle = {"text/plain": text[:110] + "…" if len(text) > 110 else text,
+              WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
+    handle = display(bundle, raw=True, display_id=True)
+    widget._handle_displayed()                          # what its own _ipython_display_ does once shown
+    return handle
+
+
 class LiveView:
     """One dashboard's widget: ``send(msg)``, ``display()``, ``finish(png, text)``; clicks go to ``on_message``.
 
@@ -94,8 +114,7 @@ class LiveView:
         self.widget.send(msg)
 
     def display(self) -> None:
-        from IPython.display import display  # IPython: there whenever a widget view is made (a kernel)
-        self.handle = display(self.widget, display_id=True)
+        self.handle = display_with_id(self.widget)
 
     def finish(self, png: bytes, text: str) -> None:
         """Leave the final PNG: in the widget itself (an Output widget, e.g. the Workbench's Train tab, ignores
