@@ -1,10 +1,13 @@
 """Command line: ``nbtrain run | demo | spec | export``; ``run`` also works under torchrun (DDP).
 
-    nbtrain run SPEC.json [--epochs N] [--logdir DIR] [--resume CKPT] [--checkpoint-dir DIR] [--device D]
+    nbtrain run SPEC.json [--epochs N] [--logdir DIR] [--resume CKPT|auto] [--run-name NAME] [--checkpoint-dir DIR]
+                          [--device D]
     nbtrain demo [--epochs N] [--out DIR]
     nbtrain spec                      print the default spec (edit it, then `nbtrain run`)
     nbtrain export SPEC.json          the plain PyTorch script a spec stands for
     torchrun --nproc_per_node 2 -m nbtrain run SPEC.json
+    torchrun --nproc_per_node 2 --max-restarts 3 -m nbtrain run SPEC.json --resume auto --run-name NAME
+                                      (a lost worker: every rank goes on from the run's newest checkpoint)
 
 Exit status: 0 done, 1 the run stopped on a non-finite loss (nan/inf) or failed inside torch, 2 bad input (one
 ``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted. An unexpected error prints one line
@@ -75,7 +78,12 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
         spec.loop.checkpoint_dir = args.checkpoint_dir
     if getattr(args, "device", None):
         spec.loop.device = args.device
-    h = fit(spec, resume=getattr(args, "resume", None), dashboard=_Bar() if _is_main_rank() else False,
+    if getattr(args, "run_name", None) is not None:
+        spec.loop.run_name = args.run_name
+    resume = getattr(args, "resume", None)
+    if resume == "auto":
+        _say_auto(spec.loop)
+    h = fit(spec, resume=resume, dashboard=_Bar() if _is_main_rank() else False,
             progress=False, overwrite=overwrite)
     _report(spec, h, h.run_name, spec_path)
     if h.status == "nan":
@@ -85,6 +93,14 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
         _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
         return 130
     return 0
+
+
+def _say_auto(ls) -> None:
+    from .autoresume import newest_checkpoint, run_folder
+    folder = run_folder(ls)
+    if _is_main_rank():
+        found = newest_checkpoint(folder)
+        _say(f"resuming from {found}" if found is not None else f"no checkpoint in {folder} yet: starting the run")
 
 
 def _run(args) -> int:
@@ -146,7 +162,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, help="override loop.epochs")
     r.add_argument("--logdir", help="override loop.logdir ('' for no TensorBoard)")
     r.add_argument("--checkpoint-dir", dest="checkpoint_dir", help="override loop.checkpoint_dir ('' for none)")
-    r.add_argument("--resume", help="a checkpoint to continue from")
+    r.add_argument("--resume", help="a checkpoint to continue from, or 'auto': the newest checkpoint of the run "
+                   "named by --run-name (none: start it)")
+    r.add_argument("--run-name", dest="run_name", help="override loop.run_name: the run's folder under the logdir "
+                   "and checkpoint dir")
     r.add_argument("--device", help="override loop.device (auto, cpu, cuda, mps)")
     r.set_defaults(fn=_run)
     d = sub.add_parser("demo", help="train the default model on the offline digits, with TensorBoard and checkpoints")

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
+from . import autoresume
 from . import distributed as dist
 from .background import start_background
 from .callbacks import Callback, CallbackList, State
@@ -68,7 +69,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     name). Any LoopSpec field can be passed as a keyword (``device``, ``amp``, ``grad_clip``, ``seed``,
     ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path: training goes on
     from there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from
-    ``interrupted.pt`` or a ``last.pt`` written mid-epoch (the batches already done are skipped).
+    ``interrupted.pt`` or a ``last.pt`` written mid-epoch (the batches already done are skipped); ``resume="auto"``
+    goes on from the newest complete checkpoint of the run named ``run_name``, or starts it when it has none.
     ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
     ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns once per likely mistake
     (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
@@ -131,6 +133,8 @@ class Trainer:
         self.device = self.ctx.device
         if self.device.type == "cpu":
             tune_malloc()
+        resume, self.continuing = autoresume.resolve(resume, ls, self.ctx)   # "auto": the run folder's newest
+        self.resumed_from = resume
         self.ckpt = load_checkpoint(resume, map_location=self.device) if resume is not None else None
         seed_everything(ls.seed)
         p = self.p = build_parts(spec, ls, given, self.ctx.rank, self.ctx.world_size, self.device)
@@ -167,7 +171,7 @@ class Trainer:
         callbacks = list(callbacks or ())
         if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks)):
             p.probe = first_batch(p.val if p.val is not None else p.train)
-        run_name = claim_run(ls, resume=self.ckpt is not None, overwrite=self.overwrite, is_main=ctx.is_main)
+        run_name = claim_run(ls, resume=self.ckpt is not None or self.continuing, overwrite=self.overwrite, is_main=ctx.is_main)
         st = State(model=self.model, optimizer=p.optimizer, scheduler=getattr(p.schedule, "scheduler", None),
                    schedule=p.schedule, loss_fn=p.loss_fn, train_loader=p.train, val_loader=p.val, spec=self.spec,
                    loop_spec=ls, device=self.device, epochs=ls.epochs, steps_per_epoch=len(p.train),
