@@ -1,0 +1,133 @@
+"""torchrun beyond one clean run: a worker killed with SIGKILL under --max-restarts and --resume auto, and two
+torchrun agents on this machine as two "nodes" (c10d rendezvous on 127.0.0.1).
+
+Each run is a tiny MLP on synthetic 8x8 data, 1 thread per process: a few seconds of CPU. The numbers are compared
+with a run of the same spec that was never interrupted (rank 0's last.pt history, read back with load_checkpoint)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import nbtrain
+from nbtrain.spec import LayerSpec, ModelSpec, TrainSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _spec(tmp_path, size=1000, epochs=3):
+    spec = TrainSpec.default()
+    d = spec.data
+    d.dataset, d.image_shape, d.size, d.num_classes = "synthetic", [1, 8, 8], size, 10
+    d.image_size, d.train_transforms, d.val_transforms = 0, [], []
+    d.shuffle, d.batch_size, d.val_split = True, 25, 0.2          # DistributedSampler reshuffles every epoch
+    spec.model = ModelSpec(layers=[LayerSpec("Flatten"), LayerSpec("Linear", params={"out_features": 32}),
+                                   LayerSpec("ReLU"), LayerSpec("Dropout", params={"p": 0.3}),   # draws from the RNG
+                                   LayerSpec("Linear", params={"out_features": 10})])
+    spec.optim.type, spec.optim.lr = "SGD", 0.05
+    spec.loop.epochs, spec.loop.log_every = epochs, 8
+    spec.loop.logdir, spec.loop.checkpoint_dir = "", str(tmp_path / "ck")
+    spec.loop.histograms = spec.loop.feature_maps = False
+    spec.loop.keep_last = 10
+    path = tmp_path / "spec.json"
+    TrainSpec.from_dict(spec.to_dict()).save(path)
+    return path
+
+
+def _start(args):
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *args], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _finish(proc, limit=300):
+    """Wait for a torchrun agent; past the limit SIGTERM (torchrun stops its workers), then show its output."""
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        pytest.fail(f"torchrun still running after {limit} s\n--- stdout\n{out[-2000:]}\n--- stderr\n{err[-4000:]}")
+    assert proc.returncode == 0, f"torchrun exited with {proc.returncode}\n--- stdout\n{out[-2000:]}\n--- stderr\n{err[-4000:]}"
+    return out, err
+
+
+def _epochs(tmp_path, name):
+    return nbtrain.load_checkpoint(tmp_path / "ck" / name / "last.pt")["history"]["epochs"]
+
+
+def _same(a, b, rel):
+    assert [e["epoch"] for e in a] == [e["epoch"] for e in b]
+    for x, y in zip(a, b):
+        for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert x[k] == pytest.approx(y[k], rel=rel, abs=1e-12), (x["epoch"], k, x[k], y[k])
+
+
+def _worker(agent: psutil.Process, rank: int, limit=120):
+    """The worker process of ``rank`` under a torchrun agent (read from its environment)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        for p in agent.children(recursive=True):
+            try:
+                if p.environ().get("RANK") == str(rank) and "nbtrain" in " ".join(p.cmdline()):
+                    return p
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    pytest.fail(f"no worker of rank {rank} under torchrun after {limit} s")
+
+
+def _wait_for(path: Path, proc, limit=180):
+    end = time.monotonic() + limit
+    while not path.exists():
+        assert proc.poll() is None, f"torchrun ended (rc {proc.returncode}) before {path.name} was written"
+        assert time.monotonic() < end, f"no {path} after {limit} s"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(tmp_path):
+    path = _spec(tmp_path, size=4000, epochs=4)          # 64 steps an epoch per rank: the kill lands mid-run
+    run = ["--standalone", "--nproc_per_node", "2", "-m", "nbtrain", "run", str(path), "--resume", "auto"]
+    ref, _ = _finish(_start([*run, "--run-name", "ref"]))
+    assert "no checkpoint in" in ref and "trained 4 epoch(s)" in ref
+
+    proc = _start(["--max-restarts", "1", "--monitor-interval", "0.1", *run, "--run-name", "x"])
+    victim = _worker(psutil.Process(proc.pid), rank=0)
+    _wait_for(tmp_path / "ck" / "x" / "epoch_001.pt", proc)
+    victim.send_signal(signal.SIGKILL)                  # rank 0, the one that writes: no interrupted.pt, no last.pt
+    out, err = _finish(proc)
+    assert "failed (exitcode: -9) local_rank: 0" in err, err[-3000:]     # torchrun saw the kill, restarted all
+    resumed = [line for line in out.splitlines() if line.startswith("resuming from ")]
+    assert len(resumed) == 1 and "epoch_00" in resumed[0], out
+    assert int(resumed[0].rsplit("epoch_", 1)[1][:3]) < 4                 # it went on from a checkpoint mid-run
+    _same(_epochs(tmp_path, "x"), _epochs(tmp_path, "ref"), rel=1e-6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_local_nodes_give_the_numbers_of_one_node_with_two_processes(tmp_path):
+    path = _spec(tmp_path)
+    run = ["-m", "nbtrain", "run", str(path)]
+    one, _ = _finish(_start(["--standalone", "--nproc_per_node", "2", *run, "--run-name", "one"]))
+    port = _free_port()
+    node = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint",
+            f"127.0.0.1:{port}", "--rdzv_id", "nbtrain-test", "--local_addr", "127.0.0.1"]
+    agents = [_start([*node, *run, "--run-name", "two"]) for _ in range(2)]
+    outs = [_finish(a)[0] for a in agents]
+    assert sum(o.count("trained 3 epoch(s)") for o in outs) == 1          # rank 0 reports, on one of the nodes
+    _same(_epochs(tmp_path, "two"), _epochs(tmp_path, "one"), rel=1e-6)
