@@ -91,7 +91,7 @@ def test_the_lr_finder_beside_lr_and_beside_max_lr():
     assert wb.optim.lr_line in lr_row.children                           # Optimizer tab: beside lr
     wb.optim.lr_line.find_button.click()
     s = wb.finder.suggestion
-    assert s is not None and 1e-7 < s < 10 and bytes(wb.finder.image.value).startswith(b"\x89PNG")
+    assert s is not None and 1e-7 < s < 10 and wb.finder.image.png.startswith(b"\x89PNG")
     assert wb.optim.lr_line.use_button.description == f"use {s:.3g}"
     assert wb.spec.model == before.model                                 # the weights are the spec's
     wb.optim.lr_line.use_button.click()

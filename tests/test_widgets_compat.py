@@ -1,6 +1,9 @@
 """nbtrain.widgets.compat and the dashboard's display_with_id: the installed ipywidgets (8 in the main venv, 7.7.1
 in the Colab profile) gets each feature its own way, and the other version's way is checked on a stand-in that
 has exactly the traits that version has (the functions ask the widget for the trait, nothing else)."""
+import base64
+import re
+
 import ipywidgets as W
 import traitlets as T
 
@@ -116,3 +119,34 @@ def test_an_ipywidgets_7_widget_is_published_as_its_bundle_with_the_display_id()
     assert bundle[WIDGET_VIEW] == {"version_major": 2, "version_minor": 0, "model_id": "4f2c"}
     assert bundle["text/plain"].startswith("LiveDashboard(kkk") and len(bundle["text/plain"]) == 111
     assert w.displayed == 1                  # on_displayed callbacks run, as the widget's own display does
+
+
+def test_a_picture_is_base64_in_html():
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    p = compat.Picture(layout=W.Layout(width="440px"))
+    assert p.value == ""
+    p.png = png
+    src = re.fullmatch(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" style="width:100%">', p.value)
+    assert src and base64.b64decode(src[1]) == png
+    assert "png" not in p.get_state()                     # the bytes themselves never travel
+
+
+
+def _widgets() -> list:
+    from ipywidgets.widgets import widget
+    found = getattr(widget, "_instances", None)            # ipywidgets 8; 7 keeps them on Widget.widgets
+    return list((found if found is not None else W.Widget.widgets).values())
+
+
+def test_no_workbench_widget_carries_a_binary_comm_buffer():
+    """Colab's widget manager drops binary buffers: every widget's state is JSON (the PNGs are base64)."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    from nbtrain.widgets import Workbench
+    wb = Workbench()
+    wb.data.show_samples.value = True                       # the transform preview's PNG
+    wb.tabs.selected_index = 3                              # the schedule's LR curve
+    assert wb.data.image.png.startswith(b"\x89PNG") and wb.sched.image.png.startswith(b"\x89PNG")
+    states = [w.get_state() for w in _widgets()]
+    assert len(states) > 100
+    assert [bufs for _, _, bufs in map(_remove_buffers, states) if bufs] == []

@@ -65,18 +65,18 @@ def test_scheduler_picker_round_trips_a_spec(spec):
 
 def test_scheduler_picker_redraws_the_lr_curve_on_every_change():
     p = SchedulerPicker(SchedSpec("StepLR", params={"step_size": 2}), OptimSpec(lr=0.1), epochs=6, steps_per_epoch=5)
-    first = bytes(p.image.value)
+    first = p.image.png
     assert first.startswith(b"\x89PNG")
     p.params.fields["gamma"].input.value = 0.5
     assert p.spec.params == {"step_size": 2, "gamma": 0.5}
-    second = bytes(p.image.value)
+    second = p.image.png
     assert second != first
     p.type.value = "OneCycleLR"
-    assert p.spec == SchedSpec("OneCycleLR", params={"max_lr": 0.01}) and bytes(p.image.value) != second
+    assert p.spec == SchedSpec("OneCycleLR", params={"max_lr": 0.01}) and p.image.png != second
     assert "lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=30)" in p.code.value
-    third = bytes(p.image.value)
+    third = p.image.png
     p.steps_per_epoch.value = 10                       # preview settings redraw too
-    assert bytes(p.image.value) != third and "total_steps=60" in p.code.value
+    assert p.image.png != third and "total_steps=60" in p.code.value
     p.optim_spec = OptimSpec(lr=0.1, groups=[ParamGroupSpec("0", lr=0.01)])
     assert len(p.plot.lines) == 2 and p.plot.lines[1].get_visible()
     assert list(p.plot.lines[0].get_ydata()) == lr_curve(p.optim_spec, p.spec, 6, 10)[0]
@@ -126,7 +126,7 @@ def test_scheduler_picker_offers_the_lr_finder_beside_max_lr():
     assert "needs a model and data" in line.message.value and line.use_button.disabled
     p.lr_finder = _result
     line.find_button.click()
-    assert p.suggested_lr == 0.0316 and bytes(p.finder.image.value).startswith(b"\x89PNG")
+    assert p.suggested_lr == 0.0316 and p.finder.image.png.startswith(b"\x89PNG")
     assert not line.use_button.disabled and line.use_button.description == "use 0.0316"
     assert line.use_button.tooltip == "set max_lr to the LR finder's suggestion"
     line.use_button.click()
@@ -195,7 +195,7 @@ def test_scheduler_picker_keeps_a_field_error_shown_across_preview_changes():
     p = SchedulerPicker(SchedSpec("StepLR", params={"step_size": 2}), epochs=5, steps_per_epoch=4)
     p.fields.inputs["swa_lr"].value = -1.0
     assert p.error == "swa_lr: must be >= 0, got -1"
-    png = bytes(p.image.value)
+    png = p.image.png
     p.steps_per_epoch.value = 8
     assert p.error == "swa_lr: must be >= 0, got -1" and "must be &gt;= 0" in p.message.value
-    assert bytes(p.image.value) != png and p.spec == SchedSpec("StepLR", params={"step_size": 2})
+    assert p.image.png != png and p.spec == SchedSpec("StepLR", params={"step_size": 2})

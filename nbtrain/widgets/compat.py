@@ -9,13 +9,20 @@ module) for the feature it needs, so a widget-7 kernel gets the widget-7 way and
 - the ToggleButton's and HTML's own style classes (8 only; in 7 both take DescriptionStyle);
 - a one-sided border (``Layout.border_left``, 8 only; in 7 the whole border).
 
+And one thing that differs between front ends, not versions: ``Picture`` shows a PNG as base64 in HTML, where
+``W.Image`` would send it as a binary comm buffer, which Colab's widget manager drops
+(googlecolab/colab-cdn-widget-manager #33). Nothing nbtrain sends carries a binary buffer.
+
 Button and ToggleButton have ``tooltip`` in both versions and keep it. The one difference outside the widgets, a
 widget shown with a display id (the dashboard's final picture), is ``display_with_id`` in sinks/dashboard/view.py:
 the sinks come before the widgets in the package's stages, and the dashboard is its only user.
 """
 from __future__ import annotations
 
+import base64
+
 import ipywidgets as W
+import traitlets as T
 from ipywidgets.widgets import widget_bool, widget_description, widget_string
 
 
@@ -54,3 +61,13 @@ def left_border(layout, css: str) -> None:
     """A border on the left side only where the Layout has ``border_left`` (8); else the whole border (7)."""
     setattr(layout, "border_left" if layout.has_trait("border_left") else "border", css)
 
+
+
+class Picture(W.HTML):
+    """A PNG (``png``, bytes) as an ``<img>`` with a base64 data URI, as wide as the widget's layout."""
+    png = T.Bytes(b"")                                  # not synced: the HTML value carries it
+
+    @T.observe("png")
+    def _draw(self, change) -> None:
+        data = base64.b64encode(change["new"]).decode("ascii")
+        self.value = f'<img src="data:image/png;base64,{data}" style="width:100%">' if change["new"] else ""

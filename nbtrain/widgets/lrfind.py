@@ -8,6 +8,7 @@ from ..errors import NbtrainError
 from ..i18n import t
 from ..viz import lr_find_figure
 from ..viz import to_png as figure_png
+from .compat import Picture
 from .params import error_html
 
 NEEDS_DATA = ("the LR finder needs a model and data: use it from the Workbench, "
@@ -55,7 +56,7 @@ class LRFinder:
         self.run, self.lang = run, lang
         self.suggestion, self.message, self.last_error = None, "", None
         self.lines: list[FinderLine] = []
-        self.image = W.Image(format="png", layout=W.Layout(width="440px", display="none"))
+        self.image = Picture(layout=W.Layout(width="440px", display="none"))
 
     def line(self, field: str, set_value) -> FinderLine:
         """A new line offering the suggestion for ``field``; ``set_value(lr)`` sets it."""
@@ -83,7 +84,7 @@ class LRFinder:
             self.last_error = e
             self._say(error_html(f"the LR finder failed: {type(e).__name__}: {e}"))
             return None
-        self.image.value = figure_png(lr_find_figure(result.lrs, result.losses, result.suggestion))
+        self.image.png = figure_png(lr_find_figure(result.lrs, result.losses, result.suggestion))
         self.image.layout.display = ""
         self.suggestion = result.suggestion
         self._say(t("suggested", self.lang, lr=f"{result.suggestion:.3g}"))

@@ -13,7 +13,7 @@ from ..optim import lr_curve
 from ..spec import OptimSpec, SchedSpec
 from ..viz import to_png as figure_png
 from .common import SpecValue, code_html, code_toggle
-from .compat import tip
+from .compat import Picture, tip
 from .fields import FieldsEditor
 from .loading import loading
 from .lrfind import HasFinder, LRFinder
@@ -59,7 +59,7 @@ class SchedulerPicker(HasFinder, SpecValue, W.VBox):
         for w in (self.epochs, self.steps_per_epoch):
             w.observe(self.redraw, names="value")
         self.plot = LRCurveFigure()
-        self.image = W.Image(format="png", layout=W.Layout(width="440px"))
+        self.image = Picture(layout=W.Layout(width="440px"))
         self.code, self.show_code = code_toggle(lang)
         # the LR finder's line sits beside max_lr (a scheduler without one has none); its curve under the parameters
         # when the finder is this picker's own (a shared one shows it in the Optimizer tab, beside lr)
@@ -149,7 +149,7 @@ class SchedulerPicker(HasFinder, SpecValue, W.VBox):
             return None
         self.plot.update(curves, self.steps_per_epoch.value)
         png = figure_png(self.plot.fig)
-        self.image.value = png
+        self.image.png = png
         return png
 
     def show(self) -> None:

@@ -21,7 +21,7 @@ from ..i18n import help_line, t
 from ..spec import DataSpec, TransformSpec
 from ..viz import grid_png
 from .common import SpecValue, code_html, code_toggle
-from .compat import tip
+from .compat import Picture, tip
 from .fields import FieldsEditor
 from .loading import loading
 from .params import error_html
@@ -76,7 +76,7 @@ class TransformPicker(SpecValue, W.VBox):
                                      layout=W.Layout(width="auto", min_width="max-content"))
         self.stats_button.on_click(self.fill_normalize)
         self.message, self.notice = W.HTML(), W.HTML()
-        self.image = W.Image(format="png", layout=W.Layout(width="320px", display="none"))
+        self.image = Picture(layout=W.Layout(width="320px", display="none"))
         self.image_message = W.HTML()
         self.show_samples = W.ToggleButton(description=t("samples", lang), icon="image", value=False,
                                            layout=W.Layout(width="auto"))
@@ -209,7 +209,7 @@ class TransformPicker(SpecValue, W.VBox):
             return None
         self.image_message.value = ""
         self.grid_png = grid_png(grid)  # small images upscaled with nearest pixels
-        self.image.value = self.grid_png
+        self.image.png = self.grid_png
         return self.grid_png
 
     def fill_normalize(self, _=None) -> None:
