@@ -16,7 +16,8 @@ LONG_MODULES: dict = {}
 # "module:function" -> why it may be longer than MAX_FUNCTION_LINES
 LONG_FUNCTIONS: dict = {}
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
-LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets", "tqdm")
+LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets", "tqdm",
+           "zmq")
 # modules whose functions carry their own imports on purpose
 LAZY_BY_DESIGN = {
     "cli.py": "the command line installs its Ctrl-C handler before importing torch and the loop (seconds), so a "

@@ -13,6 +13,7 @@ import time
 from ..callbacks import Callback
 
 STOP_REASON = "stopped by you"
+PAUSE_POLL = 0.1
 
 
 class Control(Callback):
@@ -27,6 +28,7 @@ class Control(Callback):
         self._running = threading.Event()
         self._running.set()
         self.blocked = threading.Event()           # set while the loop is blocked in a pause
+        self.while_paused = None                   # called every PAUSE_POLL s while blocked (a dashboard's inbox)
 
     @property
     def paused(self) -> bool:
@@ -62,7 +64,8 @@ class Control(Callback):
             self.paused_at = state.step
             self._paused_since = self.clock()
             self.blocked.set()
-            self._running.wait()
+            while not self._running.wait(PAUSE_POLL if self.while_paused else None):
+                self.while_paused()                # a foreground run's own clicks: Resume and Stop reach it
             self.blocked.clear()
             self._paused_total += self.clock() - self._paused_since
             self._paused_since = None

@@ -2,9 +2,9 @@
 const STORES = new Map();
 const SKIP = new Set(["step", "epoch", "lr", "time", "samples", "batch"]);
 const STOP_TIP = "Stop after the batch in progress (the model, logs and last checkpoint stay usable)";
-const BUSY_TIP = " — this front end delivers clicks to a busy kernel only over kernel subshells (JupyterLab >= 4.4 " +
-  "with ipykernel >= 7); here it acts once the kernel is idle, as for fit(..., background=True). To stop a " +
-  "foreground fit now, interrupt the kernel: the loop stops cleanly.";
+const BUSY_TIP = " — this kernel takes the click once the running cell has ended (no kernel subshell brings it, " +
+  "and the training thread cannot read its queue here). To stop a foreground fit now, interrupt the kernel: the " +
+  "loop stops cleanly.";
 
 function newStore() {
   return {steps: [], epochs: [], lr: [], notes: [], layers: [], acts: [], insight: null, saved: "", plan: null,
@@ -61,8 +61,8 @@ function buildControls(v, model) {
   v.bar = el("div", "nbtrain-bar", el("div", "nbtrain-progress", row));
   v.pause = el("button", "jupyter-button nbtrain-pause", row, "Pause");
   v.stop = el("button", "jupyter-button nbtrain-stop", row, "Stop");
-  v.pause.onclick = () => model.send({t: "pause"});
-  v.stop.onclick = () => model.send({t: "stop"});
+  v.pause.onclick = () => { model.send({t: "pause"}); clicked(v.s, "pause"); };
+  v.stop.onclick = () => { model.send({t: "stop"}); clicked(v.s, "stop"); };
   const lr = el("label", "nbtrain-lr", row, "LR ×");
   v.lr = el("input", "", lr);
   Object.assign(v.lr, {type: "range", min: -2, max: 1, step: 0.05, value: 0});
@@ -217,13 +217,27 @@ function updateHead(v, s, model) {
   v.memory.style.display = h.memory ? "" : "none";
   v.saved.textContent = s.saved;
   v.bar.style.width = (100 * n / Math.max(1, total)).toFixed(1) + "%";
-  v.pause.textContent = h.paused ? "Resume" : "Pause";
   v.stop.title = STOP_TIP + (h.reach ? "" : BUSY_TIP);
   v.pause.title = (h.paused ? "Resume training" : "Pause after the batch in progress") + (h.reach ? "" : BUSY_TIP);
   v.lr.title = "Scale every group's LR and the schedule ahead from the next step" + (h.reach ? "" : BUSY_TIP);
   v.notes.replaceChildren(...s.notes.map(t => el("div", "nbtrain-note", null, "⚠ " + t)));
   const done = !!model.get("final");
   for (const b of [v.pause, v.stop, v.lr]) b.disabled = done || s.final;
+  showClicks(v, s);
+}
+
+// A click shows at once that it was taken ("stopping…", "pausing…"), until the kernel's updates confirm it.
+function clicked(s, what) {
+  if (what === "stop") s.stopping = true;
+  else s.wantPaused = s.wantPaused === undefined ? !s.head.paused : undefined;
+  for (const v of s.views) showClicks(v, s);
+}
+
+function showClicks(v, s) {
+  if (s.wantPaused === s.head.paused) s.wantPaused = undefined;
+  const w = s.wantPaused;
+  v.pause.textContent = w === undefined ? (s.head.paused ? "Resume" : "Pause") : w ? "pausing…" : "resuming…";
+  if (s.stopping && !s.final) { v.stop.textContent = "stopping…"; v.stop.disabled = true; }
 }
 
 function showFinal(v, model) {

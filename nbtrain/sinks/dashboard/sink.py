@@ -15,8 +15,9 @@ matplotlib and no PNG until the run ends; then one static PNG of the curves repl
 per epoch instead.
 
 Stop, Pause and the LR slider reach a foreground run where the front end sends widget messages on a kernel
-subshell (JupyterLab >= 4.4 with ipykernel >= 7; see view.py); elsewhere they act once the kernel is idle, i.e.
-for ``fit(..., background=True)``, and the kernel's interrupt stops a foreground run cleanly.
+subshell (JupyterLab >= 4.4 with ipykernel >= 7; see view.py); elsewhere (Colab, VS Code, the classic Notebook,
+JupyterLab with comms over subshells off) the training thread takes its widget's pending messages itself at each
+update (inbox.py), so a click acts within ``every`` seconds; a background run's clicks find the kernel idle.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from ..layerstats import LayerStats
 from ..memory import cuda_memory, memory_line
 from . import export, feed, panels, text
 from .feed import Feed, numeric
+from .inbox import Inbox
 from .view import LiveView
 
 
@@ -86,7 +88,7 @@ class Dashboard(Callback):
         self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
         self._interrupted, self._t0, self._start_step, self._last = "", None, 0, -math.inf
-        self._foreground = True
+        self._foreground, self._inbox = True, None
         self._lock = threading.RLock()
 
     # -- setup -----------------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class Dashboard(Callback):
         if self._resolve_mode() != "widgets":
             return
         self.show()
+        self._open_inbox()
         self._capture(state)
         with self._lock:
             self.feed.reset()
@@ -170,6 +173,7 @@ class Dashboard(Callback):
         if self._pending_scale is not None:
             self._apply_lr_scale(state)
         if self.view is not None and self.clock() - self._last >= self.every:
+            self._poll()
             self.push()
         if not self.external_control:
             self.control.on_batch_end(state, logs)
@@ -200,6 +204,7 @@ class Dashboard(Callback):
             if reason:
                 self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
             return
+        self._close_inbox()
         self.push(final=True)
         if self.view is None:
             return
@@ -210,6 +215,25 @@ class Dashboard(Callback):
             self.error = e
         feed.remember(self._label(state), self.steps, self.epochs)
         self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
+
+    # -- a foreground run's clicks where no subshell brings them (inbox.py) ---------------------------------
+    def _open_inbox(self) -> None:
+        self._inbox = Inbox.open(getattr(self.view.widget, "comm", None)) if self._foreground else None
+        if self._inbox is not None and not self.external_control:
+            self.control.while_paused = self._poll
+
+    def _poll(self) -> None:
+        """Handle the clicks waiting in the main shell's queue (none once a click came on a subshell)."""
+        if self._inbox is not None:
+            if self.view is not None and self.view.via_subshell:
+                self._close_inbox()          # the front end sends on subshells: their threads handle clicks
+            else:
+                self._inbox.poll()
+
+    def _close_inbox(self) -> None:
+        if self._inbox is not None and self.control.while_paused == self._poll:
+            self.control.while_paused = None
+        self._inbox = None
 
     def _record_lr(self, state) -> None:
         opt = state.optimizer
@@ -291,7 +315,7 @@ class Dashboard(Callback):
         return {"status": self.status_text(), "progress": [min(st.step, total) if st else 0, total],
                 "paused": self.control.paused, "error": repr(self.error) if self.error else "",
                 "memory": memory_line(cuda_memory(st.device)) if st is not None else "",
-                "reach": not self._foreground or bool(self.view is not None and self.view.via_subshell)}
+                "reach": not self._foreground or self._inbox is not None or bool(self.view and self.view.via_subshell)}
 
     def planned(self):
         """The planned LR per group, with each slider factor applied from the step it was set at."""

@@ -13,9 +13,10 @@ handler while the main shell is busy. But ipykernel 7.4's shell-channel thread r
 from (kernel ``get_parent()``): a widget shown and updated by a foreground cell published from the main shell, so
 the click was queued behind the running cell until it ended. ``follow_frontend`` makes our comm keep the subshell
 the front end chose (our widget never awaits a reply on another loop), so the handler runs on the subshell thread
-and only sets the Control's thread-safe flags. Front ends without subshells (Notebook 7 < 7.4's setting, VS Code,
-Colab, classic) still deliver the click only when the kernel is idle; the tooltip says so until the kernel has seen
-a message arrive on a subshell (or the run is a background one).
+and only sets the Control's thread-safe flags. Front ends without subshells (VS Code, Colab, the classic Notebook,
+JupyterLab with the setting off) queue the click on the main shell: there the training thread of a foreground run
+takes its widget's messages itself (inbox.py). Only where neither works does the tooltip say that a click acts once
+the kernel is idle.
 """
 from __future__ import annotations
 
