@@ -1,4 +1,4 @@
-"""Kernel-side cost of what validation collects beside the sums (nbtrain.valstats): the confusion matrix, the
+"""Kernel-side cost of what validation collects beside the sums (nbtrain.train.valstats): the confusion matrix, the
 running top-k of per-sample losses (classification) and the (true, pred) points (regression).
 
 Prints, per validation batch, the time of Accumulator.update with and without ValStats (the difference is the
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from nbtrain import TrainSpec, build_data, build_model, insight
-from nbtrain.metrics import Accumulator
-from nbtrain.steps import evaluate, make_eval_step
-from nbtrain.valstats import ValStats
+from nbtrain.train.metrics import Accumulator
+from nbtrain.train.steps import evaluate, make_eval_step
+from nbtrain.train.valstats import ValStats
 
 
 def _sync(dev):

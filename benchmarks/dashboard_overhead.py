@@ -66,8 +66,8 @@ def update_cost(n: int = 200) -> dict:
 
 SETUP = """
 import time, json, tempfile, torch, nbtrain
-from nbtrain.data import build_data
-from nbtrain.model import build_model
+from nbtrain.build.data import build_data
+from nbtrain.build.model import build_model
 if {threads}:
     torch.set_num_threads({threads})
 DASH_COSTS = []

@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nbtrain import fit  # noqa: E402
-from nbtrain.callbacks import Callback  # noqa: E402
-from nbtrain.model import build_model  # noqa: E402
+from nbtrain.build.model import build_model  # noqa: E402
 from nbtrain.spec import TrainSpec  # noqa: E402
+from nbtrain.train.callbacks import Callback  # noqa: E402
 
 
 def now():
@@ -41,7 +41,7 @@ def loaders(spec, synthetic: int):
     """digits through build_data (the README's job), or ``synthetic`` random 1x28x28 samples (80% train)."""
     if not synthetic:
         try:
-            from nbtrain.data import build_data
+            from nbtrain.build.data import build_data
             b = build_data(spec.data)
             return b.train, b.val, "digits via build_data"
         except ImportError:
@@ -112,7 +112,7 @@ def sink_costs(train, val, epochs: int, repeats: int) -> None:
     of every callback, per epoch, median over ``repeats`` runs; the TensorBoard worker's CPU is not in it."""
     from collections import defaultdict
 
-    from nbtrain.callbacks import CallbackList
+    from nbtrain.train.callbacks import CallbackList
     spent: dict = defaultdict(float)
 
     def timed(self, name: str):

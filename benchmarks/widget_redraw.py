@@ -30,7 +30,7 @@ def main():
     torch.set_num_threads(1)
     import matplotlib.pyplot as plt
 
-    from nbtrain.optim import lr_curve
+    from nbtrain.build.optim import lr_curve
     from nbtrain.spec import OptimSpec, SchedSpec, TrainSpec
     from nbtrain.widgets import LayerBuilder, SchedulerPicker, TransformPicker
 

@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import importlib
 
+from . import _moved
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
     # spec and errors
-    "TrainSpec": "spec", "DataSpec": "spec", "TransformSpec": "spec", "ModelSpec": "spec", "LayerSpec": "spec",
-    "OptimSpec": "spec", "ParamGroupSpec": "spec", "SchedSpec": "spec", "LoopSpec": "spec",
+    "TrainSpec": "spec.trainspec", "DataSpec": "spec.trainspec", "TransformSpec": "spec.trainspec",
+    "ModelSpec": "spec.trainspec", "LayerSpec": "spec.trainspec", "OptimSpec": "spec.trainspec",
+    "ParamGroupSpec": "spec.trainspec", "SchedSpec": "spec.trainspec", "LoopSpec": "spec.trainspec",
     "NbtrainError": "errors", "SpecError": "errors", "ShapeError": "errors", "DataError": "errors",
     "CheckpointError": "errors",
     # builders
-    "build_model": "model", "summary": "model", "model_code": "model",
-    "build_optimizer": "optim", "build_scheduler": "optim", "lr_curve": "optim",
-    "build_data": "data", "normalize_stats": "data", "sample_grid": "data",
+    "build_model": "build.model", "summary": "build.model", "model_code": "build.model",
+    "build_optimizer": "build.optim", "build_scheduler": "build.optim", "lr_curve": "build.optim",
+    "build_data": "build.data", "normalize_stats": "build.data", "sample_grid": "build.data",
     # training
-    "fit": "loop", "History": "history", "Callback": "callbacks",
-    "load_checkpoint": "resume", "lr_find": "lrfind", "to_code": "codegen",
-    "tensorboard": "tblaunch", "Run": "background", "State": "callbacks",
+    "fit": "train.loop", "History": "train.history", "Callback": "train.callbacks",
+    "load_checkpoint": "train.resume", "lr_find": "train.lrfind", "to_code": "codegen",
+    "tensorboard": "review.tblaunch", "Run": "train.background", "State": "train.callbacks",
     # what the model gets wrong (from what validation collected)
-    "top_losses": "insight", "plot_top_losses": "insight", "plot_confusion": "insight", "plot_residuals": "insight",
+    "top_losses": "train.insight", "plot_top_losses": "train.insight", "plot_confusion": "train.insight",
+    "plot_residuals": "train.insight",
     # sinks (fit() assembles them by default; pass your own in callbacks=[...])
     "Dashboard": "sinks.dashboard", "Doctor": "sinks.doctor", "Checkpoint": "sinks.checkpoint",
     "TensorBoard": "sinks.tensorboard", "EarlyStopping": "sinks.early_stop", "NanGuard": "sinks.nan_guard",
@@ -32,10 +36,12 @@ _EXPORTS = {
     "export_html": "sinks.dashboard",
     # notebook
     "Workbench": "widgets",
-    "runs": "runtable", "Runs": "runtable", "RunInfo": "sinks.runinfo",
+    "runs": "review.runtable", "Runs": "review.runtable", "RunInfo": "sinks.runinfo",
 }
 
 __all__ = sorted(_EXPORTS)
+
+_moved.install()   # old module paths (nbtrain.loop, nbtrain.catalog, ...) keep working
 
 
 def __getattr__(name: str):

@@ -69,7 +69,7 @@ class _Bar(ProgressBar):
 
 
 def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) -> int:
-    from .loop import fit
+    from .train.loop import fit
     if getattr(args, "epochs", None) is not None:
         spec.loop.epochs = args.epochs
     if getattr(args, "logdir", None) is not None:
@@ -96,7 +96,7 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
 
 
 def _say_auto(ls) -> None:
-    from .autoresume import newest_checkpoint, run_folder
+    from .train.autoresume import newest_checkpoint, run_folder
     folder = run_folder(ls)
     if _is_main_rank():
         found = newest_checkpoint(folder)
@@ -104,12 +104,12 @@ def _say_auto(ls) -> None:
 
 
 def _run(args) -> int:
-    from .spec import TrainSpec
+    from .spec.trainspec import TrainSpec
     return _train(TrainSpec.load(args.spec), args, args.spec)
 
 
 def _demo(args) -> int:
-    from .spec import TrainSpec
+    from .spec.trainspec import TrainSpec
     spec = TrainSpec.default()
     out = Path(args.out)
     _make_dir(out)
@@ -142,14 +142,14 @@ def _make_dir(out: Path) -> None:
 
 
 def _spec(args) -> int:
-    from .spec import TrainSpec
+    from .spec.trainspec import TrainSpec
     print(TrainSpec.default().to_json())
     return 0
 
 
 def _export(args) -> int:
     from .codegen import to_code
-    from .spec import TrainSpec
+    from .spec.trainspec import TrainSpec
     print(to_code(TrainSpec.load(args.spec)), end="")
     return 0
 

@@ -17,7 +17,7 @@ import sklearn.datasets  # noqa: F401 - what the children's iris would import, o
 import tqdm.auto  # noqa: F401 - the progress bar's, as above
 
 import nbtrain.cli
-import nbtrain.loop  # noqa: F401 - as above
+import nbtrain.train.loop  # noqa: F401 - as above
 
 
 def _child(argv: list, log: str) -> None:

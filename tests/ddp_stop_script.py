@@ -4,7 +4,7 @@ import os
 import sys
 
 import nbtrain
-from nbtrain.callbacks import Callback
+from nbtrain.train.callbacks import Callback
 
 
 class StopOnRankZero(Callback):

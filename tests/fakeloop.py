@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nbtrain.callbacks import CallbackList, State
+from nbtrain.train.callbacks import CallbackList, State
 
 
 def tiny_cnn(softmax: bool = False, bn: bool = False) -> nn.Sequential:

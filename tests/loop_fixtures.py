@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nbtrain.callbacks import Callback
+from nbtrain.train.callbacks import Callback
 
 
 def tiny_data(n=96, classes=3, seed=0, batch=16, shuffle=True, img=True):

@@ -22,10 +22,20 @@ LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget
 LAZY_BY_DESIGN = {
     "cli.py": "the command line installs its Ctrl-C handler before importing torch and the loop (seconds), so a "
               "Ctrl-C while it starts leaves quietly with exit code 130 instead of a traceback",
-    "data/plain.py": "its functions are emitted verbatim into exported scripts (codegen): each carries its imports, "
+    "build/data/plain.py": "its functions are emitted verbatim into exported scripts (codegen): each carries its imports, "
                      "and sklearn / torchvision.datasets load only for the sets that need them",
 }
 LAZY_IMPORTS_PENDING: dict = {}
+# The stages data passes through, in order: a module imports only its own stage and the ones before it. "base" is
+# the package's own top level (errors, env, i18n, viz, the lazy API, the moved-path shim).
+STAGES = ("base", "spec", "build", "train", "codegen", "sinks", "review", "widgets", "cli")
+# (module, stage it may import although that stage comes later) -> why
+STAGE_EXCEPTIONS = {
+    ("nbtrain.spec.catalog.datasets", "build"): "a dataset's catalog entry is its loader (build/data/sources.py)",
+    ("nbtrain.train.loop", "sinks"): "fit() is where the stages meet: it assembles the default sinks",
+    ("nbtrain.train.background", "sinks"): "a background Run shows its own dashboard and Stop / Pause controls",
+}
+MAX_TOP_LEVEL_MODULES = 8
 # temporary: cycles another helper is breaking (the lead removes each entry when its branch lands)
 CYCLES_PENDING: dict = {}
 
@@ -75,8 +85,8 @@ def _imports(mod: str, path: Path):
 
 
 def _packages_run_first(mod: str, target: str) -> list[str]:
-    """The packages whose ``__init__`` Python runs when ``mod`` imports ``target`` (nbtrain.data for
-    nbtrain.data.sources), but not nbtrain itself nor a package ``mod`` is inside (already running)."""
+    """The packages whose ``__init__`` Python runs when ``mod`` imports ``target`` (nbtrain.build.data for
+    nbtrain.build.data.sources), but not nbtrain itself nor a package ``mod`` is inside (already running)."""
     parts = target.split(".")
     pkgs = [".".join(parts[:i]) for i in range(2, len(parts))]
     return [p for p in pkgs if p in MODULES and p != mod and not mod.startswith(p + ".")]
@@ -127,13 +137,13 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_import_graph_sees_the_package():
     graph = _graph()
-    assert "nbtrain.loop" in graph and "nbtrain.steps" in graph["nbtrain.loop"]
-    assert "nbtrain.catalog" in graph["nbtrain.steps"]            # a package import counts as the package
+    assert "nbtrain.train.loop" in graph and "nbtrain.train.steps" in graph["nbtrain.train.loop"]
+    assert "nbtrain.spec.catalog" in graph["nbtrain.train.steps"]            # a package import counts as the package
 
 
 def test_importing_a_module_of_a_package_counts_the_packages_init():
-    assert "nbtrain.data" in _graph()["nbtrain.catalog.datasets"]          # it imports nbtrain.data.sources
-    assert _packages_run_first("nbtrain.data.stats", "nbtrain.data.bundle") == []
+    assert "nbtrain.build.data" in _graph()["nbtrain.spec.catalog.datasets"]          # it imports nbtrain.build.data.sources
+    assert _packages_run_first("nbtrain.build.data.stats", "nbtrain.build.data.bundle") == []
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -146,7 +156,7 @@ def test_the_pending_cycle_is_still_there_or_its_entry_goes():
 
 
 def test_no_import_cycle_among_nbtrain_modules():
-    """An edge per import, a package's __init__ included (importing nbtrain.data runs data/__init__.py)."""
+    """An edge per import, a package's __init__ included (importing nbtrain.build.data runs data/__init__.py)."""
     assert [c for c in _cycles(_graph()) if tuple(c) not in CYCLES_PENDING] == []
 
 
@@ -229,3 +239,26 @@ def _stale(key: str) -> str:
 def test_every_exception_is_still_needed():
     stale = [why for key in [*LONG_MODULES, *LONG_FUNCTIONS, *LAZY_IMPORTS_PENDING] if (why := _stale(key))]
     assert stale == [], "drop these exceptions: " + "; ".join(stale)
+
+
+def _stage(mod: str) -> str:
+    part = mod.split(".")[1] if mod.count(".") else ""
+    return "cli" if part == "__main__" else part if part in STAGES else "base"
+
+
+def test_each_stage_imports_only_the_stages_before_it():
+    rank = {s: i for i, s in enumerate(STAGES)}
+    late = sorted(f"{a} imports {b}" for a, targets in _graph().items() for b in targets
+                  if rank[_stage(b)] > rank[_stage(a)] and (a, _stage(b)) not in STAGE_EXCEPTIONS)
+    assert late == []
+
+
+def test_every_stage_exception_is_still_needed():
+    used = {(a, _stage(b)) for a, targets in _graph().items() for b in targets}
+    assert [k for k in STAGE_EXCEPTIONS if k not in used] == []
+
+
+def test_the_top_level_shows_the_stages():
+    top = sorted(p.name for p in PKG.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+    assert {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()} >= set(STAGES) - {"base", "cli"}

@@ -5,10 +5,10 @@ import torch
 from test_loop_spec import small_spec
 
 import nbtrain
-from nbtrain.autoresume import newest_checkpoint
-from nbtrain.callbacks import Callback
 from nbtrain.cli import main
 from nbtrain.errors import NbtrainError
+from nbtrain.train.autoresume import newest_checkpoint
+from nbtrain.train.callbacks import Callback
 
 
 class StopAt(Callback):

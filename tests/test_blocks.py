@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import nbtrain as nb
 from nbtrain import NbtrainError
-from nbtrain.model import build
+from nbtrain.build.model import build
 from nbtrain.spec import LayerSpec as L
 from nbtrain.spec import ModelSpec
 from nbtrain.widgets.presets import basic_block, resnet_blocks

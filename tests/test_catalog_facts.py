@@ -12,10 +12,10 @@ from torch import nn
 
 import nbtrain
 from nbtrain import catalog, features
-from nbtrain.catalog import LAYERS, LOSSES, METRICS, SCHEDULERS, TRANSFORMS
 from nbtrain.errors import NbtrainError
-from nbtrain.metrics import Accumulator
-from nbtrain.steps import check_batch
+from nbtrain.spec.catalog import LAYERS, LOSSES, METRICS, SCHEDULERS, TRANSFORMS
+from nbtrain.train.metrics import Accumulator
+from nbtrain.train.steps import check_batch
 
 
 def _retag(monkeypatch, table, name, add=(), remove=()):

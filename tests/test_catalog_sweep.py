@@ -19,12 +19,12 @@ from torch import nn
 from torchvision import tv_tensors
 
 from nbtrain import NbtrainError, catalog
-from nbtrain.catalog import REQUIRED
-from nbtrain.data.pipeline import build_pipeline, check
-from nbtrain.model import build_model
-from nbtrain.optim import Schedule, build_optimizer
-from nbtrain.parts import build_loss
+from nbtrain.build.data.pipeline import build_pipeline, check
+from nbtrain.build.model import build_model
+from nbtrain.build.optim import Schedule, build_optimizer
+from nbtrain.build.parts import build_loss
 from nbtrain.spec import LoopSpec, ModelSpec, OptimSpec, SchedSpec, TransformSpec
+from nbtrain.spec.catalog import REQUIRED
 
 # NBTRAIN_SWEEP_EXAMPLES=200 for a longer hunt; CI keeps a dozen per entry
 SWEEP = settings(max_examples=int(os.environ.get("NBTRAIN_SWEEP_EXAMPLES", "12")), deadline=None, derandomize=True, database=None,

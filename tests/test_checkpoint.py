@@ -7,9 +7,9 @@ from loop_fixtures import tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
-from nbtrain.callbacks import State
 from nbtrain.errors import CheckpointError
 from nbtrain.sinks.checkpoint import Checkpoint, save_atomic
+from nbtrain.train.callbacks import State
 
 
 def _run(tmp_path, epochs, resume=None, name="r", **kw):

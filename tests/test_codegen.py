@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
+from nbtrain.build.model import build_model
+from nbtrain.build.optim import build_optimizer, lr_curve
 from nbtrain.codegen import optimizer_code, scheduler_code, to_code
-from nbtrain.model import build_model
-from nbtrain.optim import build_optimizer, lr_curve
 from nbtrain.spec import DataSpec, LayerSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
 from nbtrain.widgets.presets import mlp, named_cnn
 
@@ -26,7 +26,7 @@ def _epoch_line(text: str, epoch: int = 1) -> dict:
 @pytest.mark.slow
 def test_script_reproduces_fit(tmp_path):
     """Two epochs of an MLP with BatchNorm and Dropout, OneCycleLR, a param group and SWA from epoch 1."""
-    from nbtrain.loop import fit
+    from nbtrain.train.loop import fit
     spec = TrainSpec.default()
     spec.model = mlp(10)
     spec.model.layers[2:2] = [LayerSpec("BatchNorm1d"), LayerSpec("Dropout", params={"p": 0.2})]
@@ -56,8 +56,8 @@ def test_script_reproduces_fit(tmp_path):
 @pytest.mark.slow
 def test_script_reproduces_fit_on_a_tabular_set(tmp_path):
     """iris: standardized with the training split's statistics, no transforms (an empty pipeline)."""
-    from nbtrain.loop import fit
     from nbtrain.spec import ModelSpec
+    from nbtrain.train.loop import fit
     spec = TrainSpec(data=DataSpec(dataset="iris", batch_size=16),
                      model=ModelSpec(layers=[LayerSpec("Linear", params={"out_features": 16}), LayerSpec("ReLU"),
                                              LayerSpec("Linear", params={"out_features": 3})]))
@@ -143,7 +143,7 @@ def _mlp(*sizes):
 @pytest.mark.slow
 def test_script_reads_a_headerless_csv_as_fit_does(tmp_path):
     """The seed's diabetes shape: 8 numeric features and a 0/1 target, no header; standardized, 2 epochs."""
-    from nbtrain.loop import fit
+    from nbtrain.train.loop import fit
     g = torch.Generator().manual_seed(0)
     x = torch.randn(150, 8, generator=g)
     y = (x[:, 0] + 0.5 * x[:, 3] > 0).long()
@@ -161,7 +161,7 @@ def test_script_reads_an_image_folder_as_fit_does(tmp_path):
     """PNG files in one folder per class, read per sample by the DataLoader (fit's path too), implied ToTensor."""
     from PIL import Image
 
-    from nbtrain.loop import fit
+    from nbtrain.train.loop import fit
     g = torch.Generator().manual_seed(0)
     for c in ("cat", "dog"):
         (tmp_path / "imgs" / c).mkdir(parents=True)
@@ -191,8 +191,8 @@ def test_cli_export_prints_the_script(tmp_path, capsys):
 def test_transforms_snippet_is_the_pipeline():
     from torchvision import tv_tensors
 
+    from nbtrain.build.data.pipeline import build_pipeline
     from nbtrain.codegen import transforms_snippet
-    from nbtrain.data.pipeline import build_pipeline
     from nbtrain.spec import TransformSpec
     pipe = [TransformSpec("Resize", {"size": 20, "interpolation": "nearest"}), TransformSpec("ToTensor"),
             TransformSpec("Normalize", {"mean": [0.3], "std": [0.25]})]

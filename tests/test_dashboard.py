@@ -15,9 +15,9 @@ from PIL import Image
 from torch.optim import lr_scheduler as S
 
 from nbtrain import viz
-from nbtrain.callbacks import Callback
 from nbtrain.sinks.dashboard import Dashboard, feed
 from nbtrain.sinks.dashboard.view import LiveView, follow_frontend
+from nbtrain.train.callbacks import Callback
 
 
 class Clock:
@@ -265,7 +265,7 @@ def _comm():
 
 def test_real_fit_sends_the_planned_schedule_and_the_slider_scales_what_is_ahead():
     import nbtrain
-    from nbtrain.optim import lr_curve
+    from nbtrain.build.optim import lr_curve
     from nbtrain.spec import SchedSpec
     spec = nbtrain.TrainSpec.default()
     spec.sched = SchedSpec("OneCycleLR", params={"max_lr": 0.01})
@@ -300,8 +300,8 @@ def test_weight_histograms_are_counts():
 
 def test_public_names():
     import nbtrain
-    from nbtrain.background import Run
     from nbtrain.sinks.doctor import Doctor
+    from nbtrain.train.background import Run
     assert nbtrain.Dashboard is Dashboard and nbtrain.Run is Run and nbtrain.Doctor is Doctor
 
 

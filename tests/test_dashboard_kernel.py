@@ -19,7 +19,7 @@ SETUP = """
 import json, time, torch, nbtrain
 from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
-from nbtrain.callbacks import Callback
+from nbtrain.train.callbacks import Callback
 from nbtrain.sinks.dashboard import Dashboard
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)

@@ -11,12 +11,12 @@ from fakeloop import mini_fit
 from test_dashboard import _dash, _pixels, _received
 
 import nbtrain
-from nbtrain.callbacks import Callback, State
 from nbtrain.errors import NbtrainError
 from nbtrain.sinks.dashboard import Dashboard, export_html
 from nbtrain.sinks.dashboard.export import page
 from nbtrain.sinks.layerstats import LayerStats
 from nbtrain.sinks.memory import cuda_memory, memory_line
+from nbtrain.train.callbacks import Callback, State
 
 
 class FakeHistory(list):

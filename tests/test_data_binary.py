@@ -6,7 +6,7 @@ import torch
 
 import nbtrain as nb
 from nbtrain import NbtrainError
-from nbtrain.data import build_data
+from nbtrain.build.data import build_data
 from nbtrain.spec import DataSpec, LayerSpec, LoopSpec, ModelSpec, OptimSpec, TrainSpec
 
 
@@ -63,7 +63,7 @@ def test_the_seed_diabetes_model_trains_with_bceloss_and_threshold_accuracy(tmp_
     assert yv.shape == (40, 1)
     with torch.no_grad():                                             # an untrained model: sigmoid near 0.5
         out = model(xv)
-    from nbtrain.metrics import accuracy_sum
+    from nbtrain.train.metrics import accuracy_sum
     assert float(accuracy_sum(out, yv)) == float(yv.sum())           # split at 0, every sample counts as 1
 
 

@@ -5,8 +5,8 @@ import torch
 
 from nbtrain import DataSpec, TrainSpec, build_data
 from nbtrain import TransformSpec as T
-from nbtrain.catalog import TRANSFORMS
 from nbtrain.errors import SpecError
+from nbtrain.spec.catalog import TRANSFORMS
 
 ISSUE = {"ToTensor", "Normalize", "Resize", "CenterCrop", "RandomCrop", "RandomResizedCrop", "RandomHorizontalFlip",
          "RandomVerticalFlip", "RandomRotation", "RandomAffine", "ColorJitter", "Grayscale", "GaussianBlur",

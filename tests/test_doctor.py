@@ -6,9 +6,9 @@ from fakeloop import Loader, blobs, mini_fit, tiny_cnn
 from torch import nn
 from torchvision.transforms import v2
 
-from nbtrain.callbacks import Callback, State
 from nbtrain.sinks.doctor import Doctor, DoctorWarning
 from nbtrain.spec import TrainSpec, TransformSpec
+from nbtrain.train.callbacks import Callback, State
 
 
 def _run(**kw):
@@ -144,8 +144,8 @@ def test_default_emit_is_a_python_warning_once_unless_a_display_shows_the_notes(
 
 
 def test_random_transforms_are_the_catalogs():
-    from nbtrain.catalog import TRANSFORMS
     from nbtrain.sinks.doctor import _is_random
+    from nbtrain.spec.catalog import TRANSFORMS
     tagged = {n for n, e in TRANSFORMS.items() if "random" in e.tags}
     assert {"ColorJitter", "GaussianBlur", "RandomCrop"} <= tagged
     assert all(_is_random(n) for n in tagged)

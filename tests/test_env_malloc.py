@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r"""
 import json, resource, torch, nbtrain
-from nbtrain.callbacks import Callback
+from nbtrain.train.callbacks import Callback
 from nbtrain.env import tune_malloc
 torch.manual_seed(0)
 x, y = torch.randn(1024, 1, 28, 28), torch.randint(0, 10, (1024,))

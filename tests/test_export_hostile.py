@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from nbtrain import metrics
+from nbtrain.build.data import csvfile, plain
 from nbtrain.codegen import to_code
-from nbtrain.data import csvfile, plain
 from nbtrain.errors import NbtrainError
 from nbtrain.spec import DataSpec, LayerSpec, ModelSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
 
@@ -110,8 +110,8 @@ def test_a_non_finite_number_is_refused():
 
 
 def test_the_script_carries_the_packages_own_data_code(tmp_path):
-    """No second copy to drift: the loaders, split and standardization are nbtrain.data.plain's source, the CSV
-    reader is nbtrain.data.csvfile's."""
+    """No second copy to drift: the loaders, split and standardization are nbtrain.build.data.plain's source, the CSV
+    reader is nbtrain.build.data.csvfile's."""
     spec = _spec(tmp_path, ("a", "b", "c", "d"))
     code = to_code(spec, input_shape=(3,), steps_per_epoch=4)
     for fn in (plain.TensorSet, plain.split_indices, plain.standardize_stats, csvfile.read_csv, csvfile._target,
@@ -122,8 +122,8 @@ def test_the_script_carries_the_packages_own_data_code(tmp_path):
 
 
 def test_datasets_and_loaders_depend_one_way():
-    from nbtrain.catalog.datasets import DATASETS
-    from nbtrain.data import sources
+    from nbtrain.build.data import sources
+    from nbtrain.spec.catalog.datasets import DATASETS
     assert set(DATASETS) == set(sources.LOADERS)
     assert all(DATASETS[k].build is sources.LOADERS[k] for k in DATASETS)
     imported = [n for n in ast.walk(ast.parse(inspect.getsource(sources)))
@@ -136,7 +136,7 @@ def test_datasets_and_loaders_depend_one_way():
 @pytest.mark.parametrize("dataset", ["digits", "iris", "synthetic", "mnist", "fashion_mnist", "cifar10", "csv",
                                      "image_folder"])
 def test_every_dataset_exports_with_its_own_loader(dataset):
-    from nbtrain.catalog.datasets import DATASETS
+    from nbtrain.spec.catalog.datasets import DATASETS
     spec = TrainSpec.default()
     spec.data.dataset, spec.data.path, spec.data.root = dataset, "some/where", 'r"\n'
     code = to_code(spec, input_shape=(1, 28, 28), steps_per_epoch=3)

@@ -1,13 +1,13 @@
-"""nbtrain.expr: LambdaLR / MultiplicativeLR factors parsed once, evaluated in floats, checked over the run."""
+"""nbtrain.spec.expr: LambdaLR / MultiplicativeLR factors parsed once, evaluated in floats, checked over the run."""
 import time
 
 import pytest
 import torch
 
+from nbtrain.build.optim import Schedule, lr_curve
 from nbtrain.errors import NbtrainError
-from nbtrain.expr import factors, parse
-from nbtrain.optim import Schedule, lr_curve
 from nbtrain.spec import OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
+from nbtrain.spec.expr import factors, parse
 
 FIX = ("a factor must be a finite number > 0 at every epoch that trains (0 to 4) and defined at 5; "
        "e.g. clamp it with max(0.01, ...)")

@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import nbtrain as nb
-from nbtrain.data.fast import DEFAULT_BATCH_SIZE, FastLoader, tensor_loader
+from nbtrain.build.data.fast import DEFAULT_BATCH_SIZE, FastLoader, tensor_loader
 
 
 def _data(n=150, seed=1):

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from nbtrain import NbtrainError
-from nbtrain.resume import load_checkpoint
 from nbtrain.spec import DataSpec, LoopSpec, OptimSpec, TrainSpec
+from nbtrain.train.resume import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,7 +196,7 @@ def test_a_utf8_spec_with_a_bom_and_non_ascii_text_loads(tmp_path):
     assert TrainSpec.load(tmp_path / "t.json").loop.run_name == "实验-é"
 
 
-# -- checkpoints: pickles never run, and the message says why (load_checkpoint: nbtrain/resume.py) ----------------
+# -- checkpoints: pickles never run, and the message says why (load_checkpoint: nbtrain/train/resume.py) ----------------
 class _Evil:
     def __init__(self, marker):
         self.marker = str(marker)
@@ -281,7 +281,7 @@ def test_constant_lr_factor_zero_is_refused():
 @pytest.mark.parametrize("layer, where", [({"type": "Flatten", "start_dim": 0}, "model.layers[0] (Flatten)"),
                                           ({"type": "Softmax", "dim": 7}, "model.layers[0] (Softmax)")])
 def test_a_layer_that_breaks_the_batch_or_a_dim_is_named(layer, where):
-    from nbtrain.model import build_model
+    from nbtrain.build.model import build_model
     spec = TrainSpec.from_dict({"model": {"layers": [layer, {"type": "Flatten"}, {"type": "Linear",
                                                                                    "out_features": 3}]}})
     with pytest.raises(NbtrainError) as e:

@@ -8,9 +8,9 @@ import pytest
 
 import nbtrain.spec as S
 from nbtrain import i18n
-from nbtrain.catalog import INITS, LAYERS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, TRANSFORMS
-from nbtrain.catalog.datasets import DATASETS
 from nbtrain.errors import NbtrainError
+from nbtrain.spec.catalog import INITS, LAYERS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, TRANSFORMS
+from nbtrain.spec.catalog.datasets import DATASETS
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 TABLES = (LAYERS, INITS, OPTIMIZERS, SCHEDULERS, LOSSES, METRICS, TRANSFORMS, DATASETS)

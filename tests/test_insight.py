@@ -1,5 +1,5 @@
 """What the model gets wrong: the confusion matrix, per-class metrics and worst samples validation collects on the
-device (nbtrain.valstats), checked against sklearn and an independent recomputation; TensorBoard read back."""
+device (nbtrain.train.valstats), checked against sklearn and an independent recomputation; TensorBoard read back."""
 import io
 import json
 
@@ -13,9 +13,9 @@ from torch import nn
 import nbtrain
 from nbtrain import TrainSpec, build_data, build_model, insight, valstats
 from nbtrain.errors import NbtrainError
-from nbtrain.history import History
-from nbtrain.metrics import Accumulator
-from nbtrain.valstats import ValStats, per_class
+from nbtrain.train.history import History
+from nbtrain.train.metrics import Accumulator
+from nbtrain.train.valstats import ValStats, per_class
 
 QUIET = dict(progress=False, dashboard=False, doctor=False)
 

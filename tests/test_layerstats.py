@@ -5,10 +5,10 @@ from fakeloop import blobs, mini_fit, tiny_cnn
 from torch import nn
 
 import nbtrain
-from nbtrain.callbacks import Callback
 from nbtrain.sinks.defaults import default_sinks
 from nbtrain.sinks.layerstats import LayerStats, unit_stats
 from nbtrain.spec import LoopSpec
+from nbtrain.train.callbacks import Callback
 
 
 class Reference(Callback):

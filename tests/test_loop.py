@@ -4,10 +4,10 @@ from loop_fixtures import Events, ModeRecorder, tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
-from nbtrain.callbacks import Callback
 from nbtrain.errors import NbtrainError
-from nbtrain.metrics import Accumulator
-from nbtrain.steps import evaluate, make_eval_step
+from nbtrain.train.callbacks import Callback
+from nbtrain.train.metrics import Accumulator
+from nbtrain.train.steps import evaluate, make_eval_step
 
 
 def _fit(model, **kw):
@@ -216,7 +216,7 @@ def test_regression_with_mae():
 
 
 def test_device_auto_and_unavailable_device():
-    assert nbtrain.fit.__module__ == "nbtrain.loop"
+    assert nbtrain.fit.__module__ == "nbtrain.train.loop"
     from nbtrain.env import pick_device
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     if not torch.cuda.is_available() and torch.backends.mps.is_available():

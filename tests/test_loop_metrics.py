@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from nbtrain.history import History
-from nbtrain.metrics import Accumulator, accuracy, mae, means, topk_accuracy
+from nbtrain.train.history import History
+from nbtrain.train.metrics import Accumulator, accuracy, mae, means, topk_accuracy
 
 
 def test_metric_values():

@@ -87,7 +87,7 @@ def test_swa_averages_and_recomputes_batchnorm(tmp_path):
 
 def test_stopped_mid_epoch_then_resumed_is_bit_identical(tmp_path):
     """The Stop button mid-epoch: last.pt records the batches done; resuming skips them and goes on exactly."""
-    from nbtrain.callbacks import Callback
+    from nbtrain.train.callbacks import Callback
 
     class StopAt(Callback):
         def on_batch_end(self, state, logs):

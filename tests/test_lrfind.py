@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nbtrain.errors import NbtrainError
-from nbtrain.lrfind import lr_find, suggest
+from nbtrain.train.lrfind import lr_find, suggest
 
 
 def _problem():
@@ -85,7 +85,7 @@ def test_lr_find_on_a_spec_leaves_the_global_rng_alone():
 def test_the_lr_finder_figure_needs_no_widgets():
     import subprocess
     import sys
-    code = ("import sys; from nbtrain.lrfind import LRFindResult; "
+    code = ("import sys; from nbtrain.train.lrfind import LRFindResult; "
             "png = LRFindResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.7], 1e-2)._repr_png_(); "
             "print(png[:4] == b'\\x89PNG', [m for m in ('nbtrain.widgets', 'ipywidgets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -102,8 +102,8 @@ def _smoothed(raw, beta=0.98):
 
 def _fit_at_lrs(lrs, **kw):
     """fit() with each step's LR set to ``lrs[step]``, stopped after them: its per-step losses (log_every=1)."""
-    from nbtrain.callbacks import Callback
-    from nbtrain.loop import fit
+    from nbtrain.train.callbacks import Callback
+    from nbtrain.train.loop import fit
 
     class AtLRs(Callback):
         def on_batch_start(self, st):

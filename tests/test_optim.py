@@ -7,9 +7,9 @@ from torch.optim import lr_scheduler as sch
 
 import nbtrain as nb
 from nbtrain import NbtrainError, catalog
-from nbtrain.expr import compile_expr
-from nbtrain.optim import Schedule
+from nbtrain.build.optim import Schedule
 from nbtrain.spec import OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
+from nbtrain.spec.expr import compile_expr
 
 EPOCHS, STEPS = 6, 5
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 from fakeloop import mini_fit
 
-from nbtrain.background import Run, start_background
+from nbtrain.train.background import Run, start_background
 
 WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
 
@@ -114,7 +114,7 @@ def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoi
     from fakeloop import tiny_cnn
 
     import nbtrain
-    from nbtrain.resume import load_checkpoint
+    from nbtrain.train.resume import load_checkpoint
     train, val = _loaders()
     meet = Meet(8)                                 # epoch 2, batch 2 of 6
     run = nbtrain.fit(model=tiny_cnn(), train=train, val=val, epochs=3, callbacks=[meet], background=True,

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 import nbtrain as nb
-from nbtrain.sinks.runinfo import FILENAME, RunInfo
+from nbtrain.sinks.runinfo import RunInfo
+from nbtrain.train.rundirs import FILENAME
 
 QUIET = {"dashboard": False, "progress": False, "doctor": False}
 

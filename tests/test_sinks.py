@@ -8,10 +8,10 @@ from loop_fixtures import InterruptAt, tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
-from nbtrain.callbacks import Callback, State
 from nbtrain.errors import NbtrainError
 from nbtrain.sinks.early_stop import EarlyStopping
 from nbtrain.sinks.progress import ProgressBar
+from nbtrain.train.callbacks import Callback, State
 
 
 def _events(run_dir):

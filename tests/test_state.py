@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as S
 
-from nbtrain.callbacks import State
-from nbtrain.optim import Schedule
+from nbtrain.build.optim import Schedule
 from nbtrain.spec import SchedSpec
+from nbtrain.train.callbacks import State
 
 SCHEDULERS = {
     "StepLR": lambda o: S.StepLR(o, step_size=3, gamma=0.5),

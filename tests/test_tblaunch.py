@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from nbtrain.tblaunch import free_port, tensorboard
+from nbtrain.review.tblaunch import free_port, tensorboard
 
 
 class FakeShell:

@@ -8,9 +8,9 @@ from loop_fixtures import tiny_cnn, tiny_data
 from test_loop_spec import small_spec
 
 import nbtrain
-from nbtrain.callbacks import Callback
 from nbtrain.errors import CheckpointError, NbtrainError
 from nbtrain.sinks.checkpoint import Checkpoint, clean_stale_temps
+from nbtrain.train.callbacks import Callback
 
 
 def _parts_fit(tmp_path, **kw):

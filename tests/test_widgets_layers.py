@@ -1,7 +1,7 @@
 """LayerBuilder driven in-process: rows, buttons, per-row summary, the row at fault, presets, code."""
 import pytest
 
-from nbtrain.model import build_model
+from nbtrain.build.model import build_model
 from nbtrain.spec import LayerSpec, ModelSpec, TrainSpec
 from nbtrain.widgets import LayerBuilder
 from nbtrain.widgets.presets import PRESETS
@@ -129,8 +129,8 @@ def test_a_row_shows_its_inline_parameters_and_opens_the_rest():
 
 
 def test_every_catalog_entry_names_its_inline_parameters():
-    from nbtrain.catalog import LAYERS, TRANSFORMS
-    from nbtrain.catalog.inline import INLINE
+    from nbtrain.spec.catalog import LAYERS, TRANSFORMS
+    from nbtrain.spec.catalog.inline import INLINE
     for table in (LAYERS, TRANSFORMS):
         assert set(INLINE[table.kind]) == set(table), table.kind
         for e in table.values():

@@ -3,9 +3,9 @@ import pytest
 import torch
 from traitlets import TraitError
 
-from nbtrain.lrfind import LRFindResult
-from nbtrain.optim import lr_curve
+from nbtrain.build.optim import lr_curve
 from nbtrain.spec import OptimSpec, ParamGroupSpec, SchedSpec
+from nbtrain.train.lrfind import LRFindResult
 from nbtrain.widgets import OptimizerPicker, SchedulerPicker
 
 

@@ -1,8 +1,8 @@
 """The generic editors: a catalog Entry's params and a spec dataclass's fields, driven by setting .value."""
 import ipywidgets as W
 
-from nbtrain.catalog import LAYERS, OPTIMIZERS, SCHEDULERS
 from nbtrain.spec import LoopSpec
+from nbtrain.spec.catalog import LAYERS, OPTIMIZERS, SCHEDULERS
 from nbtrain.widgets.compat import tip_of
 from nbtrain.widgets.fields import FieldsEditor
 from nbtrain.widgets.params import ParamsEditor

@@ -60,7 +60,7 @@ def test_mean_std_button_fills_normalize():
                     val_transforms=[TransformSpec("ToTensor")])
     p = TransformPicker(spec, preview=False)
     p.stats_button.click()
-    from nbtrain.data import normalize_stats
+    from nbtrain.build.data import normalize_stats
     mean, std = normalize_stats(spec)
     for pipe in (p.spec.train_transforms, p.spec.val_transforms):
         assert [t.type for t in pipe] == ["ToTensor", "Normalize"]

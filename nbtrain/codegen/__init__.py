@@ -2,8 +2,8 @@
 runnable script that reproduces a whole run. The GUI teaches the code.
 
 Nothing from a spec reaches the code but quoted literals (``literals.py``), catalog names, checked numbers and
-the canonical form of checked expressions; the data code is the package's own (``nbtrain.data.plain`` and
-``nbtrain.data.csvfile`` emitted verbatim), so a script cannot drift from ``fit()``.
+the canonical form of checked expressions; the data code is the package's own (``nbtrain.build.data.plain`` and
+``nbtrain.build.data.csvfile`` emitted verbatim), so a script cannot drift from ``fit()``.
 """
 from .literals import kwargs_code, py
 from .script import to_code

@@ -1,23 +1,24 @@
 """The data section of an exported script: the package's own loading code, emitted verbatim, then the split,
 the standardization, the pipelines and the loaders with the spec's values as literals.
 
-``nbtrain.data.plain`` holds the loaders, the split and the standardization as plain PyTorch; the package
+``nbtrain.build.data.plain`` holds the loaders, the split and the standardization as plain PyTorch; the package
 imports them and this module emits their source (``inspect.getsource``), so the script loads exactly what
-``fit()`` loads. CSV files are read by ``nbtrain.data.csvfile`` itself, emitted whole: its relative imports are
+``fit()`` loads. CSV files are read by ``nbtrain.build.data.csvfile`` itself, emitted whole: its relative imports are
 replaced by the source of what they import (the error classes), and any other is refused here (tested).
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
 
 from .. import errors
-from ..catalog.datasets import DATASETS
-from ..catalog.transforms import to_tensor
-from ..data import csvfile, plain
-from ..data.sources import TORCHVISION
+from ..build.data import csvfile, plain
+from ..build.data.sources import TORCHVISION
 from ..errors import NbtrainError
+from ..spec.catalog.datasets import DATASETS
+from ..spec.catalog.transforms import to_tensor
 from .literals import name, py
 from .snippets import pipeline_code
 
@@ -53,7 +54,8 @@ def module_code(module) -> str:
 
 def _provided(module, stmt: ast.ImportFrom) -> str:
     names = [a.name for a in stmt.names]
-    if stmt.level != 2 or stmt.module != "errors" or any(n not in _ERRORS for n in names):
+    target = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""), module.__package__)
+    if target != "nbtrain.errors" or any(n not in _ERRORS for n in names):
         raise NbtrainError(f"{module.__name__} imports {ast.unparse(stmt)!r}, which an exported script cannot",
                            "to_code", "keep the module to the standard library, torch and nbtrain.errors")
     return "".join(source(_ERRORS[n]) for n in ["NbtrainError"] + [n for n in names if n != "NbtrainError"])
@@ -121,7 +123,7 @@ class Split(Dataset):
 
 
 def _binary(d) -> str:
-    """The lines that make the targets float 0/1 (N, 1) for a binary loss, as nbtrain.data.bundle.to_binary."""
+    """The lines that make the targets float 0/1 (N, 1) for a binary loss, as nbtrain.build.data.bundle.to_binary."""
     if d.dataset == "image_folder":
         return "train_base.target_transform = binary_target  # float 0/1 targets of shape (1,) for the binary loss\n"
     return ("train_base.y = binary_target(train_base.y)  # float 0/1 targets (N, 1) for the binary loss\n"
@@ -136,7 +138,7 @@ def data_code(d, fast: bool, binary: bool = False) -> str:
     code, call = _loader(d)
     if binary:
         code, call = code + source(plain.binary_target), call + _binary(d)
-    parts = ["# nbtrain's own loading code (nbtrain/data/plain.py), verbatim\n", source(plain.TensorSet), code,
+    parts = ["# nbtrain's own loading code (nbtrain/build/data/plain.py), verbatim\n", source(plain.TensorSet), code,
              source(plain.split_indices)]
     if tabular and d.standardize:
         parts.append(source(plain.standardize_stats))

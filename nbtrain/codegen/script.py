@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 
-from ..catalog import LOSSES, OPTIMIZERS
-from ..catalog.datasets import DATASETS
-from ..data import build_data
-from ..data.bundle import is_binary
+from ..build.data import build_data
+from ..build.data.bundle import is_binary
+from ..build.model import model_code
 from ..errors import NbtrainError
-from ..model import model_code
-from ..spec import TrainSpec
+from ..spec.catalog import LOSSES, OPTIMIZERS
+from ..spec.catalog.datasets import DATASETS
+from ..spec.trainspec import TrainSpec
 from .data import data_code
 from .literals import kwargs_code, name, py
 from .snippets import optimizer_code, scheduler_code

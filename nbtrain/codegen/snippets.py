@@ -2,16 +2,16 @@
 
 Each snippet is what a widget's "Show code" shows and a piece of ``to_code``'s script; exec'd, it builds what
 nbtrain builds (tested). Values arrive through ``literals``; the scheduler's resolved arguments ('auto' T_max,
-total_steps, the checked LR factors) come from ``nbtrain.optim.scheduler_kwargs``, the builder's own code.
+total_steps, the checked LR factors) come from ``nbtrain.build.optim.scheduler_kwargs``, the builder's own code.
 """
 from __future__ import annotations
 
 import torch
 
-from ..catalog import OPTIMIZERS, SCHEDULERS, TRANSFORMS
+from ..build.optim import scheduler_kwargs
 from ..errors import SpecError
-from ..expr import texts
-from ..optim import scheduler_kwargs
+from ..spec.catalog import OPTIMIZERS, SCHEDULERS, TRANSFORMS
+from ..spec.expr import texts
 from .literals import kwargs_code, name, py
 
 

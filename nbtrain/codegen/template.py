@@ -1,13 +1,13 @@
 """The training part of an exported script: metrics, evaluate, autocast and the epoch loop, as one template
-whose only holes are the metric code: nbtrain.metrics' own batch-sum functions (emitted verbatim, so the
+whose only holes are the metric code: nbtrain.train.metrics' own batch-sum functions (emitted verbatim, so the
 script's accuracy is fit()'s) and the lines calling them (checked metric names and an int). Every spec value
 the loop reads is a constant the script's header defines as a literal."""
 from __future__ import annotations
 
 import inspect
 
-from .. import metrics
-from ..catalog import binary_threshold
+from ..spec.catalog import binary_threshold
+from ..train import metrics
 
 LOOP = '''
 {metric_functions}def batch_metrics(out, y):
@@ -126,13 +126,13 @@ if writer is not None:
 '''
 
 
-# metric -> (its name in the logs, its batch-sum function (the catalog's, via nbtrain.metrics), extra arguments)
+# metric -> (its name in the logs, its batch-sum function (the catalog's, via nbtrain.train.metrics), extra arguments)
 _SUMS = {"accuracy": ("accuracy", metrics.accuracy_sum, ""), "mae": ("mae", metrics.mae_sum, ""),
          "topk_accuracy": ("top{k}_accuracy", metrics.topk_sum, ", {k}")}
 
 
 def metric_code(loop) -> tuple[str, str]:
-    """(nbtrain.metrics' own batch-sum functions the loop's metrics use, emitted verbatim; the body of the
+    """(nbtrain.train.metrics' own batch-sum functions the loop's metrics use, emitted verbatim; the body of the
     script's batch_metrics that calls them)."""
     used = [m for m in loop.metrics if m in _SUMS]
     fns = [_SUMS[m][1] for m in dict.fromkeys(used)]      # self-contained: torch only

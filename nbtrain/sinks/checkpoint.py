@@ -1,6 +1,6 @@
 """Checkpoints: the sink that decides when to save, atomic writes, and reading a checkpoint back.
 
-What a checkpoint holds is the loop's business (nbtrain.resume: ``state.snapshot()``); this sink only decides when
+What a checkpoint holds is the loop's business (nbtrain.train.resume: ``state.snapshot()``); this sink only decides when
 to save it and under which name. Every value is a tensor or plain Python data, so ``load_checkpoint`` reads it
 with ``torch.load(weights_only=True)``.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..callbacks import Callback
 from ..errors import NbtrainError
+from ..train.callbacks import Callback
 from .early_stop import improved
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..callbacks import Callback
+from ..train.callbacks import Callback
 
 STOP_REASON = "stopped by you"
 PAUSE_POLL = 0.1

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..callbacks import Callback
 from ..env import in_notebook
+from ..train.callbacks import Callback
 from .checkpoint import Checkpoint
 from .dashboard import Dashboard
 from .doctor import Doctor

@@ -6,7 +6,7 @@ BatchNorm input (batch size 1). Each warning is kept in ``self.said`` and ``stat
 notes (the live dashboard: ``shows_notes``) is where a notebook user reads it, so the default ``emit``
 (``warnings.warn`` with ``DoctorWarning``) speaks only when no such display runs. A loss that is not finite is
 NanGuard's to report (nbtrain/sinks/nan_guard.py), not the doctor's. Which transforms are random is the
-catalog's ``random`` tag (nbtrain.catalog.TRANSFORMS). With a LayerStats sink in the run (fit() adds one), the
+catalog's ``random`` tag (nbtrain.spec.catalog.TRANSFORMS). With a LayerStats sink in the run (fit() adds one), the
 rules of nbtrain/sinks/layerrules.py read its numbers: vanishing or exploding gradients and an update/weight ratio
 far from ~1e-3 at log points, dead ReLUs at epoch ends; on CUDA, the peak memory near the device's total.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from ..callbacks import Callback
-from ..catalog import TRANSFORMS
+from ..spec.catalog import TRANSFORMS
+from ..train.callbacks import Callback
 from . import layerrules as rules
 from .layerstats import LayerStats
 from .memory import cuda_memory, near_limit

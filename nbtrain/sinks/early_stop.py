@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import math
 
-from ..callbacks import Callback
+from ..train.callbacks import Callback
 
 
 def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:

@@ -31,11 +31,11 @@ import time
 
 import torch
 
-from ..callbacks import Callback, due_within_budget
-from ..catalog import LAYERS, tags_of
 from ..env import one_cpu_thread
-from ..features import probe_forward
-from ..steps import autocast
+from ..spec.catalog import LAYERS, tags_of
+from ..train.callbacks import Callback, due_within_budget
+from ..train.features import probe_forward
+from ..train.steps import autocast
 from .tensorboard import TensorBoard, write_scalars
 
 

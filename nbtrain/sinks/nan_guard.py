@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ..callbacks import Callback
+from ..train.callbacks import Callback
 from .doctor import say
 
 

@@ -6,7 +6,7 @@ the GPU memory (``gpu`` allocated / peak / total GiB), read at log points only.
 """
 from __future__ import annotations
 
-from ..callbacks import Callback
+from ..train.callbacks import Callback
 from .memory import cuda_memory
 
 

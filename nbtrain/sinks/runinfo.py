@@ -19,9 +19,9 @@ import socket
 import time
 from pathlib import Path
 
-from ..callbacks import Callback
+from ..train.callbacks import Callback
+from ..train.rundirs import FILENAME
 
-FILENAME = "nbtrain-run.json"
 VERSION = 1
 MAXIMIZE = ("acc", "f1", "precision", "recall", "auc", "r2")   # metric names where higher is better
 

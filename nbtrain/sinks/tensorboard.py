@@ -8,7 +8,7 @@ first and last epochs and as often as the budget allows between); for classifica
 ``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
 and the ``confusion_matrix`` image with the other images (a heat map drawn with torch in the writer thread: no
 matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
-counts, up to 30 classes); the model graph (nbtrain.graph: no
+counts, up to 30 classes); the model graph (nbtrain.sinks.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
 metrics (``hparam/<metric>``), all in the one run directory.
 """
@@ -28,12 +28,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import features, insight, viz
-from ..callbacks import Callback, due_within_budget
+from .. import viz
+from ..build.modes import eval_mode
 from ..errors import NbtrainError
-from ..graph import graph_def
-from ..modes import eval_mode
+from ..train import features, insight
+from ..train.callbacks import Callback, due_within_budget
 from .checkpoint import check_writable
+from .graph import graph_def
 
 
 def _writer(run_dir: str):
@@ -119,7 +120,7 @@ def _graph_key(model: nn.Module, x: torch.Tensor):
 
 
 def traced_graph(model: nn.Module, x: torch.Tensor):
-    """The GraphDef of ``model`` on ``x`` (nbtrain.graph: torch's tracer, tensorboardX's protos)."""
+    """The GraphDef of ``model`` on ``x`` (nbtrain.sinks.graph: torch's tracer, tensorboardX's protos)."""
     key = _graph_key(model, x)
     with _GRAPHS_LOCK:
         if key is not None and key in _GRAPHS:

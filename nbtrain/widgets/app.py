@@ -9,18 +9,18 @@ import traceback
 import ipywidgets as W
 import traitlets as T
 
-from ..background import start_background
-from ..catalog import LOSSES
+from ..build.model import build_model
+from ..build.optim import split_params
 from ..codegen import to_code
 from ..env import in_notebook
 from ..errors import NbtrainError
 from ..i18n import check_lang, t
-from ..loop import fit as loop_fit
-from ..lrfind import lr_find
-from ..model import build_model
-from ..optim import split_params
 from ..sinks.dashboard import Dashboard, wants_widgets
-from ..spec import TrainSpec
+from ..spec.catalog import LOSSES
+from ..spec.trainspec import TrainSpec
+from ..train.background import start_background
+from ..train.loop import fit as loop_fit
+from ..train.lrfind import lr_find
 from .common import code_html
 from .compat import tab
 from .fields import FieldsEditor

@@ -16,9 +16,9 @@ import ipywidgets as W
 import torch
 import traitlets as T
 
-from ..catalog import METRICS
 from ..errors import NbtrainError, SpecError
 from ..i18n import label, t, tooltip
+from ..spec.catalog import METRICS
 from .compat import tip
 from .params import LABEL, error_html, format_value
 

@@ -9,11 +9,11 @@ import re
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import INITS, LAYERS
+from ..build.model import model_code, summary
 from ..errors import NbtrainError
 from ..i18n import help_line, t
-from ..model import model_code, summary
-from ..spec import LayerSpec, ModelSpec
+from ..spec.catalog import INITS, LAYERS
+from ..spec.trainspec import LayerSpec, ModelSpec
 from .common import SpecValue, code_html
 from .compat import left_border, tip
 from .front import diagram_html, make_diagram

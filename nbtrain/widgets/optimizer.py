@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import OPTIMIZERS, default_lr
 from ..codegen import optimizer_code
 from ..errors import NbtrainError, SpecError
 from ..i18n import help_line, label, t, tooltip
-from ..spec import OptimSpec, ParamGroupSpec
+from ..spec.catalog import OPTIMIZERS, default_lr
+from ..spec.trainspec import OptimSpec, ParamGroupSpec
 from .common import SpecValue, code_html, code_toggle
 from .compat import tip
 from .loading import loading
@@ -117,7 +117,7 @@ class OptimizerPicker(HasFinder, SpecValue, W.VBox):
         self._update()
 
     def _on_type(self, change) -> None:
-        """The new type's parameters; its default lr (nbtrain.catalog.default_lr: torch's) unless the user set
+        """The new type's parameters; its default lr (nbtrain.spec.catalog.default_lr: torch's) unless the user set
         lr since the last type change."""
         tip(self.type, self._type_tip(change["new"]))
         if getattr(self, "_loading", False):          # the spec setter sets the parameters and lr itself

@@ -15,9 +15,9 @@ import json
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import Entry, Param
 from ..errors import NbtrainError, SpecError
 from ..i18n import tooltip
+from ..spec.catalog import Entry, Param
 from .compat import tip
 
 # values that fill a required parameter when a row is added, so a new row is valid at once

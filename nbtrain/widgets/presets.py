@@ -2,8 +2,8 @@
 004's small ResNet (its residual blocks as Residual layers)."""
 from __future__ import annotations
 
-from ..spec import LayerSpec as L
-from ..spec import ModelSpec, TrainSpec
+from ..spec.trainspec import LayerSpec as L
+from ..spec.trainspec import ModelSpec, TrainSpec
 
 
 def mlp(num_classes: int = 10) -> ModelSpec:

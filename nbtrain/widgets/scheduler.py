@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import SCHEDULERS
+from ..build.optim import lr_curve
 from ..codegen import scheduler_code
 from ..errors import NbtrainError
 from ..i18n import t
-from ..optim import lr_curve
-from ..spec import OptimSpec, SchedSpec
+from ..spec.catalog import SCHEDULERS
+from ..spec.trainspec import OptimSpec, SchedSpec
 from ..viz import to_png as figure_png
 from .common import SpecValue, code_html, code_toggle
 from .compat import Picture, tip

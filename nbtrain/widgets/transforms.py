@@ -10,15 +10,15 @@ import re
 import ipywidgets as W
 import traitlets as T
 
-from ..catalog import TRANSFORMS
-from ..catalog.datasets import DATASETS
-from ..catalog.datasets import FIELDS as PER_DATASET
+from ..build.data import normalize_stats, sample_grid
+from ..build.data.bundle import prepare
 from ..codegen import transforms_snippet
-from ..data import normalize_stats, sample_grid
-from ..data.bundle import prepare
 from ..errors import NbtrainError
 from ..i18n import help_line, t
-from ..spec import DataSpec, TransformSpec
+from ..spec.catalog import TRANSFORMS
+from ..spec.catalog.datasets import DATASETS
+from ..spec.catalog.datasets import FIELDS as PER_DATASET
+from ..spec.trainspec import DataSpec, TransformSpec
 from ..viz import grid_png
 from .common import SpecValue, code_html, code_toggle
 from .compat import Picture, tip

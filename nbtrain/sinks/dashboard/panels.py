@@ -2,7 +2,7 @@
 
 ``layer_meta``: the layer names a LayerStats sink watches (sent once, with the run's meta); its rows travel with the
 Feed like the curves (append-only, only what is new). ``insight(state)``: at an epoch end, what the History holds
-of the latest validation (nbtrain.history: ``confusion``, ``per_class``, ``top_losses``, ``class_names`` for a
+of the latest validation (nbtrain.train.history: ``confusion``, ``per_class``, ``top_losses``, ``class_names`` for a
 classification run, ``residuals`` for a regression), as one JSON-ready dict that replaces the previous one, with a
 small uint8 tile of each top-loss sample when the validation samples are images. None when the run has neither.
 """
@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ...insight import val_sample
+from ...train.insight import val_sample
 from .feed import tile
 
 TOP = 8                    # top-loss samples sent to the browser

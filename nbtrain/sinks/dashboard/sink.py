@@ -27,10 +27,10 @@ import sys
 import threading
 import time
 
-from ... import features as F
 from ... import viz
-from ...callbacks import Callback
 from ...env import in_notebook
+from ...train import features as F
+from ...train.callbacks import Callback
 from ..control import Control
 from ..layerstats import LayerStats
 from ..memory import cuda_memory, memory_line

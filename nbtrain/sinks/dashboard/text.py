@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ... import i18n
-from ...optim import lr_curve
+from ...build.optim import lr_curve
 
 BY_YOU = "stopped by you"    # the loop's stop reason for a Stop click (shown in the user's language)
 

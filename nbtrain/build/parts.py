@@ -1,0 +1,150 @@
+"""Turn what fit() was given (a TrainSpec, or parts a user built) into the parts the loop runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..spec.catalog import LOSSES, is_per_step
+from .data import build_data
+from .data.fast import DEFAULT_BATCH_SIZE, tensor_loader
+from ..errors import NbtrainError
+from .model import build_model
+from .optim import Schedule, build_optimizer
+from ..spec.trainspec import SchedSpec
+
+
+def wrap_scheduler(scheduler, optimizer, loop_spec, epochs: int, steps_per_epoch: int):
+    """A user's torch scheduler (or None) behind nbtrain.build.optim.Schedule, so stepping lives in one place: per
+    step when its catalog entry is tagged ``per_step`` (OneCycleLR, CyclicLR), else per epoch, ReduceLROnPlateau
+    fed ``loop_spec.monitor``."""
+    spec = SchedSpec(type="", interval="step" if is_per_step(scheduler) else "epoch",
+                     monitor=loop_spec.monitor)
+    return Schedule(spec, optimizer, epochs, steps_per_epoch, scheduler=scheduler)
+
+
+@dataclass
+class Parts:
+    model: nn.Module
+    train: Any
+    val: Any = None
+    optimizer: Any = None
+    schedule: Any = None
+    loss_fn: Any = None
+    num_classes: int | None = None
+    task: str = ""
+    generator: Any = None          # the torch.Generator deciding the batch order (checkpointed)
+    set_epoch: Any = None          # DistributedSampler-style reshuffle hook
+    probe: Any = None              # a fixed (x, y) batch for feature maps
+    extra: dict = field(default_factory=dict)
+
+
+def build_loss(loss, loop_spec) -> Any:
+    """A loss module from a name in nbtrain.spec.catalog.LOSSES, a module/callable, or the spec's default."""
+    if loss is None:
+        loss = loop_spec.loss
+    if isinstance(loss, str):
+        e = LOSSES.get_entry(loss, "loss")
+        params = loop_spec.loss_params if loss == loop_spec.loss else {}
+        return e.build(**e.kwargs(params))
+    if not callable(loss):
+        raise NbtrainError(f"expected a loss name, an nn.Module or a function, got {type(loss).__name__}", "loss",
+                           "e.g. loss='CrossEntropyLoss' or loss=torch.nn.MSELoss()")
+    return loss
+
+
+def _loader_generator(loader) -> Any:
+    g = getattr(loader, "generator", None)
+    if g is None:
+        g = getattr(getattr(loader, "sampler", None), "generator", None)
+    return g
+
+
+def _set_epoch_of(loader):
+    s = getattr(loader, "sampler", None)
+    return getattr(s, "set_epoch", None)
+
+
+def first_batch(loader, n: int = 8):
+    """The first ``n`` samples of a loader, drawn without moving the global RNG (a fixed probe batch)."""
+    if loader is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        for x, y in loader:
+            return x[:n], y[:n]
+    return None
+
+
+def _tensor_pair(d) -> bool:
+    return isinstance(d, (tuple, list)) and len(d) == 2 and isinstance(d[0], torch.Tensor)
+
+
+def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, epochs: int) -> Parts:
+    if model is None:
+        raise NbtrainError("no model", "fit", "give a TrainSpec, or model= with train= (or data=)")
+    if not isinstance(model, nn.Module):
+        raise NbtrainError(f"model must be a torch.nn.Module, got {type(model).__name__}", "fit(model=...)")
+    bundle = None
+    if data is not None:
+        if hasattr(data, "train"):
+            bundle, train, val = data, data.train, getattr(data, "val", val)
+        elif isinstance(data, (tuple, list)) and len(data) == 2:
+            train, val = data
+        else:
+            train = data
+    if train is None:
+        raise NbtrainError("no training data", "fit", "pass train=DataLoader(...) or data=build_data(spec.data)")
+    if _tensor_pair(train):     # the fast in-memory path: the batches of a seeded DataLoader(TensorDataset(x, y))
+        train = tensor_loader(*train, DEFAULT_BATCH_SIZE, True, torch.Generator().manual_seed(loop_spec.seed))
+    if _tensor_pair(val):
+        val = tensor_loader(*val, DEFAULT_BATCH_SIZE, where="val")
+    try:
+        n = len(train)
+    except TypeError:
+        raise NbtrainError("the training data has no len()", "fit(train=...)",
+                           "pass a DataLoader or another iterable of (x, y) batches with len()") from None
+    if n == 0:
+        raise NbtrainError("the training data has no batches", "fit(train=...)", "check the dataset and batch_size")
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = scheduler
+    if scheduler is None or isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler) or \
+            isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        schedule = wrap_scheduler(scheduler, optimizer, loop_spec, epochs, n)
+    p = Parts(model=model, train=train, val=val, optimizer=optimizer, schedule=schedule,
+              loss_fn=build_loss(loss, loop_spec))
+    if bundle is not None:
+        p.num_classes = getattr(bundle, "num_classes", None)
+        p.task = getattr(bundle, "task", "")
+        p.generator = getattr(bundle, "train_generator", None)
+        p.set_epoch = getattr(bundle, "set_epoch", None)
+        probe = getattr(bundle, "probe", None)
+        p.probe = probe(8) if callable(probe) else None
+    p.generator = p.generator or _loader_generator(train)
+    p.set_epoch = p.set_epoch or _set_epoch_of(train)
+    return p
+
+
+def build_parts(spec, loop_spec, given: dict, rank: int = 0, world_size: int = 1, device=None) -> Parts:
+    """What fit() was given (a TrainSpec and replacements, or the user's own parts) as the parts the loop runs."""
+    if spec is not None:
+        return from_spec(spec, loop_spec, loop_spec.epochs, rank, world_size, device,
+                         **{k: v for k, v in given.items() if v is not None})
+    return from_user(**given, loop_spec=loop_spec, epochs=loop_spec.epochs)
+
+
+def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, device=None, **given) -> Parts:
+    """Build data, model, optimizer and schedule from a TrainSpec; anything in ``given`` wins."""
+    loss = given.get("loss")
+    bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device,
+                        loss=loop_spec.loss if loss is None else loss)   # a binary loss: float (N, 1) targets
+    model = given.get("model") or build_model(spec.model, bundle.input_shape)
+    optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)
+    scheduler = given.get("scheduler")
+    if scheduler is None:
+        scheduler = Schedule(spec.sched, optimizer, epochs, len(bundle.train))
+    p = from_user(model, bundle, None, None, optimizer, scheduler, given.get("loss"), loop_spec, epochs)
+    p.extra["bundle"] = bundle
+    return p

@@ -1,0 +1,131 @@
+"""Callbacks: the loop fires events, callbacks own the side effects.
+
+Every hook does nothing by default; a callback overrides only what it needs. Only the State and
+plain ``logs`` dicts pass between the loop and its callbacks (validation keys carry ``val_``).
+
+Event order for one run::
+
+    on_fit_start
+      on_epoch_start
+        on_batch_start, on_batch_end            (every step; logs only at log points, else {})
+        on_log                                  (every ``log_every`` steps: logs read from the device)
+      on_validation_end                         (val_ logs)
+      on_epoch_end                              (the epoch's train and val_ logs)
+    on_interrupt                                (KeyboardInterrupt or an error; then on_fit_end)
+    on_fit_end
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..build.optim import scale_groups, scale_scheduler
+from . import resume
+
+
+@dataclass
+class State:
+    """What the loop shares with callbacks: typed fields, read by sinks; to stop, call ``request_stop``.
+
+    The loop writes every field; sinks only read them (and call ``request_stop``, ``scale_lr`` and ``snapshot``).
+    ``extra`` is left for user callbacks to share things among themselves; nbtrain never reads or writes it.
+    """
+    model: Any = None
+    optimizer: Any = None
+    scheduler: Any = None            # the torch LR scheduler being stepped (None for a constant LR)
+    schedule: Any = None             # nbtrain.build.optim.Schedule: decides per step / per epoch, plateau, SWA
+    loss_fn: Any = None
+    train_loader: Any = None
+    val_loader: Any = None
+    spec: Any = None                 # the TrainSpec when fit() was given one
+    loop_spec: Any = None            # the LoopSpec this run uses (epochs, log_every, monitor, ...)
+    device: Any = None
+    epoch: int = 0                   # 0-based index of the current epoch
+    epochs: int = 0
+    step: int = 0                    # global optimizer steps done so far
+    batch: int = 0                   # index of the batch within the epoch
+    steps_per_epoch: int = 0
+    epochs_done: int = 0             # epochs completed (a checkpoint resumes after them)
+    batches_done: int = 0            # batches of the current epoch trained so far
+    mid_epoch: bool = False          # between an epoch's first batch and its end (a stop here is partial)
+    history: Any = None
+    logs: dict = field(default_factory=dict)   # the latest logs
+    should_stop: bool = False
+    stop_reason: str = ""
+    scaler: Any = None               # torch.amp.GradScaler with amp='fp16', else None
+    swa_model: Any = None            # torch.optim.swa_utils.AveragedModel with SWA, else None
+    probe: Any = None                # a fixed (x, y) batch for feature maps and the graph, or None
+    generator: Any = None            # the torch.Generator deciding the batch order (checkpointed)
+    rank: int = 0
+    world_size: int = 1
+    run_name: str = ""
+    run_dir: Path | None = None      # logdir / run_name (TensorBoard), None when no logdir
+    checkpoint_dir: Path | None = None   # checkpoint_dir / run_name, None when no checkpoints
+    callbacks: list = field(default_factory=list)   # every callback of the run, in dispatch order
+    notes: list = field(default_factory=list)       # the doctor's warnings, in order (displays show each once)
+    final: dict = field(default_factory=dict)       # SWA's final logs (swa_epochs, swa_val_*), else {}
+    lr_plan: list | None = None      # the planned LR per param group and step, when known
+    nonfinite_step: int | None = None    # the first step whose loss was not finite
+    extra: dict = field(default_factory=dict)       # for user callbacks only
+    _snapshot: Callable[[], dict] | None = field(default=None, repr=False)
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes files and shows things (rank 0, or the only one)."""
+        return self.rank == 0
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        self.should_stop = True
+        self.stop_reason = self.stop_reason or reason
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply every group's LR, and the LRs the schedule computes from, by ``factor`` (the LR slider)."""
+        if self.schedule is not None:
+            self.schedule.scale_lr(factor)
+            return
+        if self.optimizer is not None:
+            scale_groups(self.optimizer, factor)
+        if self.scheduler is not None:
+            scale_scheduler(self.scheduler, factor)
+
+    def snapshot(self) -> dict:
+        """Everything a checkpoint holds (nbtrain.train.resume.state_dict): the loop's state now, with what a stop
+        mid-epoch needs to go on exactly (the running loop provides that part)."""
+        return self._snapshot() if self._snapshot is not None else resume.state_dict(self)
+
+
+def due_within_budget(state: State, last_at: float | None, now: float, budget: float, cost: float) -> bool:
+    """Whether epoch-end work that costs ``cost`` seconds is due at this epoch end: at the first (``last_at`` None),
+    the last and one that stops the run always; between them when the time since ``last_at`` pays for it within
+    ``budget``, a fraction. TensorBoard's histograms and images and the layer statistics' probe pass keep to it."""
+    if last_at is None or state.should_stop or state.epoch + 1 >= state.epochs:
+        return True
+    return (now - last_at) * budget >= cost
+
+
+class Callback:
+    """Base class: every hook is a no-op."""
+
+    def on_fit_start(self, state: State) -> None: ...
+    def on_epoch_start(self, state: State) -> None: ...
+    def on_batch_start(self, state: State) -> None: ...
+    def on_batch_end(self, state: State, logs: dict) -> None: ...
+    def on_log(self, state: State, logs: dict) -> None: ...
+    def on_validation_end(self, state: State, logs: dict) -> None: ...
+    def on_epoch_end(self, state: State, logs: dict) -> None: ...
+    def on_interrupt(self, state: State, exc: BaseException) -> None: ...
+    def on_fit_end(self, state: State) -> None: ...
+
+
+class CallbackList(Callback):
+    """Dispatches each event to every callback, in order."""
+
+    def __init__(self, callbacks=()):
+        self.callbacks = [c for c in callbacks if c is not None]
+
+    def __getattribute__(self, name: str):
+        if name.startswith("on_"):
+            cbs = object.__getattribute__(self, "callbacks")
+            return lambda *a: [getattr(c, name)(*a) for c in cbs] and None
+        return object.__getattribute__(self, name)

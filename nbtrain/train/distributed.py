@@ -1,0 +1,75 @@
+"""torchrun support: one process per device, DistributedDataParallel, logging and checkpoints on rank 0.
+
+``torchrun --nproc_per_node N -m nbtrain run SPEC.json`` sets RANK, WORLD_SIZE and LOCAL_RANK; fit()
+then joins the process group (gloo on CPU, nccl on GPU), asks build_data for this rank's shard (a
+DistributedSampler), wraps the model in DDP and keeps the sinks that write (TensorBoard, checkpoints,
+progress) on rank 0. Logged metrics are all-reduced, so every rank sees the same logs.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as td
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ..env import is_torchrun, pick_device
+
+
+@dataclass
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    device: Any = None
+    active: bool = False   # running under torch.distributed with more than this process
+    owned: bool = False    # this fit() created the process group (and destroys it at the end)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(device_name: str = "auto") -> DistContext:
+    """Join the process group torchrun describes; a plain single-process context otherwise."""
+    if not is_torchrun() and not (td.is_available() and td.is_initialized()):
+        return DistContext(device=pick_device(device_name))
+    rank = int(os.environ.get("RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    device = torch.device("cuda", local) if use_cuda else pick_device("cpu" if device_name == "auto" else device_name)
+    if use_cuda:
+        torch.cuda.set_device(device)
+    owned = not td.is_initialized()
+    if owned:
+        td.init_process_group("nccl" if use_cuda else "gloo")
+        rank, world = td.get_rank(), td.get_world_size()
+    return DistContext(rank, world, device, active=world > 1, owned=owned)
+
+
+def wrap(model, ctx: DistContext):
+    """The model DDP-wrapped for training when running on more than one process (else the model itself)."""
+    if not ctx.active:
+        return model
+    return DDP(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+
+def cleanup(ctx: DistContext, wait_s: float = 60) -> None:
+    """Leave the process group together, then destroy it.
+
+    Without the barrier a rank with nothing to write (rank 1) tore its gloo group down and exited while rank 0 was
+    still saving checkpoints, and now and then died in that teardown ("terminate called without an active
+    exception", SIGABRT: torchrun then fails the whole run). The barrier is a monitored one with a time limit, so
+    when a rank failed and its peer is stuck elsewhere, this waits ``wait_s`` at most and destroys the group anyway.
+    """
+    if not (ctx.owned and td.is_initialized()):
+        return
+    if ctx.active and td.get_backend() == "gloo":   # monitored_barrier is gloo's only
+        try:
+            td.monitored_barrier(timeout=datetime.timedelta(seconds=wait_s))
+        except Exception:   # noqa: BLE001 - a peer that failed or left: tear down regardless
+            pass
+    td.destroy_process_group()

@@ -1,0 +1,110 @@
+"""Metrics, and the on-device accumulator the loop reads only at log points (no host sync per step).
+
+Each metric's batch function (a 0-d tensor on the device: the metric summed over the batch) is its
+catalog entry's ``build`` (nbtrain.spec.catalog.METRICS); the Accumulator calls those. The mean forms here
+are for users. Names in logs: ``accuracy``, ``top{k}_accuracy``, ``mae``.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..spec.catalog import METRICS
+from ..spec.catalog.losses import accuracy_sum, mae_sum, topk_sum
+
+__all__ = ["accuracy_sum", "topk_sum", "mae_sum", "accuracy", "topk_accuracy", "mae", "metric_names",
+           "Accumulator", "means"]
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float(accuracy_sum(out, y)) / len(y)
+
+
+def topk_accuracy(out: torch.Tensor, y: torch.Tensor, k: int = 5) -> float:
+    return float(topk_sum(out, y, k)) / len(y)
+
+
+def mae(out: torch.Tensor, y: torch.Tensor) -> float:
+    return float(mae_sum(out, y)) / len(y)
+
+
+def metric_names(metrics, topk: int = 5) -> list[str]:
+    return [f"top{topk}_accuracy" if m == "topk_accuracy" else m for m in metrics]
+
+
+class Accumulator:
+    """Running sums of the loss and the metrics, kept on the device.
+
+    ``update`` launches a few small kernels and never reads a value back; ``read`` is the one host
+    sync (and, under torch.distributed, the one all_reduce; ``stats``, when given, reduces its own at that point). It also tracks the first step whose
+    loss was not finite, for the NaN guard.
+    """
+
+    def __init__(self, metrics=("accuracy",), topk: int = 5, device="cpu", threshold: float = 0.0, stats=None):
+        self.metrics, self.topk = list(metrics), topk
+        self.stats = stats            # a ValStats (nbtrain.train.valstats) fed the same batches, read with the sums
+        self.collected: dict = {}     # what ``stats`` read at the latest ``read`` (confusion, worst samples...)
+        self.names = metric_names(self.metrics, topk)
+        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy, the binary
+        # threshold for accuracy (nbtrain.spec.catalog.binary_threshold of the loss: 0.5 after a Sigmoid for BCELoss)
+        self.fns = [(e.build, {"k": topk} if e.param("k") else {"threshold": threshold} if e.param("threshold") else {})
+                    for e in (METRICS.get_entry(m, "loop.metrics") for m in self.metrics)]
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        dt = self.dtype = torch.float32 if self.device.type == "mps" else torch.float64  # mps has no float64
+        self.sums = torch.zeros(len(self.metrics) + 2, device=self.device, dtype=dt)
+        self.clean = torch.ones((), device=self.device, dtype=dt)
+        self.count = 0
+        self.steps = 0
+        if self.stats is not None:
+            self.stats.reset()
+
+    def _stats(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor, n: int) -> list[torch.Tensor]:
+        stats = [loss.detach().to(self.dtype) * n]
+        stats += [fn(out, y, **kw) for fn, kw in self.fns]
+        return stats
+
+    @torch.no_grad()
+    def update(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
+        n = out.shape[0]
+        self.clean = self.clean * torch.isfinite(loss.detach())
+        stats = self._stats(loss, out.detach(), y, n)
+        stats.append(self.clean)
+        self.sums += torch.stack([s.to(self.dtype) for s in stats])
+        if self.stats is not None:
+            self.stats.update(out.detach(), y)
+        self.count += n
+        self.steps += 1
+
+    def read(self) -> dict:
+        """Totals as plain numbers: ``{"count", "steps", "loss", <metric>..., "clean_steps"}`` (sums, not means)."""
+        t = torch.cat([self.sums, torch.tensor([self.count, self.steps], dtype=self.dtype, device=self.device)])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(t)
+        v = t.tolist()
+        if self.stats is not None:
+            self.collected = self.stats.read()
+        out = {"loss": v[0]}
+        out.update(zip(self.names, v[1:-3]))
+        out["clean_steps"], out["count"], out["steps"] = v[-3], v[-2], v[-1]
+        return out
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums.cpu(), "clean": self.clean.cpu(), "count": self.count, "steps": self.steps}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.sums, self.clean = d["sums"].to(self.device), d["clean"].to(self.device)
+        self.count, self.steps = d["count"], d["steps"]
+
+
+def means(totals: dict, names, prev: dict | None = None, prefix: str = "") -> dict:
+    """Per-sample means from two ``Accumulator.read`` totals (the window since ``prev``)."""
+    prev = prev or {}
+    n = totals["count"] - prev.get("count", 0)
+    if n <= 0:
+        return {}
+    out = {prefix + "loss": (totals["loss"] - prev.get("loss", 0.0)) / n}
+    for m in names:
+        out[prefix + m] = (totals[m] - prev.get(m, 0.0)) / n
+    return out
