@@ -2,7 +2,7 @@ import inspect
 
 import pytest
 
-from nbtrain import catalog
+from nbtrain.spec import catalog
 from nbtrain.spec.catalog import REQUIRED
 
 TABLES = [catalog.LAYERS, catalog.INITS, catalog.OPTIMIZERS, catalog.SCHEDULERS, catalog.LOSSES, catalog.TRANSFORMS]

@@ -11,9 +11,10 @@ from loop_fixtures import tiny_cnn, tiny_data
 from torch import nn
 
 import nbtrain
-from nbtrain import catalog, features
 from nbtrain.errors import NbtrainError
+from nbtrain.spec import catalog
 from nbtrain.spec.catalog import LAYERS, LOSSES, METRICS, SCHEDULERS, TRANSFORMS
+from nbtrain.train import features
 from nbtrain.train.metrics import Accumulator
 from nbtrain.train.steps import check_batch
 

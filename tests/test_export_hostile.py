@@ -15,11 +15,11 @@ import sys
 import pytest
 import torch
 
-from nbtrain import metrics
 from nbtrain.build.data import csvfile, plain
 from nbtrain.codegen import to_code
 from nbtrain.errors import NbtrainError
 from nbtrain.spec import DataSpec, LayerSpec, ModelSpec, OptimSpec, ParamGroupSpec, SchedSpec, TrainSpec
+from nbtrain.train import metrics
 
 H1 = 'x"""\nimport os; os.system("touch PWNED")\n"""'
 H2 = "'; __import__('os').system('touch PWNED') #"

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from nbtrain import features
 from nbtrain.errors import NbtrainError
+from nbtrain.train import features
 
 
 def _model():
