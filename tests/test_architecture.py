@@ -262,3 +262,11 @@ def test_the_top_level_shows_the_stages():
     top = sorted(p.name for p in PKG.glob("*.py"))
     assert len(top) <= MAX_TOP_LEVEL_MODULES, top
     assert {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()} >= set(STAGES) - {"base", "cli"}
+
+
+def test_the_package_imports_no_moved_path():
+    """Old module paths work for users through nbtrain/_moved.py; nbtrain's own code imports the new ones."""
+    from nbtrain._moved import new_path
+    old = [f"{MODULES[m].relative_to(PKG)}:{line} imports {t}" for m in MODULES
+           for t, line, _ in _imports(m, MODULES[m]) if new_path(t)]
+    assert old == []
