@@ -54,14 +54,14 @@ def update_cost(n: int = 200) -> dict:
     dash.view = keep[0]
     times = []
     for i in range(n):
-        dash.steps.append({"loss": 0.5, "accuracy": 0.9, "lr": 1e-3, "step": 1000 + i})
-        dash.lr_rows.append([1000 + i, [1e-3]])
+        dash.record.steps.append({"loss": 0.5, "accuracy": 0.9, "lr": 1e-3, "step": 1000 + i})
+        dash.record.lr_rows.append([1000 + i, [1e-3]])
         t = time.perf_counter()
         dash.push()
         times.append(time.perf_counter() - t)
     times.sort()
     return {"median ms": 1000 * statistics.median(times), "p90 ms": 1000 * times[int(0.9 * n)],
-            "log points": len(dash.steps)}
+            "log points": len(dash.record.steps)}
 
 
 SETUP = """

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from nbtrain.train.callbacks import CallbackList, State
+from nbtrain.train.history import History
 
 
 def tiny_cnn(softmax: bool = False, bn: bool = False) -> nn.Sequential:
@@ -44,8 +45,9 @@ def mini_fit(model=None, callbacks=(), epochs=2, batch_size=8, lr=0.05, log_ever
     opt = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     state = State(model=model, optimizer=opt, scheduler=scheduler, loss_fn=loss_fn, train_loader=train,
-                  val_loader=val, spec=spec, epochs=epochs, steps_per_epoch=len(train), history=[])
-    cbs = CallbackList(callbacks)
+                  val_loader=val, spec=spec, epochs=epochs, steps_per_epoch=len(train), history=History())
+    cbs = CallbackList([state.history, *callbacks])          # the run record first, as fit() puts it
+    state.history.notes_shown = any(getattr(c, "shows_notes", False) for c in callbacks)     # as fit() asks
     cbs.on_fit_start(state)
     try:
         for epoch in range(epochs):
@@ -64,7 +66,8 @@ def mini_fit(model=None, callbacks=(), epochs=2, batch_size=8, lr=0.05, log_ever
                     scheduler.step()
                 state.step += 1
                 total += loss.item()
-                logs = {"loss": loss.item(), "step": state.step} if state.step % log_every == 0 else {}
+                lrs = {("lr" if g == 0 else f"lr_{g}"): pg["lr"] for g, pg in enumerate(opt.param_groups)}
+                logs = {"loss": loss.item(), "step": state.step, **lrs} if state.step % log_every == 0 else {}
                 if step_hook:
                     step_hook(state)
                 cbs.on_batch_end(state, logs)
@@ -78,8 +81,7 @@ def mini_fit(model=None, callbacks=(), epochs=2, batch_size=8, lr=0.05, log_ever
                 va = sum((model(xb).argmax(1) == yb).float().mean().item() for xb, yb in val) / len(val)
             vlogs = {"val_loss": vl, "val_accuracy": va}
             cbs.on_validation_end(state, vlogs)
-            elogs = {"loss": total / (i + 1), **vlogs, "epoch": epoch}
-            state.history.append(elogs)
+            elogs = {"loss": total / (i + 1), **vlogs, "epoch": epoch + 1, "step": state.step}   # 1-based, as fit
             cbs.on_epoch_end(state, elogs)
             if state.should_stop:
                 break

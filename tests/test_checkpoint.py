@@ -77,7 +77,8 @@ def test_sink_with_an_injected_saver(tmp_path):
     st = State(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), history=nbtrain.History())
     for e, v in enumerate([1.0, 2.0]):
         st.epoch, st.epochs_done = e, e + 1
-        ck.on_epoch_end(st, {"val_loss": v})
+        st.history.on_epoch_end(st, {"epoch": e + 1, "val_loss": v})        # the record first, as in fit()
+        ck.on_epoch_end(st, {"epoch": e + 1, "val_loss": v})
     assert [(n.split(".tmp")[0], e) for n, e in saved] == [(".epoch_001.pt", 1), (".epoch_002.pt", 2)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "epoch_002.pt"]
 

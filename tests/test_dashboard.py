@@ -75,9 +75,9 @@ def test_text_mode_prints_one_line_per_epoch():
     state = mini_fit(callbacks=[Dashboard(mode="text", out=out)], epochs=2)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    for i, (line, logs) in enumerate(zip(lines, state.history)):
+    for i, (line, logs) in enumerate(zip(lines, state.history.epochs)):
         assert line.startswith(f"epoch {i + 1}/2  loss {logs['loss']:.4g}  val_loss {logs['val_loss']:.4g}  "
-                               f"val_accuracy {logs['val_accuracy']:.4g}  (")
+                               f"val_accuracy {logs['val_accuracy']:.4g}  step {6 * (i + 1)}  (")
 
 
 def test_updates_go_by_wall_clock_and_carry_only_what_is_new():
@@ -89,12 +89,12 @@ def test_updates_go_by_wall_clock_and_carry_only_what_is_new():
     assert [m["progress"] for m in live] == [[4, 12], [8, 12], [12, 12]]
     steps = _received(sent, "steps")
     assert [r["step"] for r in steps] == [2, 4, 6, 8, 10, 12]         # each log point once, in order
-    assert [r["loss"] for r in steps] == pytest.approx([r["loss"] for r in d.steps])
+    assert [r["loss"] for r in steps] == pytest.approx([r["loss"] for r in d.record.steps])
     epochs = _received(sent, "epochs")
-    assert [e["val_loss"] for e in epochs] == pytest.approx([h["val_loss"] for h in state.history])
+    assert [e["val_loss"] for e in epochs] == pytest.approx([h["val_loss"] for h in state.history.epochs])
     assert [r[0] for r in _received(sent, "lr")] == [0, 2, 4, 6, 8, 10, 12]
     assert "plan" in live[0] and all("plan" not in m for m in sent[1:])   # sent again only when it changes
-    vals = [h["val_loss"] for h in state.history]
+    vals = [h["val_loss"] for h in state.history.epochs]
     m = re.fullmatch(r"epoch 2/2 · step 12/12 · (\d+) samples/s · ETA 0:00 · best val_loss ([\d.]+) \(epoch (\d)\)",
                      final["status"])
     assert m, final["status"]
@@ -222,7 +222,7 @@ def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
 
     class PutPlan(Callback):
         def on_fit_start(self, state):
-            state.lr_plan = plan
+            state.history.lr_plan = plan
     mini_fit(model=model, callbacks=[PutPlan(), d], optimizer=opt, scheduler=sched, epochs=2, step_hook=hook)
     assert seen[5] == pytest.approx([p[5] for p in plan])
     for t in range(6, 12):                                  # lr after t steps is the one used for step t + 1
@@ -238,7 +238,7 @@ def test_a_rerun_sends_the_curves_of_the_earlier_run():
     feed.PAST.clear()
     d, _ = _dash()
     mini_fit(callbacks=[d], epochs=1)
-    first = [r["loss"] for r in d.steps]
+    first = [r["loss"] for r in d.record.steps]
     mini_fit(callbacks=[d], epochs=1, lr=0.01)
     past = d.log["views"][-1].widget.meta["past"]
     assert len(past) == 1 and [r["loss"] for r in past[0]["steps"]] == pytest.approx(first)
@@ -278,7 +278,7 @@ def test_real_fit_sends_the_planned_schedule_and_the_slider_scales_what_is_ahead
     h = nbtrain.fit(spec, epochs=2, log_every=1, dashboard=d, callbacks=[Slide()], logdir="", checkpoint_dir="",
                     progress=False)
     plan = lr_curve(spec.optim, spec.sched, 2, d.state.steps_per_epoch)
-    assert d.plan == plan
+    assert d.record.lr_plan == plan
     total = len(plan[0])
     ratios = {s["step"]: s["lr"] / plan[0][s["step"]] for s in h.steps if s["step"] < total}
     assert all(r == pytest.approx(1.0) for s, r in ratios.items() if s <= 5)

@@ -14,24 +14,14 @@ import nbtrain
 from nbtrain.errors import NbtrainError
 from nbtrain.sinks.dashboard import Dashboard, export_html
 from nbtrain.sinks.dashboard.export import page
+from nbtrain.sinks.dashboard.feed import numeric
 from nbtrain.sinks.layerstats import LayerStats
 from nbtrain.sinks.memory import cuda_memory, memory_line
 from nbtrain.train.callbacks import Callback, State
 
 
-class FakeHistory(list):
-    """A History in the format the loop fills at validation end (SEAMS: confusion, per_class, top_losses...)."""
-
-    def __init__(self):
-        super().__init__()
-        self.confusion, self.per_class, self.top_losses, self.class_names, self.residuals = [], [], [], None, None
-
-
 class Insight(Callback):
-    """Fills the History's validation fields as the loop does, before on_epoch_end (a fake of confusion's part)."""
-
-    def on_fit_start(self, state):
-        state.history = FakeHistory()
+    """Fills the record's validation fields as the loop does, before on_epoch_end (a fake of confusion's part)."""
 
     def on_validation_end(self, state, logs):
         e = state.epoch
@@ -43,6 +33,7 @@ class Insight(Callback):
         h.top_losses = [{"index": 3, "loss": 2.5 - e, "true": 0, "pred": 2}, {"index": 7, "loss": 1.0, "true": 1,
                                                                               "pred": 1}]
         h.class_names = ["a", "b", "c"]
+        h.validations += 1
 
 
 class Wire(Callback):
@@ -98,7 +89,7 @@ def test_a_run_without_layer_stats_or_validation_insight_sends_no_panel_data():
 
 
 def test_regression_residuals_are_sent_as_points():
-    h = FakeHistory()
+    h = nbtrain.History()
     h.confusion, h.residuals = [], {"true": [float(i) for i in range(5000)], "pred": [1.0] * 5000}
     d, _ = _dash()
     st = types.SimpleNamespace(history=h, val_loader=None, epoch=0)
@@ -157,7 +148,8 @@ def test_export_html_of_a_dashboard_holds_everything_inline(tmp_path):
     html = path.read_text()
     data = _data(html)
     msg = data["message"]
-    assert msg["steps"] == [0, d.steps] and msg["layers"] == [0, stats.rows] and msg["final"] is True
+    assert msg["steps"] == [0, [numeric(r) for r in d.record.steps]] and msg["layers"] == [0, stats.rows]
+    assert msg["final"] is True and stats.rows is d.record.layer_rows                # one store
     assert msg["insight"]["confusion"] == [[6, 1, 0], [0, 4, 2], [1, 0, 4]]
     assert data["traits"]["meta"]["static"] is True and data["traits"]["meta"]["layers"]["act"] == ["1 ReLU", "4 ReLU"]
     assert html.count("<script") == 2 and "const NBTRAIN_WIDGET = {" in html and "export default" not in html

@@ -1,6 +1,7 @@
 import re
 import warnings
 
+import pytest
 import torch
 from fakeloop import Loader, blobs, mini_fit, tiny_cnn
 from torch import nn
@@ -9,6 +10,7 @@ from torchvision.transforms import v2
 from nbtrain.sinks.doctor import Doctor, DoctorWarning
 from nbtrain.spec import TrainSpec, TransformSpec
 from nbtrain.train.callbacks import Callback, State
+from nbtrain.train.history import History
 
 
 def _run(**kw):
@@ -88,7 +90,7 @@ def test_nan_is_the_nan_guards_not_the_doctors():
 def test_quiet_on_a_real_run_that_ends_at_100_percent():
     x, y = blobs(48)
     _, said, state = _run(x=x, y=y, epochs=40, lr=0.1, log_every=1)
-    assert state.history[-1]["val_accuracy"] == 1.0 and state.history[-1]["loss"] < 0.05
+    assert state.history.epochs[-1]["val_accuracy"] == 1.0 and state.history.epochs[-1]["loss"] < 0.05
     assert said == [] and state.notes == []
 
 
@@ -127,11 +129,10 @@ def test_batchnorm_with_a_batch_of_one():
 
 
 def test_default_emit_is_a_python_warning_once_unless_a_display_shows_the_notes():
-    class Shows(Callback):
-        shows_notes = True
-    for callbacks, want in (([], [DoctorWarning]), ([Shows()], [])):
+    for shown, want in ((False, [DoctorWarning]), (True, [])):
         st = _state()
-        st.callbacks = callbacks
+        st.history = History()
+        st.history.notes_shown = shown                       # fit() sets it when a display shows the notes
         doc = Doctor()
         doc.on_fit_start(st)
         st.model.eval()
@@ -140,16 +141,40 @@ def test_default_emit_is_a_python_warning_once_unless_a_display_shows_the_notes(
             doc.on_batch_end(st, {})
             doc.on_batch_end(st, {})
         assert [type(w.message) for w in rec] == want
-        assert st.notes == [doc.said["eval_mode"]]          # kept for the display either way, once
+        assert st.notes == st.history.notes == [doc.said["eval_mode"]]    # kept for the display either way, once
+
+
+def test_a_fit_whose_display_shows_the_notes_prints_no_warning():
+    import nbtrain
+
+    class Shows(Callback):
+        shows_notes = True
+    model = tiny_cnn(softmax=True)                           # Softmax before CrossEntropyLoss: a note at the start
+    x, y = blobs(16)
+    for callbacks, want in (([], 1), ([Shows()], 0)):
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            h = nbtrain.fit(model=model, train=(x, y), epochs=1, callbacks=callbacks, dashboard=False, progress=False)
+        assert sum(isinstance(w.message, DoctorWarning) and "softmax" in str(w.message).lower() for w in rec) == want
+        assert len([n for n in h.notes if "CrossEntropyLoss" in n]) == 1
 
 
 def test_random_transforms_are_the_catalogs():
-    from nbtrain.sinks.doctor import _is_random
-    from nbtrain.spec.catalog import TRANSFORMS
+    from nbtrain.spec.catalog import TRANSFORMS, is_random
     tagged = {n for n, e in TRANSFORMS.items() if "random" in e.tags}
     assert {"ColorJitter", "GaussianBlur", "RandomCrop"} <= tagged
-    assert all(_is_random(n) for n in tagged)
-    assert not any(_is_random(n) for n in ("Normalize", "ToTensor", "Resize", "CenterCrop"))
+    assert all(is_random(n) for n in tagged)
+    assert not any(is_random(n) for n in ("Normalize", "ToTensor", "Resize", "CenterCrop"))
+
+
+@pytest.mark.parametrize("aug", [v2.AutoAugment(), v2.RandAugment(), v2.AugMix()])
+def test_policy_augmentations_in_a_users_own_val_loader_are_flagged(aug):
+    """AutoAugment, RandAugment and AugMix draw random numbers but are not named Random...: the catalog knows."""
+    x, y = blobs(16)
+    ds = torch.utils.data.TensorDataset(x, y)
+    ds.transform = v2.Compose([aug, v2.ToDtype(torch.float32)])
+    doc, said, _ = _run(val=Loader(x[:8], y[:8], 8, dataset=ds), epochs=1)
+    assert said == ["val_random"] and f"({type(aug).__name__})" in doc.said["val_random"]
 
 
 # -- with nbtrain's own fit on the default spec ---------------------------------------------------------

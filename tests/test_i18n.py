@@ -75,10 +75,12 @@ def test_the_dashboard_status_line_in_both_languages():
 
     from nbtrain.sinks.control import Control
     from nbtrain.sinks.dashboard import text
+    from nbtrain.train.history import History
+    record = History([{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.25}])
+    record.watch("val_loss", "min")
     state = SimpleNamespace(epoch=1, epochs=4, step=30, steps_per_epoch=20, train_loader=SimpleNamespace(batch_size=8),
-                            stop_reason="stopped by you", spec=None)
-    dash = SimpleNamespace(state=state, clock=lambda: 10.0, _t0=0.0, control=Control(), _start_step=0,
-                           epochs=[{"val_loss": 0.5}, {"val_loss": 0.25}], _interrupted="")
+                            stop_reason="stopped by you", spec=None, history=record)
+    dash = SimpleNamespace(state=state, clock=lambda: 10.0, _t0=0.0, control=Control(), _start_step=0)
     english = "epoch 2/4 · step 30/80 · 24 samples/s · ETA 0:17 · best val_loss 0.25 (epoch 2) · stopped: stopped by you"
     assert text.status_text(dash) == english                     # no language set: English, as a plain fit's
     dash.lang = "zh"

@@ -1,7 +1,6 @@
 """What the model gets wrong: the confusion matrix, per-class metrics and worst samples validation collects on the
 device (nbtrain.train.valstats), checked against sklearn and an independent recomputation; TensorBoard read back."""
 import io
-import json
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from nbtrain import TrainSpec, build_data, build_model, insight, valstats
 from nbtrain.errors import NbtrainError
 from nbtrain.train.history import History
 from nbtrain.train.metrics import Accumulator
+from nbtrain.train.runfile import read_run
 from nbtrain.train.valstats import ValStats, per_class
 
 QUIET = dict(progress=False, dashboard=False, doctor=False)
@@ -230,7 +230,7 @@ def test_checkpoints_resume_and_the_run_json_keep_the_insight(tmp_path):
     assert ck["history"]["confusion"] == h1.confusion and ck["history"]["top_losses"] == h1.top_losses
     h2 = nbtrain.fit(model=tiny_cnn(), epochs=2, resume=tmp_path / "ck" / "r" / "last.pt", **kw)
     assert len(h2.confusion) == 2 and h2.confusion[0] == h1.confusion[0] and h2.per_class[0] == h1.per_class[0]
-    record = json.loads((tmp_path / "runs" / "r" / "nbtrain-run.json").read_text())
+    record = read_run(tmp_path / "runs" / "r")                                  # the JSON and its rows file
     assert record["history"]["confusion"] == h2.confusion and record["history"]["per_class"] == h2.per_class
     back = insight.history_of(tmp_path / "runs" / "r")
     assert back.confused_pairs(3) == h2.confused_pairs(3) and back.top_losses == h2.top_losses

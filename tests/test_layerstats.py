@@ -88,7 +88,7 @@ def test_activations_on_the_probe_batch_in_eval_mode_with_every_mode_restored():
         pass
     st = S()
     st.model, st.probe, st.loop_spec, st.val_loader = model, (x, None), None, None
-    st.callbacks, st.epoch, st.step = [], 0, 5
+    st.callbacks, st.epoch, st.step, st.history = [], 0, 5, None
     stats.on_fit_start(st)
     assert stats.act_names == ["1 ReLU", "4 Tanh"]                      # Softmax (a probability layer) aside
     stats.on_epoch_end(st, {})
@@ -133,17 +133,17 @@ def test_tensorboard_gets_the_layer_statistics_as_scalars(tmp_path):
 
 def test_defaults_add_layer_stats_before_the_doctor_and_only_when_something_reads_them():
     ls = LoopSpec(logdir="", checkpoint_dir="")
-    kinds = [type(c).__name__ for c in default_sinks(ls, run_name="r", is_main=True, monitor_keys=["loss"],
+    kinds = [type(c).__name__ for c in default_sinks(ls, run_name="r", is_main=True,
                                                     dashboard=False, progress=False)]
     assert kinds == ["NanGuard", "LayerStats", "Doctor"]
-    none = default_sinks(ls, run_name="r", is_main=True, monitor_keys=["loss"], dashboard=False, progress=False,
+    none = default_sinks(ls, run_name="r", is_main=True, dashboard=False, progress=False,
                          doctor=False)
     assert [type(c).__name__ for c in none] == ["NanGuard"]
     mine = LayerStats(every=5)
-    given = default_sinks(ls, run_name="r", is_main=True, monitor_keys=["loss"], dashboard=False, progress=False,
+    given = default_sinks(ls, run_name="r", is_main=True, dashboard=False, progress=False,
                           callbacks=[mine])
     assert [type(c).__name__ for c in given] == ["NanGuard", "Doctor", "LayerStats"] and given[-1] is mine
-    workers = default_sinks(ls, run_name="r", is_main=False, monitor_keys=["loss"], dashboard=False, progress=False)
+    workers = default_sinks(ls, run_name="r", is_main=False, dashboard=False, progress=False)
     assert [type(c).__name__ for c in workers] == ["NanGuard"]
 
 

@@ -5,6 +5,7 @@ import threading
 import pytest
 from fakeloop import mini_fit
 
+from nbtrain.errors import NbtrainError
 from nbtrain.train.background import Run, start_background
 
 WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
@@ -35,7 +36,7 @@ def test_stop_acts_within_one_batch():
     history = run.wait(WAIT)
     assert run.done and run.state.step == 3 and run.state.stop_reason == "stopped by you"
     assert history is run.history and len(history) == 1            # the stopped epoch still closes whole
-    assert set(history[0]) == {"loss", "val_loss", "val_accuracy", "epoch"}
+    assert set(history.epochs[0]) == {"loss", "val_loss", "val_accuracy", "epoch", "step"}
 
 
 def test_pause_blocks_after_the_batch_and_resume_finishes_the_run():
@@ -52,6 +53,25 @@ def test_pause_blocks_after_the_batch_and_resume_finishes_the_run():
     history = run.wait(WAIT)
     assert run.state.step == 12 and len(history) == 2 and run.state.stop_reason == ""
     assert run.model is run.state.model and repr(run).startswith("Run(done")
+
+
+def test_scale_lr_from_python_scales_the_lr_from_the_next_step_and_the_record_keeps_it():
+    hook, reached, go = _meet_at(3)
+    seen = {}
+    run = start_background({"epochs": 2, "step_hook": lambda s: (seen.setdefault(s.step, s.optimizer.param_groups[0]
+                                                                                  ["lr"]), hook(s)),
+                            "dashboard": False, "lr": 0.05}, fit=_fake_fit)
+    assert reached.wait(WAIT)
+    run.scale_lr(0.5)                                                # asked during step 3: applied at its end
+    go.set()
+    history = run.wait(WAIT)
+    assert seen[3] == 0.05 and all(seen[t] == pytest.approx(0.025) for t in range(4, 13))
+    assert history.lr_scales == [[3, 0.5]] and history.lr_scale == 0.5
+    assert [r[1][0] for r in history.lr_rows if r[0] >= 4] == pytest.approx([0.025] * 5)     # the log points after
+    with pytest.raises(NbtrainError) as e:
+        run.scale_lr(0)
+    assert str(e.value) == ("scale_lr(scale): the LR scale must be a positive number, got 0 (e.g. 0.5 halves the "
+                            "planned LR, 1.0 goes back to it)")
 
 
 def test_stop_while_paused_ends_the_run():

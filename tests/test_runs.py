@@ -13,6 +13,7 @@ from torch import nn
 import nbtrain as nb
 from nbtrain.sinks.runinfo import RunInfo
 from nbtrain.train.rundirs import FILENAME
+from nbtrain.train.runfile import ROWS, read_run
 
 QUIET = {"dashboard": False, "progress": False, "doctor": False}
 
@@ -91,7 +92,7 @@ def test_status_epochs_and_best(logdir):
         "nan": "nan", "error": "error"}
     assert rows["a"]["epochs"] == "2/2" and rows["stopped"]["epochs"] == "1/3"
     assert rows["stopped"]["stop_reason"] == "enough"
-    assert rows["error"]["stop_reason"] == "ValueError: boom"
+    assert rows["error"]["stop_reason"] == "error: ValueError: boom"          # the loop's words, as in the record
     assert rows["nan"]["stop_reason"].startswith("step 3: the loss became nan")
     rec = r["a"]
     vl = [e["val_loss"] for e in rec["history"]["epochs"]]
@@ -175,7 +176,7 @@ def test_record_written_atomically_at_start(tmp_path):
 
     _parts_fit(tmp_path / "r", "p", Peek())
     assert seen["rec"]["status"] == "running" and seen["rec"]["epochs_done"] == 0
-    assert [p.name for p in (tmp_path / "r" / "p").glob("*nbtrain-run*")] == [FILENAME]   # no temporary file left
+    assert sorted(p.name for p in (tmp_path / "r" / "p").glob("*nbtrain-run*")) == [FILENAME, ROWS]   # no temp file
 
 
 def test_cli_run_is_listed(tmp_path):
@@ -189,11 +190,11 @@ def test_cli_run_is_listed(tmp_path):
     assert rows["cli"]["status"] == "finished" and rows["cli"]["epochs"] == "1/1"
 
 
-def test_epoch_end_writes_at_most_every_few_seconds_and_the_end_always(tmp_path):
-    """Each write encodes the whole record (it grows with the run): epochs of 2 s (a fake clock) and every=5 write
-    after epochs 3 and 6 (5 s since the last write), and the final record holds all 7."""
+def test_rows_are_appended_at_each_epoch_end_and_the_small_header_every_few_seconds(tmp_path):
+    """The rows file grows by what is new (each read is a prefix of the next: nothing is encoded twice); the header
+    (epochs of 2 s on a fake clock, every=5) is replaced after epochs 3 and 6, and at the end."""
     now = [0.0]
-    seen = []
+    seen, rows = [], []
 
     class Tick(nb.Callback):
         def on_epoch_start(self, state):
@@ -201,11 +202,29 @@ def test_epoch_end_writes_at_most_every_few_seconds_and_the_end_always(tmp_path)
 
         def on_epoch_end(self, state, logs):          # after RunInfo's: what a reader finds now
             seen.append(json.loads((tmp_path / "r" / "p" / FILENAME).read_text())["epochs_done"])
+            rows.append((tmp_path / "r" / "p" / ROWS).read_text())
 
     torch.manual_seed(0)
     x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
     nb.fit(model=nn.Linear(4, 2), train=(x, y), epochs=7, logdir=str(tmp_path / "r"), run_name="p", checkpoint_dir="",
            callbacks=[RunInfo(clock=lambda: now[0], every=5.0), Tick()], **QUIET)
     assert seen == [0, 0, 3, 3, 3, 6, 6]
-    rec = json.loads((tmp_path / "r" / "p" / FILENAME).read_text())
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(rows, rows[1:]))
+    assert [len(history_of_rows_text(r)) for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    rec = read_run(tmp_path / "r" / "p")
     assert rec["status"] == "finished" and rec["epochs_done"] == 7 and len(rec["history"]["epochs"]) == 7
+    assert rec["history"]["epochs"] == json.loads(json.dumps(rec["history"]["epochs"]))   # plain JSON
+
+
+def history_of_rows_text(text: str) -> list:
+    return [v for kind, v in map(json.loads, text.splitlines()) if kind == "epoch"]
+
+
+def test_a_line_cut_short_by_a_kill_is_skipped_and_a_version_1_file_still_reads(tmp_path):
+    (tmp_path / ROWS).write_text('["epoch", {"epoch": 1, "loss": 0.5}]\n["epoch", {"epoch": 2, "lo')
+    (tmp_path / FILENAME).write_text(json.dumps({"version": 2, "status": "running", "monitor": "loss", "mode": "min"}))
+    rec = read_run(tmp_path)
+    assert rec["history"]["epochs"] == [{"epoch": 1, "loss": 0.5}]
+    old = {"version": 1, "status": "finished", "history": {"epochs": [{"epoch": 1, "loss": 0.25}]}}
+    (tmp_path / FILENAME).write_text(json.dumps(old))
+    assert read_run(tmp_path / FILENAME)["history"] == old["history"]

@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 
 from ..errors import NbtrainError
-from ..train.rundirs import FILENAME
+from ..train.runfile import FILENAME, read_run
 
 IGNORED = ("loop.run_name", "loop.logdir", "loop.checkpoint_dir")   # differ between any two runs; not a hyperparameter
 COLUMNS = ("name", "status", "epochs", "duration", "started")
@@ -86,7 +86,7 @@ def read_record(run_dir: Path, logdir: Path) -> dict:
         return {"run_name": name, "status": "unknown", "spec": {}, "best": {}, "history": {"epochs": []},
                 "stop_reason": "no nbtrain-run.json (a run written before RunInfo, or by another tool)"}
     try:
-        r = json.loads(f.read_text())
+        r = read_run(f)
     except (OSError, json.JSONDecodeError) as e:
         return {"run_name": name, "status": "unreadable", "spec": {}, "best": {}, "history": {"epochs": []},
                 "stop_reason": f"{FILENAME}: {e}"}

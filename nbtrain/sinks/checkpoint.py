@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
 
-from ..errors import NbtrainError
 from ..train.callbacks import Callback
-from .early_stop import improved
+from ..train.history import record_of
+from ..train.rundirs import check_writable
 
 
 # -- writing, reading ------------------------------------------------------------------------------
@@ -46,18 +45,19 @@ def link_atomic(src, dst) -> Path:
 
 # -- the sink ---------------------------------------------------------------------------------------
 class Checkpoint(Callback):
-    """Writes ``epoch_NNN.pt`` every epoch (keeping the last ``keep_last``), ``best.pt`` when ``monitor``
-    improves, ``last.pt`` at the end, and ``interrupted.pt`` when the run is interrupted mid-epoch.
+    """Writes ``epoch_NNN.pt`` every epoch (keeping the last ``keep_last``), ``best.pt`` at the run record's best
+    epoch, ``last.pt`` at the end, and ``interrupted.pt`` when the run is interrupted mid-epoch.
 
-    ``saver(obj, path)`` is injectable (default torch.save) so the logic is testable without a disk.
+    The best epoch is the record's (``state.history.best()``: the run's monitor and mode); ``monitor`` (and
+    ``mode``, else the metric's catalog direction) name another key. ``saver(obj, path)`` is injectable (default
+    torch.save) so the logic is testable without a disk.
     """
-    state_key = "checkpoint"
 
-    def __init__(self, directory, keep_last: int = 2, monitor: str = "val_loss", mode: str = "min",
+    def __init__(self, directory, keep_last: int = 2, monitor: str | None = None, mode: str | None = None,
                  saver=torch.save):
         self.dir = Path(directory)
         self.keep_last, self.monitor, self.mode, self.saver = keep_last, monitor, mode, saver
-        self.best = None
+        self.best = None                        # the best value so far (the record's)
         self.written: list[Path] = []
         self.interrupted: Path | None = None    # interrupted.pt, once written
         self.last: Path | None = None           # last.pt, once written
@@ -78,9 +78,9 @@ class Checkpoint(Callback):
         if path is None:
             return
         self.written.append(path)
-        value = logs.get(self.monitor)
-        if value is not None and improved(value, self.best, self.mode, 0.0):
-            self.best = value
+        top = record_of(state).best(self.monitor, self.mode)
+        if top is not None and top[2] == logs.get("epoch", state.epoch + 1):
+            self.best = top[1]
             link_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
         self._prune()
 
@@ -97,12 +97,6 @@ class Checkpoint(Callback):
         if state.history is not None and not state.history.epochs and self.interrupted is None:
             return
         self.last = self._write(state, "last.pt")
-
-    def state_dict(self) -> dict:
-        return {"best": self.best}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.best = d.get("best")
 
 
 def clean_stale_temps(directory: Path) -> list[Path]:
@@ -130,15 +124,3 @@ def finite_weights(model) -> bool:
     """True when every parameter and buffer is finite (one read at save time, not per step)."""
     ts = [t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]
     return all(bool(torch.isfinite(t).all()) for t in ts)
-
-
-def check_writable(directory: Path, where: str) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".nbtrain-write-test-", dir=directory)   # unique per run and thread
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise NbtrainError(f"cannot write to {str(directory)!r} ({e.strerror or e})", where,
-                           "choose a folder you can write to") from None
-

@@ -1,18 +1,21 @@
-"""Run control: Stop, Pause and the LR slider from another thread (a Run handle or a dashboard's buttons).
+"""Run control: Stop, Pause and the LR scale from another thread (a Run handle or a dashboard's buttons).
 
 Stop and pause act between batches: ``Control`` is a callback whose ``on_batch_end`` asks the loop to stop
 (``state.request_stop``; the loop checks ``state.should_stop`` right after) or blocks while paused. It is put after
 every other callback, so a pause or stop asked during a batch's callbacks acts at that batch's end, and a stop
-while paused runs no further batch. An LR factor asked with ``scale_lr`` is applied at the next batch end.
+while paused runs no further batch. An LR scale asked with ``scale_lr`` (the dashboard's slider, ``Run.scale_lr``)
+is applied at the next batch end, in the training thread (``state.set_lr_scale``: the run record keeps it).
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 
+from ..errors import NbtrainError
 from ..train.callbacks import Callback
+from ..train.history import STOPPED_BY_YOU
 
-STOP_REASON = "stopped by you"
 PAUSE_POLL = 0.1
 
 
@@ -29,6 +32,7 @@ class Control(Callback):
         self._running.set()
         self.blocked = threading.Event()           # set while the loop is blocked in a pause
         self.while_paused = None                   # called every PAUSE_POLL s while blocked (a dashboard's inbox)
+        self.pending_scale: float | None = None    # an LR scale asked, applied at the next batch end
 
     @property
     def paused(self) -> bool:
@@ -37,7 +41,7 @@ class Control(Callback):
     def stop(self) -> None:
         self.stop_requested = True
         if self.state is not None:
-            self.state.request_stop(STOP_REASON)
+            self.state.request_stop(STOPPED_BY_YOU)
         self._running.set()                        # a paused loop wakes up to stop
 
     def pause(self) -> None:
@@ -46,6 +50,14 @@ class Control(Callback):
 
     def resume(self) -> None:
         self._running.set()
+
+    def scale_lr(self, scale: float) -> None:
+        """Train from the next step on with ``scale`` times the planned LR, in every param group and for the
+        schedule ahead (1.0: the plan again); the loop applies it at the next batch end."""
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise NbtrainError(f"the LR scale must be a positive number, got {scale!r}", "scale_lr(scale)",
+                               "e.g. 0.5 halves the planned LR, 1.0 goes back to it")
+        self.pending_scale = float(scale)
 
     def paused_seconds(self) -> float:
         """How long the loop has been blocked in pauses (the one going on included)."""
@@ -56,10 +68,13 @@ class Control(Callback):
         self.state = state
         self._paused_total, self._paused_since = 0.0, None
         if self.stop_requested:
-            state.request_stop(STOP_REASON)
+            state.request_stop(STOPPED_BY_YOU)
 
     def on_batch_end(self, state, logs) -> None:
-        """After a batch: block while paused, then pass a stop request on to the loop (which checks it next)."""
+        """After a batch: apply an LR scale asked, block while paused, then pass a stop request on to the loop."""
+        scale, self.pending_scale = self.pending_scale, None
+        if scale is not None and state.optimizer is not None:
+            state.set_lr_scale(scale)
         if not self._running.is_set():
             self.paused_at = state.step
             self._paused_since = self.clock()
@@ -70,4 +85,4 @@ class Control(Callback):
             self._paused_total += self.clock() - self._paused_since
             self._paused_since = None
         if self.stop_requested:
-            state.request_stop(STOP_REASON)
+            state.request_stop(STOPPED_BY_YOU)

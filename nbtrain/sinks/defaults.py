@@ -31,7 +31,7 @@ def display_sinks(dashboard, progress: bool) -> list:
     return [ProgressBar()] if progress else []
 
 
-def default_sinks(ls, *, run_name: str, is_main: bool, monitor_keys: list, dashboard="auto", progress=True,
+def default_sinks(ls, *, run_name: str, is_main: bool, dashboard="auto", progress=True,
                   doctor=True, callbacks=()) -> list:
     """Every callback of a run, in dispatch order, the user's ``callbacks`` included (History is the loop's)."""
     out: list = [NanGuard()]
@@ -50,7 +50,6 @@ def default_sinks(ls, *, run_name: str, is_main: bool, monitor_keys: list, dashb
                 out.append(RunInfo())      # <run>/nbtrain-run.json: what nb.runs() lists
         out += shown
     out += list(callbacks)
-    if ls.checkpoint_dir and is_main:
-        monitor = ls.monitor if ls.monitor in monitor_keys else "loss"
-        out.append(Checkpoint(Path(ls.checkpoint_dir) / run_name, ls.keep_last, monitor, ls.mode))
+    if ls.checkpoint_dir and is_main:        # best.pt: the run record's best epoch (its monitor and mode)
+        out.append(Checkpoint(Path(ls.checkpoint_dir) / run_name, ls.keep_last))
     return out

@@ -2,37 +2,25 @@
 
 A callback, on by default. It watches the events (the loss trend at log points, the model's mode after a step)
 and looks at the model's inputs through forward pre-hooks: the first training batch (normalization) and every
-BatchNorm input (batch size 1). Each warning is kept in ``self.said`` and ``state.notes``; a display that shows the
-notes (the live dashboard: ``shows_notes``) is where a notebook user reads it, so the default ``emit``
-(``warnings.warn`` with ``DoctorWarning``) speaks only when no such display runs. A loss that is not finite is
-NanGuard's to report (nbtrain/sinks/nan_guard.py), not the doctor's. Which transforms are random is the
-catalog's ``random`` tag (nbtrain.spec.catalog.TRANSFORMS). With a LayerStats sink in the run (fit() adds one), the
-rules of nbtrain/sinks/layerrules.py read its numbers: vanishing or exploding gradients and an update/weight ratio
-far from ~1e-3 at log points, dead ReLUs at epoch ends; on CUDA, the peak memory near the device's total.
+BatchNorm input (batch size 1). Each warning is kept in ``self.said`` and in the run record's notes
+(``state.note``); a display that shows the notes (the live dashboard: ``shows_notes``) is where a notebook user
+reads it, so the default ``emit`` (``warnings.warn`` with ``DoctorWarning``) speaks only when no such display runs.
+A loss that is not finite is NanGuard's to report (nbtrain/sinks/nan_guard.py), not the doctor's. Which transforms
+are random is the catalog's (nbtrain.spec.catalog.is_random). With layer statistics in the run record (fit() adds a
+LayerStats sink), the rules of nbtrain/sinks/layerrules.py read them: vanishing or exploding gradients and an
+update/weight ratio far from ~1e-3 at log points, dead ReLUs at epoch ends; on CUDA, the peak memory near the
+device's total.
 """
 from __future__ import annotations
 
 import math
 import warnings
 
-from ..spec.catalog import TRANSFORMS
+from ..spec.catalog import is_random
 from ..train.callbacks import Callback
+from ..train.history import record_of
 from . import layerrules as rules
-from .layerstats import LayerStats
 from .memory import cuda_memory, near_limit
-
-
-def shown(state) -> bool:
-    """True when one of the run's callbacks shows ``state.notes`` to the user (so no warning is printed too)."""
-    return any(getattr(c, "shows_notes", False) for c in getattr(state, "callbacks", None) or ())
-
-
-def say(state, msg: str, category=UserWarning) -> None:
-    """Add a note to the run and warn with it, unless a display shows the notes already."""
-    if state is not None:
-        state.notes.append(msg)
-    if state is None or not shown(state):
-        warnings.warn(msg, category, stacklevel=3)
 
 
 class DoctorWarning(UserWarning):
@@ -58,7 +46,7 @@ class Doctor(Callback):
         self._hooks: list = []
         self._first = None
         self._state = None
-        self._layers, self._seen = None, [0, 0]
+        self._layers, self._seen = None, [0, 0]      # the run record (its layer statistics), rows read so far
 
     def warn(self, code: str, msg: str) -> None:
         if code in self.said:
@@ -68,13 +56,15 @@ class Doctor(Callback):
             if self._state is not None:
                 self._state.notes.append(msg)
             self.emit(code, msg)
+        elif self._state is not None:
+            self._state.note(msg, DoctorWarning)
         else:
-            say(self._state, msg, DoctorWarning)
+            warnings.warn(msg, DoctorWarning, stacklevel=2)
 
     # -- events ----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self._state, self._trend, self._seen = state, [], [0, 0]
-        self._layers = next((c for c in state.callbacks or () if isinstance(c, LayerStats)), None)
+        self._layers = record_of(state)
         model = state.model
         if model is None:
             return
@@ -110,10 +100,10 @@ class Doctor(Callback):
                       f"{self.rising} log points, at step {state.step} ({lower})")
 
     def on_epoch_end(self, state, logs) -> None:
-        ls = self._layers
-        if ls is not None and len(ls.acts) > self._seen[1]:
-            self._seen[1] = len(ls.acts)
-            self._say(rules.dead_units(ls.acts[-1], ls.act_names))
+        h = self._layers
+        if h is not None and len(h.act_rows) > self._seen[1]:
+            self._seen[1] = len(h.act_rows)
+            self._say(rules.dead_units(h.act_rows[-1], h.act_names))
         self._check_memory(state)
 
     def on_fit_end(self, state) -> None:
@@ -127,13 +117,13 @@ class Doctor(Callback):
             self.warn(*found)
 
     def _check_layers(self, state) -> None:
-        ls = self._layers
-        if ls is None or len(ls.rows) == self._seen[0]:
+        h = self._layers
+        if h is None or len(h.layer_rows) == self._seen[0]:
             return
-        self._seen[0] = len(ls.rows)
-        self._say(rules.vanishing(ls.rows, ls.names))
-        self._say(rules.exploding(ls.rows, ls.names))
-        self._say(rules.update_ratio(ls.rows, _lr(state)))
+        self._seen[0] = len(h.layer_rows)
+        self._say(rules.vanishing(h.layer_rows, h.layer_names))
+        self._say(rules.exploding(h.layer_rows, h.layer_names))
+        self._say(rules.update_ratio(h.layer_rows, _lr(state)))
 
     def _check_memory(self, state) -> None:
         if "memory" not in self.said:
@@ -189,16 +179,10 @@ def _lr(state) -> float:
         return 0.0
 
 
-def _is_random(name: str) -> bool:
-    """A transform that draws random numbers: the catalog's ``random`` tag, or a torchvision Random* class."""
-    entry = TRANSFORMS.get(name)
-    return name.startswith("Random") or (entry is not None and "random" in entry.tags)
-
-
 def _random_in_spec(spec) -> str:
     data = getattr(spec, "data", None)
     for t in getattr(data, "val_transforms", None) or []:
-        if _is_random(t.type):
+        if is_random(t.type):
             return t.type
     return ""
 
@@ -220,7 +204,7 @@ def _random_in_transform(t, depth: int = 0) -> str:
     if t is None or depth > 4:
         return ""
     mod = type(t).__module__ or ""
-    if mod.startswith("torchvision") and _is_random(type(t).__name__):
+    if mod.startswith("torchvision") and is_random(type(t).__name__):
         return type(t).__name__
     for child in getattr(t, "transforms", None) or []:
         name = _random_in_transform(child, depth + 1)

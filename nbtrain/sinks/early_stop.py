@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import copy
-import math
 
 from ..train.callbacks import Callback
-
-
-def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    if best is None or (isinstance(best, float) and math.isnan(best)):
-        return not math.isnan(value)
-    return value < best - min_delta if mode == "min" else value > best + min_delta
+from ..train.history import improved
 
 
 class EarlyStopping(Callback):
-    """Watches ``monitor`` at each epoch end; restores the best weights at the end when ``restore_best``."""
+    """Watches ``monitor`` at each epoch end; restores the best weights at the end when ``restore_best``.
+
+    Its ``best`` is the last value that improved by more than ``min_delta`` (what patience counts from), not the
+    record's best epoch (``state.history.best()``), which counts any improvement."""
     state_key = "early_stopping"
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 3, min_delta: float = 0.0,

@@ -18,11 +18,10 @@ channel of a conv map counts as dead only if it is 0 at every position) or a fea
 host sync. The hooks exist only for that forward pass. On epochs shorter than ~1 s the pass runs at the first and
 the last epoch and as often as ``budget`` (0.5% of the time) allows between them.
 
+The numbers go to the run record (``state.history``: ``layer_names``, ``act_names``, ``layer_rows``, ``act_rows``),
+where the doctor, the dashboard and TensorBoard read them; ``rows`` and ``acts`` here are the record's lists.
 ``rows``: ``[{"step", "grad": [per layer], "update": [per layer]}]`` (None where a layer has no gradient or a
 value is not finite); ``acts``: ``[{"epoch", "step", "mean", "std", "dead"}]`` with one value per ``act_names``.
-With a TensorBoard sink in the run, the numbers also go there as scalars (``layers/grad_norm/<layer>`` and
-``layers/update_ratio/<layer>`` at each log point's step, ``layers/act_mean|act_std|dead/<layer>`` at each epoch),
-through that sink's writer (one event file per run).
 """
 from __future__ import annotations
 
@@ -35,8 +34,8 @@ from ..env import one_cpu_thread
 from ..spec.catalog import LAYERS, tags_of
 from ..train.callbacks import Callback, due_within_budget
 from ..train.features import probe_forward
+from ..train.history import History, record_of
 from ..train.steps import autocast
-from .tensorboard import TensorBoard, write_scalars
 
 
 def _finite(values: list) -> list:
@@ -106,21 +105,35 @@ class LayerStats(Callback):
                  clock=time.perf_counter):
         self.every, self.max_layers, self.budget, self.clock = every, max_layers, budget, clock
         self._probed_at = None                # when the last probe pass ended (clock), None before the first
-        self.names: list[str] = []           # the layers with parameters, "<module name> <Type>"
-        self.act_names: list[str] = []       # the activation layers
-        self.rows: list[dict] = []
-        self.acts: list[dict] = []
+        self.record = History()              # the run's record (state.history) once the run starts
         self.costs: dict = {"copy": [], "log": [], "epoch": []}   # seconds of each part's work (benchmarks read it)
         self._params, self._owner, self._owners, self._prev, self._acts = [], None, [], None, []
         self.error = None                    # what stopped the statistics (training goes on without them)
-        self._writer_at = [0, 0]             # rows and acts already written to TensorBoard
         self._every = 20
         self._probe = None
+
+    @property
+    def names(self) -> list[str]:
+        """The layers with parameters, ``"<module name> <Type>"``."""
+        return self.record.layer_names
+
+    @property
+    def act_names(self) -> list[str]:
+        return self.record.act_names
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.record.layer_rows
+
+    @property
+    def acts(self) -> list[dict]:
+        return self.record.act_rows
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         model = state.model
-        self.rows, self.acts, self._prev, self._writer_at = [], [], None, [0, 0]
+        self.record = record_of(state)
+        self.record.layer_rows, self.record.act_rows, self._prev = [], [], None
         self.costs = {"copy": [], "log": [], "epoch": []}
         self._probed_at = None
         if model is None:
@@ -133,13 +146,13 @@ class LayerStats(Callback):
             if own:
                 layers.append((f"{name or 'model'} {type(m).__name__}", own))
         layers = layers[:self.max_layers]
-        self.names = [n for n, _ in layers]
+        self.record.layer_names = [n for n, _ in layers]
         self._params = [p for _, ps in layers for p in ps]
         self._owners = [i for i, (_, ps) in enumerate(layers) for _ in ps]      # each parameter's layer
         device = self._params[0].device if self._params else None
         self._owner = torch.tensor(self._owners, dtype=torch.long, device=device) if self._owners else None
         self._acts = _act_layers(model)[:self.max_layers]
-        self.act_names = [f"{n} {type(m).__name__}" for n, m in self._acts]
+        self.record.act_names = [f"{n} {type(m).__name__}" for n, m in self._acts]
         probe = state.probe
         if probe is None and self._acts:
             probe = first_samples(state.val_loader)
@@ -164,7 +177,7 @@ class LayerStats(Callback):
         try:
             with small_ops(self._params[0].device):
                 row = self.layer_norms(self._prev if self._fresh(state) else None)
-            self.rows.append({"step": state.step, **row})
+            self.record.record_layers(row={"step": state.step, **row})
         except Exception as e:  # noqa: BLE001 - e.g. a model split over devices: no statistics, training goes on
             self.error, self._params, self._prev = e, [], None
         self.costs["log"].append(time.perf_counter() - t)
@@ -182,15 +195,13 @@ class LayerStats(Callback):
                 amp = getattr(state.loop_spec, "amp", "off") or "off"
                 with small_ops(device), autocast(amp, getattr(device, "type", "cpu")):   # as the model trains
                     row = self.activations(state.model, x)
-                self.acts.append({"epoch": state.epoch + 1, "step": state.step, **row})
+                self.record.record_layers(acts={"epoch": state.epoch + 1, "step": state.step, **row})
             except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
                 self.error, self._acts = e, []
             self._probed_at = self.clock()
             self.costs["epoch"].append(self._probed_at - t)
-        self._write(state)
 
     def on_fit_end(self, state) -> None:
-        self._write(state)
         self._prev = self._probe = None       # the buffers go with the run
 
     # -- the numbers ------------------------------------------------------------------------------
@@ -237,18 +248,3 @@ class LayerStats(Callback):
             for i, (mean, std, dead) in zip(keys, values):
                 out["mean"][i], out["std"][i], out["dead"][i] = _finite([mean, std, dead])
         return out
-
-    # -- TensorBoard ------------------------------------------------------------------------------
-    def _write(self, state) -> None:
-        tb = next((c for c in state.callbacks or () if isinstance(c, TensorBoard) and c.writer is not None), None)
-        if tb is None:
-            return
-        rows, acts = self.rows[self._writer_at[0]:], self.acts[self._writer_at[1]:]
-        self._writer_at = [len(self.rows), len(self.acts)]
-        items = [(f"layers/{tag}/{name.replace(' ', '_')}", v, r["step"]) for r in rows
-                 for key, tag in (("grad", "grad_norm"), ("update", "update_ratio"))
-                 for name, v in zip(self.names, r[key]) if v is not None]
-        items += [(f"layers/{tag}/{name.replace(' ', '_')}", v, a["epoch"]) for a in acts
-                  for key, tag in (("mean", "act_mean"), ("std", "act_std"), ("dead", "dead"))
-                  for name, v in zip(self.act_names, a[key]) if v is not None]
-        write_scalars(tb.writer, items)

@@ -1,14 +1,13 @@
 """Stop the run when the loss stops being a finite number, naming the step and what to try.
 
-The one place that detects it (the doctor leaves it here): the message becomes the run's stop reason and a note
-(``state.notes``), and a RuntimeWarning only where no display shows the notes (the live dashboard does).
+The one place that detects it (the doctor leaves it here): the message becomes the run's stop reason and a note in
+the run record (``state.note``), and a RuntimeWarning only where no display shows the notes (the live dashboard does).
 """
 from __future__ import annotations
 
 import math
 
 from ..train.callbacks import Callback
-from .doctor import say
 
 
 class NanGuard(Callback):
@@ -33,6 +32,6 @@ class NanGuard(Callback):
                         f"(lower the learning rate, {lower}, or set grad_clip=1.0)")
         state.request_stop(self.message)
         if self.warn:
-            say(state, self.message, RuntimeWarning)
+            state.note(self.message, RuntimeWarning)
         else:
             state.notes.append(self.message)

@@ -1,60 +1,29 @@
-"""RunInfo: ``<run_dir>/nbtrain-run.json``, what ``nb.runs(logdir)`` reads back about a run.
+"""RunInfo: a reader of the run record that keeps ``<run_dir>/nbtrain-run.json`` and ``nbtrain-run.jsonl``, what
+``nb.runs(logdir)`` and ``nb.history_of(run folder)`` read back about a run (nbtrain.train.runfile: the format).
 
-Written atomically (a temporary file, then ``os.replace``) at fit start, at epoch ends (at most every ``every``
-seconds, 5 by default: each write encodes the whole record, which grows with the run) and at fit end:
-the spec (or, for parts a user built, the loop settings, the model's class and size and the optimizer's
-hyperparameters in the spec's layout), the status, start and end time, duration, epochs done, the best
-value of every logged metric, the final logs and the per-epoch history (curves when TensorBoard is absent).
+At fit start, at epoch ends and at the end, the rows the record got since the last write (log points, epoch rows,
+validations, notes) are appended to ``nbtrain-run.jsonl``, each write costing what is new, not the whole record;
+``nbtrain-run.json`` (the spec, or for parts a user built the loop settings, the model's class and size and the
+optimizer's hyperparameters in the spec's layout; the status, start and end time, duration, epochs done, the
+record's best epoch by the run's monitor and mode, the best value of every logged metric, the final logs) is small
+and replaced atomically, at most every ``every`` seconds between the start and the end.
 
-Status: ``running`` until the end, then ``finished``, ``stopped`` (a callback, early stopping or the Stop
-button asked), ``interrupted`` (KeyboardInterrupt, the kernel's stop button), ``nan`` (the loss stopped
+Status: the record's: ``running`` until the end, then ``finished``, ``stopped`` (a callback, early stopping or the
+Stop button asked), ``interrupted`` (KeyboardInterrupt, the kernel's stop button), ``nan`` (the loss stopped
 being finite) or ``error`` (an exception ended the run; ``stop_reason`` holds it).
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import socket
 import time
 from pathlib import Path
 
 from ..train.callbacks import Callback
-from ..train.rundirs import FILENAME
+from ..train.history import record_of
+from ..train.runfile import FILENAME, ROWS, VERSION, append_rows, plain, write_atomic
 
-VERSION = 1
-MAXIMIZE = ("acc", "f1", "precision", "recall", "auc", "r2")   # metric names where higher is better
-
-
-def higher_is_better(key: str) -> bool:
-    return any(m in key for m in MAXIMIZE)
-
-
-def best_of(epochs: list[dict]) -> dict:
-    """{metric: best value over the epochs}: the lowest loss or error, the highest accuracy-like value."""
-    best: dict = {}
-    for e in epochs:
-        for k, v in e.items():
-            if k in ("epoch", "step") or k.startswith("lr") or not _finite(v):
-                continue
-            if k not in best or (v > best[k] if higher_is_better(k) else v < best[k]):
-                best[k] = v
-    return best
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _plain(d: dict) -> dict:
-    """JSON-safe logs: numbers (NaN and inf as strings, since JSON has neither), strings and bools."""
-    out = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, float) and not math.isfinite(v):
-            out[k] = str(v)
-        elif isinstance(v, (int, float, str, bool)) or v is None:
-            out[k] = v
-    return out
+__all__ = ["RunInfo", "FILENAME", "describe_parts"]
 
 
 def describe_parts(state) -> dict:
@@ -75,16 +44,9 @@ def describe_parts(state) -> dict:
     return out
 
 
-def write_atomic(path: Path, record: dict) -> None:
-    """Compact JSON, through json's C encoder (any indent takes its pure-Python one: 5x the time, every epoch)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, path)
-
-
 class RunInfo(Callback):
-    """Writes ``nbtrain-run.json`` into the run's folder (``state.run_dir``, or ``run_dir`` given here); only on
-    the main rank, and not at all when the run has no folder (``logdir=''``)."""
+    """Writes ``nbtrain-run.json`` and ``nbtrain-run.jsonl`` into the run's folder (``state.run_dir``, or ``run_dir``
+    given here); only on the main rank, and not at all when the run has no folder (``logdir=''``)."""
 
     def __init__(self, run_dir=None, clock=time.time, every: float = 5.0):
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -92,80 +54,78 @@ class RunInfo(Callback):
         self._written_at = 0.0
         self.path: Path | None = None
         self.record: dict = {}
+        self._at = {"steps": 0, "epochs": 0, "notes": 0, "validations": 0}    # the record's rows written so far
 
     def on_fit_start(self, state) -> None:
         run_dir = self.run_dir or state.run_dir
-        main = state.is_main
-        self.path = Path(run_dir) / FILENAME if run_dir is not None and main else None
+        self.path = Path(run_dir) / FILENAME if run_dir is not None and state.is_main else None
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        loop = state.loop_spec
-        now = self.clock()
+        h, now = record_of(state), self.clock()
         self.record = {
-            "version": VERSION, "run_name": state.run_name or self.path.parent.name,
-            "status": "running", "stop_reason": "",
-            "start_time": _iso(now), "end_time": None, "start": now, "duration_s": 0.0,
-            "epochs": state.epochs, "epochs_done": 0, "step": state.step,
-            "monitor": getattr(loop, "monitor", "val_loss"), "mode": getattr(loop, "mode", "min"),
-            "from_spec": state.spec is not None,
+            "version": VERSION, "run_name": state.run_name or self.path.parent.name, "rows": ROWS,
+            "status": "running", "stop_reason": "", "start_time": _iso(now), "end_time": None, "start": now,
+            "duration_s": 0.0, "epochs": state.epochs, "epochs_done": 0, "step": state.step,
+            "monitor": h.monitor, "mode": h.mode, "best_epoch": None, "from_spec": state.spec is not None,
             "spec": state.spec.to_dict() if state.spec is not None else describe_parts(state),
-            "best": {}, "final_logs": {}, "history": {"epochs": []},
-            "host": socket.gethostname(), "pid": os.getpid(),
+            "best": {}, "final_logs": {}, "final": {}, "host": socket.gethostname(), "pid": os.getpid(),
         }
+        first = [["insight", h.insight_dict(copies=False)]] if h.validations else []   # a resumed run's so far
+        self._at = {"steps": 0, "epochs": 0, "notes": 0, "validations": h.validations}
+        append_rows(self.path.with_name(ROWS), first + self._new_rows(h), fresh=True)
         write_atomic(self.path, self.record)
         self._written_at = self.clock()
 
     def on_epoch_end(self, state, logs: dict) -> None:
-        if self.path is None or self.clock() - self._written_at < self.every:
-            return
-        self._update(state)
-        write_atomic(self.path, self.record)
-        self._written_at = self.clock()
-
-    def on_interrupt(self, state, exc: BaseException) -> None:
         if self.path is None:
             return
-        if isinstance(exc, KeyboardInterrupt):
-            self.record["status"] = "interrupted"
-        else:
-            self.record["status"] = "error"
-            self.record["stop_reason"] = f"{type(exc).__name__}: {exc}"
+        append_rows(self.path.with_name(ROWS), self._new_rows(state.history))
+        if self.clock() - self._written_at >= self.every:
+            self._update(state)
+            write_atomic(self.path, self.record)
+            self._written_at = self.clock()
+
+    def on_interrupt(self, state, exc: BaseException) -> None:
+        if self.path is not None:
+            append_rows(self.path.with_name(ROWS), self._new_rows(state.history))
 
     def on_fit_end(self, state) -> None:
         if self.path is None:
             return
+        h = state.history
+        append_rows(self.path.with_name(ROWS), self._new_rows(h))
         self._update(state)
         r = self.record
-        if r["status"] == "running":
-            loss = (state.logs or {}).get("loss")
-            if isinstance(loss, float) and not math.isfinite(loss):
-                r["status"] = "nan"
-            else:
-                r["status"] = "stopped" if state.should_stop else "finished"
-        r["stop_reason"] = r["stop_reason"] or state.stop_reason or ""
+        r["status"] = h.status if h.status not in ("", "running") else ("stopped" if state.should_stop else "finished")
+        r["stop_reason"] = h.stop_reason or state.stop_reason or ""
         r["end_time"] = _iso(self.clock())
-        h = state.history
-        if h is not None:
-            r["history"] = {"epochs": [_plain(e) for e in h.epochs], "steps": [_plain(s) for s in h.steps],
-                            **_insight(h)}
-            r["final"] = _plain(getattr(h, "final", {}) or {})
+        r["final"] = plain(h.final)
         write_atomic(self.path, r)
+
+    def _new_rows(self, h) -> list:
+        """``[kind, value]`` for each row the record got since the last call."""
+        at, out = self._at, []
+        for kind, rows in (("step", h.steps), ("epoch", h.epochs), ("note", h.notes)):
+            key = kind + "s"
+            out += [[kind, plain(r) if kind != "note" else r] for r in rows[at[key]:]]
+            at[key] = len(rows)
+        if h.validations > at["validations"]:
+            at["validations"] = h.validations
+            cms = h.confusion
+            out.append(["val", {"confusion": cms[-1] if cms else None, "top_losses": h.top_losses,
+                                "class_names": h.class_names, "residuals": h.residuals}])
+        return out
 
     def _update(self, state) -> None:
         r, h = self.record, state.history
-        epochs = list(h.epochs) if h is not None else []
-        r["epochs_done"] = state.epochs_done or len(epochs)
+        r["epochs_done"] = state.epochs_done or len(h.epochs)
         r["step"] = state.step
         r["duration_s"] = round(self.clock() - r["start"], 3)
-        r["best"] = best_of(epochs)
-        r["final_logs"] = _plain(epochs[-1] if epochs else state.logs)
-        r["history"] = {"epochs": [_plain(e) for e in epochs], **_insight(h)}
-
-
-def _insight(h) -> dict:
-    """Confusion, per class, top losses...: the History's own lists (the record is encoded before they change)."""
-    return h.insight_dict(copies=False) if hasattr(h, "insight_dict") else {}
+        top = h.best()
+        r["best_epoch"] = {"key": top[0], "value": top[1], "epoch": top[2]} if top else None
+        r["best"] = h.bests()
+        r["final_logs"] = plain(h.epochs[-1] if h.epochs else state.logs)
 
 
 def _iso(t: float) -> str:

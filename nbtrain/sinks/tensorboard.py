@@ -8,7 +8,9 @@ first and last epochs and as often as the budget allows between); for classifica
 ``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
 and the ``confusion_matrix`` image with the other images (a heat map drawn with torch in the writer thread: no
 matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
-counts, up to 30 classes); the model graph (nbtrain.sinks.graph: no
+counts, up to 30 classes); the layer statistics the run record holds (nbtrain.sinks.layerstats:
+``layers/grad_norm/<layer>`` and ``layers/update_ratio/<layer>`` at each log point's step,
+``layers/act_mean|act_std|dead/<layer>`` at each epoch); the model graph (nbtrain.sinks.graph: no
 ``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
 metrics (``hparam/<metric>``), all in the one run directory.
 """
@@ -33,7 +35,7 @@ from ..build.modes import eval_mode
 from ..errors import NbtrainError
 from ..train import features, insight
 from ..train.callbacks import Callback, due_within_budget
-from .checkpoint import check_writable
+from ..train.rundirs import check_writable
 from .graph import graph_def
 
 
@@ -177,6 +179,7 @@ class TensorBoard(Callback):
         worker = spare_core(state.device) if self.background == "auto" else bool(self.background)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
         self._job, self._pending, self._handed_at = None, [], self.clock()
+        self._layers_at = [0, 0]              # the record's layer rows and activation rows written so far
         self.heavy_epochs, self._heavy_at, self._snap_cost, self._job_cost = [], None, 0.0, 0.0
         self._started = self.clock()
         if state.spec is not None:
@@ -204,6 +207,7 @@ class TensorBoard(Callback):
         self._pending += [(f"epoch/{k}", v, epoch) for k, v in logs.items()
                           if k not in ("step", "epoch") and not k.startswith("lr") and isinstance(v, (int, float))]
         cm = self._per_class(state, epoch)
+        self._layer_scalars(state.history)
         self._hand_over()
         if not (self.histograms or self.feature_maps or cm is not None) or not self._heavy_due(state):
             return
@@ -226,6 +230,20 @@ class TensorBoard(Callback):
             self._pending += [(f"val_{key}/{names[i] if names else i}", v, epoch)
                               for key in ("precision", "recall", "f1") for i, v in enumerate(pc[key])]
         return h.confusion[-1] if self.confusion and h.confusion else None
+
+    def _layer_scalars(self, h) -> None:
+        """The layer statistics the record got since the last call: gradient norm and update ratio at their log
+        point's step, activation mean, std and dead fraction at their epoch."""
+        if h is None or not hasattr(h, "layer_rows"):
+            return
+        rows, acts = h.layer_rows[self._layers_at[0]:], h.act_rows[self._layers_at[1]:]
+        self._layers_at = [len(h.layer_rows), len(h.act_rows)]
+        self._pending += [(f"layers/{tag}/{name.replace(' ', '_')}", v, r["step"]) for r in rows
+                          for key, tag in (("grad", "grad_norm"), ("update", "update_ratio"))
+                          for name, v in zip(h.layer_names, r[key]) if v is not None]
+        self._pending += [(f"layers/{tag}/{name.replace(' ', '_')}", v, a["epoch"]) for a in acts
+                          for key, tag in (("mean", "act_mean"), ("std", "act_std"), ("dead", "dead"))
+                          for name, v in zip(h.act_names, a[key]) if v is not None]
 
     def _snapshot(self, state, epoch: int, t: float):
         """Clones of weights and gradients and the probe's feature maps: the next step changes them in place."""
@@ -290,6 +308,7 @@ class TensorBoard(Callback):
         if self.writer is None:
             return
         try:
+            self._layer_scalars(state.history)
             self._hand_over()
             self._drain()
             if state.history is not None and state.history.epochs:

@@ -1,8 +1,8 @@
 """Background runs: ``fit(..., background=True)`` trains in a thread and returns a ``Run`` handle at once.
 
-The Run's ``stop()``, ``pause()`` and ``resume()`` drive a ``nbtrain.sinks.control.Control`` put last among the
-run's callbacks; in a notebook the dashboard is made and shown in the calling cell and its buttons drive the same
-Control.
+The Run's ``stop()``, ``pause()``, ``resume()`` and ``scale_lr()`` drive a ``nbtrain.sinks.control.Control`` put
+last among the run's callbacks; in a notebook the dashboard is made and shown in the calling cell and its buttons
+drive the same Control.
 """
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from ..sinks.dashboard.export import default_path, export_html
 
 
 class Run:
-    """A fit running in a background thread: ``stop()``, ``pause()``, ``resume()``, ``wait()``, ``history``, ``model``."""
+    """A fit running in a background thread: ``stop()``, ``pause()``, ``resume()``, ``scale_lr()``, ``wait()``,
+    ``history``, ``model``; ``dashboard`` is the live dashboard shown for it (None where there is none)."""
 
-    def __init__(self, fit_kwargs: dict, fit, control: Control | None = None):
+    def __init__(self, fit_kwargs: dict, fit, control: Control | None = None, dashboard=None):
         self.control = control or Control()
+        self.dashboard = dashboard
         self._fit = fit
         self.result = None
         self.error: BaseException | None = None
@@ -27,7 +29,7 @@ class Run:
     def _main(self) -> None:
         try:
             self.result = self._fit(**self._kwargs)
-        except BaseException as e:  # noqa: BLE001 - kept and raised again by wait()
+        except BaseException as e:  # kept and raised again by wait()
             self.error = e
 
     def launch(self) -> "Run":
@@ -46,6 +48,11 @@ class Run:
 
     def resume(self) -> None:
         self.control.resume()
+
+    def scale_lr(self, scale: float) -> None:
+        """Train from the next step on with ``scale`` times the planned LR (every param group, and the schedule
+        ahead); ``scale_lr(1.0)`` goes back to the plan. What the dashboard's LR slider does."""
+        self.control.scale_lr(scale)
 
     def wait(self, timeout: float | None = None):
         """Wait for the run to end and return its History (raising the run's error, if it failed)."""
@@ -107,12 +114,13 @@ def start_background(fit_kwargs: dict, fit) -> Run:
     dash = kw.get("dashboard", "auto")
     if dash == "auto" or dash is True:
         dash = Dashboard() if wants_widgets() else None
+    shown = None
     if hasattr(dash, "show"):                       # our Dashboard: shown here, its buttons drive the Run's Control
         dash.control, dash.external_control = control, True
         dash.show()
-        kw["dashboard"] = dash
+        kw["dashboard"] = shown = dash
     elif dash is None:
         kw.pop("dashboard", None)
     callbacks.append(control)                       # last: it blocks (pause) after every other callback
     kw["callbacks"] = callbacks
-    return Run(kw, fit, control).launch()
+    return Run(kw, fit, control, shown).launch()

@@ -16,6 +16,7 @@ Event order for one run::
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +29,8 @@ from . import resume
 class State:
     """What the loop shares with callbacks: typed fields, read by sinks; to stop, call ``request_stop``.
 
-    The loop writes every field; sinks only read them (and call ``request_stop``, ``scale_lr`` and ``snapshot``).
+    The loop writes every field; sinks only read them (and call ``request_stop``, ``scale_lr``, ``note`` and
+    ``snapshot``); what a run produces goes to the record, ``history``.
     ``extra`` is left for user callbacks to share things among themselves; nbtrain never reads or writes it.
     """
     model: Any = None
@@ -49,7 +51,7 @@ class State:
     epochs_done: int = 0             # epochs completed (a checkpoint resumes after them)
     batches_done: int = 0            # batches of the current epoch trained so far
     mid_epoch: bool = False          # between an epoch's first batch and its end (a stop here is partial)
-    history: Any = None
+    history: Any = None              # the run record (nbtrain.train.history.History): producers append to it, displays read it
     logs: dict = field(default_factory=dict)   # the latest logs
     should_stop: bool = False
     stop_reason: str = ""
@@ -63,9 +65,7 @@ class State:
     run_dir: Path | None = None      # logdir / run_name (TensorBoard), None when no logdir
     checkpoint_dir: Path | None = None   # checkpoint_dir / run_name, None when no checkpoints
     callbacks: list = field(default_factory=list)   # every callback of the run, in dispatch order
-    notes: list = field(default_factory=list)       # the doctor's warnings, in order (displays show each once)
     final: dict = field(default_factory=dict)       # SWA's final logs (swa_epochs, swa_val_*), else {}
-    lr_plan: list | None = None      # the planned LR per param group and step, when known
     nonfinite_step: int | None = None    # the first step whose loss was not finite
     extra: dict = field(default_factory=dict)       # for user callbacks only
     _snapshot: Callable[[], dict] | None = field(default=None, repr=False)
@@ -75,19 +75,42 @@ class State:
         """True on the process that writes files and shows things (rank 0, or the only one)."""
         return self.rank == 0
 
+    @property
+    def notes(self) -> list:
+        """The run's notes (the doctor's and the NaN guard's warnings), kept in the record."""
+        return self.history.notes if self.history is not None else []
+
+    def note(self, msg: str, category=UserWarning) -> None:
+        """Add a note to the run record; it is printed as a warning unless a display of the run shows notes."""
+        if self.history is not None:
+            self.history.note(msg, category)
+        else:
+            warnings.warn(msg, category, stacklevel=2)
+
     def request_stop(self, reason: str = "stopped") -> None:
         self.should_stop = True
         self.stop_reason = self.stop_reason or reason
+        if self.history is not None:
+            self.history.stop_reason = self.stop_reason
 
     def scale_lr(self, factor: float) -> None:
-        """Multiply every group's LR, and the LRs the schedule computes from, by ``factor`` (the LR slider)."""
+        """Multiply every group's LR, and the LRs the schedule computes from, by ``factor``; the record keeps the
+        LR's new factor over the planned one from this step on (``history.lr_scales``)."""
         if self.schedule is not None:
             self.schedule.scale_lr(factor)
-            return
-        if self.optimizer is not None:
-            scale_groups(self.optimizer, factor)
-        if self.scheduler is not None:
-            scale_scheduler(self.scheduler, factor)
+        else:
+            if self.optimizer is not None:
+                scale_groups(self.optimizer, factor)
+            if self.scheduler is not None:
+                scale_scheduler(self.scheduler, factor)
+        if self.history is not None:
+            self.history.lr_scaled(self.step, self.history.lr_scale * factor)
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Set the LR to ``scale`` times the planned one (the LR slider, ``Run.scale_lr``); 1.0 is the plan."""
+        now = self.history.lr_scale if self.history is not None else 1.0
+        if scale != now:
+            self.scale_lr(scale / now)
 
     def snapshot(self) -> dict:
         """Everything a checkpoint holds (nbtrain.train.resume.state_dict): the loop's state now, with what a stop

@@ -1,17 +1,53 @@
-"""History: what a run logged, as plain dicts (the first sink; ``fit`` returns it)."""
+"""History: the run's record, the one append-only store of what a run produces (``fit`` returns it).
+
+The loop and the producers append to it through the State (``state.history``): log points and epoch rows, the LR
+of each group and the slider's scale events, the planned LR, validation insight, the doctor's notes, the layer
+statistics, status and stop reason. Every display reads it with a cursor of its own (the dashboard's Feed, the
+HTML export, the run JSON, TensorBoard, the progress bar, the status line); no sink asks another for its numbers.
+The best epoch is the record's too: by the monitor and mode the run was given (``fit(monitor=..., mode=...)``).
+"""
 from __future__ import annotations
 
 import copy
 import json
+import math
+import warnings
 
+from ..spec.catalog import metric_mode
 from .callbacks import Callback
 from .valstats import per_class
 
 KEEP_EVERY_MATRIX = 100     # classes up to which every epoch's confusion matrix is kept (beyond: the latest only)
+STOPPED_BY_YOU = "stopped by you"   # the stop reason of a Stop click, a Run's stop() or the Workbench's Stop
+
+
+def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` ("min": lower is better, "max": higher)."""
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return not math.isnan(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def lr_keys(row: dict) -> list[str]:
+    """``lr``, ``lr_1``, ``lr_2``... of a log row, in group order."""
+    return sorted((k for k in row if k == "lr" or (k.startswith("lr_") and k[3:].isdigit())),
+                  key=lambda k: int(k[3:] or 0))
+
+
+def record_of(state) -> "History":
+    """``state.history``, the run record; a loop of one's own that made its State without one gets a fresh one."""
+    if state.history is None:
+        state.history = History()
+    return state.history
 
 
 class History(Callback):
-    """Per-epoch logs (``.epochs``) and per-log-point logs (``.steps``); ``h["val_loss"]`` is a list per epoch.
+    """The run record. Per-epoch logs (``.epochs``) and per-log-point logs (``.steps``); ``h["val_loss"]`` is a
+    list per epoch.
 
     Epoch dicts hold ``epoch`` (1-based), ``step``, the train metrics (``loss``, ``accuracy``...), the
     validation ones with a ``val_`` prefix and ``lr`` (``lr_1``... for further param groups).
@@ -21,14 +57,22 @@ class History(Callback):
     latest only), ``per_class`` (per epoch: ``{"precision", "recall", "f1": [K floats], "support": [K ints]}``),
     ``top_losses`` (the latest validation's worst samples, worst first: ``{"index", "loss", "true", "pred"}``;
     ``index`` into the validation set) and ``class_names`` (None when the data has none); for regression
-    ``residuals`` (``{"true": [...], "pred": [...]}``, the latest validation, at most 2000 points).
+    ``residuals`` (``{"true": [...], "pred": [...]}``, the latest validation, at most 2000 points);
+    ``validations`` counts them.
+
+    And: ``lr_rows`` (``[step, [LR of each group]]`` at the start and at every log point), ``lr_scales``
+    (``[step, scale]``: the LR slider's or ``Run.scale_lr``'s factor over the planned LR from that step on),
+    ``lr_plan`` (the planned LR per group and step, when the run has a spec; None else), ``notes`` (the doctor's
+    and the NaN guard's warnings, in order), ``layer_names`` / ``act_names`` / ``layer_rows`` / ``act_rows``
+    (nbtrain.sinks.layerstats), ``status`` (running, then finished, stopped, interrupted, nan or error),
+    ``stop_reason``, ``monitor`` and ``mode`` (what "best" means for this run) and ``best()``.
     """
 
     def __init__(self, epochs=None, steps=None, stop_reason: str = ""):
         self.epochs: list[dict] = list(epochs or [])
         self.steps: list[dict] = list(steps or [])
         self.stop_reason = stop_reason
-        self.status = ""                # finished, stopped, interrupted, nan or error (set when the run ends)
+        self.status = ""                # running, then finished, stopped, interrupted, nan or error
         self.run_name = ""              # the run's folder name under logdir and checkpoint_dir
         self.interrupted = False
         self.final: dict = {}           # metrics of the final model when it differs from the last epoch's (SWA)
@@ -37,12 +81,74 @@ class History(Callback):
         self.top_losses: list = []
         self.class_names: list | None = None
         self.residuals: dict | None = None
+        self.validations = 0            # validations recorded (readers keep a cursor on it)
         self.val_loader = None          # the run's validation loader (nb.top_losses draws the samples from it)
+        self.lr_rows: list = [[s.get("step", 0), [s[k] for k in lr_keys(s)]] for s in self.steps if "lr" in s]
+        self.lr_scales: list = []       # [step, scale over the planned LR from that step on]
+        self._plan, self._plan_of = None, None
+        self.notes: list[str] = []
+        self.notes_shown = False        # a display of this run shows the notes (so no warning is printed too)
+        self.layer_names: list[str] = []
+        self.act_names: list[str] = []
+        self.layer_rows: list[dict] = []
+        self.act_rows: list[dict] = []
+        self.monitor, self.mode = "val_loss", "min"
+        self._best: tuple | None = None
 
-    # -- as a sink ------------------------------------------------------------------------------
-    def on_fit_start(self, state) -> None:
-        self.run_name = state.run_name
-        self.val_loader = state.val_loader
+    # -- what producers append (through the State: state.history) ----------------------------------------
+    def watch(self, monitor: str, mode: str) -> None:
+        """What "best" means for this run: the key and its direction ("min" or "max")."""
+        self.monitor, self.mode = monitor, mode
+        self._best = self._scan(monitor, mode)
+
+    def note(self, msg: str, category=UserWarning) -> None:
+        """Keep a warning for the displays; print it as a warning too unless a display of this run shows notes."""
+        self.notes.append(msg)
+        if not self.notes_shown:
+            warnings.warn(msg, category, stacklevel=3)
+
+    def plan_lr(self, make) -> None:
+        """How to draw the planned LR (``make()`` -> ``plan[group][step]``): the loop gives it at the start, the
+        first display that reads ``lr_plan`` pays for it (a run without one never does)."""
+        self._plan, self._plan_of = None, make
+
+    @property
+    def lr_plan(self) -> list | None:
+        """The planned LR per group and step, or None (a run without a spec, or a plan that cannot be drawn)."""
+        if self._plan is None and self._plan_of is not None:
+            make, self._plan_of = self._plan_of, None
+            try:
+                self._plan = make()
+            except Exception:  # an error in the plan's preview: no plan drawn is better than no display
+                self._plan = None
+        return self._plan
+
+    @lr_plan.setter
+    def lr_plan(self, plan) -> None:
+        self._plan, self._plan_of = plan, None
+
+    @property
+    def lr_scale(self) -> float:
+        """The LR's current factor over the planned one (1.0 until the slider or ``Run.scale_lr`` moves it)."""
+        return self.lr_scales[-1][1] if self.lr_scales else 1.0
+
+    def lr_scaled(self, step: int, scale: float) -> None:
+        self.lr_scales.append([step, float(scale)])
+
+    def record_lrs(self, step: int, lrs: list) -> None:
+        self.lr_rows.append([step, [float(v) for v in lrs]])
+
+    def record_layers(self, row: dict | None = None, acts: dict | None = None) -> None:
+        """A log point's per-layer gradient norms and update ratios, or an epoch's activation statistics."""
+        if row is not None:
+            self.layer_rows.append(row)
+        if acts is not None:
+            self.act_rows.append(acts)
+
+    def drop_steps_after(self, step: int) -> None:
+        """Forget the log points after ``step`` (a run resumed mid-epoch logs that window again, whole)."""
+        self.steps = [s for s in self.steps if s.get("step", 0) <= step]
+        self.lr_rows = [r for r in self.lr_rows if r[0] <= step]
 
     def record_validation(self, collected: dict) -> None:
         """Keep what a validation collected on the device (nbtrain.train.valstats.ValStats.read)."""
@@ -54,24 +160,60 @@ class History(Callback):
             self.class_names = collected.get("class_names") or self.class_names
         if "residuals" in collected:
             self.residuals = collected["residuals"]
+        self.validations += 1
+
+    # -- as the loop's first sink ------------------------------------------------------------------------
+    def on_fit_start(self, state) -> None:
+        self.run_name = state.run_name
+        self.val_loader = state.val_loader
+        self.status, self.interrupted = "running", False
+        opt = state.optimizer
+        if opt is not None:
+            self.record_lrs(state.step, [g["lr"] for g in opt.param_groups])
 
     def on_log(self, state, logs: dict) -> None:
         self.steps.append(dict(logs))
+        if "lr" in logs:
+            self.record_lrs(logs.get("step", state.step), [logs[k] for k in lr_keys(logs)])
 
     def on_epoch_end(self, state, logs: dict) -> None:
         self.epochs.append(dict(logs))
+        v = logs.get(self.monitor)
+        if _number(v) and (self._best is None or improved(v, self._best[1], self.mode)):
+            self._best = (self.monitor, v, logs.get("epoch", len(self.epochs)))
 
     def on_interrupt(self, state, exc: BaseException) -> None:
         self.interrupted = isinstance(exc, KeyboardInterrupt)
         self.status = "interrupted" if self.interrupted else "error"
+        self.stop_reason = state.stop_reason
 
     def on_fit_end(self, state) -> None:
         self.stop_reason = state.stop_reason
-        if not self.status:
+        if self.status in ("", "running"):
             self.status = ("nan" if state.nonfinite_step is not None else
                            "stopped" if state.should_stop else "finished")
 
-    # -- reading --------------------------------------------------------------------------------
+    # -- reading ------------------------------------------------------------------------------------------
+    def best(self, key: str | None = None, mode: str | None = None):
+        """``(key, best value, its 1-based epoch)`` over the epochs so far, or None: by default the run's monitor
+        and mode (kept as the epochs come); any other key's by its catalog direction (``mode`` overrides it)."""
+        if key is None or (key == self.monitor and mode in (None, self.mode)):
+            return self._best
+        return self._scan(key, mode or metric_mode(key))
+
+    def _scan(self, key: str, mode: str):
+        top = None
+        for i, e in enumerate(self.epochs):
+            v = e.get(key)
+            if _number(v) and (top is None or improved(v, top[1], mode)):
+                top = (key, v, e.get("epoch", i + 1))
+        return top
+
+    def bests(self) -> dict:
+        """``{metric: best value}`` over the epochs for every logged metric, each by its catalog direction."""
+        keys = [k for k in self.keys() if k not in ("epoch", "step") and not k.startswith("lr")]
+        return {k: top[1] for k in keys if (top := self._scan(k, metric_mode(k))) is not None}
+
     def __getitem__(self, key: str) -> list:
         if not any(key in e for e in self.epochs):
             known = sorted({k for e in self.epochs for k in e})
@@ -101,6 +243,7 @@ class History(Callback):
         label = (lambda i: self.class_names[i]) if names and self.class_names else (lambda i: i)
         return [(label(t), label(p), n) for n, t, p in pairs]
 
+    # -- saving and loading -------------------------------------------------------------------------------
     def insight_dict(self, copies: bool = True) -> dict:
         """The validation insight fields as plain JSON-safe data (what to_dict adds to the logs); ``copies=False``
         hands out the History's own lists, for a caller that only encodes them at once."""
@@ -112,10 +255,12 @@ class History(Callback):
         self.confusion, self.per_class = list(d.get("confusion") or []), list(d.get("per_class") or [])
         self.top_losses, self.class_names = list(d.get("top_losses") or []), d.get("class_names")
         self.residuals = d.get("residuals")
+        self.validations = len(self.per_class) if self.per_class else int(self.residuals is not None)
 
     def to_dict(self, copies: bool = True) -> dict:
         d = {"epochs": self.epochs, "steps": self.steps, "stop_reason": self.stop_reason, "status": self.status,
-             "final": self.final, **self.insight_dict(copies=False)}
+             "final": self.final, "notes": self.notes, "lr_scales": self.lr_scales, "monitor": self.monitor,
+             "mode": self.mode, **self.insight_dict(copies=False)}
         return copy.deepcopy(d) if copies else d
 
     def state_dict(self):
@@ -130,9 +275,10 @@ class History(Callback):
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        h = cls(d.get("epochs", []), d.get("steps", []), d.get("stop_reason", ""))
-        h.final, h.status = dict(d.get("final", {})), d.get("status", "")
-        h._load_insight(d)
+        h = cls()
+        h.monitor, h.mode = d.get("monitor", h.monitor), d.get("mode", h.mode)
+        h.load_state_dict(d)
+        h.status = d.get("status", "")
         return h
 
     def load_state_dict(self, d) -> None:
@@ -140,7 +286,10 @@ class History(Callback):
         self.epochs, self.steps = list(d.get("epochs", [])), list(d.get("steps", []))
         self.stop_reason = d.get("stop_reason", "")
         self.final = dict(d.get("final", {}))
+        self.notes, self.lr_scales = list(d.get("notes", [])), [list(s) for s in d.get("lr_scales", [])]
+        self.lr_rows = [[s.get("step", 0), [s[k] for k in lr_keys(s)]] for s in self.steps if "lr" in s]
         self._load_insight(d)
+        self.watch(self.monitor, self.mode)            # a resumed run's best, by the monitor it was given now
 
     def __repr__(self) -> str:
         last = self.epochs[-1] if self.epochs else {}

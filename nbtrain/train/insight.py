@@ -7,7 +7,6 @@ TensorBoard, in its writer thread at epoch ends; never during a live run on the 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from .. import viz
 from ..build.data.fast import run_tail
 from ..errors import NbtrainError
 from .history import History
-from .rundirs import FILENAME
+from .runfile import FILENAME, read_run
 
 __all__ = ["history_of", "top_losses", "plot_top_losses", "confusion_figure", "confusion_image", "plot_confusion",
            "residuals_figure", "plot_residuals", "figure_rgb"]
@@ -33,7 +32,7 @@ def history_of(run, where: str = "run") -> History:
         f = Path(run) / FILENAME if Path(run).is_dir() else Path(run)
         if not f.is_file():
             raise NbtrainError(f"{f} does not exist", where, "give a run folder that holds nbtrain-run.json")
-        return History.from_dict(json.loads(f.read_text()).get("history", {}))
+        return History.from_dict(read_run(f).get("history", {}))
     raise NbtrainError(f"expected a History, a Run or a run folder, got {type(run).__name__}", where,
                        "pass what fit() returned, e.g. h = nb.fit(...); nb.top_losses(h)")
 

@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 
 from ..build.layercheck import FirstBatch, last_batch_size
 from ..build.modes import module_modes, restore_modes
+from ..build.optim import lr_curve
 from ..build.parts import build_parts, first_batch
 from ..env import tune_malloc
 from ..errors import NbtrainError
@@ -162,7 +163,7 @@ class Trainer:
             self._partial = self.ckpt.get("partial") or None
             if self._partial:       # the log an interrupt flushed: the resumed run logs that window again, whole
                 logged_at = self.ckpt["step"] - self._partial["batches"] + self._partial["logged"]
-                self.history.steps = [s for s in self.history.steps if s.get("step", 0) <= logged_at]
+                self.history.drop_steps_after(logged_at)
 
     def _state(self, callbacks, keys, dashboard, progress, doctor) -> State:
         ls, p, ctx = self.ls, self.p, self.ctx
@@ -181,11 +182,25 @@ class Trainer:
                    swa_model=AveragedModel(self.model) if self.spec is not None and self.spec.sched.swa else None,
                    run_dir=Path(ls.logdir) / run_name if ls.logdir else None,
                    checkpoint_dir=Path(ls.checkpoint_dir) / run_name if ls.checkpoint_dir else None)
-        st.callbacks = [self.history, *default_sinks(ls, run_name=run_name, is_main=ctx.is_main, monitor_keys=keys,
-                                                     dashboard=dashboard, progress=progress, doctor=doctor,
-                                                     callbacks=callbacks)]
+        st.callbacks = [self.history, *default_sinks(ls, run_name=run_name, is_main=ctx.is_main, dashboard=dashboard,
+                                                     progress=progress, doctor=doctor, callbacks=callbacks)]
         st._snapshot = self.state_dict
+        self._record(st, keys)
         return st
+
+    def _record(self, st: State, keys: list[str]) -> None:
+        """What the run record needs to know from the start: the monitor and mode the run was given (fit's own
+        arguments over the spec's; the loss when the monitor is not logged), how to draw the planned LR, and
+        whether a display shows the notes (then the doctor prints no warning)."""
+        ls, h = self.ls, self.history
+        if ls.monitor in keys:
+            h.watch(ls.monitor, ls.mode)
+        else:
+            h.watch("loss", "min")
+        if self.spec is not None and st.steps_per_epoch:
+            spec, epochs, spe = self.spec, st.epochs, st.steps_per_epoch
+            h.plan_lr(lambda: lr_curve(spec.optim, spec.sched, epochs, spe))
+        h.notes_shown = any(getattr(c, "shows_notes", False) for c in st.callbacks)
 
     def state_dict(self) -> dict:
         """What a checkpoint holds now (nbtrain.train.resume); mid-epoch, with what the epoch needs to go on exactly."""

@@ -8,8 +8,10 @@ checkpoint (it goes on in its folders) or ``overwrite=True`` (the old folders ar
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,3 +85,16 @@ def _claim_run(ls, resume: bool, overwrite: bool, is_main: bool, clock) -> str:
         if _claim(_folders(ls, name)):
             return name
     raise NbtrainError(f"could not find a free run folder for {base!r}", "loop.run_name", "give a run_name")
+
+
+def check_writable(directory: Path, where: str) -> None:
+    """Make ``directory`` and check a file can be written there, or say which setting names it (``where``)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".nbtrain-write-test-", dir=directory)   # unique per run and thread
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise NbtrainError(f"cannot write to {str(directory)!r} ({e.strerror or e})", where,
+                           "choose a folder you can write to") from None
+

@@ -19,6 +19,7 @@ from ..sinks.dashboard import Dashboard, wants_widgets
 from ..spec.catalog import LOSSES
 from ..spec.trainspec import TrainSpec
 from ..train.background import start_background
+from ..train.history import STOPPED_BY_YOU
 from ..train.loop import fit as loop_fit
 from ..train.lrfind import lr_find
 from .common import code_html
@@ -36,7 +37,6 @@ from .transforms import TransformPicker, is_tabular
 LOOP_FIELDS = ("epochs", "loss", "metrics", "device", "amp", "grad_clip", "seed", "log_every", "logdir", "run_name",
                "checkpoint_dir", "early_stopping", "monitor", "mode")
 TABS = ("Data", "Model", "Optimizer", "Schedule", "Train")
-USER_STOP = ("stopped by you", "stop()")   # the Control's reason for a Stop click (the dashboard's or ours)
 # the front end's own colours (light and dark themes), and the rows' look: compact, nothing wraps. A layer row's
 # buttons take the place of its shape and parameter count while the row is hovered, focused or selected (as a mail
 # list's do): the rows and the diagram then fit 1300 px with JupyterLab's file browser open.
@@ -285,7 +285,7 @@ class Workbench(W.VBox):
         reason = getattr(self.history, "stop_reason", "")
         state = getattr(self.run, "state", None) if self.background else None
         epoch = state.epoch + 1 if state is not None else len(epochs)
-        if self._stopped_by_user or reason in USER_STOP:
+        if self._stopped_by_user or reason == STOPPED_BY_YOU:
             self.status.value = t("stopped", self.lang, epoch=epoch, logs=logs)
         elif reason:
             self.status.value = t("stopped_early", self.lang, epoch=epoch, reason=reason, logs=logs)

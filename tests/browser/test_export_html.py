@@ -55,7 +55,7 @@ def test_the_exported_page_draws_without_kernel_or_network(chromium, tmp_path):
         page.goto(path.as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         d = page.locator("svg.nbtrain-chart[data-key='loss'] path.train").first.get_attribute("d")
-        assert d.startswith("M") and d.count("L") == len(dash.steps) - 1 == 5, d    # a line through the 6 log points
+        assert d.startswith("M") and d.count("L") == len(dash.record.steps) - 1 == 5, d    # a line through the 6 log points
         dots = page.locator("svg.nbtrain-chart[data-key='loss'] circle.val").count()
         assert dots == 3                                                    # one val point per epoch
         assert page.locator(".nbtrain-layers").is_visible()

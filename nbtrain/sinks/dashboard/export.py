@@ -6,22 +6,22 @@ panel, the feature-map tiles) and has the run's meta; the controls that need a k
 as JSON and the plain-PyTorch code nbtrain.to_code writes for it (when the run had a TrainSpec). No CDN, no
 request: everything is in the file.
 
-``export_html(source, path)``: ``source`` is a Dashboard, a background Run, a History, or a State; what it can
-reach is exported (a History alone has its curves and insight, not the layer statistics).
+``export_html(source, path)``: ``source`` is a Dashboard, a background Run, a History, or a State. The page is the
+run record (nbtrain.train.history: curves, LRs, notes, layer statistics, insight) read by the same Feed as the live
+dashboard, whether the run is live or over; a dashboard adds its status line and its feature-map tiles.
 """
 from __future__ import annotations
 
 import dataclasses
 import html
 import json
-import types
 from pathlib import Path
 
 from ...codegen import to_code
 from ...errors import NbtrainError
-from ..layerstats import LayerStats
-from . import panels
-from .feed import Feed, numeric
+from ...train.history import History
+from . import panels, text
+from .feed import Feed
 from .view import HERE, esm_source
 
 PAGE_CSS = """body { margin: 16px; background: #fff; }
@@ -47,60 +47,29 @@ def _json(obj) -> str:
     return json.dumps(panels.clean(obj), allow_nan=False).replace("</", "<\\/")
 
 
-class _Static:
-    """What Feed.take reads of a dashboard, made from a History (and the run's State, when there is one)."""
-
-    plan_version = img_version = insight_version = 0
-
-    def __init__(self, history, state=None):
-        self.state = state
-        self.steps = [numeric(r) for r in getattr(history, "steps", [])]
-        self.epochs = [numeric(r) for r in getattr(history, "epochs", [])]
-        self.lr_rows = [[r.get("step", 0), [r[k] for k in _lr_keys(r)]] for r in self.steps if "lr" in r]
-        self.images = {"fmap": {}, "kern": {}, "hist": []}
-        self.layerstats = _find(state, LayerStats)
-        loader = getattr(history, "val_loader", None) or getattr(state, "val_loader", None)
-        n = len(self.epochs)
-        self.insight = panels.insight(types.SimpleNamespace(history=history, val_loader=loader, epoch=n - 1))
-        last = self.steps[-1]["step"] if self.steps and self.steps[-1].get("step") is not None else 0
-        status = getattr(history, "status", "") or "finished"
-        reason = getattr(history, "stop_reason", "")
-        self.status = f"{n} epoch{'s' * (n != 1)} · step {last:.0f} · {status}" + (f": {reason}" if reason else "")
-
-    def planned(self):
-        return None
-
-    def meta(self) -> dict:
-        return {"label": "", "past": [], "total": 0, "smooth": 0.6, "spe": 0, "features": False, "kernels": False,
-                "layers": panels.layer_meta(self.layerstats)}
-
-    def head(self) -> dict:
-        return {"status": self.status, "progress": [1, 1], "paused": False, "error": "", "reach": True, "memory": ""}
-
-
-def _lr_keys(row: dict) -> list:
-    """``lr``, ``lr_1``, ``lr_2``... of a log row, in group order."""
-    return sorted((k for k in row if k == "lr" or k.startswith("lr_")), key=lambda k: int(k[3:] or 0))
-
-
-def _find(state, cls):
-    return next((c for c in getattr(state, "callbacks", None) or () if isinstance(c, cls)), None)
-
-
 def _source(obj):
-    """(the object Feed.take reads, the run's State or None) for a Dashboard, a Run, a History or a State."""
-    if hasattr(obj, "feed") and hasattr(obj, "layerstats"):               # a Dashboard
-        return obj, obj.state
+    """(the run record, the run's State or None, the Dashboard or None) of a Dashboard, a background Run (its
+    dashboard when it has one), a History or a State."""
+    dash = obj if hasattr(obj, "head") and hasattr(obj, "images") else getattr(obj, "dashboard", None)
+    if dash is not None and dash.record is not None:
+        return dash.record, dash.state, dash
+    if isinstance(obj, History):
+        return obj, None, None
     state = obj if hasattr(obj, "callbacks") and hasattr(obj, "history") else getattr(obj, "state", None)
-    dash = next((c for c in getattr(state, "callbacks", None) or () if hasattr(c, "feed") and hasattr(c, "layerstats")
-                 and c.steps), None)
-    if dash is not None:
-        return dash, state
-    history = getattr(obj, "history", None) if not hasattr(obj, "epochs") else obj
-    if history is None or not hasattr(history, "epochs"):
+    record = getattr(obj, "history", None)
+    if not isinstance(record, History):
         raise NbtrainError(f"cannot export a {type(obj).__name__}", "export_html(source)",
                            "pass what fit() returned (a History or a background Run) or a Dashboard")
-    return _Static(history, state), state
+    return record, state, None
+
+
+def _finished(record) -> tuple[dict, dict]:
+    """The status part and the meta of a record no dashboard shows: the run as it ended (or is now)."""
+    head = {"status": text.record_line(record), "progress": [1, 1], "paused": False, "error": "", "reach": True,
+            "memory": ""}
+    meta = {"label": "", "past": [], "total": 0, "smooth": 0.6, "spe": 0, "features": False, "kernels": False,
+            "layers": panels.layer_meta(record)}
+    return head, meta
 
 
 def _code(state) -> tuple[str, str]:
@@ -112,16 +81,20 @@ def _code(state) -> tuple[str, str]:
         spec = dataclasses.replace(spec, loop=state.loop_spec)
     try:
         code = to_code(spec)
-    except Exception:  # noqa: BLE001 - a spec to_code cannot write: the page has the spec, no code
+    except Exception:  # a spec to_code cannot write: the page has the spec, no code
         code = ""
     return spec.to_json(), code
 
 
 def page(obj, title: str = "") -> str:
-    """The whole HTML page of ``obj``'s dashboard, as a string."""
-    src, state = _source(obj)
-    message = Feed().take(src, final=True)
-    meta = {**src.meta(), "past": [], "static": True}
+    """The whole HTML page of ``obj``'s dashboard, as a string: the run record read by a fresh Feed, as the live
+    dashboard reads it (its status line and image tiles when ``obj`` has a dashboard)."""
+    record, state, dash = _source(obj)
+    head, meta = (dash.head(), dash.meta()) if dash is not None else _finished(record)
+    loader = record.val_loader if record.val_loader is not None else getattr(state, "val_loader", None)
+    insight = panels.insight(record, loader, len(record.epochs))
+    message = Feed().take(record, head, dash.images if dash is not None else None, insight, final=True)
+    meta = {**meta, "past": [], "static": True}
     title = title or (getattr(state, "run_name", "") or "nbtrain run")
     spec_json, code = _code(state)
     data = {"traits": {"key": "export", "meta": meta, "final": "", "final_status": ""}, "message": message}

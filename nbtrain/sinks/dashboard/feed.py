@@ -1,9 +1,10 @@
 """What the browser has not seen yet, as one small JSON message: numbers and uint8 tiles, never pictures.
 
-A ``Feed`` keeps cursors into the dashboard's append-only lists (log points, epoch rows, LR records, notes, the
-LayerStats rows and activation rows) and versions of what is replaced whole (the planned LR, the image tiles, the
-insight panel's numbers); ``take`` returns only what is new since the
-last call, so one update costs the same at step 100 and at step 100,000. ``tiles`` turns feature maps and conv
+A ``Feed`` keeps cursors into the run record's append-only lists (nbtrain.train.history: log points, epoch rows, LR rows,
+notes, layer statistics and activation rows) and remembers what it sent of what is replaced whole (the planned LR
+with its scale events, the image tiles, the insight panel's numbers); ``take`` returns only what is new since the
+last call, so one update costs the same at step 100 and at step 100,000. The live dashboard and the HTML export
+read the record through it alike. ``tiles`` turns feature maps and conv
 kernels into uint8 grids (base64) that the front end paints on a canvas; ``histograms`` weight counts for bars.
 ``PAST`` keeps the curves of this session's last runs, which a new dashboard overlays faintly.
 """
@@ -16,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ... import viz
+from ...train.history import History
 
+NOTHING = History()        # the record of a run not started yet (never written to)
 PAST: list = []            # the last PAST_SIZE finished runs of this process: {"label", "steps", "epochs"}
 PAST_SIZE = 3
 _FINISHED = [0]            # runs remembered so far (they are numbered in the legend)
@@ -31,7 +34,9 @@ def numeric(logs: dict) -> dict:
 
 
 class Feed:
-    """Cursors into a dashboard's lists: ``take(dash)`` -> the message with everything new, or None."""
+    """Cursors into the run record: ``take(record, head, images, insight)`` -> the message with everything new, or
+    None. ``head`` is the status part (sent when it changed); ``images`` and ``insight`` are replaced whole by their
+    maker (the dashboard at an epoch end, the export once), so a new object is what is new."""
 
     def __init__(self):
         self.reset()
@@ -39,35 +44,50 @@ class Feed:
     def reset(self) -> None:
         """Forget what was sent (a view asked for everything again)."""
         self.cursors = {"steps": 0, "epochs": 0, "lr": 0, "notes": 0, "layers": 0, "acts": 0}
-        self.plan_version = self.img_version = self.insight_version = -1
+        self.sent = {"plan": None, "images": None, "insight": None}
         self.status = None
 
-    def take(self, dash, final: bool = False) -> dict | None:
+    def take(self, record, head: dict, images=None, insight=None, final: bool = False) -> dict | None:
         msg: dict = {}
-        stats = dash.layerstats
-        lists = {"steps": dash.steps, "epochs": dash.epochs, "lr": dash.lr_rows,
-                 "notes": list(dash.state.notes) if dash.state is not None else [],
-                 "layers": stats.rows if stats is not None else [], "acts": stats.acts if stats is not None else []}
+        record = record if record is not None else NOTHING      # a view shown before its run starts
+        lists = {"steps": record.steps, "epochs": record.epochs, "lr": record.lr_rows, "notes": record.notes,
+                 "layers": record.layer_rows, "acts": record.act_rows}
         for key, rows in lists.items():
             start = self.cursors[key]
             if len(rows) > start:
-                msg[key] = [start, rows[start:]]
-                self.cursors[key] = len(rows)
-        if dash.plan_version != self.plan_version:
-            self.plan_version = dash.plan_version
-            msg["plan"] = sample_plan(dash.planned())
-        if dash.img_version != self.img_version:
-            self.img_version = dash.img_version
-            msg["images"] = dash.images
-        if dash.insight_version != self.insight_version:
-            self.insight_version = dash.insight_version
-            msg["insight"] = dash.insight
-        status = dash.head()
-        if msg or final or status != self.status:
-            self.status = status
-            msg.update(status, t="data", final=final)
+                new = rows[start:]
+                msg[key] = [start, [numeric(r) for r in new] if key in ("steps", "epochs") else new]
+                self.cursors[key] = start + len(new)
+        plan = (id(record.lr_plan), len(record.lr_scales))
+        if plan != self.sent["plan"]:
+            self.sent["plan"] = plan
+            msg["plan"] = sample_plan(planned(record))
+        for key, value in (("images", images), ("insight", insight)):
+            if value is not None and value is not self.sent[key]:
+                self.sent[key] = msg[key] = value
+        if msg or final or head != self.status:
+            self.status = head
+            msg.update(head, t="data", final=final)
             return msg
         return None
+
+
+def planned(record):
+    """The planned LR per group, with each LR-scale event of the record applied from the step it was set at."""
+    plan = record.lr_plan
+    if plan and record.lr_scales:
+        return [scaled(p, record.lr_scales) for p in plan]
+    return plan
+
+
+def scaled(plan, scales) -> list:
+    """The planned LRs with each ``[step, scale]`` applied from its step on."""
+    out, factor, k = [], 1.0, 0
+    for t, v in enumerate(plan):
+        while k < len(scales) and scales[k][0] <= t:
+            factor, k = scales[k][1], k + 1
+        out.append(v * factor)
+    return out
 
 
 def sample_plan(plan) -> dict | None:

@@ -1,10 +1,11 @@
 """The numbers of the dashboard's insight panels: per-layer statistics and what the model gets wrong.
 
-``layer_meta``: the layer names a LayerStats sink watches (sent once, with the run's meta); its rows travel with the
-Feed like the curves (append-only, only what is new). ``insight(state)``: at an epoch end, what the History holds
-of the latest validation (nbtrain.train.history: ``confusion``, ``per_class``, ``top_losses``, ``class_names`` for a
-classification run, ``residuals`` for a regression), as one JSON-ready dict that replaces the previous one, with a
-small uint8 tile of each top-loss sample when the validation samples are images. None when the run has neither.
+``layer_meta``: the layer names of the run record's layer statistics (sent once, with the run's meta); their rows
+travel with the Feed like the curves (append-only, only what is new). ``insight(record, loader, epoch)``: what the
+run record holds of the latest validation (nbtrain.train.history: ``confusion``, ``per_class``, ``top_losses``,
+``class_names`` for a classification run, ``residuals`` for a regression), as one JSON-ready dict that replaces the
+previous one, with a small uint8 tile of each top-loss sample when the validation samples are images. None when the
+run has neither.
 """
 from __future__ import annotations
 
@@ -31,24 +32,23 @@ def clean(obj):
     return obj
 
 
-def layer_meta(stats) -> dict | None:
-    """``{"grad": layer names, "act": activation layer names}`` of a LayerStats sink, or None."""
-    if stats is None or not (stats.names or stats.act_names):
+def layer_meta(record) -> dict | None:
+    """``{"grad": layer names, "act": activation layer names}`` of the record's layer statistics, or None."""
+    if record is None or not (record.layer_names or record.act_names):
         return None
-    return {"grad": list(stats.names), "act": list(stats.act_names)}
+    return {"grad": list(record.layer_names), "act": list(record.act_names)}
 
 
-def insight(state) -> dict | None:
-    """The latest validation's confusion matrix, per-class metrics and top losses, or its residuals, or None."""
-    h = state.history
-    epoch = getattr(state, "epoch", 0) + 1
+def insight(h, loader, epoch: int) -> dict | None:
+    """The latest validation's confusion matrix, per-class metrics and top losses, or its residuals, or None
+    (``h`` the run record, ``loader`` the validation loader the thumbnails come from, ``epoch`` 1-based)."""
     matrices = getattr(h, "confusion", None)
     if matrices:
         per_class = getattr(h, "per_class", None) or [None]
         top = list(getattr(h, "top_losses", None) or [])[:TOP]
         return clean({"kind": "classification", "epoch": epoch, "confusion": matrices[-1],
                       "per_class": per_class[-1], "names": getattr(h, "class_names", None), "top": top,
-                      "thumbs": thumbnails(state.val_loader, [r["index"] for r in top])})
+                      "thumbs": thumbnails(loader, [r["index"] for r in top])})
     res = getattr(h, "residuals", None)
     if res and res.get("true"):
         n = len(res["true"])
@@ -74,6 +74,6 @@ def thumbnails(loader, indices: list) -> dict:
                 x = torch.nn.functional.adaptive_avg_pool2d(x[None], size)[0]
             lo, hi = x.min(), x.max()
             out[str(int(i))] = tile((x - lo) / (hi - lo) if hi > lo else x * 0)
-    except Exception:  # noqa: BLE001 - a dataset we cannot index: the panel lists indices and labels only
+    except Exception:  # a dataset we cannot index: the panel lists indices and labels only
         return {}
     return out

@@ -4,11 +4,12 @@ While a run is live the kernel sends numbers, not pictures: at most once per ``e
 a batch end of the training thread, one small JSON message with what is new (log points, epoch rows, LRs, notes,
 the status line) goes to an anywidget front end (live.js), which draws the curves (SVG), the LR of each param
 group with its planned schedule, the feature maps and kernels (uint8 tiles on a canvas) and keeps the view
-controls (log scale, smoothing, hover, layer pickers) to itself. Feature maps and kernels are captured once per
-epoch on a fixed probe batch. With a LayerStats sink in the run (fit() adds one), a layer panel draws each layer's
-gradient norm, update/weight ratio and activation statistics over time; with what the History collects at
-validation, a panel shows the confusion matrix, per-class precision / recall / F1 and the top losses (or, for a
-regression, predicted vs true); both travel as numbers. On CUDA a memory line sits under the status line. The
+controls (log scale, smoothing, hover, layer pickers) to itself. What it sends it reads from the run record
+(``state.history``) through its Feed; only the image tiles and the insight panel's numbers are its own, made at
+epoch ends (feature maps and kernels of a fixed probe batch). With layer statistics in the record (fit() adds a
+LayerStats sink), a layer panel draws each layer's gradient norm, update/weight ratio and activation statistics
+over time; with what the record collects at validation, a panel shows the confusion matrix, per-class precision /
+recall / F1 and the top losses (or, for a regression, predicted vs true); both travel as numbers. On CUDA a memory line sits under the status line. The
 "Export HTML" link (and ``export_html(path)``) writes the dashboard as one self-contained HTML file. No
 matplotlib and no PNG until the run ends; then one static PNG of the curves replaces the widget
 (``LiveView.finish``), so a saved notebook shows the result. In a plain terminal the dashboard prints one text line
@@ -31,8 +32,8 @@ from ... import viz
 from ...env import in_notebook
 from ...train import features as F
 from ...train.callbacks import Callback
+from ...train.history import record_of
 from ..control import Control
-from ..layerstats import LayerStats
 from ..memory import cuda_memory, memory_line
 from . import export, feed, panels, text
 from .feed import Feed, numeric
@@ -73,23 +74,22 @@ class Dashboard(Callback):
         self.external_control = False        # True when a Run registers the Control as its own callback
         self.state = None
         self.view = None
-        self.feed = Feed()
-        self.steps: list[dict] = []          # log points: step and numeric logs
-        self.epochs: list[dict] = []         # epoch logs, with the global step at the epoch's end
-        self.lr_rows: list = []              # [step, [lr of each group]]
-        self.plan = None                     # plan[g][t]: planned LR of group g at step t
-        self.plan_version = self.img_version = 0
+        self.feed = Feed()                   # cursors into the run record (state.history)
         self.images: dict = {"fmap": {}, "kern": {}, "hist": []}
         self.fmaps, self.kern, self.weights = {}, {}, {}
-        self.lr_scale, self._scales, self._pending_scale = 1.0, [], None
         self.updates, self.costs = 0, collections.deque(maxlen=1000)   # seconds each update took (kernel side)
-        self.layerstats, self.insight, self.insight_version = None, None, 0
+        self.insight = None                  # the insight panel's numbers of the latest validation
         self.panel_costs: list[float] = []   # seconds of each epoch end's insight gathering (the benchmark reads it)
         self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
-        self._interrupted, self._t0, self._start_step, self._last = "", None, 0, -math.inf
+        self._t0, self._start_step, self._last = None, 0, -math.inf
         self._foreground, self._inbox = True, None
         self._lock = threading.RLock()
+
+    @property
+    def record(self):
+        """The run record this dashboard reads (``state.history``), or None before a run."""
+        return self.state.history if self.state is not None else None
 
     # -- setup -----------------------------------------------------------------------------------
     def _resolve_mode(self) -> str:
@@ -117,7 +117,7 @@ class Dashboard(Callback):
         elif kind == "pause":
             self.toggle_pause()
         elif kind == "lr":
-            self.set_lr_scale(float(content.get("value", 1.0)))
+            self.control.scale_lr(float(content.get("value", 1.0)))
         elif kind == "hello":                # a new model in the browser: everything again
             with self._lock:
                 self.feed.reset()
@@ -131,34 +131,17 @@ class Dashboard(Callback):
         else:
             self.control.pause()
 
-    def set_lr_scale(self, scale: float) -> None:
-        """Scale the LR of every group (and the schedule ahead) to ``scale`` x the planned one, from the next step."""
-        self._pending_scale = float(scale)
-
-    def _apply_lr_scale(self, state) -> None:
-        new, self._pending_scale = self._pending_scale, None
-        if new is None or new == self.lr_scale or state.optimizer is None:
-            return
-        state.scale_lr(new / self.lr_scale)
-        self.lr_scale = new
-        self._scales.append((state.step, new))
-        self.plan_version += 1
-
     # -- events (training thread: bookkeeping, and an update when one is due) -----------------------
     def on_fit_start(self, state) -> None:
         self.state, self._t0, self._start_step = state, self.clock(), state.step
-        self.steps, self.epochs, self.lr_rows, self._scales = [], [], [], []
+        record_of(state)
         self.fmaps, self.kern, self.weights = {}, {}, {}
         self.images = {"fmap": {}, "kern": {}, "hist": []}
-        self.layerstats = next((c for c in state.callbacks or () if isinstance(c, LayerStats)), None)
         self.insight, self.done_view, self.saved = None, None, ""
-        self._interrupted, self.lr_scale, self._last = "", 1.0, -math.inf
+        self._last = -math.inf
         self._foreground = threading.current_thread() is threading.main_thread()
         if not self.external_control:
             self.control.on_fit_start(state)
-        self.plan = text.plan_of(state)
-        self.plan_version += 1
-        self._record_lr(state)
         if self._resolve_mode() != "widgets":
             return
         self.show()
@@ -170,8 +153,6 @@ class Dashboard(Callback):
         self._last = self.clock()             # the first update after ``every``: the browser has loaded the view
 
     def on_batch_end(self, state, logs) -> None:
-        if self._pending_scale is not None:
-            self._apply_lr_scale(state)
         if self.view is not None and self.clock() - self._last >= self.every:
             self._poll()
             self.push()
@@ -179,15 +160,11 @@ class Dashboard(Callback):
             self.control.on_batch_end(state, logs)
 
     def on_log(self, state, logs) -> None:
-        self.steps.append({**numeric(logs), "step": state.step})
-        self._record_lr(state)
         view = self.view
-        if view is not None and self.layerstats is not None and view.widget.meta.get("layers") is None \
-                and self.layerstats.names:     # a LayerStats placed after this dashboard named its layers later
-            view.widget.meta = self.meta()
+        if view is not None and view.widget.meta.get("layers") is None and state.history.layer_names:
+            view.widget.meta = self.meta()     # a LayerStats placed after this dashboard named its layers later
 
     def on_epoch_end(self, state, logs) -> None:
-        self.epochs.append({**numeric(logs), "step": state.step})
         if self.mode == "widgets":
             self._capture(state)
             self._gather(state)
@@ -195,12 +172,9 @@ class Dashboard(Callback):
             mem = memory_line(cuda_memory(state.device))
             self._print(self.epoch_line(state, logs) + (f"  ({mem})" if mem else ""))
 
-    def on_interrupt(self, state, exc) -> None:
-        self._interrupted = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
     def on_fit_end(self, state) -> None:
         if self.mode != "widgets":
-            reason = self._interrupted or state.stop_reason
+            reason = state.stop_reason
             if reason:
                 self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
             return
@@ -213,7 +187,8 @@ class Dashboard(Callback):
             self.view.finish(self.last_png, self.status_text())
         except Exception as e:  # noqa: BLE001 - the live view stays; the error is kept for the user
             self.error = e
-        feed.remember(self._label(state), self.steps, self.epochs)
+        h = state.history
+        feed.remember(self._label(state), [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs])
         self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
 
     # -- a foreground run's clicks where no subshell brings them (inbox.py) ---------------------------------
@@ -235,11 +210,6 @@ class Dashboard(Callback):
             self.control.while_paused = None
         self._inbox = None
 
-    def _record_lr(self, state) -> None:
-        opt = state.optimizer
-        if opt is not None:
-            self.lr_rows.append([state.step, [float(g["lr"]) for g in opt.param_groups]])
-
     def _capture(self, state) -> None:
         """Feature maps and kernels now, in the training thread (the model is not stepping meanwhile), as tiles."""
         model = state.model
@@ -256,7 +226,6 @@ class Dashboard(Callback):
                 self.weights = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
                 images["hist"] = feed.histograms(self.weights)
             self.images = images
-            self.img_version += 1
         except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
             self.error = e
 
@@ -264,12 +233,11 @@ class Dashboard(Callback):
         """The insight panel's numbers of this epoch's validation (a few small lists, a few thumbnails)."""
         t = time.perf_counter()
         try:
-            found = panels.insight(state)
+            found = panels.insight(state.history, state.val_loader, state.epoch + 1)
         except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
             self.error, found = e, None
         if found is not None:
             self.insight = found
-            self.insight_version += 1
         self.panel_costs.append(time.perf_counter() - t)
 
     def _probe_input(self, state):
@@ -293,7 +261,7 @@ class Dashboard(Callback):
             if view is None:
                 return
             t = time.perf_counter()
-            msg = self.feed.take(self, final)
+            msg = self.feed.take(self.record, self.head(), self.images, self.insight, final)
             if msg is not None:
                 view.send(msg)
                 self.updates += 1
@@ -306,7 +274,7 @@ class Dashboard(Callback):
         total = st.epochs * st.steps_per_epoch if st is not None else 0
         return {"label": self._label(st), "past": list(feed.PAST), "total": total, "smooth": self.smooth,
                 "spe": st.steps_per_epoch if st is not None else 0, "features": self.show_features,
-                "kernels": self.show_kernels, "layers": panels.layer_meta(self.layerstats)}
+                "kernels": self.show_kernels, "layers": panels.layer_meta(self.record)}
 
     def head(self) -> dict:
         """The status part of every update: the line, progress, paused, running."""
@@ -317,18 +285,14 @@ class Dashboard(Callback):
                 "memory": memory_line(cuda_memory(st.device)) if st is not None else "",
                 "reach": not self._foreground or self._inbox is not None or bool(self.view and self.view.via_subshell)}
 
-    def planned(self):
-        """The planned LR per group, with each slider factor applied from the step it was set at."""
-        if self.plan and self._scales:
-            return [text.scaled(p, self._scales) for p in self.plan]
-        return self.plan
-
     def final_png(self) -> bytes:
         """The final curves as PNG (matplotlib; only once the run has ended)."""
-        metrics = tuple(viz.metric_keys(self.steps + self.epochs)[:2] or ["loss"])
-        rows = list(self.lr_rows)
-        self.figure = viz.curves_figure(self.steps, self.epochs, metrics, [r[0] for r in rows], [r[1] for r in rows],
-                                        self.planned(), self.status_text(), self.smooth, height=3.0)
+        h = self.record
+        steps, epochs = [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs]
+        metrics = tuple(viz.metric_keys(steps + epochs)[:2] or ["loss"])
+        rows = list(h.lr_rows)
+        self.figure = viz.curves_figure(steps, epochs, metrics, [r[0] for r in rows], [r[1] for r in rows],
+                                        feed.planned(h), self.status_text(), self.smooth, height=3.0)
         return viz.to_png(self.figure)
 
     def export_html(self, path=None):
@@ -346,17 +310,14 @@ class Dashboard(Callback):
             view.send({"t": "saved", "text": self.saved})
 
     def _label(self, state) -> str:
-        lr = self.lr_rows[0][1][0] if self.lr_rows and self.lr_rows[0][1] else None
+        rows = state.history.lr_rows if state is not None and state.history is not None else []
+        lr = rows[0][1][0] if rows and rows[0][1] else None
         return f"run {feed.finished() + 1}" + (f" · lr {lr:.3g}" if lr is not None else "")
 
     # -- text ------------------------------------------------------------------------------------
     def status_text(self) -> str:
         """``epoch e/E · step s/S · N samples/s · ETA m:ss · best val_loss v (epoch k)``"""
         return text.status_text(self)
-
-    def best(self):
-        """(monitor, best value, 1-based epoch) over the epochs so far, or None."""
-        return text.best(self)
 
     def epoch_line(self, state, logs) -> str:
         return text.epoch_line(self, state, logs)

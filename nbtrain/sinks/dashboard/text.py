@@ -1,12 +1,8 @@
-"""The dashboard's words: the status line, the best epoch, a text line per epoch, the planned LR."""
+"""The dashboard's words: the status line (the run record's best epoch and stop reason), a text line per epoch."""
 from __future__ import annotations
 
-import math
-
 from ... import i18n
-from ...build.optim import lr_curve
-
-BY_YOU = "stopped by you"    # the loop's stop reason for a Stop click (shown in the user's language)
+from ...train.history import STOPPED_BY_YOU
 
 
 def status_text(dash) -> str:
@@ -26,28 +22,16 @@ def status_text(dash) -> str:
         parts.append(i18n.t("dash.samples", lang, n=f"{rate * bs:.0f}") if bs
                      else i18n.t("dash.steps", lang, n=f"{rate:.1f}"))
         parts.append(i18n.t("dash.eta", lang, t=clock(max(0, total - st.step) / rate)))
-    top = best(dash)
+    top = st.history.best() if st.history is not None else None
     if top:
         parts.append(i18n.t("dash.best", lang, name=top[0], v=f"{top[1]:.4g}", e=top[2]))
     if dash.control.paused:
         parts.append(i18n.t("dash.paused", lang))
-    reason = dash._interrupted or st.stop_reason
+    reason = st.stop_reason
     if reason:
-        why = i18n.t("dash.by_you", lang) if reason == BY_YOU else reason
+        why = i18n.t("dash.by_you", lang) if reason == STOPPED_BY_YOU else reason
         parts.append(i18n.t("dash.stopped", lang, reason=why))
     return " · ".join(parts)
-
-
-def best(dash):
-    """(monitor, best value, 1-based epoch) over the epochs so far, or None."""
-    loop = getattr(getattr(dash.state, "spec", None), "loop", None)
-    key, mode = (loop.monitor, loop.mode) if loop is not None else ("val_loss", "min")
-    rows = [(r[key], i + 1) for i, r in enumerate(dash.epochs) if isinstance(r.get(key), float)
-            and math.isfinite(r[key])]
-    if not rows:
-        return None
-    v, e = (min if mode == "min" else max)(rows, key=lambda t: t[0])
-    return key, v, e
 
 
 def epoch_line(dash, state, logs) -> str:
@@ -64,22 +48,10 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def scaled(plan, scales) -> list:
-    """The planned LRs with each slider factor applied from the step it was set at."""
-    out, factor, k = [], 1.0, 0
-    for t, v in enumerate(plan):
-        while k < len(scales) and scales[k][0] <= t:
-            factor, k = scales[k][1], k + 1
-        out.append(v * factor)
-    return out
-
-
-def plan_of(state):
-    """The planned LR per group and step: the loop's ``state.lr_plan``, else lr_curve of the spec."""
-    plan = state.lr_plan
-    if plan is not None or state.spec is None or not state.steps_per_epoch:
-        return plan
-    try:
-        return lr_curve(state.spec.optim, state.spec.sched, state.epochs, state.steps_per_epoch)
-    except Exception:  # noqa: BLE001 - no plan drawn is better than no dashboard
-        return None
+def record_line(record) -> str:
+    """``N epochs · step S · finished`` (with the stop reason): a run record's status once the run is over."""
+    n = len(record.epochs)
+    last = record.steps[-1].get("step") if record.steps else None
+    status, reason = record.status or "finished", record.stop_reason
+    step = last if isinstance(last, (int, float)) else 0
+    return f"{n} epoch{'s' * (n != 1)} · step {step:.0f} · {status}" + (f": {reason}" if reason else "")

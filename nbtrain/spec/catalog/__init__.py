@@ -16,7 +16,7 @@ from .transforms import RANDOM_OUTSIDE_CATALOG, TRANSFORMS
 
 __all__ = ["LAYERS", "INITS", "OPTIMIZERS", "SCHEDULERS", "LOSSES", "METRICS", "TRANSFORMS",
            "Entry", "Param", "Table", "P", "entry", "REQUIRED", "signature_defaults", "to_torch",
-           "entry_of", "tags_of", "is_per_step", "loss_kind", "binary_threshold", "default_lr", "is_random", "is_conv",
+           "entry_of", "tags_of", "is_per_step", "loss_kind", "binary_threshold", "default_lr", "is_random", "is_conv", "metric_mode",
            "LOSS_KINDS"]
 
 LOSS_KINDS = ("classification", "regression", "binary")
@@ -73,6 +73,20 @@ def is_random(transform_name: str) -> bool:
     if e is not None:
         return "random" in e.tags
     return transform_name.startswith("Random") or transform_name in RANDOM_OUTSIDE_CATALOG
+
+
+HIGHER_IS_BETTER = ("acc", "f1", "precision", "recall", "auc", "r2")   # names of metrics outside the catalog
+
+
+def metric_mode(key: str) -> str:
+    """Whether a logged metric is better lower ("min") or higher ("max"): the catalog's ``max`` / ``min`` tag of
+    the metric (``val_`` and ``swa_val_`` prefixes aside), the loss "min", and for a user's own metric its name
+    (accuracy-, F1-, precision-, recall-, AUC- and R2-like names are better higher)."""
+    name = key.removeprefix("swa_").removeprefix("val_")
+    e = METRICS.get(name)
+    if e is not None and ({"max", "min"} & e.tags):
+        return "max" if "max" in e.tags else "min"
+    return "max" if any(m in name for m in HIGHER_IS_BETTER) else "min"
 
 
 def is_conv(module) -> bool:

@@ -58,8 +58,8 @@ def mae_sum(out, y):
 METRICS = Table("metric", [
     entry("accuracy", accuracy_sum, "fraction of samples whose top prediction is the target", {
         "threshold": P("float", "binary outputs: the value above which a sample counts as class 1 (fit sets it from "
-                       "the loss: 0 for logits, 0.5 after a Sigmoid for BCELoss)")}, tags=["classification"]),
+                       "the loss: 0 for logits, 0.5 after a Sigmoid for BCELoss)")}, tags=["classification", "max"]),
     entry("topk_accuracy", topk_sum, "fraction of samples whose target is among the top k predictions", {
-        "k": P("int", "how many top predictions count", default=5, low=1)}, tags=["classification"]),
-    entry("mae", mae_sum, "mean absolute error, for regression", {}, tags=["regression"]),
+        "k": P("int", "how many top predictions count", default=5, low=1)}, tags=["classification", "max"]),
+    entry("mae", mae_sum, "mean absolute error, for regression", {}, tags=["regression", "min"]),
 ])

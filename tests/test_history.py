@@ -1,0 +1,108 @@
+"""The run record (nbtrain.train.history.History): what it keeps, its best epoch, and the displays that read it."""
+import json
+import re
+import warnings
+
+import pytest
+import torch
+from fakeloop import blobs, tiny_cnn
+from test_dashboard import _dash
+
+import nbtrain
+from nbtrain.sinks.dashboard.export import page
+from nbtrain.train.history import History
+from nbtrain.train.rundirs import FILENAME
+
+
+def _rows(values, key="val_accuracy"):
+    return [{"epoch": i + 1, "step": 10 * (i + 1), key: v} for i, v in enumerate(values)]
+
+
+def test_best_follows_the_monitor_and_mode_it_watches_and_any_key_by_its_catalog_direction():
+    h = History()
+    h.watch("val_accuracy", "max")
+    for row in _rows([0.5, 0.9, 0.7, 0.9]):
+        h.on_epoch_end(None, row)
+    assert h.best() == ("val_accuracy", 0.9, 2)                      # the first epoch that reached it
+    assert h.best("val_accuracy", "min") == ("val_accuracy", 0.5, 1)
+    h.epochs[0]["val_loss"], h.epochs[2]["val_loss"] = 0.3, float("nan")
+    assert h.best("val_loss") == ("val_loss", 0.3, 1)               # the loss: lower is better; NaN never best
+    assert h.bests() == {"val_accuracy": 0.9, "val_loss": 0.3}
+    h.watch("val_loss", "min")                                       # a new monitor: its best from the rows kept
+    assert h.best() == ("val_loss", 0.3, 1)
+
+
+def test_the_catalog_says_which_way_a_metric_is_better():
+    from nbtrain.spec.catalog import metric_mode
+    assert [metric_mode(k) for k in ("loss", "val_loss", "accuracy", "val_topk_accuracy", "swa_val_accuracy",
+                                     "val_mae", "val_f1", "my_error")] == ["min", "min", "max", "max", "max", "min",
+                                                                          "max", "min"]
+
+
+def test_to_dict_and_back_keeps_notes_lr_scales_and_the_monitor():
+    h = History(_rows([0.1, 0.2]))
+    h.watch("val_accuracy", "max")
+    h.notes_shown = True
+    h.note("watch out")
+    h.lr_scaled(5, 0.5)
+    back = History.from_dict(json.loads(json.dumps(h.to_dict())))
+    assert back.notes == ["watch out"] and back.lr_scales == [[5, 0.5]] and back.lr_scale == 0.5
+    assert back.best() == ("val_accuracy", 0.2, 2) and back["val_accuracy"] == [0.1, 0.2]
+
+
+def test_a_note_is_a_warning_only_when_no_display_shows_the_notes():
+    for shown, warned in ((False, 1), (True, 0)):
+        h = History()
+        h.notes_shown = shown
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            h.note("the loss rose", RuntimeWarning)
+        assert h.notes == ["the loss rose"] and len(rec) == warned
+
+
+def test_the_planned_lr_is_drawn_once_by_the_first_reader():
+    h, calls = History(), []
+    h.plan_lr(lambda: calls.append(1) or [[0.1, 0.05]])
+    assert calls == []                                               # nothing drawn for a run no display reads
+    assert h.lr_plan == [[0.1, 0.05]] and h.lr_plan == [[0.1, 0.05]] and calls == [1]
+    h.plan_lr(lambda: 1 / 0)
+    assert h.lr_plan is None                                         # a plan that cannot be drawn: none
+
+
+def _spec():
+    spec = nbtrain.TrainSpec.default()                              # digits: val accuracy rises epoch by epoch
+    spec.loop.monitor, spec.loop.mode = "val_loss", "min"            # what fit()'s arguments override
+    return spec
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_the_status_line_best_epoch_follows_monitor_and_mode_passed_to_fit(tmp_path, mode):
+    d, _ = _dash()
+    h = nbtrain.fit(_spec(), epochs=3, monitor="val_accuracy", mode=mode, dashboard=d, progress=False,
+                    logdir=str(tmp_path / "runs"), checkpoint_dir=str(tmp_path / "ck"), run_name="r")
+    acc = h["val_accuracy"]
+    pick = max if mode == "max" else min
+    want = acc.index(pick(acc)) + 1
+    other = acc.index((min if mode == "max" else max)(acc)) + 1
+    assert want != other, acc                                       # the test tells the two modes apart
+    m = re.search(r"best (\S+) ([\d.]+) \(epoch (\d)\)", d.status_text())
+    assert m and m[1] == "val_accuracy" and int(m[3]) == want and float(m[2]) == pytest.approx(acc[want - 1], abs=1e-4)
+    assert h.best() == ("val_accuracy", acc[want - 1], want) and (h.monitor, h.mode) == ("val_accuracy", mode)
+    best = torch.load(tmp_path / "ck" / "r" / "best.pt", weights_only=True)
+    assert best["epoch"] == want                                    # best.pt is the record's best epoch
+    record = json.loads((tmp_path / "runs" / "r" / FILENAME).read_text())
+    assert record["best_epoch"] == {"key": "val_accuracy", "value": acc[want - 1], "epoch": want}
+    status = json.loads(re.search(r'id="nbtrain-data">(.*?)</script>', page(d), re.S)[1])["message"]["status"]
+    assert f"best val_accuracy {acc[want - 1]:.4g} (epoch {want})" in status   # the export shows the same line
+
+
+def test_export_reads_the_record_the_same_way_live_and_finished():
+    x, y = blobs(48)
+    d, _ = _dash()
+    h = nbtrain.fit(model=tiny_cnn(), train=(x, y), val=(x[:16], y[:16]), epochs=2, log_every=2, dashboard=d)
+    live = json.loads(re.search(r'id="nbtrain-data">(.*?)</script>', page(d), re.S)[1])["message"]
+    done = json.loads(re.search(r'id="nbtrain-data">(.*?)</script>', page(h), re.S)[1])["message"]
+    for key in ("steps", "epochs", "lr", "notes", "layers", "acts", "insight"):
+        assert live.get(key) == done.get(key), key
+    assert live["layers"][1] and live["insight"]["kind"] == "classification" and len(done["epochs"][1]) == 2
+    assert done["status"] == f"2 epochs · step {h.steps[-1]['step']} · finished"
