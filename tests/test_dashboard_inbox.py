@@ -26,7 +26,7 @@ def record(stop=dash.control.stop):
     stop()
 dash.control.stop = record
 h = nbtrain.fit(model=model(), train=train, val=val, epochs=50, log_every=2, dashboard=dash, callbacks=[Meet()])
-print(json.dumps({"stop": h.stop_reason, "last": h.steps[-1]["step"], "seen": seen, "scales": dash._scales,
+print(json.dumps({"stop": h.stop_reason, "last": h.steps[-1]["step"], "seen": seen, "scales": h.lr_scales,
                   "paused_at": dash.control.paused_at, "paused_s": dash.control.paused_seconds()}))
 """
 
