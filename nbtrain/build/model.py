@@ -16,13 +16,13 @@ from keyword import iskeyword
 import torch
 from torch import nn
 
-from ..spec.catalog.blocks import Residual
-from ..spec.catalog import INITS, to_torch
 from ..errors import ShapeError, SpecError
 from ..errors import fmt_shape as _fmt
+from ..spec.catalog import INITS, to_torch
+from ..spec.catalog.blocks import Residual
+from ..spec.trainspec import LayerSpec, ModelSpec, TrainSpec
 from .modes import eval_mode
 from .shapes import _AUTO, forward_shape, resolve_params, run_on_meta, where_of
-from ..spec.trainspec import LayerSpec, ModelSpec, TrainSpec
 
 
 def _make(layer: LayerSpec, kw: dict, at: str) -> nn.Module:

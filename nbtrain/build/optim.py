@@ -14,8 +14,8 @@ from torch import nn
 from torch.optim import lr_scheduler as sch
 from torch.optim.swa_utils import SWALR
 
-from ..spec.catalog import OPTIMIZERS
 from ..errors import SpecError
+from ..spec.catalog import OPTIMIZERS
 from ..spec.expr import factors
 from ..spec.trainspec import OptimSpec, SchedSpec, TrainSpec
 

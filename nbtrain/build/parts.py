@@ -7,13 +7,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import NbtrainError
 from ..spec.catalog import LOSSES, is_per_step
+from ..spec.trainspec import SchedSpec
 from .data import build_data
 from .data.fast import DEFAULT_BATCH_SIZE, tensor_loader
-from ..errors import NbtrainError
 from .model import build_model
 from .optim import Schedule, build_optimizer
-from ..spec.trainspec import SchedSpec
 
 
 def wrap_scheduler(scheduler, optimizer, loop_spec, epochs: int, steps_per_epoch: int):

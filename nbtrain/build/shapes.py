@@ -9,8 +9,8 @@ from torch.func import functional_call
 
 from ..errors import ShapeError
 from ..errors import fmt_shape as _fmt
-from .modes import eval_mode
 from ..spec.trainspec import LayerSpec
+from .modes import eval_mode
 
 # parameters that may be 'auto': name -> (what it is, how to read it from the incoming shape)
 _AUTO = {
