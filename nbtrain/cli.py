@@ -23,12 +23,13 @@ import threading
 import traceback
 from pathlib import Path
 
+from .env import torchrun_ranks
 from .errors import NbtrainError
 from .sinks.progress import ProgressBar
 
 
 def _is_main_rank() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+    return torchrun_ranks()[0] == 0
 
 
 def _say(*lines: str) -> None:

@@ -35,7 +35,7 @@ def pick_device(name: str = "auto"):
     """'auto' picks cuda, then mps, then cpu; any other name is checked against what this machine has."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if is_torchrun() else 0)
+            return torch.device("cuda", torchrun_ranks()[2] if is_torchrun() else 0)
         mps = getattr(torch.backends, "mps", None)
         if mps is not None and mps.is_available():
             return torch.device("mps")
@@ -54,6 +54,13 @@ def pick_device(name: str = "auto"):
 def is_torchrun() -> bool:
     """True when started by torchrun (it sets RANK, WORLD_SIZE and LOCAL_RANK)."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def torchrun_ranks() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` as torchrun sets them in the environment; ``(0, 1, 0)`` without it. The
+    one place nbtrain reads them (the process group, once joined, is asked instead: nbtrain.train.distributed)."""
+    env = os.environ
+    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
 
 
 # glibc's malloc hands blocks above a (dynamic) threshold back to the system when they are freed, and trims

@@ -8,7 +8,6 @@ progress) on rank 0. Logged metrics are all-reduced, so every rank sees the same
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 import torch.distributed as td
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..env import is_torchrun, pick_device
+from ..env import is_torchrun, pick_device, torchrun_ranks
 
 
 @dataclass
@@ -36,9 +35,7 @@ def setup(device_name: str = "auto") -> DistContext:
     """Join the process group torchrun describes; a plain single-process context otherwise."""
     if not is_torchrun() and not (td.is_available() and td.is_initialized()):
         return DistContext(device=pick_device(device_name))
-    rank = int(os.environ.get("RANK", 0))
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    local = int(os.environ.get("LOCAL_RANK", 0))
+    rank, world, local = torchrun_ranks()
     use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
     device = torch.device("cuda", local) if use_cuda else pick_device("cpu" if device_name == "auto" else device_name)
     if use_cuda:
