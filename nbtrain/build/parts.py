@@ -1,7 +1,7 @@
 """Turn what fit() was given (a TrainSpec, or parts a user built) into the parts the loop runs."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,7 +38,7 @@ class Parts:
     generator: Any = None          # the torch.Generator deciding the batch order (checkpointed)
     set_epoch: Any = None          # DistributedSampler-style reshuffle hook
     probe: Any = None              # a fixed (x, y) batch for feature maps
-    extra: dict = field(default_factory=dict)
+    bundle: Any = None             # the DataBundle the data came from (class names...), when there is one
 
 
 def build_loss(loss, loop_spec) -> Any:
@@ -116,6 +116,7 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
     p = Parts(model=model, train=train, val=val, optimizer=optimizer, schedule=schedule,
               loss_fn=build_loss(loss, loop_spec))
     if bundle is not None:
+        p.bundle = bundle
         p.num_classes = getattr(bundle, "num_classes", None)
         p.task = getattr(bundle, "task", "")
         p.generator = getattr(bundle, "train_generator", None)
@@ -145,6 +146,4 @@ def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, 
     scheduler = given.get("scheduler")
     if scheduler is None:
         scheduler = Schedule(spec.sched, optimizer, epochs, len(bundle.train))
-    p = from_user(model, bundle, None, None, optimizer, scheduler, given.get("loss"), loop_spec, epochs)
-    p.extra["bundle"] = bundle
-    return p
+    return from_user(model, bundle, None, None, optimizer, scheduler, given.get("loss"), loop_spec, epochs)

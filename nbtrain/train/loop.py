@@ -145,7 +145,7 @@ class Trainer:
         threshold = binary_threshold(p.loss_fn)                        # binary accuracy: 0.5 for BCELoss
         self.acc = Accumulator(ls.metrics, ls.topk, self.device, threshold)
         self.val_acc = Accumulator(ls.metrics, ls.topk, self.device, threshold,   # + confusion, worst samples
-                                   stats=for_parts(p, given.get("data"), self.device, self.ctx.rank, self.ctx.world_size))
+                                   stats=for_parts(p, self.device, self.ctx.rank, self.ctx.world_size))
         keys = monitor_keys(self.acc.names, p.val is not None)
         check_monitors(ls, p, keys)
         self.history = History()

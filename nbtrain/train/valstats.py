@@ -209,10 +209,9 @@ class ValStats:
         return cm, (allc[0].float(), allc[1:].long())
 
 
-def for_parts(p, data=None, device="cpu", rank: int = 0, world_size: int = 1) -> ValStats | None:
-    """The ValStats for the loop's parts (nbtrain.build.parts.Parts; ``data``: what fit() was given as data=), or None
-    without validation data. Class names come from the DataBundle when there is one."""
+def for_parts(p, device="cpu", rank: int = 0, world_size: int = 1) -> ValStats | None:
+    """The ValStats for the loop's parts (nbtrain.build.parts.Parts), or None without validation data. Class names
+    come from the DataBundle when the data came from one (``p.bundle``)."""
     if p.val is None:
         return None
-    bundle = p.extra.get("bundle", data)
-    return for_run(p.loss_fn, p.num_classes, p.task, getattr(bundle, "class_names", None), device, rank, world_size)
+    return for_run(p.loss_fn, p.num_classes, p.task, getattr(p.bundle, "class_names", None), device, rank, world_size)
