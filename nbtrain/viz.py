@@ -10,12 +10,10 @@ import io
 import math
 import os
 import re
-import threading
 from functools import lru_cache
 from typing import Sequence
 
 import torch.nn.functional as F
-from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 
@@ -111,15 +109,13 @@ class CurvesPlot:
     Rows are log dicts with ``step`` (epoch rows carry the global step at the epoch's end).
 
     ``total_steps`` fixes the x axis to the whole run, and y limits change only when the data leaves them or
-    fills about a third of them. With ``live=True`` the axes, ticks and legends are drawn once per change of
-    limits and kept as a bitmap; a frame then only restores it and draws the lines on top (blitting), which
-    is what keeps a dashboard redraw cheap.
+    fills about a third of them.
     """
 
     def __init__(self, metrics: Sequence[str] = ("loss",), groups: int = 1, width: float = 10.0,
-                 height: float = 3.0, dpi: int = 90, total_steps: int = 0, live: bool = False):
-        self.metrics, self.groups, self.total, self.live = tuple(metrics), groups, total_steps, live
-        self._bg, self._key, self._ylim, self._prev_ylim = None, None, {}, {}
+                 height: float = 3.0, dpi: int = 90, total_steps: int = 0):
+        self.metrics, self.groups, self.total = tuple(metrics), groups, total_steps
+        self._ylim: dict = {}
         self.fig = new_figure(width, height, dpi)
         self.fig.set_layout_engine(None)
         self.fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.84, wspace=0.22)
@@ -142,17 +138,6 @@ class CurvesPlot:
         if groups > 1:
             lr_ax.legend(fontsize=7, loc="upper right")
         self.title = self.fig.suptitle("", fontsize=9)
-        for ax in self.axes:
-            for line in ax.lines:
-                line.set_animated(live)
-        self.title.set_animated(live)
-
-    def reset(self, total_steps: int) -> "CurvesPlot":
-        """Ready for a new run of ``total_steps``: the next ``update`` sets the data and the limits as on a new
-        figure, except that the last run's y limits are kept where the new data fills 70% of them, so a rerun
-        reuses the cached background and draws no axes at all."""
-        self.total, self._prev_ylim, self._ylim = total_steps, self._ylim, {}
-        return self
 
     def update(self, steps: Sequence[dict] = (), epochs: Sequence[dict] = (), lr_steps: Sequence[int] = (),
                lrs: Sequence[Sequence[float]] = (), plan=None, title: str = "", smooth: float = 0.6) -> "CurvesPlot":
@@ -174,7 +159,7 @@ class CurvesPlot:
         return self
 
     def _limits(self, ax, unit: bool = False) -> None:
-        """Limits that rarely change (each change is a full draw): [0, 1] for a metric whose values are all in
+        """Limits that rarely change: [0, 1] for a metric whose values are all in
         [0, 1] (``unit``), from 0 for values >= 0 that already span half of that, and otherwise kept while the
         data fills about a third of them."""
         xs, ys = [], []
@@ -192,38 +177,12 @@ class CurvesPlot:
         cur = self._ylim.get(id(ax))
         if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.35 * (cur[1] - cur[0]):
             return
-        prev = self._prev_ylim.get(id(ax)) if cur is None else None
-        if prev is not None and prev[0] <= lo and hi <= prev[1] and (hi - lo) >= 0.7 * (prev[1] - prev[0]):
-            self._ylim[id(ax)] = prev               # a rerun: the last run's limits, when they fit this one snugly
-            ax.set_ylim(*prev)
-            return
         pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
-        if not unit:                               # on a grid of round steps: a rerun whose values differ a
-            lo, hi = _round_limits(lo, hi)         # little gets the same limits, so its frames stay blits
+        if not unit:                               # on a grid of round steps
+            lo, hi = _round_limits(lo, hi)
         self._ylim[id(ax)] = (lo, hi)
         ax.set_ylim(lo, hi)
-
-    def png(self, compress_level: int = 1) -> bytes:
-        """Draw and encode; a low zlib level because a live frame is thrown away within a second."""
-        canvas = self.fig.canvas
-        key = tuple(ax.get_xlim() + ax.get_ylim() for ax in self.axes)
-        if not self.live:
-            canvas.draw()
-        else:
-            if self._bg is None or key != self._key:
-                canvas.draw()                         # everything but the (animated) lines and title
-                self._bg, self._key = canvas.copy_from_bbox(self.fig.bbox), key
-            else:
-                canvas.restore_region(self._bg)
-            for ax in self.axes:
-                for line in ax.lines:
-                    ax.draw_artist(line)
-            self.fig.draw_artist(self.title)
-        img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        buf = io.BytesIO()
-        img.convert("RGB").save(buf, format="png", compress_level=compress_level)
-        return buf.getvalue()
 
 
 def _round_limits(lo: float, hi: float) -> tuple[float, float]:
@@ -231,32 +190,6 @@ def _round_limits(lo: float, hi: float) -> tuple[float, float]:
     from matplotlib.ticker import MaxNLocator  # matplotlib: viz draws figures only when asked
     ticks = MaxNLocator(nbins=20, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
     return float(ticks[0]), float(ticks[-1])
-
-
-# Finished runs put their live CurvesPlot back here and the next run with the same panels takes it: a new
-# figure's first draw (axes, tick objects, texts) is most of what a short run's dashboard costs.
-_POOL: list = []
-_POOL_LOCK = threading.Lock()
-POOL_SIZE = 4
-
-
-def take_curves_plot(metrics: Sequence[str], groups: int, total_steps: int) -> CurvesPlot:
-    """A live CurvesPlot with these panels: one a finished run gave back, else a new one. Never shared: two
-    runs at once (a background run and a foreground fit) each hold their own until they give it back."""
-    with _POOL_LOCK:
-        for i, plot in enumerate(_POOL):
-            if plot.metrics == tuple(metrics) and plot.groups == groups:
-                del _POOL[i]
-                return plot.reset(total_steps)
-    return CurvesPlot(metrics, groups, total_steps=total_steps, live=True)
-
-
-def give_back_curves_plot(plot: CurvesPlot) -> None:
-    """Put a live CurvesPlot back for the next run (its holder must not draw with it any more)."""
-    with _POOL_LOCK:
-        if plot.live and all(p is not plot for p in _POOL):
-            _POOL.append(plot)
-            del _POOL[:-POOL_SIZE]
 
 
 def curves_figure(steps: Sequence[dict], epochs: Sequence[dict], metrics: Sequence[str] = ("loss",),

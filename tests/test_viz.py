@@ -52,9 +52,9 @@ def test_curves_figure_draws_each_series_and_the_plan():
 def test_curves_plot_updates_in_place_and_the_png_changes():
     cp = viz.CurvesPlot(["loss"], 1)
     fig = cp.fig
-    a = cp.update([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}], [], [1, 2], [[0.1], [0.1]]).png()
-    b = cp.update([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}, {"step": 3, "loss": 2.0}], [],
-                  [1, 2, 3], [[0.1], [0.1], [0.05]]).png()
+    a = viz.to_png(cp.update([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}], [], [1, 2], [[0.1], [0.1]]).fig)
+    b = viz.to_png(cp.update([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}, {"step": 3, "loss": 2.0}], [],
+                             [1, 2, 3], [[0.1], [0.1], [0.05]]).fig)
     assert cp.fig is fig and a != b
     assert _not_blank(_img(a)) and _img(b).size == _img(a).size
 
@@ -87,22 +87,6 @@ def test_sample_and_histogram_figures():
     assert sum(p.get_height() for p in fig.axes[0].patches) == 12
 
 
-def test_live_curves_blit_the_same_picture_as_a_full_draw():
-    rows = [{"step": s, "loss": 2.0 - s / 20} for s in range(1, 21)]
-    epochs = [{"step": 10, "val_loss": 1.5}, {"step": 20, "val_loss": 1.2}]
-    live = viz.CurvesPlot(["loss"], 1, total_steps=40, live=True)
-    still = viz.CurvesPlot(["loss"], 1, total_steps=40)
-    live.update(rows[::2], epochs, [0], [[0.1]]).png()                    # the first frame draws everything
-    bg = live._bg
-    a = live.update(rows, epochs, [0, 20], [[0.1], [0.1]]).png()          # limits kept: only the lines are redrawn
-    assert live._bg is bg
-    still.update(rows[::2], epochs, [0], [[0.1]])                         # same limits by the same updates
-    b = still.update(rows, epochs, [0, 20], [[0.1], [0.1]]).png()
-    diff = np.abs(np.asarray(Image.open(io.BytesIO(a))).astype(int) - np.asarray(Image.open(io.BytesIO(b))).astype(int))
-    assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
-    assert live.axes[0].get_xlim() == (0, 40 * 1.02)
-
-
 def test_y_limits_rarely_change():
     cp = viz.CurvesPlot(["loss", "accuracy"], 1, total_steps=100)
     rows = [{"step": s, "loss": 2.0 - s / 40, "accuracy": 0.3 + s / 200} for s in range(1, 61)]
@@ -115,53 +99,3 @@ def test_y_limits_rarely_change():
     cp.update(rows + [{"step": 70, "loss": 0.4}])
     assert cp.axes[0].get_ylim() == limits                                 # inside: kept
     assert cp.axes[0].get_xlim() == (0, 102)
-
-
-def test_a_finished_runs_curves_plot_is_reused_and_shows_only_the_new_data(monkeypatch):
-    monkeypatch.setattr(viz, "_POOL", [])
-    rows = [{"step": s, "loss": 2.0 - s / 20} for s in range(1, 21)]
-    epochs = [{"step": 20, "val_loss": 1.2}]
-    first = viz.take_curves_plot(("loss",), 1, 40)
-    other = viz.take_curves_plot(("loss",), 1, 40)                         # held at once: never shared
-    assert other is not first
-    first.update([{"step": s, "loss": 1.9 - s / 25} for s in range(1, 31)], [], [0], [[0.2]]).png()
-    viz.give_back_curves_plot(first)
-    viz.give_back_curves_plot(first)                                       # twice: still one entry
-    assert viz.take_curves_plot(("loss", "accuracy"), 1, 40) is not first  # other panels: a new figure
-    again = viz.take_curves_plot(("loss",), 1, 60)
-    assert again is first and again.total == 60
-    again.update(rows, epochs, [0], [[0.1]]).png()
-    assert list(again.lines["loss"][0].get_ydata()) == [r["loss"] for r in rows]     # none of the first run's
-    assert again.axes[0].get_xlim() == (0, 60 * 1.02)
-    viz.give_back_curves_plot(again)
-    # a rerun of the same run draws, from the kept background, the very picture of a new figure
-    rerun = viz.take_curves_plot(("loss",), 1, 60)
-    assert rerun is first and rerun._bg is not None
-    bg = rerun._bg
-    a = rerun.update(rows, epochs, [0], [[0.1]]).png()
-    assert rerun._bg is bg                                                  # blitted: no axes drawn again
-    b = viz.CurvesPlot(["loss"], 1, total_steps=60, live=True).update(rows, epochs, [0], [[0.1]]).png()
-    diff = np.abs(np.asarray(Image.open(io.BytesIO(a))).astype(int) - np.asarray(Image.open(io.BytesIO(b))).astype(int))
-    assert (diff.max(axis=2) > 1).mean() < 1e-3                          # a few antialiased pixels where lines cross
-    viz.give_back_curves_plot(rerun)
-    viz.give_back_curves_plot(other)
-
-
-def test_a_rerun_keeps_the_last_runs_y_limits_only_where_they_fit_its_data_snugly(monkeypatch):
-    monkeypatch.setattr(viz, "_POOL", [])
-    def run(top: float):
-        return [{"step": s, "loss": top - s * top / 40} for s in range(1, 41)]
-    plot = viz.take_curves_plot(("loss",), 1, 40)
-    plot.update(run(2.3), [], [0], [[0.1]]).png()
-    limits = plot.axes[0].get_ylim()
-    assert limits[0] < 0 < 2.3 < limits[1]
-    viz.give_back_curves_plot(plot)
-    again = viz.take_curves_plot(("loss",), 1, 40)
-    again.update(run(2.2), [], [0], [[0.1]]).png()                 # a little lower: the same axes
-    assert again is plot and again.axes[0].get_ylim() == limits
-    viz.give_back_curves_plot(again)
-    low = viz.take_curves_plot(("loss",), 1, 40)
-    low.update(run(0.5), [], [0], [[0.1]]).png()                    # far lower: limits of its own
-    fresh = viz.CurvesPlot(["loss"], 1, total_steps=40, live=True).update(run(0.5), [], [0], [[0.1]])
-    assert low is plot and low.axes[0].get_ylim() == fresh.axes[0].get_ylim() != limits
-    viz.give_back_curves_plot(low)
