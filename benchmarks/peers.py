@@ -262,7 +262,7 @@ def measure(names: list[str], rounds: int, threads: int, log=print) -> dict:
             t = time.perf_counter()
             try:
                 res = run_in_kernel(VARIANTS[n][1], threads)
-            except Exception as e:  # noqa: BLE001 - one failing peer must not lose the other figures
+            except Exception as e:  # one failing peer must not lose the other figures
                 res = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"}
             res["load"] = os.getloadavg()[0]      # runnable threads on the machine (1 min): how busy it was
             out[n].append(res)

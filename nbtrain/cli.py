@@ -200,7 +200,7 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("nbtrain: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - one line, not a traceback, unless asked for
+    except Exception as e:  # one line, not a traceback, unless asked for
         if os.environ.get("NBTRAIN_TRACEBACK") == "1":
             traceback.print_exc()
         print(f"nbtrain: error: {type(e).__name__}: {e} (NBTRAIN_TRACEBACK=1 shows where)", file=sys.stderr)

@@ -21,7 +21,7 @@ def ipython_shell():
         return None
     try:
         return ip.get_ipython()
-    except Exception:  # noqa: BLE001 - an IPython without a running shell
+    except Exception:  # an IPython without a running shell
         return None
 
 

@@ -31,7 +31,7 @@ def _child(argv: list, log: str) -> None:
         rc = nbtrain.cli.main()
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1
-    except BaseException:  # noqa: BLE001 - shown, so the test sees the traceback
+    except BaseException:  # shown, so the test sees the traceback
         traceback.print_exc()
     finally:
         sys.stdout.flush()

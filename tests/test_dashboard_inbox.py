@@ -43,7 +43,7 @@ class Front:
         while time.monotonic() < end:
             try:
                 msg = self.kc.get_iopub_msg(timeout=1)
-            except Exception:  # noqa: BLE001 - queue.Empty: keep waiting
+            except Exception:  # queue.Empty: keep waiting
                 continue
             self.iopub.append(msg)
             if until(msg):

@@ -187,7 +187,7 @@ def _module_shapes(model: nn.Module, input_shape: tuple) -> list:
     try:
         try:
             run_on_meta(model, torch.zeros(2, *input_shape, device="meta"))
-        except Exception:  # noqa: BLE001 - a user's model may fail on meta in any way: run it for real
+        except Exception:  # a user's model may fail on meta in any way: run it for real
             shapes.clear()
             p = next(model.parameters(), None)
             with eval_mode(model), torch.no_grad():

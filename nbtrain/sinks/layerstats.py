@@ -84,7 +84,7 @@ def first_samples(loader, n: int = 8):
         if ds is None or not len(ds):
             return None
         return torch.stack([torch.as_tensor(ds[i][0]) for i in range(min(n, len(ds)))])
-    except Exception:  # noqa: BLE001 - a dataset we cannot index: no activation statistics
+    except Exception:  # a dataset we cannot index: no activation statistics
         return None
 
 
@@ -178,7 +178,7 @@ class LayerStats(Callback):
             with small_ops(self._params[0].device):
                 row = self.layer_norms(self._prev if self._fresh(state) else None)
             self.record.record_layers(row={"step": state.step, **row})
-        except Exception as e:  # noqa: BLE001 - e.g. a model split over devices: no statistics, training goes on
+        except Exception as e:  # e.g. a model split over devices: no statistics, training goes on
             self.error, self._params, self._prev = e, [], None
         self.costs["log"].append(time.perf_counter() - t)
 
@@ -196,7 +196,7 @@ class LayerStats(Callback):
                 with small_ops(device), autocast(amp, getattr(device, "type", "cpu")):   # as the model trains
                     row = self.activations(state.model, x)
                 self.record.record_layers(acts={"epoch": state.epoch + 1, "step": state.step, **row})
-            except Exception as e:  # noqa: BLE001 - a probe the model does not take: no activations, training goes on
+            except Exception as e:  # a probe the model does not take: no activations, training goes on
                 self.error, self._acts = e, []
             self._probed_at = self.clock()
             self.costs["epoch"].append(self._probed_at - t)

@@ -327,7 +327,7 @@ class TensorBoard(Callback):
                 warnings.simplefilter("ignore")   # tracer warnings; the tracer prints its own failure note
                 graph = traced_graph(model, x[:1]).SerializeToString()
                 self.writer.file_writer.add_event(Event(graph_def=graph))
-        except Exception as e:  # noqa: BLE001 - a model that cannot be traced still trains
+        except Exception as e:  # a model that cannot be traced still trains
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warnings.warn(f"TensorBoard: the model graph could not be traced ({first}); the other logs are written",
                           RuntimeWarning, stacklevel=2)

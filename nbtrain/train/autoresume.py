@@ -24,7 +24,7 @@ def _progress(path: Path):
     """(epoch, step, mtime) of a complete nbtrain checkpoint, or None for a file that does not read back whole."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - damaged, foreign or cut short: not a checkpoint to continue from
+    except Exception:  # damaged, foreign or cut short: not a checkpoint to continue from
         return None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         return None

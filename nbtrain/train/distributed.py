@@ -67,6 +67,6 @@ def cleanup(ctx: DistContext, wait_s: float = 60) -> None:
     if ctx.active and td.get_backend() == "gloo":   # monitored_barrier is gloo's only
         try:
             td.monitored_barrier(timeout=datetime.timedelta(seconds=wait_s))
-        except Exception:   # noqa: BLE001 - a peer that failed or left: tear down regardless
+        except Exception:   # a peer that failed or left: tear down regardless
             pass
     td.destroy_process_group()

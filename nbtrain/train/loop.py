@@ -220,7 +220,7 @@ class Trainer:
         with self.interrupts:
             try:
                 self._train()
-            except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt (the kernel's stop button) included
+            except BaseException as e:  # KeyboardInterrupt (the kernel's stop button) included
                 error = e
                 if not isinstance(e, Abort):
                     error = self._interrupted(e)

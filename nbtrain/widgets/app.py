@@ -240,7 +240,7 @@ class Workbench(W.VBox):
                     self.run = start_background({"spec": self.spec, **self._dashboard()}, fit=fit)
                 else:
                     self.history = fit(self.spec, **self._dashboard())
-        except Exception as e:  # noqa: BLE001 - shown in the UI (see _failed), never swallowed
+        except Exception as e:  # shown in the UI (see _failed), never swallowed
             self._failed(e)
             return self.history
         if self.background:
@@ -264,7 +264,7 @@ class Workbench(W.VBox):
         """Background runs: wait for the end, then report as a foreground run does."""
         try:
             self.history = self.run.wait()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._failed(e)
         else:
             self._done()

@@ -80,7 +80,7 @@ class LRFinder:
         except NbtrainError as e:
             self._say(error_html(str(e)))
             return None
-        except Exception as e:  # noqa: BLE001 - a failure of torch or of the data: shown, kept on .last_error
+        except Exception as e:  # a failure of torch or of the data: shown, kept on .last_error
             self.last_error = e
             self._say(error_html(f"the LR finder failed: {type(e).__name__}: {e}"))
             return None

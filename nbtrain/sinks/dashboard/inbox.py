@@ -77,7 +77,7 @@ class Inbox:
                     self.session.unpack(head["content"]).get("comm_id") != self.comm_id:
                 return False
             msg = self.session.deserialize(parts, content=True, copy=False)     # recorded: it is handled once
-        except Exception:  # noqa: BLE001 - not ours to judge: the kernel's handler reports a bad message
+        except Exception:  # not ours to judge: the kernel's handler reports a bad message
             return False
         self.handled += 1
         self.handler(self.stream, idents, msg)               # the comm manager: our widget's on_msg callbacks

@@ -185,7 +185,7 @@ class Dashboard(Callback):
         try:                                  # the run is over: matplotlib and PNG encoding are fine now
             self.last_png = self.final_png()
             self.view.finish(self.last_png, self.status_text())
-        except Exception as e:  # noqa: BLE001 - the live view stays; the error is kept for the user
+        except Exception as e:  # the live view stays; the error is kept for the user
             self.error = e
         h = state.history
         feed.remember(self._label(state), [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs])
@@ -226,7 +226,7 @@ class Dashboard(Callback):
                 self.weights = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
                 images["hist"] = feed.histograms(self.weights)
             self.images = images
-        except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
+        except Exception as e:  # shown in the status line, training goes on
             self.error = e
 
     def _gather(self, state) -> None:
@@ -234,7 +234,7 @@ class Dashboard(Callback):
         t = time.perf_counter()
         try:
             found = panels.insight(state.history, state.val_loader, state.epoch + 1)
-        except Exception as e:  # noqa: BLE001 - shown in the status line, training goes on
+        except Exception as e:  # shown in the status line, training goes on
             self.error, found = e, None
         if found is not None:
             self.insight = found
@@ -246,7 +246,7 @@ class Dashboard(Callback):
             ds = getattr(state.val_loader, "dataset", None)
             try:
                 probe = ds[0][0].unsqueeze(0) if ds is not None and len(ds) else None
-            except Exception:  # noqa: BLE001 - a dataset we cannot index: no feature maps
+            except Exception:  # a dataset we cannot index: no feature maps
                 probe = None
             self.probe = probe
         if isinstance(probe, (tuple, list)):
@@ -304,7 +304,7 @@ class Dashboard(Callback):
         view = self.view or self.done_view
         try:
             self.saved = f"saved {self.export_html()}"
-        except Exception as e:  # noqa: BLE001 - said in the widget, the run goes on
+        except Exception as e:  # said in the widget, the run goes on
             self.saved = f"export failed: {type(e).__name__}: {e}"
         if view is not None:
             view.send({"t": "saved", "text": self.saved})
