@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler, default_collate
 
-from ...spec.catalog import loss_kind
 from ...errors import DataError, fmt_shape
+from ...spec.catalog import loss_kind
 from . import fast
 from .pipeline import Pipeline, build_pipeline, check
 from .plain import binary_target, split_indices, standardize_stats

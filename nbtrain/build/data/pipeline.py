@@ -13,8 +13,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from ...spec.catalog.transforms import to_tensor
 from ...errors import DataError, NbtrainError
+from ...spec.catalog.transforms import to_tensor
 
 
 @dataclass
