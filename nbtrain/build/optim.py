@@ -18,6 +18,7 @@ from ..errors import SpecError
 from ..spec.catalog import OPTIMIZERS
 from ..spec.expr import factors
 from ..spec.trainspec import OptimSpec, SchedSpec, TrainSpec
+from .plainsched import Stepper
 
 
 # -- optimizer -----------------------------------------------------------------------------------
@@ -167,48 +168,25 @@ def scale_scheduler(scheduler, ratio: float) -> None:
                 setattr(s, a, v * ratio)
 
 
-class Schedule:
-    """Steps a scheduler the way its spec says; the loop and lr_curve both call it.
+class Schedule(Stepper):
+    """Steps a scheduler the way its spec says (nbtrain.build.plainsched.Stepper, which an exported script runs
+    too); the loop and lr_curve both call it.
 
     ``after_step()`` after each optimizer step, ``after_epoch(logs)`` at each epoch end."""
 
     def __init__(self, sched_spec: SchedSpec, optimizer, epochs: int, steps_per_epoch: int, scheduler="build"):
-        self.spec, self.optimizer = sched_spec, optimizer
-        self.scheduler = build_scheduler(sched_spec, optimizer, epochs, steps_per_epoch) if scheduler == "build" else scheduler
-        self.per_step = sched_spec.per_step
-        self.plateau = isinstance(self.scheduler, sch.ReduceLROnPlateau)
-        self.swa_scheduler = None
-        self.epoch = 0
-
-    def swa_active(self, epoch: int) -> bool:
-        """True when epoch (0-based) is one whose end SWA averages."""
-        return self.spec.swa and epoch >= self.spec.swa_start
-
-    def after_step(self) -> None:
-        if self.per_step and self.scheduler is not None and self.swa_scheduler is None:
-            self.scheduler.step()
+        self.spec = sched_spec
+        if scheduler == "build":
+            scheduler = build_scheduler(sched_spec, optimizer, epochs, steps_per_epoch)
+        super().__init__(optimizer, scheduler, per_step=sched_spec.per_step, monitor=sched_spec.monitor,
+                         swa=sched_spec.swa, swa_start=sched_spec.swa_start, swa_lr=sched_spec.swa_lr,
+                         swa_anneal_epochs=sched_spec.swa_anneal_epochs)
 
     def after_epoch(self, logs: dict | None = None) -> None:
-        epoch, self.epoch = self.epoch, self.epoch + 1
-        if self.swa_active(epoch):
-            if self.swa_scheduler is None:
-                swa_lr = self.spec.swa_lr or [g.get("initial_lr", g["lr"]) for g in self.optimizer.param_groups]
-                self.swa_scheduler = SWALR(self.optimizer, swa_lr=swa_lr, anneal_epochs=self.spec.swa_anneal_epochs)
-            with warnings.catch_warnings():
-                # SWALR is made at the end of an epoch, after the optimizer's steps: torch can't see them
-                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
-                self.swa_scheduler.step()
-            return
-        if self.scheduler is None or self.per_step:
-            return
-        if self.plateau:
-            key = self.spec.monitor
-            if logs is None or key not in logs:
-                raise SpecError(f"ReduceLROnPlateau watches {key!r}, which this run does not log",
-                                "sched.monitor", "logged: " + ", ".join(sorted(logs or {})))
-            self.scheduler.step(float(logs[key]))
-        else:
-            self.scheduler.step()
+        if self.plateau and not self.per_step and not self.swa_active(self.epoch) and (logs is None or self.monitor not in logs):
+            raise SpecError(f"ReduceLROnPlateau watches {self.monitor!r}, which this run does not log",
+                            "sched.monitor", "logged: " + ", ".join(sorted(logs or {})))
+        super().after_epoch(logs)
 
     def scale_lr(self, ratio: float) -> None:
         """Scale the LR from the next step on: every group's LR and everything the schedulers compute it from."""

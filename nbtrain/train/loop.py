@@ -270,7 +270,7 @@ class Trainer:
         self.acc.reset()
         self._last, self._logged = None, 0
         every = self.ls.log_every
-        check = None if self._checked else self.first
+        check = None if self._checked else self.first.run
         st.mid_epoch = True
         batches, skip = self._batches()
         for i, (x, y) in enumerate(batches, start=skip):

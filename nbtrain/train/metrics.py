@@ -11,7 +11,7 @@ import torch
 from ..spec.catalog import METRICS
 from ..spec.catalog.losses import accuracy_sum, mae_sum, topk_sum
 
-__all__ = ["accuracy_sum", "topk_sum", "mae_sum", "accuracy", "topk_accuracy", "mae", "metric_names",
+__all__ = ["accuracy_sum", "topk_sum", "mae_sum", "accuracy", "topk_accuracy", "mae", "metric_names", "metric_fns",
            "Accumulator", "means"]
 
 
@@ -31,6 +31,16 @@ def metric_names(metrics, topk: int = 5) -> list[str]:
     return [f"top{topk}_accuracy" if m == "topk_accuracy" else m for m in metrics]
 
 
+def metric_fns(metrics, topk: int = 5, threshold: float = 0.0) -> list[tuple]:
+    """(name in the logs, batch function, its keyword arguments) per metric, from the catalog: k for
+    topk_accuracy, the binary threshold for accuracy (nbtrain.catalog.binary_threshold of the loss: 0.5 after a
+    Sigmoid for BCELoss). The Accumulator calls these; an exported script gets the same triples."""
+    names = metric_names(metrics, topk)
+    entries = [METRICS.get_entry(m, "loop.metrics") for m in metrics]
+    return [(n, e.build, {"k": topk} if e.param("k") else {"threshold": threshold} if e.param("threshold") else {})
+            for n, e in zip(names, entries)]
+
+
 class Accumulator:
     """Running sums of the loss and the metrics, kept on the device.
 
@@ -44,10 +54,7 @@ class Accumulator:
         self.stats = stats            # a ValStats (nbtrain.train.valstats) fed the same batches, read with the sums
         self.collected: dict = {}     # what ``stats`` read at the latest ``read`` (confusion, worst samples...)
         self.names = metric_names(self.metrics, topk)
-        # (batch function, its keyword arguments) per metric, from the catalog: k for topk_accuracy, the binary
-        # threshold for accuracy (nbtrain.spec.catalog.binary_threshold of the loss: 0.5 after a Sigmoid for BCELoss)
-        self.fns = [(e.build, {"k": topk} if e.param("k") else {"threshold": threshold} if e.param("threshold") else {})
-                    for e in (METRICS.get_entry(m, "loop.metrics") for m in self.metrics)]
+        self.fns = [(fn, kw) for _, fn, kw in metric_fns(self.metrics, topk, threshold)]
         self.device = torch.device(device)
         self.reset()
 

@@ -2,98 +2,46 @@
 
 ``make_train_step``: zero_grad, forward (under autocast), backward, gradient clipping, step (through the
 GradScaler with fp16); ``make_eval_step``: forward under ``torch.no_grad()``; ``evaluate``: mean loss and metrics
-over a loader in eval mode, every module's mode put back afterwards.
+over a loader in eval mode, every module's mode put back afterwards. The steps themselves are
+nbtrain.train.plain's, the code an exported script runs (``to_code`` emits it verbatim); here, the checks.
 """
 from __future__ import annotations
 
 import torch
 
-from ..build.modes import eval_mode
 from ..errors import NbtrainError, fmt_shape
 from ..spec.catalog import loss_kind
+from . import plain
 from .metrics import Accumulator, means
+from .plain import autocast
 
-
-def autocast(amp: str, device_type: str):
-    """The autocast context for ``amp`` ('off', 'bf16', 'fp16'); 'off' is torch's autocast with enabled=False."""
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type, dtype=dtype, enabled=amp != "off")
+__all__ = ["autocast", "check_batch", "evaluate", "make_eval_step", "make_train_step"]
 
 
 def make_train_step(model, loss_fn, optimizer, *, amp: str = "off", scaler=None, grad_clip: float = 0.0,
                     device_type: str = "cpu"):
-    """``step(x, y, first=None) -> (loss, output)``, both detached; zero_grad, forward, backward, step.
+    """``step(x, y, forward=None) -> (loss, output)``, both detached: nbtrain.train.plain.make_train_step (the
+    step an exported script runs too), after the checks on its arguments.
 
-    ``first``: a ``nbtrain.build.layercheck.FirstBatch`` that watches this step's forward (the run's first), no extra
-    forward. LBFGS (torch.optim.LBFGS) re-evaluates the loss: its step gets a closure (zero_grad, forward, loss,
-    backward, clipping) and the step's loss and output are those of the closure's first evaluation."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    if scaler is None:
-        scaler = torch.amp.GradScaler(device_type, enabled=False)
-    if isinstance(optimizer, torch.optim.LBFGS) and scaler.is_enabled():
+    ``forward``: ``nbtrain.build.layercheck.FirstBatch.run``, which watches this step's forward (the run's first), no
+    extra forward. LBFGS (torch.optim.LBFGS) re-evaluates the loss: its step gets a closure (zero_grad, forward,
+    loss, backward, clipping) and the step's loss and output are those of the closure's first evaluation."""
+    if isinstance(optimizer, torch.optim.LBFGS) and scaler is not None and scaler.is_enabled():
         raise NbtrainError("LBFGS cannot train with amp 'fp16' (the GradScaler does not take a closure)", "loop.amp",
                            "set amp to 'off' or 'bf16'")
-
-    def forward(x, y, first):
-        with autocast(amp, device_type):
-            if first is not None:
-                return first.run(model, loss_fn, x, y)
-            out = model(x)
-            return out, loss_fn(out, y)
-
-    def clip():
-        if grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-
-    def step(x, y, first=None):
-        optimizer.zero_grad(set_to_none=True)
-        out, loss = forward(x, y, first)
-        scaler.scale(loss).backward()                 # a disabled GradScaler (amp != 'fp16') passes through
-        clip()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss.detach(), out.detach()
-
-    def closure_step(x, y, first=None):
-        seen = []
-
-        def closure():
-            optimizer.zero_grad(set_to_none=True)
-            out, loss = forward(x, y, None if seen else first)
-            loss.backward()
-            clip()
-            if not seen:
-                seen.append((loss.detach(), out.detach()))
-            return loss
-        optimizer.step(closure)
-        return seen[0]
-    return closure_step if isinstance(optimizer, torch.optim.LBFGS) else step
+    return plain.make_train_step(model, loss_fn, optimizer, amp, scaler, grad_clip, device_type)
 
 
 def make_eval_step(model, loss_fn, *, amp: str = "off", device_type: str = "cpu"):
-    """``step(x, y) -> (loss, output)`` without gradients; the caller puts the model in eval mode."""
-    @torch.no_grad()
-    def step(x, y):
-        with autocast(amp, device_type):
-            out = model(x)
-            return loss_fn(out, y).detach(), out.detach()
-    return step
+    """``step(x, y) -> (loss, output)`` without gradients (nbtrain.train.plain); the caller sets eval mode."""
+    return plain.make_eval_step(model, loss_fn, amp, device_type)
 
 
 def evaluate(model, loader, eval_step, acc: Accumulator, device, prefix: str = "val_") -> dict:
-    """Mean loss and metrics over ``loader`` under eval mode and no_grad (the model's mode is restored)."""
+    """Mean loss and metrics over ``loader`` under eval mode and no_grad (every module's mode is restored)."""
     acc.reset()
-    with eval_mode(model), torch.no_grad():
-        for x, y in loader:
-            x, y = _to(x, device), _to(y, device)
-            loss, out = eval_step(x, y)
-            acc.update(loss, out, y)
+    plain.evaluate(model, loader, eval_step, acc.update, device)
     return means(acc.read(), acc.names, prefix=prefix)
-
-
-def _to(t, device):
-    return t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t
 
 
 # -- checks on the first batch (once per run: this reads values back) ------------------------------
