@@ -1,4 +1,4 @@
-"""The Dashboard sink driven by a hand-written loop (no kernel): what it sends the browser, when, and what it leaves.
+"""The Dashboard sink driven by fit() on a tiny model (no kernel): what it sends the browser, when, and what it leaves.
 
 Clicks are delivered as the front end delivers them: a custom message on the widget's comm (``_handle_custom_msg``).
 """
@@ -10,13 +10,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from fakeloop import mini_fit
 from PIL import Image
+from tinyfit import mini_fit
 from torch.optim import lr_scheduler as S
 
 from nbtrain import viz
+from nbtrain.build.optim import Schedule
 from nbtrain.sinks.dashboard import Dashboard, feed
 from nbtrain.sinks.dashboard.view import LiveView, follow_frontend
+from nbtrain.spec import SchedSpec
 from nbtrain.train.callbacks import Callback
 
 
@@ -76,8 +78,9 @@ def test_text_mode_prints_one_line_per_epoch():
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     for i, (line, logs) in enumerate(zip(lines, state.history.epochs)):
-        assert line.startswith(f"epoch {i + 1}/2  loss {logs['loss']:.4g}  val_loss {logs['val_loss']:.4g}  "
-                               f"val_accuracy {logs['val_accuracy']:.4g}  step {6 * (i + 1)}  (")
+        assert line.startswith(f"epoch {i + 1}/2  step {6 * (i + 1)}  loss {logs['loss']:.4g}  accuracy "
+                               f"{logs['accuracy']:.4g}  lr 0.05  val_loss {logs['val_loss']:.4g}  "
+                               f"val_accuracy {logs['val_accuracy']:.4g}  (")
 
 
 def test_updates_go_by_wall_clock_and_carry_only_what_is_new():
@@ -189,16 +192,10 @@ def test_a_pause_counts_in_neither_the_rate_nor_the_eta():
 
 def test_nan_is_said_once_in_the_dashboard_and_not_again_as_a_warning():
     from nbtrain.sinks.doctor import Doctor
-    from nbtrain.sinks.nan_guard import NanGuard
     d, _ = _dash()
-    cbs = [NanGuard(), Doctor(), d]
-
-    class Wire(Callback):                                   # as fit() does: the State lists the run's callbacks
-        def on_fit_start(self, state):
-            state.callbacks = cbs
-    with warnings.catch_warnings(record=True) as rec:
+    with warnings.catch_warnings(record=True) as rec:     # fit's own NaN guard says it
         warnings.simplefilter("always")
-        state = mini_fit(callbacks=[Wire(), *cbs], lr=1e6, epochs=1)
+        state = mini_fit(callbacks=[Doctor(), d], lr=1e6, epochs=1)
     rec = [str(w.message) for w in rec if "the loss" in str(w.message)]
     notes = _received(d.log["sent"], "notes")
     assert len(notes) == 1 and re.fullmatch(r"step \d+: the loss became (nan|inf) \(lower the learning rate, "
@@ -211,7 +208,7 @@ def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
                                 torch.nn.Linear(4 * 64, 3))
     opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.1}, {"params": model[3].parameters()}], lr=0.2)
-    sched = S.StepLR(opt, step_size=4, gamma=0.5)
+    sched = Schedule(SchedSpec(interval="step"), opt, 2, 6, scheduler=S.StepLR(opt, step_size=4, gamma=0.5))
     plan = [[0.1 * 0.5 ** (t // 4) for t in range(12)], [0.2 * 0.5 ** (t // 4) for t in range(12)]]
     seen = {}
 

@@ -7,8 +7,8 @@ import types
 import numpy as np
 import pytest
 import torch
-from fakeloop import mini_fit
 from test_dashboard import _dash, _pixels, _received
+from tinyfit import mini_fit
 
 import nbtrain
 from nbtrain.errors import NbtrainError
@@ -37,7 +37,7 @@ class Insight(Callback):
 
 
 class Wire(Callback):
-    """What the loop does and the hand-written loop does not: every callback in ``state.callbacks``."""
+    """``state.callbacks`` made these (the sinks find one another there)."""
 
     def __init__(self, *callbacks):
         self.callbacks = [self, *callbacks]
@@ -83,7 +83,7 @@ def test_top_loss_thumbnails_are_the_validation_images_scaled_to_their_range():
 
 def test_a_run_without_layer_stats_or_validation_insight_sends_no_panel_data():
     d, _ = _dash()
-    mini_fit(callbacks=[d], epochs=1)
+    mini_fit(callbacks=[d], epochs=1, val=False)
     assert d.log["views"][0].widget.meta["layers"] is None
     assert all(not m.get("insight") and not m.get("layers") and not m.get("acts") for m in d.log["sent"])
 
@@ -199,7 +199,8 @@ def test_the_export_button_writes_the_file_and_says_where(tmp_path, monkeypatch)
     d, _, state = _run(epochs=1)
     view = d.done_view
     d.log["views"][0].widget._handle_custom_msg({"t": "export"}, [])
-    assert d.saved == f"saved {tmp_path / 'nbtrain-run.html'}" and (tmp_path / "nbtrain-run.html").is_file()
+    saved = tmp_path / f"{state.run_name}.html"                                  # named after the run
+    assert d.saved == f"saved {saved}" and saved.is_file()
     assert d.log["sent"][-1] == {"t": "saved", "text": d.saved} and view is d.log["views"][0]
 
 

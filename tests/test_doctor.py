@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 import torch
-from fakeloop import Loader, blobs, mini_fit, tiny_cnn
+from tinyfit import Loader, blobs, mini_fit, tiny_cnn
 from torch import nn
 from torchvision.transforms import v2
 
@@ -26,14 +26,19 @@ def test_quiet_on_a_clean_run():
     assert all(not m._forward_pre_hooks for m in state.model.modules())     # hooks gone after the fit
 
 
-def test_eval_mode_during_training_step():
+def test_a_callback_that_sets_eval_mode_cannot_make_fit_train_in_it():
+    """fit() puts the model back in train mode before each step, so the doctor has no eval-mode step to report."""
+    seen = []
+
     class Evaluator(Callback):
         def on_batch_start(self, state):
             state.model.eval()
-    doc, said, _ = _run(callbacks=[Evaluator()])
-    assert said == ["eval_mode"]                                           # once, though every step was wrong
-    assert doc.said["eval_mode"].startswith("the model was in eval mode during a training step")
-    assert "(call model.train() before training steps;" in doc.said["eval_mode"]
+
+    class Watch(Callback):
+        def on_batch_end(self, state, logs):
+            seen.append(state.model.training)
+    doc, said, _ = _run(callbacks=[Evaluator(), Watch()])
+    assert said == [] and seen == [True] * 12
 
 
 def test_softmax_before_cross_entropy():
@@ -97,6 +102,7 @@ def test_quiet_on_a_real_run_that_ends_at_100_percent():
 def test_random_augmentation_in_the_val_spec():
     spec = TrainSpec.default()
     spec.data.val_transforms.insert(0, TransformSpec("RandomHorizontalFlip", {"p": 0.5}))
+    spec.data.random_val = True                 # allowed (else building the data refuses it), and still said
     doc, said, _ = _run(spec=spec, epochs=1)
     assert said == ["val_random"]
     assert doc.said["val_random"] == (

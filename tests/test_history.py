@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 import torch
-from fakeloop import blobs, tiny_cnn
 from test_dashboard import _dash
+from tinyfit import blobs, tiny_cnn
 
 import nbtrain
 from nbtrain.sinks.dashboard.export import page

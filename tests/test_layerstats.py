@@ -1,7 +1,7 @@
 """LayerStats: per-layer gradient norms and update/weight ratios at log points, activation statistics per epoch."""
 import pytest
 import torch
-from fakeloop import blobs, mini_fit, tiny_cnn
+from tinyfit import blobs, mini_fit, tiny_cnn
 from torch import nn
 
 import nbtrain

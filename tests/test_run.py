@@ -1,9 +1,9 @@
-"""Background runs: stop within one batch, pause and resume, History whole. Driven by the hand-written loop;
+"""Background runs: stop within one batch, pause and resume, History whole. Driven by fit() on a tiny model;
 the events below make the two threads meet at known steps, so nothing depends on timing."""
 import threading
 
 import pytest
-from fakeloop import mini_fit
+from tinyfit import mini_fit
 
 from nbtrain.errors import NbtrainError
 from nbtrain.train.background import Run, start_background
@@ -11,7 +11,7 @@ from nbtrain.train.background import Run, start_background
 WAIT = 30  # seconds; only a safety net against a hung test, never reached when the code works
 
 
-def _fake_fit(dashboard="auto", **kw):
+def _tiny_fit(dashboard="auto", **kw):
     state = mini_fit(**kw)
     return state.history
 
@@ -29,19 +29,20 @@ def _meet_at(step):
 
 def test_stop_acts_within_one_batch():
     hook, reached, go = _meet_at(3)
-    run = start_background({"epochs": 3, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    run = start_background({"epochs": 3, "step_hook": hook, "dashboard": False}, fit=_tiny_fit)
     assert reached.wait(WAIT)
     run.stop()
     go.set()
     history = run.wait(WAIT)
     assert run.done and run.state.step == 3 and run.state.stop_reason == "stopped by you"
-    assert history is run.history and len(history) == 1            # the stopped epoch still closes whole
-    assert set(history.epochs[0]) == {"loss", "val_loss", "val_accuracy", "epoch", "step"}
+    assert history is run.history and len(history) == 0            # stopped mid-epoch: no epoch end
+    assert [s["step"] for s in history.steps] == [2, 3]            # the window since step 2 is logged
+    assert set(history.steps[-1]) == {"step", "epoch", "loss", "accuracy", "lr"}
 
 
 def test_pause_blocks_after_the_batch_and_resume_finishes_the_run():
     hook, reached, go = _meet_at(3)
-    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_tiny_fit)
     assert reached.wait(WAIT)
     run.pause()
     go.set()
@@ -60,7 +61,7 @@ def test_scale_lr_from_python_scales_the_lr_from_the_next_step_and_the_record_ke
     seen = {}
     run = start_background({"epochs": 2, "step_hook": lambda s: (seen.setdefault(s.step, s.optimizer.param_groups[0]
                                                                                   ["lr"]), hook(s)),
-                            "dashboard": False, "lr": 0.05}, fit=_fake_fit)
+                            "dashboard": False, "lr": 0.05}, fit=_tiny_fit)
     assert reached.wait(WAIT)
     run.scale_lr(0.5)                                                # asked during step 3: applied at its end
     go.set()
@@ -76,7 +77,7 @@ def test_scale_lr_from_python_scales_the_lr_from_the_next_step_and_the_record_ke
 
 def test_stop_while_paused_ends_the_run():
     hook, reached, go = _meet_at(2)
-    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_fake_fit)
+    run = start_background({"epochs": 2, "step_hook": hook, "dashboard": False}, fit=_tiny_fit)
     assert reached.wait(WAIT)
     run.pause()
     go.set()
@@ -96,16 +97,16 @@ def test_wait_raises_the_runs_error():
 
 
 def test_stop_before_the_fit_starts():
-    run = Run({"epochs": 2}, fit=lambda **kw: _fake_fit(callbacks=[run.control], **kw))
+    run = Run({"epochs": 2}, fit=lambda **kw: _tiny_fit(callbacks=[run.control], **kw))
     run.stop()
     run.launch().wait(WAIT)
-    assert run.state.step == 1                                       # the first batch, then the loop's check
+    assert run.state.step == 0 and run.state.stop_reason == "stopped by you"   # checked before the first batch
 
 
 # -- with nbtrain's own fit ---------------------------------------------------------------------------
 def _loaders():
     import torch
-    from fakeloop import blobs
+    from tinyfit import blobs
     x, y = blobs(48)
     ds = torch.utils.data.TensorDataset(x, y)
     train = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
@@ -131,7 +132,7 @@ class Meet:
 
 def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoint_whole(tmp_path):
     import torch
-    from fakeloop import tiny_cnn
+    from tinyfit import tiny_cnn
 
     import nbtrain
     from nbtrain.train.resume import load_checkpoint
@@ -155,7 +156,7 @@ def test_real_fit_in_background_stops_within_one_batch_with_history_and_checkpoi
 
 
 def test_real_fit_in_background_pauses_and_resumes_to_the_end():
-    from fakeloop import tiny_cnn
+    from tinyfit import tiny_cnn
 
     import nbtrain
     train, val = _loaders()
