@@ -15,17 +15,11 @@ import warnings
 
 from ..spec.catalog import metric_mode
 from .callbacks import Callback
+from .plain import improved  # the exported script's early stopping judges with it too
 from .valstats import per_class
 
 KEEP_EVERY_MATRIX = 100     # classes up to which every epoch's confusion matrix is kept (beyond: the latest only)
 STOPPED_BY_YOU = "stopped by you"   # the stop reason of a Stop click, a Run's stop() or the Workbench's Stop
-
-
-def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta`` ("min": lower is better, "max": higher)."""
-    if best is None or (isinstance(best, float) and math.isnan(best)):
-        return not math.isnan(value)
-    return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
 def _number(v) -> bool:

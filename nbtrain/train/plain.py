@@ -133,9 +133,9 @@ class Totals:
         return (loss - before.get("loss", 0.0)) / max(1, self.n - n)
 
 
-def improved(value, best, mode, min_delta):
-    """Whether ``value`` improves on ``best`` by more than ``min_delta`` ('min': lower is better); a NaN never
-    improves, and any number improves on no best (None or NaN)."""
+def improved(value, best, mode, min_delta=0.0):
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` ('min': lower is better, 'max': higher); a NaN
+    never improves, and any number improves on no best (None or NaN)."""
     if best is None or (isinstance(best, float) and math.isnan(best)):
         return not math.isnan(value)
     return value < best - min_delta if mode == "min" else value > best + min_delta
