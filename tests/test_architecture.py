@@ -270,3 +270,64 @@ def test_the_package_imports_no_moved_path():
     old = [f"{MODULES[m].relative_to(PKG)}:{line} imports {t}" for m in MODULES
            for t, line, _ in _imports(m, MODULES[m]) if new_path(t)]
     assert old == []
+
+
+# -- sinks read the run record, not each other -------------------------------------------------------------------
+# A sink is a module of nbtrain/sinks/ or a package there (dashboard/: its modules are one sink). What a sink needs
+# from the run it reads in the run record (nbtrain.train.history) through the State, never in another sink. The
+# imports that remain between sinks, each with its reason ("*": any sink):
+SINK_IMPORTS = {
+    ("defaults", "*"): "assembles the run's sinks in dispatch order: the one place that names them all",
+    ("*", "memory"): "not a sink (no callback): the GPU memory counters that the dashboard, the progress bar and the "
+                     "doctor each show",
+    ("doctor", "layerrules"): "not a sink: the doctor's rules over the record's layer statistics, split off for size",
+    ("tensorboard", "graph"): "not a sink: the model graph as TensorBoard's protobuf, TensorBoard's alone",
+    ("dashboard", "control"): "the dashboard's Stop, Pause and LR buttons drive a Control (one it makes when no "
+                              "background Run gives it that Run's own)",
+}
+
+
+def _sink(mod: str) -> str | None:
+    """``dashboard`` for nbtrain.sinks.dashboard.feed, ``doctor`` for nbtrain.sinks.doctor, None outside sinks/."""
+    parts = mod.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["nbtrain", "sinks"] else None
+
+
+def _sink_crossings(graph: dict) -> list[tuple[str, str]]:
+    """(sink, sink) for every import from one sink's module into another sink's that SINK_IMPORTS does not allow."""
+    out = set()
+    for a, targets in graph.items():
+        for b in targets:
+            sa, sb = _sink(a), _sink(b)
+            if sa and sb and sa != sb and not {(sa, sb), (sa, "*"), ("*", sb)} & set(SINK_IMPORTS):
+                out.add((sa, sb))
+    return sorted(out)
+
+
+def test_the_sink_rule_sees_a_crossing():
+    graph = {"nbtrain.sinks.layerstats": {"nbtrain.sinks.tensorboard", "nbtrain.train.history"},
+             "nbtrain.sinks.dashboard.sink": {"nbtrain.sinks.dashboard.feed", "nbtrain.sinks.memory"},
+             "nbtrain.sinks.defaults": {"nbtrain.sinks.doctor"}}
+    assert _sink_crossings(graph) == [("layerstats", "tensorboard")]
+
+
+def test_no_sink_imports_another_sinks_module():
+    assert _sink_crossings(_graph()) == []
+
+
+def test_every_sink_import_exception_is_still_needed():
+    used = {(_sink(a), _sink(b)) for a, targets in _graph().items() for b in targets if _sink(a) and _sink(b)}
+    stale = [k for k in SINK_IMPORTS if not any(k[0] in (a, "*") and k[1] in (b, "*") for a, b in used if a != b)]
+    assert stale == []
+
+
+def test_no_sink_scans_the_run_callbacks():
+    """A sink never looks through ``state.callbacks`` for another sink (it reads the run record instead)."""
+    found = []
+    for mod, path in MODULES.items():
+        if _sink(mod) in (None, "defaults"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "callbacks":
+                found.append(f"{path.relative_to(PKG)}:{node.lineno}")
+    assert found == []

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ...codegen import to_code
 from ...errors import NbtrainError
+from ...train.callbacks import State
 from ...train.history import History
 from . import panels, text
 from .feed import Feed
@@ -55,7 +56,7 @@ def _source(obj):
         return dash.record, dash.state, dash
     if isinstance(obj, History):
         return obj, None, None
-    state = obj if hasattr(obj, "callbacks") and hasattr(obj, "history") else getattr(obj, "state", None)
+    state = obj if isinstance(obj, State) else getattr(obj, "state", None)
     record = getattr(obj, "history", None)
     if not isinstance(record, History):
         raise NbtrainError(f"cannot export a {type(obj).__name__}", "export_html(source)",
