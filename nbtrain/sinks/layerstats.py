@@ -112,22 +112,12 @@ class LayerStats(Callback):
         self._every = 20
         self._probe = None
 
-    @property
-    def names(self) -> list[str]:
-        """The layers with parameters, ``"<module name> <Type>"``."""
-        return self.record.layer_names
-
-    @property
-    def act_names(self) -> list[str]:
-        return self.record.act_names
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.record.layer_rows
-
-    @property
-    def acts(self) -> list[dict]:
-        return self.record.act_rows
+    # the record's lists, by the names this sink has always had: layers with parameters ("<module name> <Type>"),
+    # activation layers, the rows of each log point and of each probe pass
+    names = property(lambda self: self.record.layer_names)
+    act_names = property(lambda self: self.record.act_names)
+    rows = property(lambda self: self.record.layer_rows)
+    acts = property(lambda self: self.record.act_rows)
 
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
