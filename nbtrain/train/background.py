@@ -116,7 +116,7 @@ def start_background(fit_kwargs: dict, fit) -> Run:
         dash = Dashboard() if wants_widgets() else None
     shown = None
     if hasattr(dash, "show"):                       # our Dashboard: shown here, its buttons drive the Run's Control
-        dash.control, dash.external_control = control, True
+        dash.control, dash.external_control, dash.background = control, True, True
         dash.show()
         kw["dashboard"] = shown = dash
     elif dash is None:

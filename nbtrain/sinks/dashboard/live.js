@@ -283,12 +283,24 @@ function makeView(s, model, root) {
   return v;
 }
 
+// A background run's page asks for what is new every meta.ask seconds until the final picture: the kernel answers
+// from its comm handler, since Colab drops what the training thread would send (googlecolab/colabtools #3373).
+function keepAsking(s, model) {
+  const every = (model.get("meta") || {}).ask;
+  if (!every || s.asking || model.get("final")) return;
+  s.asking = setInterval(() => {
+    if (model.get("final")) { clearInterval(s.asking); return; }
+    model.send({t: "ask"});
+  }, 1000 * every);
+}
+
 export default {
   initialize({model}) {
     const s = storeFor(model);
     model.on("msg:custom", m => receive(s, m, model));
     model.on("change:final", () => { for (const v of s.views) v.update(); });
     model.send({t: "hello"});
+    keepAsking(s, model);
   },
   render({model, el: host}) {
     const s = storeFor(model), v = makeView(s, model, host);

@@ -18,7 +18,8 @@ per epoch instead.
 Stop, Pause and the LR slider reach a foreground run where the front end sends widget messages on a kernel
 subshell (JupyterLab >= 4.4 with ipykernel >= 7; see view.py); elsewhere (Colab, VS Code, the classic Notebook,
 JupyterLab with comms over subshells off) the training thread takes its widget's pending messages itself at each
-update (inbox.py), so a click acts within ``every`` seconds; a background run's clicks find the kernel idle.
+update (inbox.py), so a click acts within ``every`` seconds; a background run's clicks find the kernel idle. A
+background run's training thread sends nothing: the page asks, the comm handler answers (delivery.py).
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ from ...train.history import record_of
 from ..control import Control
 from ..memory import cuda_memory, memory_line
 from . import export, feed, panels, text
+from .delivery import Delivery
 from .feed import Feed, numeric
-from .inbox import Inbox
 from .view import LiveView
 
 
@@ -52,7 +53,7 @@ def wants_widgets() -> bool:
     return True
 
 
-class Dashboard(Callback):
+class Dashboard(Delivery, Callback):
     """Curves, LR per group with its planned schedule, feature maps, kernels, status, Stop/Pause, LR slider.
 
     every:      seconds of wall clock between two updates sent to the browser (nothing is sent per step).
@@ -71,6 +72,8 @@ class Dashboard(Callback):
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.clock, self.out, self.make_view = mode, clock, out, view
         self.control = control or Control(clock=clock)
+        self.background = False              # set before show() by start_background: the page asks, we answer
+        self._trainer, self._meta_due = None, False
         self.external_control = False        # True when a Run registers the Control as its own callback
         self.state = None
         self.view = None
@@ -123,6 +126,8 @@ class Dashboard(Callback):
                 self.feed.reset()
         elif kind == "export":
             self._export_click()
+        elif kind == "ask":
+            self._answer()
         self.push()
 
     def toggle_pause(self) -> None:
@@ -140,6 +145,7 @@ class Dashboard(Callback):
         self.insight, self.done_view, self.saved = None, None, ""
         self._last = -math.inf
         self._foreground = threading.current_thread() is threading.main_thread()
+        self._trainer = threading.current_thread()
         if not self.external_control:
             self.control.on_fit_start(state)
         if self._resolve_mode() != "widgets":
@@ -149,7 +155,7 @@ class Dashboard(Callback):
         self._capture(state)
         with self._lock:
             self.feed.reset()
-            self.view.widget.meta = self.meta()
+            self._set_meta()
         self._last = self.clock()             # the first update after ``every``: the browser has loaded the view
 
     def on_batch_end(self, state, logs) -> None:
@@ -162,7 +168,7 @@ class Dashboard(Callback):
     def on_log(self, state, logs) -> None:
         view = self.view
         if view is not None and view.widget.meta.get("layers") is None and state.history.layer_names:
-            view.widget.meta = self.meta()     # a LayerStats placed after this dashboard named its layers later
+            self._set_meta()                   # a LayerStats placed after this dashboard named its layers later
 
     def on_epoch_end(self, state, logs) -> None:
         if self.mode == "widgets":
@@ -191,24 +197,6 @@ class Dashboard(Callback):
         feed.remember(self._label(state), [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs])
         self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
 
-    # -- a foreground run's clicks where no subshell brings them (inbox.py) ---------------------------------
-    def _open_inbox(self) -> None:
-        self._inbox = Inbox.open(getattr(self.view.widget, "comm", None)) if self._foreground else None
-        if self._inbox is not None and not self.external_control:
-            self.control.while_paused = self._poll
-
-    def _poll(self) -> None:
-        """Handle the clicks waiting in the main shell's queue (none once a click came on a subshell)."""
-        if self._inbox is not None:
-            if self.view is not None and self.view.via_subshell:
-                self._close_inbox()          # the front end sends on subshells: their threads handle clicks
-            else:
-                self._inbox.poll()
-
-    def _close_inbox(self) -> None:
-        if self._inbox is not None and self.control.while_paused == self._poll:
-            self.control.while_paused = None
-        self._inbox = None
 
     def _capture(self, state) -> None:
         """Feature maps and kernels now, in the training thread (the model is not stepping meanwhile), as tiles."""
@@ -258,7 +246,7 @@ class Dashboard(Callback):
         """Send what is new since the last update (nothing when nothing changed); time it."""
         with self._lock:
             view = self.view
-            if view is None:
+            if view is None or self._quiet():
                 return
             t = time.perf_counter()
             msg = self.feed.take(self.record, self.head(), self.images, self.insight, final)
@@ -273,6 +261,7 @@ class Dashboard(Callback):
         st = self.state
         total = st.epochs * st.steps_per_epoch if st is not None else 0
         return {"label": self._label(st), "past": list(feed.PAST), "total": total, "smooth": self.smooth,
+                "ask": self.every if self.background else 0,
                 "spe": st.steps_per_epoch if st is not None else 0, "features": self.show_features,
                 "kernels": self.show_kernels, "layers": panels.layer_meta(self.record)}
 

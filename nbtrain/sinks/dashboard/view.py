@@ -97,7 +97,7 @@ class LiveView:
         self.widget = widget_class()(key=uuid.uuid4().hex, meta=meta or {})
         self.on_message = on_message
         self.sent: list | None = None
-        self.handle = None
+        self.handle, self._final = None, None
         self.via_subshell = False
         self.widget.on_msg(self._received)
         follow_frontend(getattr(self.widget, "comm", None))
@@ -124,5 +124,13 @@ class LiveView:
         with self.widget.hold_sync():
             self.widget.final_status = text
             self.widget.final = b64
+        self._final = {"image/png": b64, "text/plain": text}
         if self.handle is not None:
-            self.handle.update({"image/png": b64, "text/plain": text}, raw=True)
+            self.handle.update(self._final, raw=True)
+
+    def resend_final(self) -> None:
+        """The final picture again, from the thread that calls (a comm handler's): the widget's and the cell's."""
+        if self._final is not None:
+            self.widget.send_state(["final_status", "final"])
+            if self.handle is not None:
+                self.handle.update(self._final, raw=True)
