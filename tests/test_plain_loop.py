@@ -109,3 +109,14 @@ def test_fit_runs_the_plain_step_functions():
     assert step.__code__ is plain.make_train_step(model, torch.nn.MSELoss(), opt).__code__
     assert step.__qualname__ == "make_train_step.<locals>.step" and step.__module__ == plain.__name__
     assert steps.make_eval_step(model, torch.nn.MSELoss()).__module__ == plain.__name__
+
+
+def test_fits_schedule_and_early_stopping_are_the_plain_ones():
+    """What the script runs for the schedule and early stopping is what fit() runs: Schedule is a Stepper, the
+    EarlyStopping sink an EarlyStop, the run record's best judged by the same improved()."""
+    from nbtrain.sinks.early_stop import EarlyStopping
+    from nbtrain.train import history
+    assert issubclass(Schedule, plainsched.Stepper) and issubclass(EarlyStopping, plain.EarlyStop)
+    assert history.improved is plain.improved
+    assert Schedule.after_step is plainsched.Stepper.after_step
+    assert EarlyStopping.should_stop is plain.EarlyStop.should_stop

@@ -4,11 +4,12 @@ from __future__ import annotations
 import copy
 
 from ..train.callbacks import Callback
-from ..train.history import improved
+from ..train.plain import EarlyStop
 
 
-class EarlyStopping(Callback):
-    """Watches ``monitor`` at each epoch end; restores the best weights at the end when ``restore_best``.
+class EarlyStopping(EarlyStop, Callback):
+    """Watches ``monitor`` at each epoch end; restores the best weights at the end when ``restore_best``. The rule is
+    nbtrain.train.plain.EarlyStop, which an exported script runs too.
 
     Its ``best`` is the last value that improved by more than ``min_delta`` (what patience counts from), not the
     record's best epoch (``state.history.best()``), which counts any improvement."""
@@ -16,24 +17,11 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 3, min_delta: float = 0.0,
                  restore_best: bool = True):
-        self.monitor, self.mode, self.patience = monitor, mode, patience
-        self.min_delta, self.restore_best = min_delta, restore_best
-        self.best, self.best_epoch, self.wait = None, 0, 0
-        self.best_weights = None
+        super().__init__(monitor, mode, patience, min_delta, restore_best)
 
     def on_epoch_end(self, state, logs: dict) -> None:
-        value = logs.get(self.monitor)
-        if value is None:
-            return
-        if improved(value, self.best, self.mode, self.min_delta):
-            self.best, self.best_epoch, self.wait = value, logs.get("epoch", state.epoch + 1), 0
-            if self.restore_best:
-                self.best_weights = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            state.request_stop(f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
-                               f"(best {self.best:.4g} at epoch {self.best_epoch})")
+        if self.should_stop(logs, state.model, logs.get("epoch", state.epoch + 1)):
+            state.request_stop(self.reason())
 
     def on_fit_end(self, state) -> None:
         if self.restore_best and self.best_weights is not None and state.stop_reason.startswith("early stopping"):

@@ -34,6 +34,7 @@ from .callbacks import Callback, CallbackList, State
 from .history import History
 from .interrupts import Abort, Interrupts
 from .metrics import Accumulator, means
+from .plain import group_lrs
 from .resume import load_checkpoint, load_state_dict, state_dict
 from .rng import rng_state, seed_everything, set_rng_state
 from .rundirs import claim_run
@@ -302,8 +303,7 @@ class Trainer:
         self.end_epoch(epoch)
 
     def _lrs(self) -> dict:
-        groups = self.p.optimizer.param_groups
-        return {("lr" if i == 0 else f"lr_{i}"): g["lr"] for i, g in enumerate(groups)}
+        return group_lrs(self.p.optimizer)
 
     def _log(self, epoch: int, advance: bool = True) -> dict:
         st = self.state

@@ -6,7 +6,6 @@ are the loop a script from ``to_code`` runs, tested against fit(). ``to_code`` e
 (``inspect.getsource``), so a script trains with the code fit() trains with. So this module imports only torch and
 the standard library, and raises no nbtrain error.
 """
-import copy
 import math
 
 import torch
@@ -156,11 +155,15 @@ class EarlyStop:
             return False
         if improved(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best:
-                self.best_weights = copy.deepcopy(model.state_dict())
+            if self.restore_best:     # kept on the CPU: no second model on the accelerator
+                self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             return False
         self.wait += 1
         return self.wait >= self.patience
+
+    def reason(self):
+        return (f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
+                f"(best {self.best:.4g} at epoch {self.best_epoch})")
 
 
 def group_lrs(optimizer):
@@ -236,8 +239,7 @@ def train(model, train_loader, val_loader, optimizer, loss_fn, stepper, device, 
         report(logs, epoch + 1, epochs, model, writer, histograms)
         history.append(logs)
         if early_stop is not None and early_stop.should_stop(logs, model, epoch + 1):
-            print(f"early stopping: {early_stop.monitor} did not improve for {early_stop.patience} epochs "
-                  f"(best {early_stop.best:.4g} at epoch {early_stop.best_epoch})", flush=True)
+            print(early_stop.reason(), flush=True)
             if early_stop.restore_best and early_stop.best_weights is not None:
                 model.load_state_dict(early_stop.best_weights)
             return history, {}
