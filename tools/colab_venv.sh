@@ -16,7 +16,7 @@ VENV=.venv-colab
 PINS=tests/colab/pins.txt
 MAIN=${NBTRAIN_MAIN_VENV:-.venv}
 DIST=$VENV/dist
-TOOLS=(pytest pytest-timeout nbclient nbformat playwright build)
+TOOLS=(pytest pytest-timeout nbclient nbformat build)   # the browser tests drive it from .venv (playwright)
 
 colab_python() {      # Colab runs 3.12 today and moves to 3.13; the newest of the two found here
   local v p
@@ -27,6 +27,10 @@ colab_python() {      # Colab runs 3.12 today and moves to 3.13; the newest of t
     if command -v "python$v" >/dev/null; then command -v "python$v"; return 0; fi
   done
   return 1
+}
+
+pip_in() {   # pip in .venv-colab, without the notes this machine's pip config prints for its local indexes
+  "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 
 site_of() { "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
@@ -42,25 +46,30 @@ build_base() {   # $1: the interpreter
     echo
   fi
   echo "== installing Colab's pins, torch, torchvision and the test tools into $VENV =="
-  "$VENV/bin/python" -m pip install -q -c constraints.txt -r "$PINS" torch torchvision "${TOOLS[@]}"
+  pip_in install -q -c constraints.txt -r "$PINS" torch torchvision "${TOOLS[@]}"
 }
 
 install_nbtrain() {
   echo "== building nbtrain's sdist and, from it, the wheel; installing the wheel into $VENV =="
   rm -rf "$DIST"
   "$VENV/bin/python" -m build -q --outdir "$DIST" . >/dev/null
-  "$VENV/bin/python" -m pip uninstall -q -y nbtrain >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install -q -c constraints.txt -c "$PINS" "$DIST"/nbtrain-*.whl
+  pip_in uninstall -q -y nbtrain >/dev/null 2>&1 || true
+  pip_in install -q -c constraints.txt -c "$PINS" "$DIST"/nbtrain-*.whl
 }
 
 PY=$(colab_python) || { echo "colab_venv: no Python 3.13 or 3.12 (pyenv install 3.13, or put python3.13 on PATH)" >&2
                         exit 1; }
-STAMP="$("$PY" --version 2>&1) $(cat "$PINS" constraints.txt tools/colab_venv.sh tools/colab_links.py | sha256sum)"
+# what the base venv is made of; a change rebuilds it (nbtrain itself is reinstalled on every run)
+STAMP="$("$PY" --version 2>&1) ${TOOLS[*]} $(cat "$PINS" constraints.txt | sha256sum)"
 if [ "$(cat "$VENV/.colab-stamp" 2>/dev/null)" != "$STAMP" ] || ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  SECONDS=0
   build_base "$PY"
   echo "$STAMP" >"$VENV/.colab-stamp"
+  echo "== $VENV built in $SECONDS s =="
 fi
+SECONDS=0
 install_nbtrain
+echo "== nbtrain built and installed in $SECONDS s =="
 "$VENV/bin/python" -I -c 'import sys, torch, ipywidgets, ipykernel, notebook, nbtrain
 print(f"{sys.prefix}: Python {sys.version.split()[0]}, torch {torch.__version__}, ipywidgets {ipywidgets.__version__},",
       f"ipykernel {ipykernel.__version__}, notebook {notebook.__version__}, nbtrain from {nbtrain.__file__}")'
