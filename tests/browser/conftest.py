@@ -34,22 +34,23 @@ REQUIRED = "(NBTRAIN_REQUIRE_BROWSER=1: CI installed the browser, so this must r
 
 def spied_slow_fit(spec: str) -> str:
     """Kernel-side cell text: ``nb.fit(<spec>)`` for 40 epochs with the live dashboard, slowed to ~20 batches a second
-    (long enough to click, short enough to wait for), its Stop handler spied. The cell prints, as JSON, the step and
-    the thread the click arrived on (``got``), the final step, the run's total steps and its stop reason. Needs
-    ``json, threading, time``, ``nbtrain as nb`` and ``Dashboard`` imported."""
+    (long enough to click, short enough to wait for), its Stop handler spied. The cell prints, as JSON, the step,
+    the thread and the wall-clock time (``time.time()``) the click arrived at (``got``), the final step, the run's
+    total steps, its stop reason and the time fit returned (``ended``). Needs ``json, threading, time``, ``nbtrain as
+    nb`` and ``Dashboard`` imported."""
     return f"""class Slow(nb.Callback):
     def on_batch_end(self, state, logs):
         time.sleep(0.05)
 dash, got = Dashboard(), {{}}
 real_stop = dash.control.stop
 def stop():                        # the Stop button's handler: where and when the click arrived
-    got.update(step=dash.state.step, thread=threading.current_thread().name)
+    got.update(step=dash.state.step, thread=threading.current_thread().name, at=time.time())
     real_stop()
 dash.control.stop = stop
 {spec}.loop.epochs = 40
 h = nb.fit({spec}, dashboard=dash, callbacks=[Slow()])
 print(json.dumps({{"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
-                  "reason": h.stop_reason}}))"""
+                  "reason": h.stop_reason, "ended": time.time()}}))"""
 
 
 def _required() -> bool:
