@@ -171,16 +171,16 @@ def page(chromium):
     context.close()
 
 
-def _jupyter(tmp_path_factory, name: str, module: str, app: str):
+def _jupyter(tmp_path_factory, name: str, module: str, app: str, overrides: dict = OVERRIDES):
     """Start ``python -m <module>`` (a JupyterLab-based front end whose application class is ``app``) on
-    127.0.0.1 with a token and its own settings dirs, serving a temporary folder with a copy of notebooks/;
-    yield a ``Lab`` for it, stop it after."""
+    127.0.0.1 with a token and its own settings dirs (``overrides``: the settings' defaults), serving a temporary
+    folder with a copy of notebooks/; yield a ``Lab`` for it, stop it after."""
     base = tmp_path_factory.mktemp(name)
     root = base / "root"
     shutil.copytree(ROOT / "notebooks", root)
     settings = base / "settings"
     settings.mkdir()
-    (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
+    (settings / "overrides.json").write_text(json.dumps(overrides))
     port, token = free_port(), secrets.token_hex(16)
     log = base / f"{name}.log"
     cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
