@@ -52,7 +52,7 @@ build_base() {   # $1: the interpreter
 install_nbtrain() {
   echo "== building nbtrain's sdist and, from it, the wheel; installing the wheel into $VENV =="
   rm -rf "$DIST"
-  "$VENV/bin/python" -m build -q --outdir "$DIST" . >/dev/null
+  "$VENV/bin/python" -m build --outdir "$DIST" . >"$VENV/build.log" 2>&1 || { cat "$VENV/build.log" >&2; return 1; }
   pip_in uninstall -q -y nbtrain >/dev/null 2>&1 || true
   pip_in install -q -c constraints.txt -c "$PINS" "$DIST"/nbtrain-*.whl
 }
