@@ -1,4 +1,5 @@
-"""Where are we? The one place that detects the environment: notebook or terminal, device, torchrun."""
+"""Where are we? The one place that detects the environment: which front end (Colab, VS Code, another Jupyter
+front end, a terminal IPython, a script), device, torchrun."""
 from __future__ import annotations
 
 import contextlib
@@ -25,10 +26,34 @@ def ipython_shell():
         return None
 
 
+def _is_kernel(shell) -> bool:
+    return shell is not None and type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (JupyterLab, Notebook, VS Code, Colab); False in a terminal or script."""
-    shell = ipython_shell()
-    return shell is not None and type(shell).__name__ != "TerminalInteractiveShell" and hasattr(shell, "kernel")
+    return _is_kernel(ipython_shell())
+
+
+def front_end(shell=None) -> str:
+    """Where this code runs: "colab", "vscode", "jupyter" (JupyterLab, Notebook, Binder and other Jupyter front
+    ends), "ipython" (a terminal IPython) or "script". ``shell``: the IPython shell (default: the running one).
+
+    Colab: its kernel has imported google.colab (or its runtime's COLAB_RELEASE_TAG is set). VS Code: its Jupyter
+    extension puts ``__vsc_ipynb_file__`` in a notebook's namespace, and a kernel VS Code started inherits VSCODE_PID
+    or VSCODE_CWD (a Jupyter server sets JPY_SESSION_NAME, so a JupyterLab started from VS Code's terminal is not
+    taken for VS Code)."""
+    shell = shell if shell is not None else ipython_shell()
+    if shell is None:
+        return "script"
+    if not _is_kernel(shell):
+        return "ipython"
+    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
+        return "colab"
+    if "__vsc_ipynb_file__" in (getattr(shell, "user_ns", None) or {}) or \
+            (("VSCODE_PID" in os.environ or "VSCODE_CWD" in os.environ) and "JPY_SESSION_NAME" not in os.environ):
+        return "vscode"
+    return "jupyter"
 
 
 def pick_device(name: str = "auto"):

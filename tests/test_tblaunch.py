@@ -128,3 +128,50 @@ def test_the_script_found_for_this_interpreter_is_a_working_tensorboard(tmp_path
     out = subprocess.run([binary, "--version_tb"], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PATH": ""})
     assert out.returncode == 0 and out.stdout.strip() == tb.__version__, out.stderr[-2000:]
+
+
+class KernelShell(FakeShell):
+    """A Jupyter kernel's shell (env.front_end reads its kernel and namespace)."""
+    kernel = object()
+    user_ns: dict = {}
+
+
+@pytest.fixture
+def plain_env(monkeypatch, tmp_path):
+    for name in ("COLAB_RELEASE_TAG", "VSCODE_PID", "VSCODE_CWD", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_on_colab_the_magics_run_and_it_says_the_folder_and_how_to_download_it(plain_env, monkeypatch, capsys):
+    import types
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    shell = KernelShell()
+    cmd = tensorboard("runs", port=6123, shell=shell)
+    assert shell.calls == [("load_ext", "tensorboard"), ("tensorboard", "--logdir runs --port 6123")]
+    assert cmd == "tensorboard --logdir runs --port 6123"
+    assert capsys.readouterr().out == (
+        f"TensorBoard for {plain_env / 'runs'}, through Colab's proxy below. If the frame stays blank (a browser "
+        "that blocks third-party cookies), download the logs: `!zip -qr runs.zip runs`, then `from google.colab "
+        "import files; files.download(\"runs.zip\")`, and run `tensorboard --logdir runs` on your machine after "
+        "unzipping.\n")
+
+
+def test_in_vscode_it_says_how_to_open_tensorboard_there_and_starts_nothing(plain_env, monkeypatch, capsys):
+    monkeypatch.setenv("VSCODE_PID", "4242")
+    shell = KernelShell()
+    cmd = tensorboard("runs/a b", port=6123, shell=shell)
+    assert shell.calls == [] and cmd == "tensorboard --logdir 'runs/a b' --port 6123"
+    assert capsys.readouterr().out == (
+        f"TensorBoard for {plain_env / 'runs' / 'a b'}: VS Code shows no TensorBoard frame in a notebook. Open the "
+        "Command Palette (Ctrl+Shift+P / Cmd+Shift+P), run \"Python: Launch TensorBoard\" (\"Launch TensorBoard "
+        "Session\" in older versions) and choose that folder; or run `tensorboard --logdir 'runs/a b' --port 6123` "
+        "in a terminal and open http://localhost:6123/.\n")
+
+
+def test_in_jupyterlab_only_the_magics_show_it(plain_env, capsys):
+    shell = KernelShell()
+    tensorboard("runs", port=6123, shell=shell)
+    assert len(shell.calls) == 2 and capsys.readouterr().out == ""

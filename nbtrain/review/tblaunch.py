@@ -2,7 +2,12 @@
 
 In IPython it loads TensorBoard's notebook extension and runs ``%tensorboard --logdir ... --port P`` with a free
 port P, so it never shows a stale instance that the magic would otherwise reuse on 6006. Outside IPython it
-prints the command to run instead.
+prints the command to run instead. Where the user is (env.front_end):
+
+- Colab: the same two magics, which there show TensorBoard through Colab's own proxy; it also says which folder
+  it shows and how to download the logs when the frame stays blank (a browser that blocks third-party cookies).
+- VS Code: its notebooks show no TensorBoard frame (the magic's iframe stays empty); it says how to open
+  TensorBoard there instead (the "Python: Launch TensorBoard" command) and on which folder, and starts nothing.
 
 The magic starts the ``tensorboard`` command found on PATH. A kernel started from a venv's python without
 activating the venv (the usual Jupyter case) has no such command on PATH, so when it is missing, the
@@ -16,7 +21,7 @@ import shutil
 import socket
 import sys
 
-from ..env import ipython_shell
+from ..env import front_end, ipython_shell
 from ..errors import NbtrainError
 
 
@@ -50,8 +55,10 @@ def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> st
     port = port or free_port()
     args = f"--logdir {shlex.quote(str(logdir))} --port {port}"
     shell = shell if shell is not None else ipython_shell()
-    if shell is None:
-        print(f"TensorBoard: run `tensorboard {args}` in a terminal, then open http://localhost:{port}/")
+    where = front_end(shell)
+    if where in ("script", "vscode"):
+        print(_vscode_help(logdir, args, port) if where == "vscode" else
+              f"TensorBoard: run `tensorboard {args}` in a terminal, then open http://localhost:{port}/")
         return f"tensorboard {args}"
     try:
         import tensorboard  # noqa: F401 - tensorboard (an extra): the viewer and its notebook extension
@@ -59,6 +66,24 @@ def tensorboard(logdir: str = "runs", port: int | None = None, shell=None) -> st
         raise NbtrainError("TensorBoard is not installed", "nbtrain.tensorboard",
                            "pip install 'nbtrain[tensorboard]', or pip install tensorboard") from None
     _point_at_this_interpreters_tensorboard()
+    if where == "colab":
+        print(_colab_help(logdir))
     shell.run_line_magic("load_ext", "tensorboard")
     shell.run_line_magic("tensorboard", args)
     return f"tensorboard {args}"
+
+
+def _vscode_help(logdir, args: str, port: int) -> str:
+    folder = os.path.abspath(logdir)
+    return (f"TensorBoard for {folder}: VS Code shows no TensorBoard frame in a notebook. Open the Command Palette "
+            f"(Ctrl+Shift+P / Cmd+Shift+P), run \"Python: Launch TensorBoard\" (\"Launch TensorBoard Session\" in "
+            f"older versions) and choose that folder; or run `tensorboard {args}` in a terminal and open "
+            f"http://localhost:{port}/.")
+
+
+def _colab_help(logdir) -> str:
+    folder, name = os.path.abspath(logdir), os.path.basename(os.path.abspath(logdir)) or "runs"
+    return (f"TensorBoard for {folder}, through Colab's proxy below. If the frame stays blank (a browser that "
+            f"blocks third-party cookies), download the logs: `!zip -qr {name}.zip {shlex.quote(str(logdir))}`, then "
+            f"`from google.colab import files; files.download(\"{name}.zip\")`, and run "
+            f"`tensorboard --logdir {name}` on your machine after unzipping.")
