@@ -150,7 +150,17 @@ class Trainer:
         keys = monitor_keys(self.acc.names, p.val is not None)
         check_monitors(ls, p, keys)
         self.history = History()
-        self.state = self._state(callbacks, keys, dashboard, progress, doctor)
+        self.claim = None
+        try:
+            self.state = self._state(callbacks, keys, dashboard, progress, doctor)
+            self._ready(resume)
+        except BaseException:
+            if self.claim is not None:      # the run's folders are free again for the corrected rerun
+                self.claim.release()
+            raise
+
+    def _ready(self, resume) -> None:
+        ls, p = self.ls, self.p
         self.cbs = CallbackList(self.state.callbacks)
         self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.state.scaler,
                                           grad_clip=ls.grad_clip, device_type=self.device.type)
@@ -173,7 +183,9 @@ class Trainer:
         callbacks = list(callbacks or ())
         if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks)):
             p.probe = first_batch(p.val if p.val is not None else p.train)
-        run_name = claim_run(ls, resume=self.ckpt is not None or self.continuing, overwrite=self.overwrite, is_main=ctx.is_main)
+        self.claim = claim_run(ls, resume=self.ckpt is not None or self.continuing, overwrite=self.overwrite,
+                               is_main=ctx.is_main)
+        run_name = self.claim.name
         st = State(model=self.model, optimizer=p.optimizer, scheduler=getattr(p.schedule, "scheduler", None),
                    schedule=p.schedule, loss_fn=p.loss_fn, train_loader=p.train, val_loader=p.val, spec=self.spec,
                    loop_spec=ls, device=self.device, epochs=ls.epochs, steps_per_epoch=len(p.train),
@@ -231,6 +243,7 @@ class Trainer:
                     if not isinstance(error, Abort):
                         cbs.on_fit_end(st)
                 finally:
+                    self.claim.release()
                     dist.cleanup(self.ctx)
         if error is not None and (isinstance(error, Abort) or not isinstance(error, KeyboardInterrupt)):
             raise error
