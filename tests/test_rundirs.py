@@ -1,6 +1,7 @@
 """Every run its own folder, every time: one folder for logs and checkpoints, same names from many processes."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -113,8 +114,11 @@ def test_two_resumes_of_one_named_run_at_once_are_one_run_and_one_clear_error(tm
         time.sleep(0.01)
     with pytest.raises(NbtrainError) as e:
         nbtrain.fit(spec, resume=tmp_path / "r" / "last.pt", progress=False)
-    assert str(e.value).startswith(f"loop.run_name: the run 'r' is training now in another process or thread "
-                                   f"({tmp_path / 'r'})")
+    lock = tmp_path / "r" / LOCK
+    assert str(e.value) == (f"loop.run_name: the run 'r' is training now in another process or thread "
+                            f"({tmp_path / 'r'}, process {os.getpid()} on {socket.gethostname()}) (wait for it to "
+                            f"end, or choose another run_name; if that process is gone (on another machine), "
+                            f"remove {lock})")
     hold.set()
     results["h"] = run.wait(120)
     assert results["h"].status == "finished" and len(results["h"].epochs) == 3

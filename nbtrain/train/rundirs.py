@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
