@@ -44,6 +44,8 @@ from pathlib import Path
 from nbtrain.rundirs import claim_run
 from nbtrain.spec import LoopSpec
 go, name, d, hold = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+import os
+Path(go + f".ready-{os.getpid()}").touch()
 while not Path(go).exists():
     time.sleep(0.005)
 try:
@@ -58,12 +60,13 @@ except Exception as e:
 """
 
 
-def _race(tmp_path, name: str, n: int = 6, hold: float = 1.0) -> list[str]:
+def _race(tmp_path, name: str, n: int = 6, hold: float = 3.0) -> list[str]:
     go = tmp_path / "go"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
     procs = [subprocess.Popen([sys.executable, "-c", CLAIM, str(go), name, str(tmp_path / "runs"), str(hold)],
                               stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)]
-    time.sleep(3)                  # every process imported and waiting on the file
+    while len(list(tmp_path.glob("go.ready-*"))) < n:      # every process imported and waiting on the file
+        time.sleep(0.05)
     go.touch()
     return sorted(p.communicate(timeout=300)[0].strip() for p in procs)
 
@@ -123,3 +126,14 @@ def test_two_resumes_of_one_named_run_at_once_are_one_run_and_one_clear_error(tm
     results["h"] = run.wait(120)
     assert results["h"].status == "finished" and len(results["h"].epochs) == 3
     assert not (tmp_path / "r" / LOCK).exists()
+
+
+def test_a_refused_resume_leaves_the_run_folder_free(tmp_path):
+    spec = small_spec(epochs=1, checkpoint_dir=str(tmp_path), run_name="r")
+    nbtrain.fit(spec, progress=False)
+    spec.optim.type = "SGD"
+    with pytest.raises(NbtrainError, match="the checkpoint's optimizer is Adam, this run's is SGD"):
+        nbtrain.fit(spec, resume=tmp_path / "r" / "last.pt", progress=False)
+    assert not (tmp_path / "r" / LOCK).exists()
+    spec.optim.type = "Adam"
+    assert nbtrain.fit(spec, epochs=2, resume=tmp_path / "r" / "last.pt", progress=False).status == "finished"

@@ -150,31 +150,24 @@ class Trainer:
         keys = monitor_keys(self.acc.names, p.val is not None)
         check_monitors(ls, p, keys)
         self.history = History()
-        self.claim = None
-        try:
+        self.claim = claim_run(ls, resume=self.ckpt is not None or self.continuing, overwrite=self.overwrite,
+                               is_main=self.ctx.is_main)
+        with self.claim.released_on_error():       # a resume refused frees the run's folders for the corrected rerun
             self.state = self._state(callbacks, keys, dashboard, progress, doctor)
-            self._ready(resume)
-        except BaseException:
-            if self.claim is not None:      # the run's folders are free again for the corrected rerun
-                self.claim.release()
-            raise
-
-    def _ready(self, resume) -> None:
-        ls, p = self.ls, self.p
-        self.cbs = CallbackList(self.state.callbacks)
-        self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.state.scaler,
-                                          grad_clip=ls.grad_clip, device_type=self.device.type)
-        self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=self.device.type)
-        self.first = FirstBatch(self.model, self._first_check, last_batch_size(p.train))  # the first step, watched
-        self.start_epoch, self._checked, self._partial = 0, False, None
-        self._last, self._logged, self._epoch_rng = None, 0, None
-        if self.ckpt is not None:
-            load_state_dict(self.state, self.ckpt, str(resume))
-            self.start_epoch = self.ckpt["epoch"]
-            self._partial = self.ckpt.get("partial") or None
-            if self._partial:       # the log an interrupt flushed: the resumed run logs that window again, whole
-                logged_at = self.ckpt["step"] - self._partial["batches"] + self._partial["logged"]
-                self.history.drop_steps_after(logged_at)
+            self.cbs = CallbackList(self.state.callbacks)
+            self.train_step = make_train_step(self.net, p.loss_fn, p.optimizer, amp=ls.amp, scaler=self.state.scaler,
+                                              grad_clip=ls.grad_clip, device_type=self.device.type)
+            self.eval_step = make_eval_step(self.net, p.loss_fn, amp=ls.amp, device_type=self.device.type)
+            self.first = FirstBatch(self.model, self._first_check, last_batch_size(p.train))  # the first step
+            self.start_epoch, self._checked, self._partial = 0, False, None
+            self._last, self._logged, self._epoch_rng = None, 0, None
+            if self.ckpt is not None:
+                load_state_dict(self.state, self.ckpt, str(resume))
+                self.start_epoch = self.ckpt["epoch"]
+                self._partial = self.ckpt.get("partial") or None
+                if self._partial:     # the log an interrupt flushed: the resumed run logs that window again, whole
+                    logged_at = self.ckpt["step"] - self._partial["batches"] + self._partial["logged"]
+                    self.history.drop_steps_after(logged_at)
 
     def _state(self, callbacks, keys, dashboard, progress, doctor) -> State:
         ls, p, ctx = self.ls, self.p, self.ctx
@@ -183,8 +176,6 @@ class Trainer:
         callbacks = list(callbacks or ())
         if p.probe is None and (ls.logdir or any(getattr(c, "needs_probe", False) for c in callbacks)):
             p.probe = first_batch(p.val if p.val is not None else p.train)
-        self.claim = claim_run(ls, resume=self.ckpt is not None or self.continuing, overwrite=self.overwrite,
-                               is_main=ctx.is_main)
         run_name = self.claim.name
         st = State(model=self.model, optimizer=p.optimizer, scheduler=getattr(p.schedule, "scheduler", None),
                    schedule=p.schedule, loss_fn=p.loss_fn, train_loader=p.train, val_loader=p.val, spec=self.spec,

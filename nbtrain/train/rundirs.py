@@ -14,6 +14,7 @@ checkpoint (it goes on in its folders) or ``overwrite=True`` (the old folders ar
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -48,6 +49,14 @@ class Claim:
         for lock in self.locks:
             shutil.rmtree(lock, ignore_errors=True)
         self.locks = []
+
+    @contextlib.contextmanager
+    def released_on_error(self):
+        try:
+            yield
+        except BaseException:
+            self.release()
+            raise
 
 
 def _folders(ls, name: str) -> list[Path]:
