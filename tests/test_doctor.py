@@ -20,6 +20,20 @@ def _run(**kw):
     return doc, said, state
 
 
+@pytest.mark.parametrize("monitor, mode, said", [
+    ("val_accuracy", "min", ["monitor_mode"]), ("val_loss", "max", ["monitor_mode"]),
+    ("val_accuracy", "max", []), ("val_loss", "min", []), ("loss", "min", [])])
+def test_a_monitor_judged_the_wrong_way_is_said_once_with_its_fix(monitor, mode, said):
+    doc, got, _ = _run(epochs=1, monitor=monitor, mode=mode)
+    assert got == said
+    if said:
+        other = "max" if mode == "min" else "min"
+        assert doc.said["monitor_mode"] == (
+            f"the best epoch, best.pt and early stopping watch {monitor!r} with mode={mode!r}, so a "
+            f"{'lower' if mode == 'min' else 'higher'} {monitor} counts as better (pass mode={other!r} with "
+            f"monitor={monitor!r})")
+
+
 def test_quiet_on_a_clean_run():
     doc, said, state = _run(model=tiny_cnn(bn=True), epochs=2, spec=TrainSpec.default())
     assert said == [] and doc.said == {} and state.notes == []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from ..spec.catalog import is_random
+from ..spec.catalog import METRICS, is_random, metric_mode
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from . import layerrules as rules
@@ -28,7 +28,8 @@ class DoctorWarning(UserWarning):
 
 
 class Doctor(Callback):
-    """Warn once per mistake: eval mode in training, Softmax before CrossEntropyLoss, a loss trend going up,
+    """Warn once per mistake: eval mode in training, Softmax before CrossEntropyLoss, a loss trend going up, a
+    monitor whose mode says a higher loss or a lower accuracy is better,
     random augmentation in validation, unnormalized inputs, BatchNorm with batch size 1; with LayerStats:
     vanishing / exploding gradients, an update/weight ratio far from ~1e-3, dead ReLUs; GPU memory near its limit.
 
@@ -65,6 +66,7 @@ class Doctor(Callback):
     def on_fit_start(self, state) -> None:
         self._state, self._trend, self._seen = state, [], [0, 0]
         self._layers = record_of(state)
+        self._check_monitor(self._layers)
         model = state.model
         if model is None:
             return
@@ -130,6 +132,15 @@ class Doctor(Callback):
             bs = getattr(state.train_loader, "batch_size", None)
             found = near_limit(cuda_memory(state.device), bs)
             self._say(("memory", found) if found else None)
+
+    def _check_monitor(self, record) -> None:
+        """The run's monitor judged against its catalog direction (the loss and the catalog's metrics only)."""
+        key, mode = record.monitor, record.mode
+        if key.removeprefix("swa_").removeprefix("val_") not in ("loss", *METRICS) or mode == metric_mode(key):
+            return
+        self.warn("monitor_mode", f"the best epoch, best.pt and early stopping watch {key!r} with mode={mode!r}, so "
+                  f"a {'lower' if mode == 'min' else 'higher'} {key} counts as better (pass mode={metric_mode(key)!r} "
+                  f"with monitor={key!r})")
 
     def _check_softmax(self, model, loss_fn) -> None:
         if type(loss_fn).__name__ != "CrossEntropyLoss":
