@@ -101,6 +101,20 @@ def test_a_short_bump_that_comes_back_is_not_a_rise():
     assert said == []
 
 
+def test_the_trend_check_keeps_a_running_low_not_the_whole_run():
+    """The rise is judged against the lowest trend value before the last ``rising`` ones; the doctor keeps that low
+    and the last ``rising`` values only, so a log point costs the same at step 10 and at step 100,000."""
+    losses = [2.0 / (1 + 0.01 * i) for i in range(20_000)] + [3.0] * 8
+    doc, said = _trend(losses, rising=5)
+    assert len(doc._trend) == 5 and said == ["loss_rising"]
+    trend, prev = [], losses[0]
+    for loss in losses:                              # the whole trend, as the check was written before
+        prev = 0.6 * prev + 0.4 * loss
+        trend.append(prev)
+    assert doc._low == min(trend[:-5]) and list(doc._trend) == trend[-5:]
+    assert doc.said["loss_rising"].startswith(f"the loss trend rose from {min(trend[:-5]):.4g} to ")
+
+
 def test_nan_is_the_nan_guards_not_the_doctors():
     doc, said = _trend([1.0, float("nan"), float("nan")])
     assert said == [] and doc.said == {}

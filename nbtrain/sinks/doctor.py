@@ -13,6 +13,7 @@ device's total.
 """
 from __future__ import annotations
 
+import collections
 import math
 import warnings
 
@@ -43,7 +44,9 @@ class Doctor(Callback):
         self.rising, self.rel, self.abs_rise, self.smooth = rising, rel, abs_rise, smooth
         self.emit = emit
         self.said: dict[str, str] = {}
-        self._trend: list[float] = []
+        self._trend: collections.deque = collections.deque(maxlen=rising)   # the last ``rising`` trend values
+        self._low = math.inf                 # the lowest trend value before them (a running min: O(1) per log)
+        self._last = None
         self._hooks: list = []
         self._first = None
         self._state = None
@@ -64,7 +67,8 @@ class Doctor(Callback):
 
     # -- events ----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
-        self._state, self._trend, self._seen = state, [], [0, 0]
+        self._state, self._seen = state, [0, 0]
+        self._trend, self._low, self._last = collections.deque(maxlen=self.rising), math.inf, None
         self._layers = record_of(state)
         self._check_monitor(self._layers)
         model = state.model
@@ -89,12 +93,14 @@ class Doctor(Callback):
         loss = logs.get("loss")
         if not isinstance(loss, (int, float)) or not math.isfinite(loss):
             return                                    # not finite: NanGuard says so and stops the run
-        prev = self._trend[-1] if self._trend else float(loss)
-        self._trend.append(self.smooth * prev + (1 - self.smooth) * float(loss))
-        if len(self._trend) <= self.rising:
+        prev = self._last if self._last is not None else float(loss)
+        self._last = self.smooth * prev + (1 - self.smooth) * float(loss)
+        if len(self._trend) == self.rising:          # the oldest of the recent values leaves them for the low
+            self._low = min(self._low, self._trend[0])
+        self._trend.append(self._last)
+        if self._low == math.inf:
             return
-        low = min(self._trend[:-self.rising])
-        recent = self._trend[-self.rising:]
+        low, recent = self._low, list(self._trend)
         if all(t - low > self.rel * abs(low) and t - low > self.abs_rise for t in recent):
             lr = _lr(state)
             lower = f"lower the learning rate to {lr / 10:.3g} (LR / 10)" if lr else "lower the learning rate (LR / 10)"
