@@ -35,8 +35,8 @@ def new_figure(width: float = 9.0, height: float = 3.0, dpi: int = 80, layout: s
 
 
 # CJK fonts, most wanted first: Linux (Noto, WenQuanYi), Adobe, Windows (SimHei, YaHei), macOS
-CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Source Han Sans SC", "SimHei", "Microsoft YaHei",
-             "PingFang SC")
+CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Source Han Sans SC", "SimHei",
+             "Microsoft YaHei", "PingFang SC")
 _CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 

@@ -17,7 +17,7 @@ from torch.optim import lr_scheduler as S
 from nbtrain import viz
 from nbtrain.build.optim import Schedule
 from nbtrain.sinks.dashboard import Dashboard, feed
-from nbtrain.sinks.dashboard.view import LiveView, follow_frontend
+from nbtrain.sinks.dashboard.view import WIDGET_VIEW, LiveView, follow_frontend
 from nbtrain.spec import SchedSpec
 from nbtrain.train.callbacks import Callback
 
@@ -134,24 +134,26 @@ def test_tiles_are_the_feature_maps_and_kernels_as_uint8():
     assert (k["c"], k["h"], k["w"]) == (1, *viz.kernel_grid(d.kern["0"]).shape[1:])
 
 
-def test_the_end_leaves_the_final_png_in_the_widget_and_in_the_display():
+def test_the_end_keeps_the_widget_and_adds_the_final_png_to_the_display():
     d, _ = _dash()
     state = mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))
     [view] = d.log["views"]
     assert state.stop_reason == "stopped by you" and state.step == 4
-    assert view.widget.final_status == d.status_text()
+    assert view.widget.final_status == d.status_text() and view.widget.final == "ended"     # the controls go off
     assert d.status_text().startswith("epoch 1/3 · step 4/18 · ") and d.status_text().endswith("stopped: stopped by you")
-    assert base64.b64decode(view.widget.final) == d.last_png and _pixels(d.last_png).std() > 20
-    [(bundle, raw)] = view.handle.updates                  # a cell's display is replaced by the same PNG
-    assert raw and bundle["text/plain"] == d.status_text() and bundle["image/png"] == view.widget.final
+    assert _pixels(d.last_png).std() > 20
+    [(bundle, raw)] = view.handle.updates      # the widget's view stays first; the PNG is what a saved notebook shows
+    assert raw and bundle["text/plain"] == d.status_text() and base64.b64decode(bundle["image/png"]) == d.last_png
+    assert bundle[WIDGET_VIEW]["model_id"] == view.widget.model_id
     assert d.view is None                                  # a next fit shows a fresh one
 
 
 def test_the_final_figure_fits_the_x_axis_to_the_data_not_the_plan():
     d, _ = _dash()
     mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))
-    lo, hi = d.figure.axes[0].get_xlim()
-    assert lo == 0 and hi == pytest.approx(4 * 1.02)       # 4 steps done of 18 planned
+    for ax in d.figure.nbtrain_axes["metrics"] + [d.figure.nbtrain_axes["lr"]]:    # one x-range for all of them
+        lo, hi = ax.get_xlim()
+        assert lo == 0 and hi == pytest.approx(4 * 1.02)   # 4 steps done of 18 planned
     assert d.view is None and d.meta()["total"] == 18      # the planned extent is sent as a number (a marker)
 
 
@@ -227,19 +229,30 @@ def test_lr_slider_scales_every_group_from_the_next_step_and_the_plan_ahead():
     sent_plan = [m["plan"] for m in d.log["sent"] if "plan" in m][-1]
     assert sent_plan["x"] == list(range(12))
     assert sent_plan["y"][1][4] == pytest.approx(plan[1][4]) and sent_plan["y"][1][6] == pytest.approx(plan[1][6] * 0.1)
-    planned = d.figure.axes[-1].lines[0].get_ydata()
+    planned = d.figure.nbtrain_axes["lr"].lines[0].get_ydata()
     assert planned[4] == pytest.approx(plan[0][4]) and planned[11] == pytest.approx(plan[0][11] * 0.1)
 
 
 def test_a_rerun_sends_the_curves_of_the_earlier_run():
     feed.PAST.clear()
     d, _ = _dash()
-    mini_fit(callbacks=[d], epochs=1)
+    first_run = mini_fit(callbacks=[d], epochs=1)
     first = [r["loss"] for r in d.record.steps]
     mini_fit(callbacks=[d], epochs=1, lr=0.01)
     past = d.log["views"][-1].widget.meta["past"]
     assert len(past) == 1 and [r["loss"] for r in past[0]["steps"]] == pytest.approx(first)
-    assert re.fullmatch(r"run \d+ · lr 0\.05", past[0]["label"])
+    assert past[0]["label"] == first_run.run_name != ""         # the legend names it by its run name
+
+
+def test_an_earlier_run_on_other_data_is_not_overlaid():
+    feed.PAST.clear()
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=1)                                    # 8x8 blobs
+    g = torch.Generator().manual_seed(1)
+    other = mini_fit(callbacks=[d], epochs=1, x=torch.randn(24, 1, 8, 8, generator=g), y=torch.arange(24) % 3)
+    assert d.log["views"][-1].widget.meta["past"] == []                 # another dataset: no faint curves
+    mini_fit(callbacks=[d], epochs=1, x=torch.randn(24, 1, 8, 8, generator=g), y=torch.arange(24) % 3)
+    assert [p["label"] for p in d.log["views"][-1].widget.meta["past"]] == [other.run_name]   # same data: overlaid
 
 
 def test_follow_frontend_keeps_the_subshell_the_click_came_on():
@@ -280,7 +293,7 @@ def test_real_fit_sends_the_planned_schedule_and_the_slider_scales_what_is_ahead
     ratios = {s["step"]: s["lr"] / plan[0][s["step"]] for s in h.steps if s["step"] < total}
     assert all(r == pytest.approx(1.0) for s, r in ratios.items() if s <= 5)
     assert all(r == pytest.approx(0.5) for s, r in ratios.items() if s >= 7)
-    drawn = d.figure.axes[-1].lines[0].get_ydata()          # the plan line, scaled from the slider's step on
+    drawn = d.figure.nbtrain_axes["lr"].lines[0].get_ydata()          # the plan line, scaled from the slider's step on
     assert drawn[3] == pytest.approx(plan[0][3]) and drawn[-1] == pytest.approx(plan[0][-1] * 0.5)
 
 
@@ -307,4 +320,5 @@ def test_a_model_without_convs_sends_no_tiles_and_still_ends_with_curves():
     mini_fit(model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), callbacks=[d], epochs=1)
     assert d.error is None and d.fmaps == {} and d.kern == {}
     assert d.images == {"fmap": {}, "kern": {}, "hist": []}
-    assert _pixels(d.last_png).std() > 20
+    assert (_pixels(d.last_png) < 128).mean() > 0.003                  # curves and text drawn, not a blank frame
+    assert [ax.get_ylabel() for ax in d.figure.nbtrain_axes["metrics"]] == ["loss", "accuracy"]

@@ -36,8 +36,8 @@ def spied_slow_fit(spec: str) -> str:
     """Kernel-side cell text: ``nb.fit(<spec>)`` for 40 epochs with the live dashboard, slowed to ~20 batches a second
     (long enough to click, short enough to wait for), its Stop handler spied. The cell prints, as JSON, the step,
     the thread and the wall-clock time (``time.time()``) the click arrived at (``got``), the final step, the run's
-    total steps, its stop reason and the time fit returned (``ended``). Needs ``json, threading, time``, ``nbtrain as
-    nb`` and ``Dashboard`` imported."""
+    total steps, its stop reason, the time fit returned (``ended``) and its ``[step, loss]`` log points and
+    ``[step, val_loss]`` epoch rows. Needs ``json, threading, time``, ``nbtrain as nb`` and ``Dashboard`` imported."""
     return f"""class Slow(nb.Callback):
     def on_batch_end(self, state, logs):
         time.sleep(0.05)
@@ -50,7 +50,8 @@ dash.control.stop = stop
 {spec}.loop.epochs = 40
 h = nb.fit({spec}, dashboard=dash, callbacks=[Slow()])
 print(json.dumps({{"got": got, "final": dash.state.step, "total": 40 * dash.state.steps_per_epoch,
-                  "reason": h.stop_reason, "ended": time.time()}}))"""
+                  "reason": h.stop_reason, "ended": time.time(), "loss": [[r["step"], r["loss"]] for r in h.steps],
+                  "val_loss": [[r["step"], r["val_loss"]] for r in h.epochs]}}))"""
 
 
 def _required() -> bool:

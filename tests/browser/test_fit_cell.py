@@ -1,17 +1,28 @@
 """Plain ``nb.fit(...)`` cells in JupyterLab in chromium, with the live dashboard clicked as a user clicks it.
 
 A short run, then a long one in the foreground (the kernel busy): its live view draws curves from numbers (SVG),
-the previous run faintly under them; hover shows values; the log toggle and the smoothing slider redraw; Pause and
-Stop clicks reach the busy kernel (JupyterLab sends widget messages on a kernel subshell) and the run stops within
-one batch of the click. The layer panel (per-layer gradient norms at log points) and the confusion panel (each
-epoch's validation) update while the run is live. Every run ends as the final PNG of its curves (what a saved notebook keeps). A background
-run stopped with ``run.stop()`` ends the same way.
+with legends (train, validation, the earlier run of the same data by its name) and axis titles; the tooltip at the
+pointer shows the run's numbers at a step; a zoom on one chart moves the other; the log toggle and the smoothing
+slider redraw; Pause and Stop clicks reach the busy kernel (JupyterLab sends widget messages on a kernel subshell)
+and the run stops within one batch of the click. The layer panel (per-layer gradient norms at log points) and the
+confusion panel (each epoch's validation) update while the run is live. Every run's widget stays when it ends, with
+its Export HTML link, and the notebook the browser saves holds the picture of every panel beside each of them. A
+background run stopped with ``run.stop()`` ends the same way.
 """
 import json
 import re
 
 import nbformat
-from conftest import SHOTS, cell_output, loaded_png, spied_slow_fit
+from chartcheck import (
+    assert_every_panel_saved,
+    axis_titles,
+    hover_last_validation_point,
+    legend,
+    saved_pictures,
+    tooltip_matches_the_run,
+    zoom_moves_every_chart,
+)
+from conftest import SHOTS, cell_output, spied_slow_fit
 from nbformat.v4 import new_code_cell, new_notebook
 
 SETUP = """import json, threading, time
@@ -30,24 +41,16 @@ while (run.state is None or run.state.step < 5) and time.monotonic() - t < 120:
 run.stop()
 print("ended:", run.wait(120).stop_reason)"""
 
-FINAL_PNG = "[data-mime-type='image/png'] img"
 CHART = "svg.nbtrain-chart[data-key='loss']"
 
 
 _output = cell_output
 
 
-def _assert_final_png(page, out) -> None:
-    img = out.locator(FINAL_PNG)
-    img.wait_for(timeout=180_000)
-    loaded_png(page, img, 0, 0)
-    assert img.count() == 1
-    width, height = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
-    assert width > 300 and height > 100, (width, height)
-    box = img.bounding_box()
-    assert box and box["width"] > 300 and box["height"] > 100, box
-    assert out.locator(".nbtrain-live").count() == 0          # the live widget was replaced
-    assert out.locator(".nbtrain-status").count() == 0
+def _assert_widget_stays(out) -> None:
+    """An ended run's dashboard: still the live widget, with its Export HTML link."""
+    assert out.locator(".nbtrain-live").count() == 1 and out.locator(".nbtrain-export").is_visible()
+    assert out.locator(".nbtrain-stop").is_disabled()
 
 
 # Waits query the page afresh each time: the charts are redrawn (new elements) at every update.
@@ -110,15 +113,20 @@ def _watch_live(page, out) -> None:      # out: the output of cell 2
     _wait_d(page, 2, "train", "d !== arg", first)           # live: values change between two reads
     assert len(_path(out, "past")) > 10                     # the earlier run of this session, faintly
     text = out.locator(CHART + " text.planned").text_content()
-    assert re.fullmatch(r"→ 920 planned", text), text       # x fits the data; the plan is a marker
+    assert re.fullmatch(r"→ 920 steps planned", text), text  # x fits the data; the plan is a note
+    names = legend(out, "loss")                             # the earlier run of this session, by its name
+    assert len(names) == 3 and names[0].endswith(" (earlier)") and names[1:] == ["train", "validation"], names
+    assert axis_titles(out, "loss") == ["step", "loss"] and axis_titles(out, "accuracy") == ["step", "accuracy"]
     _watch_panels(page, out)
     out.locator(".nbtrain-pause").click()                   # the kernel is busy: the click goes over a subshell
     _status(page, 2, "paused")
     still = _path(out, "train")
-    box = out.locator(CHART).bounding_box()
-    out.locator(CHART).hover(position={"x": box["width"] * 0.6, "y": box["height"] * 0.5})   # scrolled into view
-    page.wait_for_function("el => /^step \\d+ · loss \\d/.test(el.innerText)",
-                           arg=out.locator(".nbtrain-readout").element_handle())
+    page.wait_for_function("el => el.querySelectorAll('circle.dot.val').length >= 1",
+                           arg=out.locator(CHART).element_handle(), timeout=60_000)
+    tip = hover_last_validation_point(page, out)            # the pointer on a validation marker
+    assert list(tip["rows"]) == [names[0], "train", "validation"], tip
+    zoom_moves_every_chart(page, out)
+    out.locator(CHART).dblclick()                           # every step again
     out.locator(".nbtrain-log").check()
     logged = _path(out, "train")
     assert logged != still                                  # the log scale redraws
@@ -127,6 +135,7 @@ def _watch_live(page, out) -> None:      # out: the output of cell 2
     out.screenshot(path=str(SHOTS / "dashboard.png"))
     out.locator(".nbtrain-pause").click()
     _status(page, 2, r"^(?!.*paused)")
+    return tip
 
 
 def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
@@ -140,9 +149,9 @@ def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     out = _output(page, 2)
-    _watch_live(page, out)
+    seen = _watch_live(page, out)
     tip = out.locator(".nbtrain-stop").get_attribute("title")
-    assert tip.startswith("Stop after the batch in progress") and "subshells" not in tip   # reaches a busy kernel
+    assert tip.startswith("Stop after the batch in progress") and "subshell" not in tip    # reaches a busy kernel
     _status(page, 2, r"step (1\d\d|[5-9]\d)/")              # a while after the resume
     out.locator(".nbtrain-stop").click()
     notebook.wait_idle(300_000)
@@ -150,7 +159,11 @@ def test_fit_cells_live_view_clicks_and_final_pngs(lab, notebook):
     res = json.loads(_output(page, 2).locator("[data-mime-type='application/vnd.jupyter.stdout']").inner_text())
     assert res["reason"] == "stopped by you" and res["got"]["thread"] != "MainThread"
     assert res["final"] - res["got"]["step"] <= 1 and res["final"] < res["total"], res   # within one batch
+    tooltip_matches_the_run(seen, res)                       # the tooltip showed the kernel's numbers at that step
     _output(page, 4).get_by_text("ended: stopped by you").wait_for(timeout=300_000)    # the background run
     notebook.wait_idle(300_000)
     for i in (1, 2, 3):                                      # foreground done, foreground stopped, background
-        _assert_final_png(page, _output(page, i))
+        _assert_widget_stays(_output(page, i))
+    page.keyboard.press("Control+s")                         # what the browser saves: a picture beside each widget
+    for o in saved_pictures(lab.root / "fit_cell.ipynb", 3):
+        assert_every_panel_saved(o)

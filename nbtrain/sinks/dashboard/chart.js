@@ -1,7 +1,15 @@
-// nbtrain live dashboard: SVG charts (concatenated before live.js into one ES module by view.py).
+// nbtrain live dashboard: one SVG chart (axes with titles, lines thinned to the pixel columns, markers, a guide,
+// a zoom box). Concatenated before charts.js, panels.js and live.js into one ES module by view.py, after WORDS.
 const NS = "http://www.w3.org/2000/svg";
-const W = 340, H = 210, M = {l: 52, r: 12, t: 20, b: 26};
+const W = 380, M = {l: 54, r: 12, t: 8, b: 34};
 let CLIPS = 0;
+
+// A UI string of i18n.json ("chart.<key>") in the view's language, with {name} fields filled.
+function tr(lang, key, vars) {
+  const pair = WORDS["chart." + key];
+  const text = pair ? pair[lang === "zh" ? 1 : 0] : key;
+  return vars ? text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k])) : text;
+}
 
 function svgEl(tag, attrs, parent) {
   const e = document.createElementNS(NS, tag);
@@ -16,39 +24,98 @@ function fmt(v) {
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
 }
 
-// Debiased EMA (TensorBoard's smoothing); null values are skipped, not spread.
-function ema(pts, alpha) {
-  if (!alpha) return pts;
-  let avg = 0, weight = 0;
-  return pts.map(([x, y]) => {
-    if (y === null || !isFinite(y)) return [x, null];
-    avg = alpha * avg + (1 - alpha) * y;
-    weight = alpha * weight + (1 - alpha);
-    return [x, avg / weight];
-  });
-}
+function good(y, log) { return y !== null && y !== undefined && isFinite(y) && !(log && y <= 0); }
 
-function series(rows, key) {
-  const out = [];
-  for (const r of rows) if (key in r && r[key] !== null) out.push([r.step, r[key]]);
-  return out;
-}
-
-// At most two points (min, max) per pixel column: a path stays small however long the run.
-function thin(pts, x0, x1, width) {
-  if (pts.length <= 2 * width) return pts;
-  const out = [], span = (x1 - x0) || 1;
-  let col = null, lo = null, hi = null;
-  const flush = () => { if (lo) { out.push(lo[0] <= hi[0] ? lo : hi); if (lo !== hi) out.push(lo[0] <= hi[0] ? hi : lo); } };
-  for (const p of pts) {
-    const c = Math.floor((p[0] - x0) / span * width);
-    if (c !== col) { flush(); col = c; lo = hi = p; continue; }
-    if (p[1] < lo[1]) lo = p;
-    if (p[1] > hi[1]) hi = p;
+// Debiased EMA (TensorBoard's smoothing) over [x, y] points; null values are skipped, not spread.
+function ema(pts, alpha, from, state) {
+  const st = state || {avg: 0, weight: 0}, out = [];
+  for (let i = from || 0; i < pts.length; i++) {
+    const [x, y] = pts[i];
+    if (y === null || !isFinite(y)) { out.push([x, null]); continue; }
+    st.avg = alpha * st.avg + (1 - alpha) * y;
+    st.weight = alpha * st.weight + (1 - alpha);
+    out.push([x, st.avg / st.weight]);
   }
-  flush();
   return out;
 }
+
+// The index of the first point with x >= x0 (points sorted by x).
+function lowerBound(pts, x0) {
+  let lo = 0, hi = pts.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (pts[mid][0] < x0) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+// The point nearest to x (points sorted by x), or null.
+function nearestPt(pts, x) {
+  if (!pts.length) return null;
+  const i = lowerBound(pts, x);
+  if (i >= pts.length) return pts[pts.length - 1];
+  if (i === 0) return pts[0];
+  return x - pts[i - 1][0] <= pts[i][0] - x ? pts[i - 1] : pts[i];
+}
+
+// Per block of BLOCK points: the index of its lowest and highest value, and whether it has a gap (null); kept on
+// the (append-only) points array itself and extended with what was appended since.
+const BLOCK = 32;
+function blocks(pts) {
+  let b = pts.blocks;
+  if (!b || b.n > pts.length) b = pts.blocks = {n: 0, lo: [], hi: [], gap: []};
+  const full = Math.floor(pts.length / BLOCK) * BLOCK;
+  for (let i = b.n; i < full; i += BLOCK) {
+    let lo = -1, hi = -1, gap = false;
+    for (let j = i; j < i + BLOCK; j++) {
+      const y = pts[j][1];
+      if (y === null || !isFinite(y)) { gap = true; continue; }
+      if (lo < 0 || y < pts[lo][1]) lo = j;
+      if (hi < 0 || y > pts[hi][1]) hi = j;
+    }
+    b.lo.push(lo); b.hi.push(hi); b.gap.push(gap);
+  }
+  b.n = full;
+  return b;
+}
+
+// Indices of the lowest and highest value in pts[a..b) (whole blocks read from their summary), or null on a gap.
+function extremes(pts, bl, a, b) {
+  let lo = -1, hi = -1;
+  const take = (l, h) => {
+    if (l >= 0 && (lo < 0 || pts[l][1] < pts[lo][1])) lo = l;
+    if (h >= 0 && (hi < 0 || pts[h][1] > pts[hi][1])) hi = h;
+  };
+  for (let i = a; i < b;) {
+    if (i % BLOCK === 0 && i + BLOCK <= Math.min(b, bl.n)) {
+      const k = i / BLOCK;
+      if (bl.gap[k]) return null;
+      take(bl.lo[k], bl.hi[k]);
+      i += BLOCK;
+    } else {
+      const y = pts[i][1];
+      if (y === null || !isFinite(y)) return null;
+      take(i, i);
+      i++;
+    }
+  }
+  return [lo, hi];
+}
+
+// The points inside [x0, x1] (and one on each side); beyond 4 per pixel column, the first, last, lowest and highest
+// of each column: what a path of `width` pixels can show, however long the run (the full data stays for hover).
+function thin(pts, x0, x1, width) {
+  const a = Math.max(0, lowerBound(pts, x0) - 1), b = Math.min(pts.length, lowerBound(pts, x1) + 1);
+  if (b - a <= 4 * width) return pts.slice(a, b);
+  const out = [], bl = blocks(pts), span = (x1 - x0) || 1;
+  for (let c = 0, i = a; c <= width + 1 && i < b; c++) {
+    const end = c > width ? b : Math.min(b, Math.max(i + 1, lowerBound(pts, x0 + (c + 1) * span / width)));
+    const ex = extremes(pts, bl, i, end);
+    const idx = ex ? [...new Set([i, ex[0], ex[1], end - 1])].sort((p, q) => p - q) : range(i, end);
+    for (const j of idx) out.push(pts[j]);
+    i = end;
+  }
+  return out;
+}
+
+function range(a, b) { const out = []; for (let i = a; i < b; i++) out.push(i); return out; }
 
 function niceStep(span, n) {
   const raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -71,11 +138,13 @@ function ticks(lo, hi, log) {
   return out;
 }
 
+// The y range of the points inside [x0, x1] (thinned points keep every extreme, so they are enough).
 function yDomain(all, log) {
   let lo = Infinity, hi = -Infinity;
   for (const pts of all) for (const [, y] of pts) {
-    if (y === null || !isFinite(y) || (log && y <= 0)) continue;
-    lo = Math.min(lo, y); hi = Math.max(hi, y);
+    if (!good(y, log)) continue;
+    if (y < lo) lo = y;
+    if (y > hi) hi = y;
   }
   if (lo === Infinity) return log ? [0.1, 1] : [0, 1];
   if (log) return lo === hi ? [lo / 2, hi * 2] : [lo / 1.15, hi * 1.15];
@@ -83,88 +152,78 @@ function yDomain(all, log) {
   return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
 }
 
-function scales(xdom, ydom, log) {
-  const [x0, x1] = xdom, [y0, y1] = ydom;
-  const ly = v => Math.log10(v);
+function scales(xdom, ydom, log, h) {
+  const [x0, x1] = xdom, [y0, y1] = ydom, ly = Math.log10;
   const sx = x => M.l + (x - x0) / ((x1 - x0) || 1) * (W - M.l - M.r);
-  const sy = log ? y => H - M.b - (ly(y) - ly(y0)) / ((ly(y1) - ly(y0)) || 1) * (H - M.t - M.b)
-                 : y => H - M.b - (y - y0) / ((y1 - y0) || 1) * (H - M.t - M.b);
+  const sy = log ? y => h - M.b - (ly(y) - ly(y0)) / ((ly(y1) - ly(y0)) || 1) * (h - M.t - M.b)
+                 : y => h - M.b - (y - y0) / ((y1 - y0) || 1) * (h - M.t - M.b);
   const ix = px => x0 + (px - M.l) / (W - M.l - M.r) * (x1 - x0);
-  return {sx, sy, ix};
+  return {sx, sy, ix, h};
 }
 
 function pathOf(pts, s, log) {
   let d = "", pen = false;
   for (const [x, y] of pts) {
-    if (y === null || !isFinite(y) || (log && y <= 0)) { pen = false; continue; }
+    if (!good(y, log)) { pen = false; continue; }
     d += (pen ? "L" : "M") + s.sx(x).toFixed(1) + "," + s.sy(y).toFixed(1);
     pen = true;
   }
   return d;
 }
 
-function drawAxes(g, xdom, ydom, log, s, title) {
-  for (const v of ticks(xdom[0], xdom[1], false)) {
-    svgEl("line", {x1: s.sx(v), x2: s.sx(v), y1: M.t, y2: H - M.b, class: "grid"}, g);
-    svgEl("text", {x: s.sx(v), y: H - M.b + 14, class: "tick x", "text-anchor": "middle"}, g).textContent = fmt(v);
+function drawAxes(g, spec, ydom, s) {
+  const h = s.h;
+  for (const v of ticks(spec.xdom[0], spec.xdom[1], false)) {
+    svgEl("line", {x1: s.sx(v), x2: s.sx(v), y1: M.t, y2: h - M.b, class: "grid"}, g);
+    svgEl("text", {x: s.sx(v), y: h - M.b + 12, class: "tick x", "text-anchor": "middle"}, g).textContent = fmt(v);
   }
-  for (const v of ticks(ydom[0], ydom[1], log)) {
+  for (const v of ticks(ydom[0], ydom[1], spec.log)) {
     svgEl("line", {x1: M.l, x2: W - M.r, y1: s.sy(v), y2: s.sy(v), class: "grid"}, g);
     svgEl("text", {x: M.l - 4, y: s.sy(v) + 3, class: "tick y", "text-anchor": "end"}, g).textContent = fmt(v);
   }
-  svgEl("text", {x: M.l, y: 13, class: "title"}, g).textContent = title;
+  const mid = (M.t + h - M.b) / 2;
+  svgEl("text", {x: (M.l + W - M.r) / 2, y: h - 4, class: "axis-title x", "text-anchor": "middle"}, g)
+    .textContent = spec.xtitle;
+  svgEl("text", {x: 11, y: mid, class: "axis-title y", "text-anchor": "middle",
+                 transform: `rotate(-90 11 ${mid})`}, g).textContent = spec.ytitle;
+  if (spec.note) svgEl("text", {x: W - M.r, y: h - 4, class: "planned", "text-anchor": "end"}, g).textContent = spec.note;
 }
 
-// The planned extent: a dashed line where it falls inside the axes, else a faint "→ N" at the right end.
-function drawPlanned(g, total, xdom, s) {
-  if (!total) return;
-  if (total <= xdom[1]) {
-    svgEl("line", {x1: s.sx(total), x2: s.sx(total), y1: M.t, y2: H - M.b, class: "planned"}, g);
-  } else {
-    const t = svgEl("text", {x: W - M.r, y: 13, class: "planned", "text-anchor": "end"}, g);
-    t.textContent = `→ ${total} planned`;
+// Markers at most every 6 pixels: a thousand epochs stay a readable line.
+function drawMarkers(pts, s, spec, cls, parent) {
+  const shown = pts.filter(p => good(p[1], spec.log) && p[0] >= spec.xdom[0] && p[0] <= spec.xdom[1]);
+  const every = Math.max(1, Math.ceil(shown.length * 6 / (W - M.l - M.r)));
+  for (let i = shown.length - 1; i >= 0; i -= every) {
+    svgEl("circle", {cx: s.sx(shown[i][0]).toFixed(1), cy: s.sy(shown[i][1]).toFixed(1), r: 2, class: "dot " + cls}, parent);
   }
 }
 
-// spec: {title, xdom, log, total, lines: [{pts, cls, marker}], hover(x) -> text}
+// spec: {key, xdom, log, h, xtitle, ytitle, note, label, lines: [{id, pts, cls, marker}], now}; returns the scales.
 function drawChart(svg, spec) {
+  const h = spec.h;
   svg.replaceChildren();
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("width", W);
-  svg.setAttribute("height", H);
-  const ydom = yDomain(spec.lines.map(l => l.pts.filter(p => p[0] >= spec.xdom[0] && p[0] <= spec.xdom[1])), spec.log);
-  const s = scales(spec.xdom, ydom, spec.log);
+  for (const [k, v] of Object.entries({viewBox: `0 0 ${W} ${h}`, width: W, height: h, role: "img",
+    "aria-label": spec.label, "data-x0": spec.xdom[0], "data-x1": spec.xdom[1]})) svg.setAttribute(k, v);
+  const thinned = spec.lines.map(l => thin(l.pts, spec.xdom[0], spec.xdom[1], W - M.l - M.r));
+  const inside = thinned.map(pts => pts.filter(p => p[0] >= spec.xdom[0] && p[0] <= spec.xdom[1]));
+  const ydom = spec.ydom || yDomain(inside, spec.log), s = scales(spec.xdom, ydom, spec.log, h);
   const g = svgEl("g", {}, svg);
-  drawAxes(g, spec.xdom, ydom, spec.log, s, spec.title);
-  drawPlanned(g, spec.total, spec.xdom, s);
+  drawAxes(g, spec, ydom, s);
   const id = "nbtrain-clip-" + (++CLIPS);                 // lines of longer earlier runs end at the axes
-  svgEl("rect", {x: M.l, y: M.t - 2, width: W - M.l - M.r, height: H - M.t - M.b + 4}, svgEl("clipPath", {id}, svg));
+  svgEl("rect", {x: M.l, y: M.t - 2, width: W - M.l - M.r, height: h - M.t - M.b + 4}, svgEl("clipPath", {id}, svg));
   const clip = svgEl("g", {"clip-path": `url(#${id})`}, svg);
-  for (const l of spec.lines) {
-    const pts = thin(l.pts, spec.xdom[0], spec.xdom[1], W);
-    svgEl("path", {d: pathOf(pts, s, spec.log), class: "line " + l.cls}, clip);
-    if (l.marker) for (const [x, y] of pts) {
-      if (y !== null && isFinite(y) && !(spec.log && y <= 0)) svgEl("circle", {cx: s.sx(x), cy: s.sy(y), r: 2.5, class: "dot " + l.cls}, clip);
-    }
-  }
-  if (spec.now !== undefined) svgEl("line", {x1: s.sx(spec.now), x2: s.sx(spec.now), y1: M.t, y2: H - M.b, class: "now"}, g);
-  const guide = svgEl("line", {y1: M.t, y2: H - M.b, class: "guide", visibility: "hidden"}, svg);
-  svg.onmousemove = ev => {
-    const r = svg.getBoundingClientRect(), px = (ev.clientX - r.left) * W / r.width;
-    const x = s.ix(Math.max(M.l, Math.min(W - M.r, px)));
-    const hit = spec.hover(x);
-    if (!hit) return;
-    guide.setAttribute("x1", s.sx(hit.x)); guide.setAttribute("x2", s.sx(hit.x));
-    guide.setAttribute("visibility", "visible");
-    spec.readout(hit.text);
-  };
-  svg.onmouseleave = () => { guide.setAttribute("visibility", "hidden"); spec.readout(""); };
+  spec.lines.forEach((l, i) => {
+    svgEl("path", {d: pathOf(thinned[i], s, spec.log), class: "line " + l.cls, "data-series": l.id}, clip);
+    if (l.marker) drawMarkers(thinned[i], s, spec, l.cls, clip);
+  });
+  if (spec.now !== undefined) svgEl("line", {x1: s.sx(spec.now), x2: s.sx(spec.now), y1: M.t, y2: h - M.b, class: "now"}, g);
+  s.guide = svgEl("line", {y1: M.t, y2: h - M.b, class: "guide", visibility: "hidden"}, svg);
+  s.box = svgEl("rect", {y: M.t, height: h - M.t - M.b, class: "zoombox", visibility: "hidden"}, svg);
+  return s;
 }
 
-// The row of `rows` whose step is nearest to x (rows sorted by step).
-function nearest(rows, x) {
-  let lo = 0, hi = rows.length - 1;
-  if (hi < 0) return null;
-  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (rows[mid].step < x) lo = mid; else hi = mid; }
-  return Math.abs(rows[lo].step - x) <= Math.abs(rows[hi].step - x) ? rows[lo] : rows[hi];
+// Pointer x in data units on a chart drawn with scales s (clamped to the plot area).
+function pointerX(svg, s, ev) {
+  const r = svg.getBoundingClientRect(), px = (ev.clientX - r.left) * W / r.width;
+  return s.ix(Math.max(M.l, Math.min(W - M.r, px)));
 }

@@ -139,11 +139,11 @@ def histograms(weights: dict, max_layers: int = 8, bins: int = 40) -> list:
     return out
 
 
-def remember(label: str, steps: list, epochs: list, keep: int = 2000) -> None:
-    """Keep a finished run's curves (no LR) for the next dashboards of this process."""
+def remember(label: str, steps: list, epochs: list, keep: int = 2000, sig=None) -> None:
+    """Keep a finished run's curves (no LR) for the next dashboards of this process; ``sig``: its dataset."""
     stride = max(1, math.ceil(len(steps) / keep))
     strip = [{k: v for k, v in r.items() if not k.startswith("lr")} for r in steps[::stride]]
-    PAST.append({"label": label, "steps": strip,
+    PAST.append({"label": label, "sig": sig, "steps": strip,
                  "epochs": [{k: v for k, v in r.items() if not k.startswith("lr")} for r in epochs]})
     del PAST[:-PAST_SIZE]
     _FINISHED[0] += 1
@@ -152,3 +152,26 @@ def remember(label: str, steps: list, epochs: list, keep: int = 2000) -> None:
 def finished() -> int:
     """How many runs this process has remembered."""
     return _FINISHED[0]
+
+
+def matching(sig) -> list:
+    """The remembered runs trained on the same dataset as a run with signature ``sig`` (the browser then draws one
+    only on the charts of the metrics it logged)."""
+    return [{k: v for k, v in p.items() if k != "sig"} for p in PAST if sig is not None and p.get("sig") == sig]
+
+
+def signature(state) -> list | None:
+    """What names a run's dataset: the spec's dataset (and file), else the training set's type, size and sample
+    shapes; None when there is no training set to tell."""
+    spec = getattr(state, "spec", None)
+    if spec is not None:
+        return ["spec", spec.data.dataset, spec.data.path]
+    ds = getattr(getattr(state, "train_loader", None), "dataset", None)
+    if ds is None:
+        return None
+    try:
+        size = len(ds)
+    except TypeError:
+        return None
+    shapes = [list(t.shape[1:]) for t in getattr(ds, "tensors", ())]
+    return [type(ds).__name__, size, shapes]

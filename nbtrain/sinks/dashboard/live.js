@@ -1,14 +1,9 @@
 // nbtrain live dashboard: the store (what the kernel sent), the layout, controls and tiles; charts in chart.js.
 const STORES = new Map();
-const SKIP = new Set(["step", "epoch", "lr", "time", "samples", "batch"]);
-const STOP_TIP = "Stop after the batch in progress (the model, logs and last checkpoint stay usable)";
-const BUSY_TIP = " — this kernel takes the click once the running cell has ended (no kernel subshell brings it, " +
-  "and the training thread cannot read its queue here). To stop a foreground fit now, interrupt the kernel: the " +
-  "loop stops cleanly.";
 
 function newStore() {
   return {steps: [], epochs: [], lr: [], notes: [], layers: [], acts: [], insight: null, saved: "", plan: null,
-          images: {fmap: {}, kern: {}, hist: []}, final: false, views: new Set(), asked: 0,
+          images: {fmap: {}, kern: {}, hist: []}, final: false, views: new Set(), asked: 0, gen: 0,
           head: {status: "starting", progress: [0, 1], paused: false, error: "", reach: false, memory: ""}};
 }
 
@@ -18,10 +13,13 @@ function storeFor(model) {
   return STORES.get(key);
 }
 
-// Append-only lists come as [from, rows]: rows replace the list from that index (a replay is idempotent).
-function splice(list, part, ask) {
-  const [from, rows] = part;
+// Append-only lists come as [from, rows]: rows replace the list from that index (a replay is idempotent; the
+// charts' cached series start again when rows they had read are replaced).
+function splice(s, k, part, ask) {
+  const list = s[k], [from, rows] = part;
   if (from > list.length) { ask(); return; }
+  if (from < list.length) s.gen++;
+  if (from === list.length) { for (const r of rows) list.push(r); return; }
   list.splice(from, list.length - from, ...rows);
 }
 
@@ -29,7 +27,7 @@ function receive(s, m, model) {
   if (m && m.t === "saved") { s.saved = m.text; for (const v of s.views) v.update(); return; }
   if (!m || m.t !== "data") return;
   const ask = () => { if (Date.now() - s.asked > 1000) { s.asked = Date.now(); model.send({t: "hello"}); } };
-  for (const k of ["steps", "epochs", "lr", "notes", "layers", "acts"]) if (m[k]) splice(s[k], m[k], ask);
+  for (const k of ["steps", "epochs", "lr", "notes", "layers", "acts"]) if (m[k]) splice(s, k, m[k], ask);
   if ("plan" in m) s.plan = m.plan;
   if (m.images) s.images = m.images;
   if ("insight" in m) s.insight = m.insight;
@@ -39,13 +37,14 @@ function receive(s, m, model) {
   for (const v of s.views) v.update();
 }
 
-function metricKeys(rows) {
-  const keys = [];
-  for (const r of rows) for (const k0 of Object.keys(r)) {
-    const k = k0.startsWith("val_") ? k0.slice(4) : k0;
-    if (!SKIP.has(k) && !k.startsWith("lr") && !keys.includes(k)) keys.push(k);
-  }
-  return keys.sort((a, b) => (a !== "loss") - (b !== "loss")).slice(0, 2);
+// Whether the page around the widget is dark (JupyterLab and Notebook 7 mark the body; else the background's luminance).
+function darkTheme(node) {
+  const mark = document.body && document.body.dataset.jpThemeLight;
+  if (mark !== undefined) return mark === "false";
+  const bg = getComputedStyle(node || document.body).getPropertyValue("--jp-layout-color0") ||
+    getComputedStyle(document.body).backgroundColor;
+  const rgb = (bg.match(/\d+/g) || [255, 255, 255]).map(Number);
+  return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 110;
 }
 
 function el(tag, cls, parent, text) {
@@ -57,13 +56,17 @@ function el(tag, cls, parent, text) {
 }
 
 function buildControls(v, model) {
-  const row = el("div", "nbtrain-row", v.root);
-  v.bar = el("div", "nbtrain-bar", el("div", "nbtrain-progress", row));
-  v.pause = el("button", "jupyter-button nbtrain-pause", row, "Pause");
-  v.stop = el("button", "jupyter-button nbtrain-stop", row, "Stop");
+  const row = el("div", "nbtrain-row", v.root), lang = v.lang;
+  const progress = el("div", "nbtrain-progress", row);
+  progress.setAttribute("role", "progressbar");
+  progress.setAttribute("aria-label", tr(lang, "progress"));
+  v.bar = el("div", "nbtrain-bar", progress);
+  v.progress = progress;
+  v.pause = el("button", "jupyter-button nbtrain-pause", row, tr(lang, "pause"));
+  v.stop = el("button", "jupyter-button nbtrain-stop", row, tr(lang, "stop"));
   v.pause.onclick = () => { model.send({t: "pause"}); clicked(v.s, "pause"); };
   v.stop.onclick = () => { model.send({t: "stop"}); clicked(v.s, "stop"); };
-  const lr = el("label", "nbtrain-lr", row, "LR ×");
+  const lr = el("label", "nbtrain-lr", row, tr(lang, "lr_scale") + " ×");
   v.lr = el("input", "", lr);
   Object.assign(v.lr, {type: "range", min: -2, max: 1, step: 0.05, value: 0});
   v.lrOut = el("span", "nbtrain-lr-out", lr, "1");
@@ -73,86 +76,36 @@ function buildControls(v, model) {
 }
 
 // A link, not a run control: the kernel writes the file (<run dir>/dashboard.html or ./<run name>.html) and says where.
-function exportLink(parent, model) {
-  const a = el("a", "nbtrain-export", parent, "Export HTML");
+function exportLink(parent, model, lang) {
+  const a = el("a", "nbtrain-export", parent, tr(lang, "export"));
   a.href = "#";
-  a.title = "Write this dashboard as one self-contained HTML file (curves, panels, spec, code) that opens " +
-    "in a browser with no kernel";
+  a.title = tr(lang, "export_tip");
   a.onclick = ev => { ev.preventDefault(); model.send({t: "export"}); };
   return a;
 }
 
+function checkbox(row, cls, text) {
+  const label = el("label", "", row), box = el("input", cls, label);
+  box.type = "checkbox";
+  label.append(" " + text);
+  return box;
+}
+
 function buildViewControls(v) {
-  const row = el("div", "nbtrain-row nbtrain-viewctl", v.root);
-  const log = el("label", "", row);
-  v.log = el("input", "nbtrain-log", log);
-  v.log.type = "checkbox";
-  log.append(" log scale (loss)");
-  const sm = el("label", "", row, "smoothing ");
+  const row = el("div", "nbtrain-row nbtrain-viewctl", v.root), lang = v.lang;
+  v.log = checkbox(row, "nbtrain-log", tr(lang, "log"));
+  const sm = el("label", "", row, tr(lang, "smoothing") + " ");
   v.smooth = el("input", "nbtrain-smooth", sm);
   Object.assign(v.smooth, {type: "range", min: 0, max: 0.99, step: 0.01, value: v.alpha});
   v.smoothOut = el("span", "", sm, String(v.alpha));
-  v.log.onchange = () => v.drawCharts();
+  v.smoothVal = checkbox(row, "nbtrain-smooth-val", tr(lang, "smooth_val"));
+  v.reset = el("button", "jupyter-button nbtrain-reset", row, tr(lang, "reset"));
+  v.reset.title = tr(lang, "zoom_tip");
+  v.reset.onclick = () => { v.zoom = null; v.drawCharts(); };
+  v.log.onchange = v.smoothVal.onchange = () => v.drawCharts();
   v.smooth.oninput = () => { v.smoothOut.textContent = v.smooth.value; v.drawCharts(); };
-  if (!v.static) { exportLink(row, v.model); v.saved = el("span", "nbtrain-saved", row, ""); }
+  if (!v.static) { exportLink(row, v.model, lang); v.saved = el("span", "nbtrain-saved", row, ""); }
   else v.saved = el("span", "", null, "");
-}
-
-function metricSpec(v, s, key, xdom, meta) {
-  const alpha = +v.smooth.value, lines = [];
-  for (const p of meta.past || []) {
-    lines.push({pts: ema(series(p.steps, key), alpha), cls: "past"});
-    lines.push({pts: series(p.epochs, "val_" + key), cls: "past val", marker: true});
-  }
-  const raw = series(s.steps, key);
-  lines.push({pts: raw, cls: "raw"}, {pts: ema(raw, alpha), cls: "train"});
-  lines.push({pts: series(s.epochs, key), cls: "epoch", marker: true});
-  lines.push({pts: series(s.epochs, "val_" + key), cls: "val", marker: true});
-  const hover = x => {
-    const r = nearest(s.steps, x), e = nearest(s.epochs, x);
-    const best = !r || (e && Math.abs(e.step - x) < Math.abs(r.step - x)) ? e : r;
-    if (!best) return null;
-    const vals = [key, "val_" + key].filter(k => best[k] !== undefined && best[k] !== null).map(k => [k, best[k]]);
-    return {x: best.step, text: `step ${best.step} · ` + vals.map(([k, y]) => `${k} ${fmt(y)}`).join(" · ")};
-  };
-  return {title: key + (meta.past && meta.past.length ? "  (faint: earlier runs)" : ""), xdom, total: meta.total,
-          log: v.log.checked && key.includes("loss"), lines, hover, readout: t => { v.readout.textContent = t; }};
-}
-
-function lrSpec(v, s, meta) {
-  const groups = Math.max(s.plan ? s.plan.y.length : 0, s.lr.length ? s.lr[s.lr.length - 1][1].length : 0);
-  const lines = [];
-  let xmax = meta.total || 1;
-  for (let g = 0; g < groups; g++) {
-    if (s.plan && s.plan.y[g]) lines.push({pts: s.plan.x.map((x, i) => [x, s.plan.y[g][i]]), cls: `plan g${g % 4}`});
-    lines.push({pts: s.lr.map(([x, lrs]) => [x, lrs[g]]), cls: `lrg g${g % 4}`});
-  }
-  for (const [x] of s.lr) xmax = Math.max(xmax, x);
-  const hover = x => {
-    const rows = s.lr.map(([step, lrs]) => ({step, lrs})), r = nearest(rows, x);
-    return r && {x: r.step, text: `step ${r.step} · ` + r.lrs.map((y, g) => `lr group ${g} ${fmt(y)}`).join(" · ")};
-  };
-  const now = s.lr.length ? s.lr[s.lr.length - 1][0] : 0;
-  return {title: "learning rate (dashed: planned)", xdom: [0, xmax], total: 0, log: false, lines, hover, now,
-          readout: t => { v.readout.textContent = t; }};
-}
-
-function drawCharts(v, s, meta) {
-  const keys = metricKeys(s.steps.concat(s.epochs));
-  v.placeholder.style.display = keys.length ? "none" : "";
-  v.charts.style.display = keys.length ? "" : "none";
-  if (!keys.length) return;
-  let xmax = 0;
-  for (const r of s.steps) xmax = Math.max(xmax, r.step);
-  for (const r of s.epochs) xmax = Math.max(xmax, r.step);
-  const xdom = [0, Math.max(1, xmax * 1.02)];
-  const want = keys.concat(["lr"]);
-  if (v.svgs.map(x => x.dataset.key).join() !== want.join()) {
-    v.charts.replaceChildren();
-    v.svgs = want.map(k => { const e = svgEl("svg", {class: "nbtrain-chart"}, v.charts); e.dataset.key = k; return e; });
-  }
-  keys.forEach((k, i) => drawChart(v.svgs[i], metricSpec(v, s, k, xdom, meta)));
-  drawChart(v.svgs[keys.length], lrSpec(v, s, meta));
 }
 
 function paintTile(canvas, t, fit) {
@@ -198,7 +151,7 @@ function drawHist(v, hists) {
 function buildTiles(v) {
   const row = el("div", "nbtrain-row nbtrain-images", v.root);
   v.panels = {};
-  for (const [kind, label] of [["fmap", "features"], ["kern", "kernels"]]) {
+  for (const [kind, label] of [["fmap", tr(v.lang, "features")], ["kern", tr(v.lang, "kernels")]]) {
     const box = el("div", "nbtrain-tilebox widget-dropdown", row);
     const lab = el("label", "", box, label + " ");
     const pick = el("select", `nbtrain-pick nbtrain-pick-${kind}`, lab);
@@ -211,18 +164,21 @@ function buildTiles(v) {
 }
 
 function updateHead(v, s, model) {
-  const h = s.head, [n, total] = h.progress || [0, 1];
+  const h = s.head, [n, total] = h.progress || [0, 1], lang = v.lang, busy = h.reach ? "" : " — " + tr(lang, "busy_tip");
   v.status.textContent = h.status + (h.error ? ` · dashboard error: ${h.error}` : "");
   v.memory.textContent = h.memory || "";
   v.memory.style.display = h.memory ? "" : "none";
   v.saved.textContent = s.saved;
   v.bar.style.width = (100 * n / Math.max(1, total)).toFixed(1) + "%";
-  v.stop.title = STOP_TIP + (h.reach ? "" : BUSY_TIP);
-  v.pause.title = (h.paused ? "Resume training" : "Pause after the batch in progress") + (h.reach ? "" : BUSY_TIP);
-  v.lr.title = "Scale every group's LR and the schedule ahead from the next step" + (h.reach ? "" : BUSY_TIP);
+  v.progress.setAttribute("aria-valuenow", String(n));
+  v.progress.setAttribute("aria-valuemax", String(total));
+  v.stop.title = tr(lang, "stop_tip") + busy;
+  v.pause.title = tr(lang, h.paused ? "resume_tip" : "pause_tip") + busy;
+  v.lr.title = tr(lang, "lr_tip") + busy;
+  v.lr.setAttribute("aria-label", tr(lang, "lr_tip"));
   v.notes.replaceChildren(...s.notes.map(t => el("div", "nbtrain-note", null, "⚠ " + t)));
-  const done = !!model.get("final");
-  for (const b of [v.pause, v.stop, v.lr]) b.disabled = done || s.final;
+  const done = !!model.get("final") || s.final;
+  for (const b of [v.pause, v.stop, v.lr]) b.disabled = done;
   showClicks(v, s);
 }
 
@@ -235,45 +191,42 @@ function clicked(s, what) {
 
 function showClicks(v, s) {
   if (s.wantPaused === s.head.paused) s.wantPaused = undefined;
-  const w = s.wantPaused;
-  v.pause.textContent = w === undefined ? (s.head.paused ? "Resume" : "Pause") : w ? "pausing…" : "resuming…";
-  if (s.stopping && !s.final) { v.stop.textContent = "stopping…"; v.stop.disabled = true; }
+  const w = s.wantPaused, lang = v.lang;
+  v.pause.textContent = tr(lang, w === undefined ? (s.head.paused ? "resume" : "pause") : w ? "pausing" : "resuming");
+  if (s.stopping && !s.final) { v.stop.textContent = tr(lang, "stopping"); v.stop.disabled = true; }
 }
 
-function showFinal(v, model) {
-  const png = model.get("final");
-  if (!png) return false;
-  v.root.replaceChildren();
-  el("div", "nbtrain-status", v.root, model.get("final_status"));
-  const img = el("img", "nbtrain-final nbtrain-curves", v.root);
-  img.src = "data:image/png;base64," + png;
-  v.notes = el("div", "nbtrain-doctor", v.root);
-  v.notes.replaceChildren(...v.s.notes.map(t => el("div", "nbtrain-note", null, "⚠ " + t)));
-  const row = el("div", "nbtrain-row", v.root);
-  exportLink(row, model);
-  v.saved = el("span", "nbtrain-saved", row, v.s.saved);
-  v.refresh = () => { v.saved.textContent = v.s.saved; };
-  return true;
+// The view's state for tests and the draw benchmark: time one redraw of every chart (milliseconds).
+function timeRedraw(v) {
+  const t = performance.now();
+  v.drawCharts();
+  return performance.now() - t;
 }
 
 function makeView(s, model, root) {
-  const meta = model.get("meta") || {};
-  const v = {s, model, static: !!meta.static, root: el("div", "nbtrain-live", root), svgs: [], alpha: meta.smooth ?? 0.6};
-  v.status = el("div", "nbtrain-status", v.root, "starting");
+  const meta = model.get("meta") || {}, lang = meta.lang === "zh" ? "zh" : "en";
+  const v = {s, model, lang, static: !!meta.static, root: el("div", "nbtrain-live", root), boxes: [],
+             alpha: meta.smooth ?? 0.6, hidden: new Set(), zoom: null, hoverX: null, drag: null};
+  v.root.lang = lang === "zh" ? "zh-CN" : "en";
+  v.root.classList.toggle("nbtrain-dark", darkTheme(root));
+  v.status = el("div", "nbtrain-status", v.root, tr(lang, "starting"));
+  v.status.setAttribute("role", "status");
   v.memory = el("div", "nbtrain-memory", v.root, "");
   buildControls(v, model);
   buildViewControls(v);
-  v.placeholder = el("div", "nbtrain-placeholder", v.root, "waiting for the first log point…");
-  v.charts = el("div", "nbtrain-row nbtrain-charts", v.root);
+  v.placeholder = el("div", "nbtrain-placeholder", v.root, tr(lang, "waiting"));
+  v.chartRow = el("div", "nbtrain-chartrow", v.root);
+  v.charts = el("div", "nbtrain-row nbtrain-charts", v.chartRow);
+  v.lrText = el("div", "nbtrain-lr-text", v.chartRow, "");
   v.readout = el("div", "nbtrain-readout", v.root, "");
   buildTiles(v);
   buildPanels(v);
   v.notes = el("div", "nbtrain-doctor", v.root);
   v.meta = () => model.get("meta") || {};
   v.drawCharts = () => drawCharts(v, s, v.meta());
+  v.timeRedraw = () => timeRedraw(v);
+  v.root.nbtrainView = v;
   v.update = () => {
-    if (v.ended) { v.refresh(); return; }
-    if ((v.ended = showFinal(v, model))) return;
     updateHead(v, s, model);
     v.drawCharts();
     if (v.imgs !== s.images) { v.imgs = s.images; drawTiles(v, s); }
@@ -305,6 +258,7 @@ export default {
   render({model, el: host}) {
     const s = storeFor(model), v = makeView(s, model, host);
     s.views.add(v);
+    model.send({t: "theme", dark: v.root.classList.contains("nbtrain-dark")});
     v.update();
     return () => s.views.delete(v);
   },

@@ -11,8 +11,9 @@ LayerStats sink), a layer panel draws each layer's gradient norm, update/weight 
 over time; with what the record collects at validation, a panel shows the confusion matrix, per-class precision /
 recall / F1 and the top losses (or, for a regression, predicted vs true); both travel as numbers. On CUDA a memory line sits under the status line. The
 "Export HTML" link (and ``export_html(path)``) writes the dashboard as one self-contained HTML file. No
-matplotlib and no PNG until the run ends; then one static PNG of the curves replaces the widget
-(``LiveView.finish``), so a saved notebook shows the result. In a plain terminal the dashboard prints one text line
+matplotlib and no PNG until the run ends; then the widget stays (interactive while the kernel lives) and the cell's
+display gets one static PNG of every panel beside it, in the run's language and the front end's theme
+(``LiveView.finish``, picture.py), which a saved notebook shows where there is no widget state. In a plain terminal the dashboard prints one text line
 per epoch instead.
 
 Stop, Pause and the LR slider reach a foreground run where the front end sends widget messages on a kernel
@@ -29,14 +30,14 @@ import sys
 import threading
 import time
 
-from ... import viz
+from ... import i18n
 from ...env import in_notebook
 from ...train import features as F
 from ...train.callbacks import Callback
 from ...train.history import record_of
 from ..control import Control
 from ..memory import cuda_memory, memory_line
-from . import export, feed, panels, text
+from . import export, feed, panels, picture, text
 from .delivery import Delivery
 from .feed import Feed, numeric
 from .view import LiveView
@@ -62,13 +63,15 @@ class Dashboard(Delivery, Callback):
     probe:      an input batch (or ``(x, y)``) for the feature maps; default the loop's ``state.probe``,
                 else the first validation sample.
     mode:       "auto" (widgets in a notebook, text elsewhere), "widgets" or "text".
+    lang:       "en" or "zh": the charts' titles, legends, buttons and tooltips (default: the locale's).
     clock, out: injected wall clock and text stream (tests); ``view``: makes the LiveView (tests).
     """
 
     def __init__(self, every: float = 0.5, features: bool = True, kernels: bool = True, histograms: bool = False,
                  smooth: float = 0.6, probe=None, mode: str = "auto", clock=time.monotonic, out=None, control=None,
-                 view=LiveView):
+                 view=LiveView, lang: str | None = None):
         self.every, self.smooth, self.probe = every, smooth, probe
+        self.lang, self.dark, self.sig = i18n.check_lang(lang), False, None   # dark: the front end's theme
         self.show_features, self.show_kernels, self.show_histograms = features, kernels, histograms
         self.mode, self.clock, self.out, self.make_view = mode, clock, out, view
         self.control = control or Control(clock=clock)
@@ -128,6 +131,8 @@ class Dashboard(Delivery, Callback):
             self._export_click()
         elif kind == "ask":
             self._answer()
+        elif kind == "theme":
+            self.dark = bool(content.get("dark"))
         self.push()
 
     def toggle_pause(self) -> None:
@@ -148,6 +153,7 @@ class Dashboard(Delivery, Callback):
         self._trainer = threading.current_thread()
         if not self.external_control:
             self.control.on_fit_start(state)
+        self.sig = feed.signature(state)
         if self._resolve_mode() != "widgets":
             return
         self.show()
@@ -194,7 +200,8 @@ class Dashboard(Delivery, Callback):
         except Exception as e:  # the live view stays; the error is kept for the user
             self.error = e
         h = state.history
-        feed.remember(self._label(state), [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs])
+        feed.remember(self._label(state), [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs],
+                      sig=self.sig)
         self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
 
 
@@ -260,7 +267,8 @@ class Dashboard(Delivery, Callback):
         """What is fixed for a run: total steps, the curves of earlier runs, which panels."""
         st = self.state
         total = st.epochs * st.steps_per_epoch if st is not None else 0
-        return {"label": self._label(st), "past": list(feed.PAST), "total": total, "smooth": self.smooth,
+        return {"label": self._label(st), "past": feed.matching(self.sig), "total": total, "smooth": self.smooth,
+                "lang": self.lang,
                 "ask": self.every if self.background else 0,
                 "spe": st.steps_per_epoch if st is not None else 0, "features": self.show_features,
                 "kernels": self.show_kernels, "layers": panels.layer_meta(self.record)}
@@ -275,14 +283,10 @@ class Dashboard(Delivery, Callback):
                 "reach": not self._foreground or self._inbox is not None or bool(self.view and self.view.via_subshell)}
 
     def final_png(self) -> bytes:
-        """The final curves as PNG (matplotlib; only once the run has ended)."""
-        h = self.record
-        steps, epochs = [numeric(r) for r in h.steps], [numeric(r) for r in h.epochs]
-        metrics = tuple(viz.metric_keys(steps + epochs)[:2] or ["loss"])
-        rows = list(h.lr_rows)
-        self.figure = viz.curves_figure(steps, epochs, metrics, [r[0] for r in rows], [r[1] for r in rows],
-                                        feed.planned(h), self.status_text(), self.smooth, height=3.0)
-        return viz.to_png(self.figure)
+        """The final picture, every panel in the run's language and the front end's theme, as PNG (matplotlib;
+        only once the run has ended)."""
+        png, self.figure = picture.final_png(self)
+        return png
 
     def export_html(self, path=None):
         """Write this dashboard as one self-contained HTML file (curves, panels, spec, code); returns its path.
@@ -299,6 +303,8 @@ class Dashboard(Delivery, Callback):
             view.send({"t": "saved", "text": self.saved})
 
     def _label(self, state) -> str:
+        if getattr(state, "run_name", ""):
+            return state.run_name
         rows = state.history.lr_rows if state is not None and state.history is not None else []
         lr = rows[0][1][0] if rows and rows[0][1] else None
         return f"run {feed.finished() + 1}" + (f" · lr {lr:.3g}" if lr is not None else "")

@@ -1,10 +1,11 @@
 """The dashboard's front end in the kernel: one anywidget whose ESM (live.js) draws what the Feed sends.
 
-What is fixed for a run travels as synced traits (``key``, ``meta``: total steps, past runs, panels; ``final``: the
-PNG at the end), so a view made late still has it; what grows travels as custom messages ``{"t": "data", ...}``
+What is fixed for a run travels as synced traits (``key``, ``meta``: total steps, past runs, panels; ``final``: "ended"
+once the run ended, when the cell's display also gets the picture of every panel), so a view made late still has it; what grows travels as custom messages ``{"t": "data", ...}``
 with only what is new (feed.py), each list part carrying its start index so a replay is idempotent. The browser
-sends ``{"t": "hello" | "stop" | "pause" | "lr" | "export"}``: a new model asks for everything again, or a click. Log scale,
-smoothing, hover and the layer pickers are the browser's alone.
+sends ``{"t": "hello" | "stop" | "pause" | "lr" | "export" | "theme"}``: a new model asks for everything again, a
+click, or whether the page is dark (the final picture follows). Log scale, smoothing, hover, zoom, legends and the
+layer pickers are the browser's alone.
 
 Why a Stop click did not reach a foreground ``fit()`` in JupyterLab 4.6 + ipykernel 7.4: JupyterLab sends comm
 messages on a kernel subshell (one per comm target, ``commsOverSubshells``), whose own thread could run the click
@@ -21,18 +22,24 @@ the kernel is idle.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from pathlib import Path
 
+from ... import i18n
+
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("chart.js", "panels.js", "live.js")      # concatenated in this order into one ES module
+SCRIPTS = ("chart.js", "charts.js", "panels.js", "live.js")      # concatenated in this order into one ES module
 _CLASS: list = []
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def esm_source() -> str:
-    """The front end as one ES module (what the widget loads, and what an exported page inlines)."""
-    return "".join((HERE / f).read_text(encoding="utf-8") for f in SCRIPTS)
+    """The front end as one ES module (what the widget loads, and what an exported page inlines), after its words
+    in English and Chinese (the ``chart.*`` strings of i18n.json; the run's meta says which language)."""
+    words = {k: v for k, v in i18n.UI.items() if k.startswith("chart.")}
+    head = "const WORDS = " + json.dumps(words, ensure_ascii=True).replace("</", "<\\/") + ";\n"
+    return head + "".join((HERE / f).read_text(encoding="utf-8") for f in SCRIPTS)
 
 
 def widget_class():
@@ -46,7 +53,7 @@ def widget_class():
             _css = (HERE / "live.css").read_text(encoding="utf-8")
             key = traitlets.Unicode().tag(sync=True)            # names this widget's store in the browser
             meta = traitlets.Dict().tag(sync=True)              # the run: total steps, past runs, panels
-            final = traitlets.Unicode().tag(sync=True)          # the final PNG (base64) once the run ended
+            final = traitlets.Unicode().tag(sync=True)          # "ended" once the run ended (controls off)
             final_status = traitlets.Unicode().tag(sync=True)
         _CLASS.append(LiveDashboard)
     return _CLASS[0]
@@ -118,13 +125,13 @@ class LiveView:
         self.handle = display_with_id(self.widget)
 
     def finish(self, png: bytes, text: str) -> None:
-        """Leave the final PNG: in the widget itself (an Output widget, e.g. the Workbench's Train tab, ignores
-        display updates) and as the cell's display (what a saved notebook keeps, without widget state)."""
-        b64 = base64.b64encode(png).decode("ascii")
+        """The run ended: the widget stays live (every panel, hover, zoom, Export HTML) while the kernel does, and the
+        cell's display gets the final picture beside it, which a saved notebook keeps for readers without widget
+        state (GitHub, nbviewer)."""
         with self.widget.hold_sync():
             self.widget.final_status = text
-            self.widget.final = b64
-        self._final = {"image/png": b64, "text/plain": text}
+            self.widget.final = "ended"
+        self._final = final_bundle(self.widget, png, text)
         if self.handle is not None:
             self.handle.update(self._final, raw=True)
 
@@ -134,3 +141,10 @@ class LiveView:
             self.widget.send_state(["final_status", "final"])
             if self.handle is not None:
                 self.handle.update(self._final, raw=True)
+
+
+def final_bundle(widget, png: bytes, text: str) -> dict:
+    """The display at the end of a run: the widget's view (what a front end with the widget's state renders first)
+    and the picture of every panel (what GitHub and nbviewer render), with the status line as text."""
+    return {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id},
+            "image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}

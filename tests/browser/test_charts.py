@@ -1,0 +1,78 @@
+"""The dashboard's charts in chromium, on the dashboard's own front end (an exported page, no kernel): legends and
+axis titles in English and Chinese, the tooltip's values at the pointer, one x-range for every chart (a zoom on one
+moves the others), a constant LR as one line of text, and the redraw with 10^5 points per curve under 16 ms
+(median of 10 redraws, each after one more log point arrived, timed in the page)."""
+import importlib.util
+
+import pytest
+from chartcheck import axis_titles, hover_last_validation_point, legend, x_ranges, zoom_moves_every_chart
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("browser_draw", ROOT / "benchmarks" / "browser_draw.py")
+browser_draw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(browser_draw)
+
+
+def _open(chromium, path):
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    return page, errors
+
+
+def test_legends_axis_titles_tooltip_and_a_shared_zoom(chromium, tmp_path):
+    page, errors = _open(chromium, browser_draw.page_with(3000, tmp_path))
+    live = page.locator(".nbtrain-live")
+    assert legend(live, "loss") == legend(live, "accuracy") == ["train", "validation"]
+    assert legend(live, "lr") == ["learning rate"]
+    assert axis_titles(live, "loss") == ["step", "loss"] and axis_titles(live, "accuracy") == ["step", "accuracy"]
+    assert axis_titles(live, "lr") == ["step", "learning rate"]
+    steps, epochs, _ = browser_draw.run_rows(3000)
+    live.locator(".nbtrain-smooth").fill("0")                  # no smoothing: the tooltip shows the logged values
+    tip = hover_last_validation_point(page, live)
+    at = {r["step"]: r for r in steps}[tip["step"]]
+    val = {r["step"]: r for r in epochs}[tip["step"]]          # the marker's step is an epoch end
+    assert tip["rows"]["train"] == (pytest.approx(at["loss"], rel=1e-3), "")
+    assert tip["rows"]["validation"] == (pytest.approx(val["val_loss"], rel=1e-3), "")
+    guides = page.locator("svg.nbtrain-chart line.guide[visibility='visible']")
+    assert guides.count() == 3                                 # the same step marked on every chart
+    zoom_moves_every_chart(page, live, "accuracy")
+    page.locator("svg.nbtrain-chart[data-key='lr']").dblclick()
+    assert set(x_ranges(live).values()) == {(0, 3000 * 1.02)}  # every step again, on every chart
+    page.locator(".nbtrain-chartbox[data-key='loss'] .nbtrain-key", has_text="validation").click()
+    assert page.locator("svg.nbtrain-chart[data-key='loss'] path.val").count() == 0    # hidden from its legend
+    assert page.locator(".nbtrain-chartbox[data-key='loss'] .nbtrain-key[aria-pressed='false']").count() == 1
+    assert errors == []
+
+
+def test_chinese_words_and_a_constant_lr_as_one_line(chromium, tmp_path):
+    from nbtrain.sinks.dashboard import Dashboard, export
+
+    dash = Dashboard(mode="widgets", lang="zh")
+    dash.steps, dash.epochs, _ = browser_draw.run_rows(500)
+    dash.lr_rows = [[r["step"], [0.001, 0.01]] for r in dash.steps]
+    path = tmp_path / "zh.html"
+    path.write_text(export.page(dash), encoding="utf-8")
+    page, errors = _open(chromium, path)
+    live = page.locator(".nbtrain-live")
+    assert live.get_attribute("lang") == "zh-CN"
+    assert legend(live, "loss") == ["训练", "验证"] and axis_titles(live, "loss") == ["步数", "损失"]
+    assert axis_titles(live, "accuracy") == ["步数", "准确率"]
+    assert page.locator("svg.nbtrain-chart[data-key='lr']").count() == 0             # no chart for a constant LR
+    assert page.locator(".nbtrain-lr-text").inner_text() == "学习率 参数组 0 0.001 · 参数组 1 0.01（恒定）"
+    assert page.locator(".nbtrain-smooth-val").evaluate("e => e.closest('label').innerText.trim()") == "验证曲线也平滑"
+    assert page.locator("svg.nbtrain-chart[data-key='loss']").get_attribute("aria-label") == "损失随训练步数的变化"
+    assert errors == []
+
+
+def test_a_redraw_with_100k_points_per_curve_takes_under_16_ms(chromium, tmp_path):
+    """Wall time in a page on a shared machine: the best of three medians of 10 redraws (a busy core stretches a
+    round; it cannot make one shorter than the work)."""
+    page, errors = _open(chromium, browser_draw.page_with(100_000, tmp_path))
+    rounds = [page.evaluate(browser_draw.TIME_REDRAWS, 10) for _ in range(3)]
+    d = page.locator("svg.nbtrain-chart[data-key='loss'] path.train").get_attribute("d")
+    assert d.count("L") < 4 * 400                                # a few points per pixel column, not 10^5
+    assert min(r["median"] for r in rounds) < 16, rounds
+    assert errors == []
