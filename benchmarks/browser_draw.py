@@ -1,0 +1,92 @@
+"""How long the live dashboard's charts take to redraw in the browser, by points per curve (10^3, 10^4, 10^5).
+
+The page is the dashboard's own front end (the exported page: chart.js, charts.js, panels.js, live.js) holding a
+run of N log points (loss and accuracy every step, a validation point every N/100 steps, a cosine LR), opened in
+chromium. Each figure is the median of 10 redraws of every chart (loss, accuracy, LR), timed in the page with
+performance.now() around the view's drawCharts(); the first redraw (which builds the cached series) is reported
+apart. The view keeps every point for hover and export and draws at most a few points per pixel column, so the
+redraw should stay flat in N; the Charts issue's target is under 16 ms at 10^5 points per curve.
+
+Run (quiet machine): PYTHONPATH=$PWD .venv/bin/python benchmarks/browser_draw.py [--sizes 1000,10000,100000]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+
+
+def run_rows(n: int, epochs: int = 100):
+    """(steps, epochs, lr_rows) of a synthetic run with n log points: a noisy falling loss, a rising accuracy."""
+    steps, rows, lrs = [], [], []
+    per_epoch = max(1, n // epochs)
+    for i in range(n):
+        noise = 0.05 * math.sin(i * 12.9898) * math.cos(i * 78.233)
+        loss = 2.3 * math.exp(-i / (n / 4)) + 0.1 + noise
+        steps.append({"step": i + 1, "loss": loss, "accuracy": 1 - loss / 2.5})
+        lrs.append([i + 1, [0.05 * (1 + math.cos(math.pi * i / n)) / 2]])
+        if (i + 1) % per_epoch == 0:
+            rows.append({"step": i + 1, "epoch": len(rows), "loss": loss, "accuracy": 1 - loss / 2.5,
+                         "val_loss": loss * 1.1 + 0.05, "val_accuracy": 1 - loss / 2.3})
+    return steps, rows, lrs
+
+
+def page_with(n: int, folder: Path, lang: str = "en") -> Path:
+    """Write the exported dashboard page of a synthetic run with n points per curve; return its path."""
+    from nbtrain.sinks.dashboard import Dashboard, export
+
+    dash = Dashboard(mode="widgets", lang=lang)
+    dash.steps, dash.epochs, dash.lr_rows = run_rows(n)
+    path = folder / f"draw-{n}-{lang}.html"
+    path.write_text(export.page(dash, title=f"{n} points per curve"), encoding="utf-8")
+    return path
+
+
+# Each timed redraw follows the arrival of one more log point (as in a live run: the x-range moves, every chart is
+# drawn again); the first redraw builds the cached series and is reported apart.
+TIME_REDRAWS = """n => { const v = document.querySelector('.nbtrain-live').nbtrainView, s = v.s; const first = v.timeRedraw();
+  const t = [];
+  for (let i = 0; i < n; i++) {
+    const last = s.steps[s.steps.length - 1], step = last.step + 1;
+    s.steps.push({...last, step}); s.lr.push([step, s.lr[s.lr.length - 1][1]]);
+    t.push(v.timeRedraw());
+  }
+  t.sort((a, b) => a - b);
+  return {first, median: (t[(n - 1) >> 1] + t[n >> 1]) / 2, worst: t[n - 1]}; }"""
+
+
+def measure(browser, path: Path, redraws: int = 10) -> dict:
+    """{first, median, worst} ms of redrawing every chart of the page at ``path`` (median of ``redraws``)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        return page.evaluate(TIME_REDRAWS, redraws)
+    finally:
+        page.close()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--redraws", type=int, default=10)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        print(f"{'points/curve':>12} {'first ms':>9} {'median ms':>10} {'worst ms':>9}")
+        for n in (int(s) for s in args.sizes.split(",")):
+            r = measure(browser, page_with(n, Path(tmp)), args.redraws)
+            print(f"{n:>12} {r['first']:>9.1f} {r['median']:>10.2f} {r['worst']:>9.1f}")
+        browser.close()
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
