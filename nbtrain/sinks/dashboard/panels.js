@@ -1,9 +1,9 @@
 // nbtrain live dashboard: the layer panel (a heat strip per layer over time) and the insight panel (confusion
 // matrix, per-class precision / recall / F1, top losses; predicted vs true for a regression). Numbers in, canvas out.
 const LAYER_METRICS = [
-  ["grad", "gradient norm", "layers", true], ["update", "update / weight", "layers", true],
-  ["mean", "activation mean", "acts", false], ["std", "activation std", "acts", true],
-  ["dead", "dead units (fraction)", "acts", false]];
+  ["grad", "m_grad", "layers", true], ["update", "m_update", "layers", true],
+  ["mean", "m_mean", "acts", false], ["std", "m_std", "acts", true],
+  ["dead", "m_dead", "acts", false]];
 const PALETTE = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];   // viridis stops
 const ROW = 12, COLS = 120, STRIP_W = 360;
 
@@ -17,7 +17,7 @@ function colorOf(t) {
 function buildPanels(v) {
   const row = el("div", "nbtrain-row nbtrain-panels", v.root);
   const lb = v.layerBox = el("div", "nbtrain-layers", row);
-  const lab = el("label", "", lb, "layers ");
+  const lab = el("label", "", lb, tr(v.lang, "layers") + " ");
   v.layerPick = el("select", "nbtrain-layer-pick", lab);
   v.layerPick.onchange = () => { v.layerKey = null; drawLayers(v, v.s, v.meta()); };
   const grid = el("div", "nbtrain-layer-grid", lb);
@@ -36,13 +36,14 @@ function buildPanels(v) {
 }
 
 // The metrics with data: [key, label, list, log]
-function layerChoices(s, meta) {
+function layerChoices(v, s, meta) {
   const names = meta.layers || {grad: [], act: []};
-  return LAYER_METRICS.filter(([, , list]) => s[list].length && (list === "layers" ? names.grad : names.act).length);
+  return LAYER_METRICS.filter(([, , list]) => s[list].length && (list === "layers" ? names.grad : names.act).length)
+    .map(([k, label, list, log]) => [k, tr(v.lang, label), list, log]);
 }
 
 function drawLayers(v, s, meta) {
-  const choices = layerChoices(s, meta);
+  const choices = layerChoices(v, s, meta);
   v.layerBox.style.display = choices.length ? "" : "none";
   if (!choices.length) return;
   if ([...v.layerPick.options].map(o => o.value).join() !== choices.map(c => c[0]).join()) {
@@ -72,9 +73,9 @@ function drawLayers(v, s, meta) {
   const last = cols[cols.length - 1][key];
   v.layerNames.replaceChildren(...names.map(n => el("div", "", null, n)));
   v.layerLast.replaceChildren(...names.map((n, i) => el("div", "", null, fmt(last[i]))));
-  const unit = list === "layers" ? "log points (step " + cols[cols.length - 1].step + ")" : "epochs";
-  v.layerScale.textContent = `${label} over ${unit}, colour ${log ? "log10 " : ""}${fmt(log ? Math.pow(10, lo) : lo)} … ` +
-    `${fmt(log ? Math.pow(10, hi) : hi)}, newest right`;
+  const unit = list === "layers" ? tr(v.lang, "strip_log_points", {s: cols[cols.length - 1].step}) : tr(v.lang, "strip_epochs");
+  v.layerScale.textContent = tr(v.lang, "strip_scale", {label, unit, lo: (log ? "log10 " : "") + fmt(log ? Math.pow(10, lo) : lo),
+                                                        hi: fmt(log ? Math.pow(10, hi) : hi)});
   c.onmousemove = ev => {
     const b = c.getBoundingClientRect(), j = Math.floor((ev.clientX - b.left) / b.width * cols.length);
     const i = Math.floor((ev.clientY - b.top) / b.height * names.length), r = cols[j];
@@ -96,14 +97,14 @@ function drawConfusion(v, ins) {
     const total = row.reduce((a, b) => a + b, 0) || 1;
     row.forEach((n, j) => {
       const t = n / total;
-      g.fillStyle = n ? colorOf(0.15 + 0.85 * t) : "rgb(245,245,245)";
+      g.fillStyle = n ? colorOf(0.15 + 0.85 * t) : (v.root.classList.contains("nbtrain-dark") ? "rgb(40,40,40)" : "rgb(245,245,245)");
       g.fillRect(pad + j * cell, pad + i * cell, cell - 1, cell - 1);
       if (cell >= 16 && n) { g.fillStyle = t > 0.6 ? "#000" : "#fff"; g.fillText(String(n), pad + (j + 0.5) * cell, pad + (i + 0.5) * cell); }
     });
   });
   g.fillStyle = "#555";
-  g.fillText("predicted →", pad + cell * k / 2, 6);
-  g.save(); g.translate(6, pad + cell * k / 2); g.rotate(-Math.PI / 2); g.fillText("true →", 0, 0); g.restore();
+  g.fillText(tr(v.lang, "pred_arrow"), pad + cell * k / 2, 6);
+  g.save(); g.translate(6, pad + cell * k / 2); g.rotate(-Math.PI / 2); g.fillText(tr(v.lang, "true_arrow"), 0, 0); g.restore();
   c.onmousemove = ev => {
     const b = c.getBoundingClientRect(), x = (ev.clientX - b.left) * c.width / b.width - pad, y = (ev.clientY - b.top) * c.height / b.height - pad;
     const i = Math.floor(y / cell), j = Math.floor(x / cell);
@@ -121,7 +122,8 @@ function drawPerClass(v, ins) {
   let idx = pc.f1.map((_, i) => i);
   if (idx.length > 12) idx = idx.sort((a, b) => (pc.f1[a] ?? 0) - (pc.f1[b] ?? 0)).slice(0, 12);   // the worst classes
   const head = el("tr", "", v.perClass);
-  for (const h of [idx.length < pc.f1.length ? "worst classes" : "class", "precision", "recall", "F1", "n"]) el("th", "", head, h);
+  const lang = v.lang;
+  for (const h of [tr(lang, idx.length < pc.f1.length ? "worst" : "class"), tr(lang, "precision"), tr(lang, "recall"), "F1", "n"]) el("th", "", head, h);
   for (const i of idx) {
     const tr = el("tr", "", v.perClass);
     for (const x of [className(ins, i), fmt(pc.precision[i]), fmt(pc.recall[i]), fmt(pc.f1[i]), String(pc.support[i])]) el("td", "", tr, x);
@@ -131,7 +133,7 @@ function drawPerClass(v, ins) {
 function drawTopLosses(v, ins) {
   v.topLosses.replaceChildren();
   if (!ins.top || !ins.top.length) return;
-  el("div", "nbtrain-insight-sub", v.topLosses, "highest validation loss (true → predicted, loss):");
+  el("div", "nbtrain-insight-sub", v.topLosses, tr(v.lang, "top_losses"));
   const row = el("div", "nbtrain-row", v.topLosses);
   for (const r of ins.top) {
     const box = el("div", "nbtrain-toploss", row), t = (ins.thumbs || {})[String(r.index)];
@@ -162,12 +164,12 @@ function drawInsight(v, s) {
   if (!ins || v.insightDrawn === ins) return;
   v.insightDrawn = ins;
   if (ins.kind === "regression") {
-    v.insightTitle.textContent = `predicted vs true (validation, epoch ${ins.epoch}; on the diagonal: exact)`;
+    v.insightTitle.textContent = tr(v.lang, "residuals_live", {e: ins.epoch});
     drawResiduals(v, ins);
     v.perClass.replaceChildren(); v.topLosses.replaceChildren();
     return;
   }
-  v.insightTitle.textContent = `confusion matrix (validation, epoch ${ins.epoch}; rows: true, columns: predicted)`;
+  v.insightTitle.textContent = tr(v.lang, "confusion_live", {e: ins.epoch});
   drawConfusion(v, ins);
   drawPerClass(v, ins);
   drawTopLosses(v, ins);
