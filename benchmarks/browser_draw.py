@@ -12,6 +12,7 @@ Run (quiet machine): PYTHONPATH=$PWD .venv/bin/python benchmarks/browser_draw.py
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -21,29 +22,37 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
-def run_rows(n: int, epochs: int = 100):
-    """(steps, epochs, lr_rows) of a synthetic run with n log points: a noisy falling loss, a rising accuracy."""
-    steps, rows, lrs = [], [], []
+def run_rows(n: int, epochs: int = 100, lr=None):
+    """(steps, epochs) log rows of a synthetic run with n log points: a noisy falling loss, a rising accuracy, a
+    cosine LR (or ``lr``: a list of constant LRs, one per param group) at every log point."""
+    steps, rows = [], []
     per_epoch = max(1, n // epochs)
     for i in range(n):
         noise = 0.05 * math.sin(i * 12.9898) * math.cos(i * 78.233)
         loss = 2.3 * math.exp(-i / (n / 4)) + 0.1 + noise
-        steps.append({"step": i + 1, "loss": loss, "accuracy": 1 - loss / 2.5})
-        lrs.append([i + 1, [0.05 * (1 + math.cos(math.pi * i / n)) / 2]])
+        lrs = lr if lr is not None else [0.05 * (1 + math.cos(math.pi * i / n)) / 2]
+        steps.append({"step": i + 1, "loss": loss, "accuracy": 1 - loss / 2.5,
+                      **{("lr" if g == 0 else f"lr_{g}"): v for g, v in enumerate(lrs)}})
         if (i + 1) % per_epoch == 0:
             rows.append({"step": i + 1, "epoch": len(rows), "loss": loss, "accuracy": 1 - loss / 2.5,
                          "val_loss": loss * 1.1 + 0.05, "val_accuracy": 1 - loss / 2.3})
-    return steps, rows, lrs
+    return steps, rows
 
 
-def page_with(n: int, folder: Path, lang: str = "en") -> Path:
-    """Write the exported dashboard page of a synthetic run with n points per curve; return its path."""
-    from nbtrain.sinks.dashboard import Dashboard, export
+def page_with(n: int, folder: Path, lang: str = "en", lr=None) -> Path:
+    """Write the exported dashboard page of a synthetic run record with n points per curve; return its path."""
+    from nbtrain.sinks.dashboard import export
+    from nbtrain.train.history import History
 
-    dash = Dashboard(mode="widgets", lang=lang)
-    dash.steps, dash.epochs, dash.lr_rows = run_rows(n)
+    steps, epochs = run_rows(n, lr=lr)
+    page = export.page(History(epochs=epochs, steps=steps), title=f"{n} points per curve")
+    head, rest = page.split('<script type="application/json" id="nbtrain-data">', 1)
+    data, tail = rest.split("</script>", 1)
+    data = json.loads(data)
+    data["traits"]["meta"]["lang"] = lang                  # the words of Dashboard(lang=...)
+    data = json.dumps(data).replace("</", "<\\/")
     path = folder / f"draw-{n}-{lang}.html"
-    path.write_text(export.page(dash, title=f"{n} points per curve"), encoding="utf-8")
+    path.write_text(f'{head}<script type="application/json" id="nbtrain-data">{data}</script>{tail}', encoding="utf-8")
     return path
 
 

@@ -63,8 +63,9 @@ class EpochCPU:
 
 
 def run(epochs: int, files: bool, tmp: str, name: str) -> EpochCPU:
-    import nbtrain
     from torch.utils.data import DataLoader, TensorDataset
+
+    import nbtrain
     clock, (train, val), net = EpochCPU(), data(), model()
     where = {"logdir": tmp, "checkpoint_dir": tmp, "run_name": name} if files else {"logdir": "", "checkpoint_dir": ""}
     loader = DataLoader(TensorDataset(*train), batch_size=BATCH, shuffle=True)
