@@ -322,3 +322,21 @@ def test_a_model_without_convs_sends_no_tiles_and_still_ends_with_curves():
     assert d.images == {"fmap": {}, "kern": {}, "hist": []}
     assert (_pixels(d.last_png) < 128).mean() > 0.003                  # curves and text drawn, not a blank frame
     assert [ax.get_ylabel() for ax in d.figure.nbtrain_axes["metrics"]] == ["loss", "accuracy"]
+
+
+def test_a_background_run_sends_nothing_from_its_thread_and_answers_the_page_after_the_end():
+    """delivery.py: what the page gets comes from the thread of its requests; after the end it gets the final
+    picture and whatever ``after_end`` re-sends (the Workbench's Train tab)."""
+    import threading
+    d, clock = _dash(every=0.0)
+    d.background, again, resent = True, [], []
+    d.after_end.append(lambda: again.append(threading.current_thread().name))
+    d.show()
+    run = threading.Thread(target=lambda: mini_fit(callbacks=[d], epochs=2), name="nbtrain-fit")
+    run.start()
+    run.join(60)
+    d.done_view.widget.send_state = lambda keys=None: resent.append(keys)
+    assert d.log["sent"] == [] and d.meta()["ask"] == 0.0 and d.done_view is not None   # the page never asked
+    d.done_view.widget._handle_custom_msg({"t": "ask"}, [])  # the page asks (here the main thread answers)
+    assert resent == [["final_status", "final"]] and again == ["MainThread"]
+    assert d.done_view.handle.updates[-1][0]["image/png"] == d.done_view.widget.final

@@ -263,3 +263,18 @@ def test_the_readme_shows_every_tab_in_both_themes_and_languages():
     assert [p for p in sorted(want) if not (root / p).is_file()] == []
     assert '_shoot(wb, f"{tab.lower()}_{theme}_{lang}")' in made      # the browser test writes each of them
     assert 'THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}' in made
+
+
+def test_a_background_runs_page_gets_the_train_tabs_end_state_again(monkeypatch):
+    """Colab may drop what the Workbench's watcher thread sends at the end: the dashboard's answer to the page's
+    next request re-sends the status line and the buttons (Dashboard.after_end)."""
+    from nbtrain.widgets import app
+    monkeypatch.setattr(app, "wants_widgets", lambda: True)
+    wb = Workbench(preview=False, background=True)
+    dash = wb._dashboard()["dashboard"]
+    sent = []
+    for name in ("status", "train_button", "stop_button"):
+        monkeypatch.setattr(getattr(wb, name), "send_state", lambda key=None, n=name: sent.append(n))
+    assert dash.after_end == [wb._resend]
+    dash.after_end[0]()
+    assert sent == ["status", "train_button", "stop_button"]

@@ -258,7 +258,16 @@ class Workbench(W.VBox):
             return {}
         dash = Dashboard()
         dash.lang = self.lang
+        dash.after_end.append(self._resend)
         return {"dashboard": dash}
+
+    def _resend(self) -> None:
+        """The Train tab's end state again, from the thread of the page's request (the dashboard's comm handler):
+        the watcher thread set it, and a front end may drop what a background thread sends (Colab)."""
+        if self._watcher is not None:
+            self._watcher.join(5)
+        for w in (self.status, self.train_button, self.stop_button):
+            w.send_state()
 
     def _watch(self) -> None:
         """Background runs: wait for the end, then report as a foreground run does."""

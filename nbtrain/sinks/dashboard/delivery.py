@@ -4,7 +4,9 @@
   the main shell's queue at each update (inbox.py); once a click came on a subshell, the subshell's thread does.
 - A background run: its training thread sends nothing (Colab drops what a background thread sends,
   googlecolab/colabtools #3373); the page asks every ``every`` seconds and the comm handler, on the kernel's shell
-  thread, answers: the run's fixed facts when they changed, what is new (``push``), after the end the final picture.
+  thread, answers: the run's fixed facts when they changed, what is new (``push``), after the end the final picture
+  and whatever ``after_end`` re-sends (the Workbench: its Train tab's status line and buttons, which its watcher
+  thread set). The page asks once more when the final picture has come, so this runs on every front end.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from .inbox import Inbox
 
 class Delivery:
     """Mixed into Dashboard, whose ``view``, ``control``, ``background``, ``_trainer``, ``_inbox``, ``_meta_due``,
-    ``_foreground``, ``external_control``, ``done_view`` and ``meta()`` it uses."""
+    ``_foreground``, ``external_control``, ``done_view``, ``after_end`` and ``meta()`` it uses."""
 
     def _open_inbox(self) -> None:
         self._inbox = Inbox.open(getattr(self.view.widget, "comm", None)) if self._foreground else None
@@ -51,6 +53,8 @@ class Delivery:
         if self.view is None:
             if self.done_view is not None:
                 self.done_view.resend_final()
+                for again in self.after_end:
+                    again()
         elif self._meta_due:
             self._meta_due = False
             self.view.widget.meta = self.meta()

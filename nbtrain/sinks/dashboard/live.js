@@ -251,7 +251,10 @@ export default {
   initialize({model}) {
     const s = storeFor(model);
     model.on("msg:custom", m => receive(s, m, model));
-    model.on("change:final", () => { for (const v of s.views) v.update(); });
+    model.on("change:final", () => {
+      for (const v of s.views) v.update();
+      if ((model.get("meta") || {}).ask) model.send({t: "ask"});    // once more: the kernel re-sends what ended
+    });
     model.send({t: "hello"});
     keepAsking(s, model);
   },

@@ -76,6 +76,7 @@ class Dashboard(Delivery, Callback):
         self.mode, self.clock, self.out, self.make_view = mode, clock, out, view
         self.control = control or Control(clock=clock)
         self.background = False              # set before show() by start_background: the page asks, we answer
+        self.after_end: list = []            # a background run's page asked after the end: re-send these (delivery)
         self._trainer, self._meta_due = None, False
         self.external_control = False        # True when a Run registers the Control as its own callback
         self.state = None
