@@ -1,7 +1,13 @@
-"""The executed copies in docs/notebooks/: one per notebook, the notebook's current code, run without an error,
-small enough to commit (no widget state, PNGs within docs_notebooks.MAX_PNG), and linked from the READMEs."""
+"""The executed copies in docs/notebooks/: one per notebook, the notebook's current cells, run without an error,
+small enough to commit (no widget state, PNGs within docs_notebooks.MAX_PNG), and linked from the READMEs.
+
+"Current" is checked on the copies as committed: where the notebook tests rewrite the copies during the same run
+(NBTRAIN_DOCS_NOTEBOOKS=1, which CI sets), a copy read back from the disk could be one this run just wrote from
+today's notebook, and would prove nothing about the commit; so there the copy is read from git's HEAD.
+"""
 import base64
 import io
+import subprocess
 
 import nbformat
 import numpy as np
@@ -88,16 +94,39 @@ def test_every_copy_has_its_notebook():
     assert not orphans, f"executed copies without a notebook (delete them): {orphans}"
 
 
+def _committed(path):
+    """The text of ``path`` as git's HEAD has it (None when it is not committed or this is no git checkout)."""
+    rel = path.relative_to(ROOT).as_posix()
+    try:
+        out = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _copy_as_committed(copy, source):
+    """The executed copy the commit holds: the file itself, or git's HEAD version when this run rewrites the
+    copies (NBTRAIN_DOCS_NOTEBOOKS=1) in a git checkout whose notebook is committed unchanged."""
+    if docs_notebooks.wanted() and _committed(source) == source.read_text(encoding="utf-8"):
+        text = _committed(copy)
+        assert text is not None, f"{copy.relative_to(ROOT)} is not committed"
+        return nbformat.reads(text, as_version=4)
+    return nbformat.read(copy, as_version=4)
+
+
+def _cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, _text(c)) for c in nb.cells]
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: str(p.relative_to(docs_notebooks.SOURCE)))
 def test_executed_copy_is_current_complete_and_small(source):
     copy = docs_notebooks.copy_path(source)
     rel = source.relative_to(docs_notebooks.SOURCE)
     assert copy.is_file(), f"{rel} has no executed copy: {REFRESH.replace('NAME', str(rel))}"
-    nb, done = nbformat.read(source, as_version=4), nbformat.read(copy, as_version=4)
-    if not docs_notebooks.wanted():   # with NBTRAIN_DOCS_NOTEBOOKS=1 this run rewrites them (CI's clone)
-        code = [_text(c) for c in nb.cells if c.cell_type == "code"]
-        assert [_text(c) for c in done.cells if c.cell_type == "code"] == code, \
-            f"the copy of {rel} is stale: {REFRESH.replace('NAME', str(rel))}"
+    nb, done = nbformat.read(source, as_version=4), _copy_as_committed(copy, source)
+    stale = [i for i, (a, b) in enumerate(zip(_cells(nb), _cells(done))) if a != b]
+    assert _cells(done) == _cells(nb), \
+        f"the copy of {rel} is stale (cells {stale or 'added or removed'}): {REFRESH.replace('NAME', str(rel))}"
     assert not _errors(done), "\n".join(_errors(done))
     code_cells = [c for c in done.cells if c.cell_type == "code" and _text(c).strip()]
     assert all(c.execution_count for c in code_cells) and any(c.outputs for c in code_cells)
@@ -108,6 +137,17 @@ def test_executed_copy_is_current_complete_and_small(source):
             assert docs_notebooks.WIDGET_VIEW not in data
             if "image/png" in data:
                 assert len(base64.b64decode(data["image/png"])) <= docs_notebooks.MAX_PNG
+
+
+def test_where_ci_rewrites_the_copies_the_committed_copy_is_checked(monkeypatch):
+    source = SOURCES[0]
+    copy = docs_notebooks.copy_path(source)
+    stale = nbformat.writes(_executed_notebook(_png(20, 20, noise=False)))
+    monkeypatch.setattr(__import__(__name__), "_committed", lambda p: source.read_text(encoding="utf-8") if p == source else stale)
+    monkeypatch.setenv("NBTRAIN_DOCS_NOTEBOOKS", "1")
+    assert _cells(_copy_as_committed(copy, source)) == [("markdown", "# t"), ("code", "show()")]
+    monkeypatch.setenv("NBTRAIN_DOCS_NOTEBOOKS", "")
+    assert _cells(_copy_as_committed(copy, source)) == _cells(nbformat.read(copy, as_version=4))
 
 
 def test_readmes_link_every_executed_copy():

@@ -114,8 +114,8 @@ def test_notebook_is_stored_clean_and_well_framed(path):
 
 
 # the notebooks that ship the exercise's solution (issue 16); the others end with the exercise alone
-WITH_SOLUTIONS = ["01_data_and_transforms", "02b_your_own_module", "03_optimizers", "04_lr_schedulers",
-                  "06_tensorboard"]
+WITH_SOLUTIONS = ["01_data_and_transforms", "02_building_models", "02b_your_own_module", "03_optimizers",
+                  "04_lr_schedulers", "05_fit_and_dashboard", "06_tensorboard", "07_checkpoints_and_resume"]
 
 
 @pytest.mark.parametrize("stem", WITH_SOLUTIONS)
