@@ -76,7 +76,8 @@ class Doctor(Callback):
             return
         self._check_softmax(model, state.loss_fn)
         self._check_val_pipeline(state)
-        self._first = model.register_forward_pre_hook(self._first_input)
+        if state.step == 0:   # a resumed run's first batch is not the run's: its record keeps what the first said
+            self._first = model.register_forward_pre_hook(self._first_input)
         for name, m in model.named_modules():
             if type(m).__name__.startswith(("BatchNorm", "LazyBatchNorm")):
                 self._hooks.append(m.register_forward_pre_hook(self._bn_input(name)))
