@@ -135,8 +135,9 @@ def test_show_code_is_the_whole_run():
     import base64
     href = wb.download.value.split('href="data:text/x-python;base64,')[1].split('"')[0]
     assert base64.b64decode(href).decode() == code and 'download="train.py"' in wb.download.value
-    assert "def evaluate(net, loader):" in code and "torch.optim.Adam(model.parameters(), lr=0.001)" in code
-    assert "def evaluate(net, loader):" in wb.code.value
+    assert "def evaluate(model, loader, eval_step, update, device):" in code
+    assert "torch.optim.Adam(model.parameters(), lr=0.001)" in code
+    assert "def evaluate(model, loader, eval_step, update, device):" in wb.code.value
 
 
 def test_background_training_keeps_the_kernel_free_and_stop_works():

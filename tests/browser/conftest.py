@@ -296,7 +296,7 @@ def copy_puts_the_shown_code_on_the_clipboard(page, scope) -> None:
     a Download link for train.py sits beside it. The browser context needs clipboard permissions."""
     copy = scope.locator("button.nbtrain-copy")
     copy.wait_for()
-    shown = scope.locator("pre", has_text="def evaluate(net, loader):").first.inner_text()
+    shown = scope.locator("pre", has_text="def evaluate(model, loader, eval_step, update, device):").first.inner_text()
     copy.click()
     page.wait_for_function("() => navigator.clipboard.readText().then(t => t.length > 0)")
     clip = page.evaluate("() => navigator.clipboard.readText()")
