@@ -18,7 +18,7 @@ MAIN=${NBTRAIN_MAIN_VENV:-.venv}
 DIST=$VENV/dist
 TOOLS=(pytest pytest-timeout nbclient nbformat build)   # the browser tests drive it from .venv (playwright)
 
-colab_python() {      # Colab runs 3.12 today and moves to 3.13; the newest of the two found here
+colab_python() {      # the Python Colab runs (3.12 or 3.13; the issue measured 3.13): the newest of the two found
   local v p
   for v in 3.13 3.12; do
     for p in $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/$v.* 2>/dev/null | sort -V -r); do
