@@ -192,6 +192,18 @@ def test_cli_export_prints_the_script(tmp_path, capsys):
                                        "(give the path of a JSON spec (`nbtrain spec > spec.json`))\n")
 
 
+@pytest.mark.parametrize("monitor, mode, want", [("val_accuracy", "auto", "max"), ("val_loss", "auto", "min"),
+                                                 ("val_accuracy", "min", "min"), ("val_loss", "max", "max")])
+def test_the_scripts_early_stopping_takes_the_mode_fit_takes(monitor, mode, want):
+    """mode="auto" is resolved from the metric catalog as fit()'s EarlyStopping resolves it: the script's plain
+    EarlyStop gets 'min' or 'max' (it refuses anything else)."""
+    from nbtrain.sinks.early_stop import EarlyStopping
+    spec = TrainSpec(data=DataSpec(dataset="iris"), model=_mlp(8, 3))
+    spec.loop.monitor, spec.loop.mode, spec.loop.early_stopping = monitor, mode, 2
+    assert f"{monitor!r}, 0.0, {want!r}, True\n" in to_code(spec)
+    assert EarlyStopping(monitor, mode).mode == want
+
+
 def test_transforms_snippet_is_the_pipeline():
     from torchvision import tv_tensors
 

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 from test_dashboard import _dash
-from tinyfit import blobs, tiny_cnn
+from tinyfit import blobs, mini_fit, tiny_cnn
 
 import nbtrain
 from nbtrain.sinks.dashboard.export import page
@@ -94,6 +94,27 @@ def test_the_status_line_best_epoch_follows_monitor_and_mode_passed_to_fit(tmp_p
     assert record["best_epoch"] == {"key": "val_accuracy", "value": acc[want - 1], "epoch": want}
     status = json.loads(re.search(r'id="nbtrain-data">(.*?)</script>', page(d), re.S)[1])["message"]["status"]
     assert f"best val_accuracy {acc[want - 1]:.4g} (epoch {want})" in status   # the export shows the same line
+
+
+def _stops_at(values, mode):
+    """The epoch plain.EarlyStop (patience 1) stops at over ``values`` in ``mode``, or None."""
+    from nbtrain.train.plain import EarlyStop
+    es = EarlyStop("m", mode, patience=1, restore_best=False)
+    return next((i for i, v in enumerate(values, 1) if es.should_stop({"m": v}, None, i)), None)
+
+
+def test_monitor_val_accuracy_without_a_mode_picks_the_highest_for_best_and_early_stopping():
+    """Keras' mode="auto": neither the spec nor fit() names a mode, so the catalog's direction (accuracy: max)
+    judges the best epoch, the status and early stopping alike."""
+    assert nbtrain.TrainSpec().loop.mode == "auto"
+    st = mini_fit(epochs=8, lr=0.02, monitor="val_accuracy", early_stopping=1)
+    h, acc = st.history, st.history["val_accuracy"]
+    assert (h.monitor, h.mode) == ("val_accuracy", "max")
+    top = acc.index(max(acc)) + 1
+    assert h.best() == ("val_accuracy", max(acc), top) and h.bests()["val_accuracy"] == max(acc)
+    assert _stops_at(acc, "max") == len(acc) != _stops_at(acc, "min"), acc     # the two modes stop apart
+    assert st.stop_reason == (f"early stopping: val_accuracy did not improve for 1 epochs "
+                              f"(best {max(acc):.4g} at epoch {top})")
 
 
 def test_export_reads_the_record_the_same_way_live_and_finished():

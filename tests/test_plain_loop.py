@@ -11,6 +11,7 @@ from nbtrain.build.data import build_data
 from nbtrain.build.model import build_model
 from nbtrain.build.optim import Schedule, build_optimizer
 from nbtrain.spec import DataSpec, LayerSpec, ModelSpec, OptimSpec, SchedSpec, TrainSpec
+from nbtrain.spec.catalog import monitor_mode
 from nbtrain.train import plain
 from nbtrain.train.callbacks import Callback
 from nbtrain.train.metrics import metric_fns
@@ -37,7 +38,8 @@ def _plain_run(spec: TrainSpec):
     optimizer = build_optimizer(spec.optim, model)
     stepper = Schedule(spec.sched, optimizer, ls.epochs, len(data.train))
     loss_fn = getattr(torch.nn, ls.loss)()
-    early = plain.EarlyStop(ls.monitor, ls.mode, ls.early_stopping, ls.min_delta, ls.restore_best) \
+    mode = monitor_mode(ls.monitor, ls.mode)              # what to_code writes as MODE
+    early = plain.EarlyStop(ls.monitor, mode, ls.early_stopping, ls.min_delta, ls.restore_best) \
         if ls.early_stopping else None
     swa = torch.optim.swa_utils.AveragedModel(model) if spec.sched.swa else None
     history, final = plain.train(model, data.train, data.val, optimizer, loss_fn, stepper, torch.device("cpu"),
@@ -75,8 +77,10 @@ def test_the_plain_loop_gives_fits_numbers(loop, sched):
     assert bool(final) == spec.sched.swa
 
 
-def test_the_plain_loop_stops_early_and_restores_the_best_weights_as_fit_does():
-    spec = _spec(early_stopping=1, monitor="val_loss", epochs=12)
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_the_plain_loop_stops_early_and_restores_the_best_weights_as_fit_does(monitor):
+    """No mode given (the spec's "auto"): val_accuracy is judged higher-is-better by both, val_loss lower."""
+    spec = _spec(early_stopping=1, monitor=monitor, epochs=12)
     spec.optim.lr = 0.8                       # too high: val_loss soon stops falling
     model, history, _ = _plain_run(spec)
     seen = {}

@@ -155,6 +155,20 @@ def test_early_stopping_max_mode_unit():
     assert st.should_stop and es.best == 0.6 and es.best_epoch == 2
 
 
+@pytest.mark.parametrize("monitor, mode, want", [("val_accuracy", "auto", "max"), ("val_loss", "auto", "min"),
+                                                 ("val_top5_accuracy", "auto", "max"), ("val_accuracy", "min", "min")])
+def test_early_stopping_without_a_mode_takes_the_metrics_own_direction(monitor, mode, want):
+    es = EarlyStopping(monitor, mode, patience=1, restore_best=False)
+    assert es.mode == want and EarlyStopping(monitor).mode == EarlyStopping(monitor, "auto").mode
+    st = State(model=tiny_cnn())
+    for e, v in enumerate([0.5, 0.6, 0.4]):
+        st.epoch = e
+        es.on_epoch_end(st, {"epoch": e + 1, monitor: v})
+        if st.should_stop:
+            break
+    assert (es.best, es.best_epoch, e + 1) == ((0.6, 2, 3) if want == "max" else (0.5, 1, 2))
+
+
 def test_nan_guard_names_the_step_and_suggests_a_lower_lr():
     calls = {"n": 0}
 

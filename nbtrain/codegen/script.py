@@ -13,7 +13,7 @@ from ..build.data import build_data
 from ..build.data.bundle import is_binary
 from ..build.model import model_code
 from ..errors import NbtrainError
-from ..spec.catalog import LOSSES, OPTIMIZERS
+from ..spec.catalog import LOSSES, OPTIMIZERS, monitor_mode
 from ..spec.catalog.datasets import DATASETS
 from ..spec.trainspec import TrainSpec
 from .data import data_code
@@ -73,7 +73,7 @@ PER_STEP, SCHED_MONITOR = {py(sc.per_step)}, {py(sc.monitor)}
 SWA, SWA_START, SWA_LR, SWA_ANNEAL_EPOCHS = {py(sc.swa)}, {py(sc.swa_start)}, {py(sc.swa_lr)}, \
 {py(sc.swa_anneal_epochs)}
 PATIENCE, MONITOR, MIN_DELTA, MODE, RESTORE_BEST = {py(loop.early_stopping)}, {py(loop.monitor)}, \
-{py(loop.min_delta)}, {py(loop.mode)}, {py(loop.restore_best)}
+{py(loop.min_delta)}, {py(monitor_mode(loop.monitor, loop.mode))}, {py(loop.restore_best)}
 device = {device}
 
 random.seed(SEED)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 
+from ..spec.catalog import monitor_mode
 from ..train.callbacks import Callback
 from ..train.plain import EarlyStop
 
@@ -12,12 +13,13 @@ class EarlyStopping(EarlyStop, Callback):
     nbtrain.train.plain.EarlyStop, which an exported script runs too.
 
     Its ``best`` is the last value that improved by more than ``min_delta`` (what patience counts from), not the
-    record's best epoch (``state.history.best()``), which counts any improvement."""
+    record's best epoch (``state.history.best()``), which counts any improvement. ``mode="auto"`` is the metric's
+    catalog direction (``val_accuracy``: higher is better), as for the record's best."""
     state_key = "early_stopping"
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int = 3, min_delta: float = 0.0,
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 3, min_delta: float = 0.0,
                  restore_best: bool = True):
-        super().__init__(monitor, mode, patience, min_delta, restore_best)
+        super().__init__(monitor, monitor_mode(monitor, mode), patience, min_delta, restore_best)
 
     def on_epoch_end(self, state, logs: dict) -> None:
         if self.should_stop(logs, state.model, logs.get("epoch", state.epoch + 1)):

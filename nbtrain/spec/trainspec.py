@@ -210,7 +210,8 @@ class LoopSpec(SpecBase):
     checkpoint_dir: str = f("checkpoints", "where checkpoints go (empty: none)")
     keep_last: int = f(2, "how many recent checkpoints to keep (the best is kept too)")
     monitor: str = f("val_loss", "metric for the best checkpoint and early stopping")
-    mode: str = f("min", "min or max: whether lower or higher monitor is better", choices=("min", "max"))
+    mode: str = f("auto", "auto, min or max: whether lower or higher monitor is better (auto: the metric's own, "
+                          "max for accuracies, min for losses)", choices=("auto", "min", "max"))
     early_stopping: int = f(0, "patience in epochs (0: off)")
     min_delta: float = f(0.0, "smallest change of monitor that counts as improvement")
     restore_best: bool = f(True, "early stopping restores the best weights")

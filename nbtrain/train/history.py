@@ -13,7 +13,7 @@ import json
 import math
 import warnings
 
-from ..spec.catalog import metric_mode
+from ..spec.catalog import metric_mode, monitor_mode
 from .callbacks import Callback
 from .plain import improved  # the exported script's early stopping judges with it too
 from .valstats import per_class
@@ -90,10 +90,10 @@ class History(Callback):
         self._best: tuple | None = None
 
     # -- what producers append (through the State: state.history) ----------------------------------------
-    def watch(self, monitor: str, mode: str) -> None:
-        """What "best" means for this run: the key and its direction ("min" or "max")."""
-        self.monitor, self.mode = monitor, mode
-        self._best = self._scan(monitor, mode)
+    def watch(self, monitor: str, mode: str = "auto") -> None:
+        """What "best" means for this run: the key and its direction ("min", "max", or "auto": the metric's own)."""
+        self.monitor, self.mode = monitor, monitor_mode(monitor, mode)
+        self._best = self._scan(monitor, self.mode)
 
     def note(self, msg: str, category=UserWarning) -> None:
         """Keep a warning for the displays; print it as a warning too unless a display of this run shows notes."""
@@ -190,7 +190,9 @@ class History(Callback):
     # -- reading ------------------------------------------------------------------------------------------
     def best(self, key: str | None = None, mode: str | None = None):
         """``(key, best value, its 1-based epoch)`` over the epochs so far, or None: by default the run's monitor
-        and mode (kept as the epochs come); any other key's by its catalog direction (``mode`` overrides it)."""
+        and mode (kept as the epochs come); any other key's by its catalog direction (``mode`` "min" or "max"
+        overrides it)."""
+        mode = None if mode == "auto" else mode
         if key is None or (key == self.monitor and mode in (None, self.mode)):
             return self._best
         return self._scan(key, mode or metric_mode(key))

@@ -194,7 +194,7 @@ class Trainer:
 
     def _record(self, st: State, keys: list[str]) -> None:
         """What the run record needs to know from the start: the monitor and mode the run was given (fit's own
-        arguments over the spec's; the loss when the monitor is not logged), how to draw the planned LR, and
+        arguments over the spec's, "auto" its catalog direction; the loss when it is not logged), the planned LR, and
         whether a display shows the notes (then the doctor prints no warning)."""
         ls, h = self.ls, self.history
         if ls.monitor in keys:

@@ -141,9 +141,12 @@ def improved(value, best, mode, min_delta=0.0):
 
 
 class EarlyStop:
-    """Stop when ``monitor`` has not improved for ``patience`` epochs; the best weights are kept to restore."""
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; the best weights are kept to restore.
+    ``mode`` is 'min' or 'max' (fit's EarlyStopping and ``to_code`` resolve 'auto' from the metric catalog)."""
 
     def __init__(self, monitor, mode="min", patience=3, min_delta=0.0, restore_best=True):
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStop mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.mode, self.patience = monitor, mode, patience
         self.min_delta, self.restore_best = min_delta, restore_best
         self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, None

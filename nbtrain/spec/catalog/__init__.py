@@ -89,6 +89,12 @@ def metric_mode(key: str) -> str:
     return "max" if any(m in name for m in HIGHER_IS_BETTER) else "min"
 
 
+def monitor_mode(key: str, mode: str = "auto") -> str:
+    """The direction a monitor is judged in: ``mode`` when it is "min" or "max", with "auto" the metric's own
+    (``metric_mode``: ``val_accuracy`` "max", ``val_loss`` "min"; Keras' ``mode="auto"``)."""
+    return metric_mode(key) if mode == "auto" else mode
+
+
 def is_conv(module) -> bool:
     """Whether a module is a convolution (tag ``conv``; subclasses such as LazyConv2d count)."""
     return "conv" in tags_of(LAYERS, module)
