@@ -40,6 +40,8 @@ class Doctor(Callback):
     ``emit(code, msg)``: where a warning goes (default: a DoctorWarning, unless the dashboard shows the notes).
     """
 
+    state_key = "doctor"         # what it said goes into checkpoints: a resumed run does not say it again
+
     def __init__(self, rising: int = 5, rel: float = 0.5, abs_rise: float = 0.05, smooth: float = 0.6, emit=None):
         self.rising, self.rel, self.abs_rise, self.smooth = rising, rel, abs_rise, smooth
         self.emit = emit
@@ -51,6 +53,12 @@ class Doctor(Callback):
         self._first = None
         self._state = None
         self._layers, self._seen = None, [0, 0]      # the run record (its layer statistics), rows read so far
+
+    def state_dict(self) -> dict:
+        return {"said": dict(self.said)}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.said = dict(d.get("said", {}))
 
     def warn(self, code: str, msg: str) -> None:
         if code in self.said:
