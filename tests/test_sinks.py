@@ -115,6 +115,32 @@ def test_progress_bar_text():
     assert "epoch 1/2" in text and "epoch 2/2" in text and "5/5" in text and "val_loss=" in text
 
 
+def test_the_progress_bar_shows_the_records_newest_rows_since_its_last_read():
+    """The bar reads the run record, not the hooks' logs: rows a resumed record held before are not new, the newest
+    row since the last read is shown (also one appended between two log points), and the stop reason is the record's."""
+    import tqdm
+
+    from nbtrain.train.history import History
+    out, h = io.StringIO(), History(steps=[{"step": 1, "loss": 9.0}], epochs=[{"epoch": 1, "val_loss": 9.5}])
+    st = State(model=tiny_cnn(), history=h, epochs=2, steps_per_epoch=4)
+    bar = ProgressBar(file=out, tqdm_class=tqdm.tqdm, mininterval=0)
+    bar.on_fit_start(st)
+    st.epoch = 1
+    bar.on_epoch_start(st)
+    bar.on_log(st, {"loss": 7.0})                      # nothing new in the record: the logs are not read
+    assert bar.bar.postfix is None
+    h.steps += [{"step": 2, "loss": 0.5}, {"step": 3, "loss": 0.25, "lr": 0.1}]
+    bar.on_log(st, {})
+    assert bar.bar.postfix == "loss=0.25"
+    h.epochs.append({"epoch": 2, "loss": 0.3, "val_loss": 0.125, "lr": 0.1, "lr_1": 0.2})
+    bar.on_epoch_end(st, {})
+    h.stop_reason = "early stopping: val_loss did not improve"
+    bar.on_fit_end(st)
+    text = out.getvalue()
+    assert "val_loss=0.125" in text and "lr=0.1" in text and "lr_1" not in text and "9.5" not in text, text
+    assert text.endswith("stopped: early stopping: val_loss did not improve\n")
+
+
 def test_a_resumed_epochs_progress_bar_goes_on_from_the_batch_it_stopped_at(tmp_path):
     import tqdm
 
