@@ -339,4 +339,5 @@ def test_a_background_run_sends_nothing_from_its_thread_and_answers_the_page_aft
     assert d.log["sent"] == [] and d.meta()["ask"] == 0.0 and d.done_view is not None   # the page never asked
     d.done_view.widget._handle_custom_msg({"t": "ask"}, [])  # the page asks (here the main thread answers)
     assert resent == [["final_status", "final"]] and again == ["MainThread"]
-    assert d.done_view.handle.updates[-1][0]["image/png"] == d.done_view.widget.final
+    assert base64.b64decode(d.done_view.handle.updates[-1][0]["image/png"]) == d.last_png   # the picture again
+    assert d.done_view.widget.final == "ended"
