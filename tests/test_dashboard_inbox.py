@@ -208,8 +208,9 @@ def test_a_background_run_reaches_the_page_only_through_answers_from_the_shell_t
     done = front.kc.execute("h = run.wait(60); print(json.dumps({'steps': h.steps, 'senders': senders}))")
     front.read(idle(done))
     r = _result(front, done)
-    late = front.ask(comm)                          # a page that missed the end of the run asks again
-    front.read(lambda m: m["msg_type"] == "update_display_data" and m["parent_header"].get("msg_id") == late)
+    late = front.ask(comm)                          # a page that missed the final picture asks again
+    shown = front.read(lambda m: m["msg_type"] == "update_display_data" and m["parent_header"].get("msg_id") == late)
+    assert len(shown["content"]["data"]["image/png"]) > 1000
     data = [m for m in _from(front, comm, "custom") if m["content"]["data"]["content"].get("t") == "data"]
     assert len(data) >= 3
     assert {m["parent_header"]["msg_id"] for m in data} <= set(asks)    # each one an answer to the page
