@@ -32,9 +32,10 @@ def _image_src(locator) -> str:
 
 
 def _wait_image_changed(page, locator, old: str, timeout: float = 60_000) -> None:
-    locator.wait_for()
-    page.wait_for_function("([el, old]) => el.src !== old && el.complete && el.naturalWidth > 0",
-                           arg=[locator.element_handle(), old], timeout=timeout)
+    """A picture's <img> is replaced when it changes (compat.Picture sets new HTML): re-find it until its src moved."""
+    from playwright.sync_api import expect
+    expect(locator).not_to_have_attribute("src", old, timeout=timeout)
+    page.wait_for_function(IMG_LOADED, arg=locator.element_handle(), timeout=timeout)
 
 
 def _button(scope, label: str):
@@ -72,7 +73,7 @@ def test_quickstart_workbench_train_stop_and_tensorboard(lab, notebook, tensorbo
 
     # Schedule: pick a scheduler, the LR curve changes
     _tab(workbench, "Schedule")
-    curve = workbench.locator(".widget-image:visible").first
+    curve = workbench.locator("img[src^='data:image/png']:visible").first   # compat.Picture: base64, no binary buffer
     page.wait_for_function(IMG_LOADED, arg=curve.element_handle())
     old = _image_src(curve)
     workbench.locator(".widget-dropdown", has_text="scheduler").first.locator("select").select_option(

@@ -130,7 +130,7 @@ def _shoot_every_tab(page, benches: dict, theme: str) -> None:
             _tab(wb, title)
             page.wait_for_timeout(400)
             if tab == "Schedule":                           # the LR curve, drawn when the tab is first opened
-                img = wb.locator(".widget-image:visible").first
+                img = wb.locator("img[src^='data:image/png']:visible").first   # compat.Picture
                 page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
             _shoot(wb, f"{tab.lower()}_{theme}_{lang}")
 
