@@ -341,3 +341,25 @@ def test_a_background_run_sends_nothing_from_its_thread_and_answers_the_page_aft
     assert resent == [["final_status", "final"]] and again == ["MainThread"]
     assert base64.b64decode(d.done_view.handle.updates[-1][0]["image/png"]) == d.last_png   # the picture again
     assert d.done_view.widget.final == "ended"
+
+
+
+def test_the_status_lines_rate_counts_the_steps_since_the_records_start_step_over_the_controls_clock():
+    """text.py reads no private field of the Dashboard: the step a (resumed) fit started at is the record's, the
+    training time the Control's (its clock, pauses left out)."""
+    from types import SimpleNamespace
+
+    from nbtrain.sinks.control import Control
+    from nbtrain.sinks.dashboard import text
+    from nbtrain.train.history import History
+    record, now = History(), [100.0]
+    state = SimpleNamespace(epoch=1, epochs=4, step=20, steps_per_epoch=20, train_loader=SimpleNamespace(batch_size=8),
+                            stop_reason="", history=record, run_name="r", val_loader=None, optimizer=None)
+    record.on_fit_start(state)                               # resumed at step 20
+    control = Control(clock=lambda: now[0])
+    control.on_fit_start(state)
+    state.step, now[0] = 30, 110.0                            # 10 steps in 10 s
+    dash = SimpleNamespace(state=state, control=control)      # no _t0, no _start_step
+    assert record.start_step == 20
+    assert text.status_text(dash) == "epoch 2/4 · step 30/80 · 8 samples/s · ETA 0:50"
+    assert text.epoch_line(dash, state, {"epoch": 2, "loss": 0.5}) == "epoch 2/4  loss 0.5  (10.0s)"

@@ -80,7 +80,11 @@ def test_the_dashboard_status_line_in_both_languages():
     record.watch("val_loss", "min")
     state = SimpleNamespace(epoch=1, epochs=4, step=30, steps_per_epoch=20, train_loader=SimpleNamespace(batch_size=8),
                             stop_reason="stopped by you", spec=None, history=record)
-    dash = SimpleNamespace(state=state, clock=lambda: 10.0, _t0=0.0, control=Control(), _start_step=0)
+    now = [0.0]
+    control = Control(clock=lambda: now[0])
+    control.on_fit_start(state)                                  # the fit starts at 0 s; the line is read at 10 s
+    now[0] = 10.0
+    dash = SimpleNamespace(state=state, control=control)
     english = "epoch 2/4 · step 30/80 · 24 samples/s · ETA 0:17 · best val_loss 0.25 (epoch 2) · stopped: stopped by you"
     assert text.status_text(dash) == english                     # no language set: English, as a plain fit's
     dash.lang = "zh"

@@ -28,6 +28,7 @@ class Control(Callback):
         self.paused_at: int | None = None          # the step at which the loop last blocked
         self.clock = clock
         self._paused_total, self._paused_since = 0.0, None
+        self._started: float | None = None         # the clock at the fit's start
         self._running = threading.Event()
         self._running.set()
         self.blocked = threading.Event()           # set while the loop is blocked in a pause
@@ -64,8 +65,14 @@ class Control(Callback):
         since = self._paused_since
         return self._paused_total + (self.clock() - since if since is not None else 0.0)
 
+    def elapsed(self, pauses: bool = False) -> float:
+        """Seconds since the fit started (0 before), the time blocked in pauses left out unless ``pauses``."""
+        if self._started is None:
+            return 0.0
+        return self.clock() - self._started - (0.0 if pauses else self.paused_seconds())
+
     def on_fit_start(self, state) -> None:
-        self.state = state
+        self.state, self._started = state, self.clock()
         self._paused_total, self._paused_since = 0.0, None
         if self.stop_requested:
             state.request_stop(STOPPED_BY_YOU)

@@ -68,6 +68,7 @@ class History(Callback):
         self.stop_reason = stop_reason
         self.status = ""                # running, then finished, stopped, interrupted, nan or error
         self.run_name = ""              # the run's folder name under logdir and checkpoint_dir
+        self.start_step = 0             # the step this fit() started at (a resumed run's: where it went on)
         self.interrupted = False
         self.final: dict = {}           # metrics of the final model when it differs from the last epoch's (SWA)
         self.confusion: list = []
@@ -158,7 +159,7 @@ class History(Callback):
 
     # -- as the loop's first sink ------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
-        self.run_name = state.run_name
+        self.run_name, self.start_step = state.run_name, state.step
         self.val_loader = state.val_loader
         self.status, self.interrupted = "running", False
         opt = state.optimizer

@@ -89,7 +89,7 @@ class Dashboard(Delivery, Callback):
         self.panel_costs: list[float] = []   # seconds of each epoch end's insight gathering (the benchmark reads it)
         self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
-        self._t0, self._start_step, self._last = None, 0, -math.inf
+        self._last = -math.inf
         self._foreground, self._inbox = True, None
         self._lock = threading.RLock()
 
@@ -144,7 +144,7 @@ class Dashboard(Delivery, Callback):
 
     # -- events (training thread: bookkeeping, and an update when one is due) -----------------------
     def on_fit_start(self, state) -> None:
-        self.state, self._t0, self._start_step = state, self.clock(), state.step
+        self.state = state
         record_of(state)
         self.fmaps, self.kern, self.weights = {}, {}, {}
         self.images = {"fmap": {}, "kern": {}, "hist": []}

@@ -1,4 +1,5 @@
-"""The dashboard's words: the status line (the run record's best epoch and stop reason), a text line per epoch."""
+"""The dashboard's words: the status line (the run record's best epoch and stop reason), a text line per epoch.
+Rates count the steps since the record's ``start_step`` over the Control's ``elapsed()`` (the dashboard's clock)."""
 from __future__ import annotations
 
 from ... import i18n
@@ -14,9 +15,9 @@ def status_text(dash) -> str:
     total = st.epochs * st.steps_per_epoch
     parts = [i18n.t("dash.epoch", lang, e=min(st.epoch + 1, st.epochs), n=st.epochs),
              i18n.t("dash.step", lang, s=st.step, n=total)]
-    elapsed = dash.clock() - dash._t0 - dash.control.paused_seconds() if dash._t0 is not None else 0.0
-    done = st.step - dash._start_step
-    if elapsed > 0 and done > 0:                 # training time only: a pause lowers neither rate nor ETA
+    elapsed = dash.control.elapsed()             # training time only: a pause lowers neither rate nor ETA
+    done = st.step - (st.history.start_step if st.history is not None else 0)   # steps of this fit (a resume's)
+    if elapsed > 0 and done > 0:
         rate = done / elapsed
         bs = getattr(st.train_loader, "batch_size", None)
         parts.append(i18n.t("dash.samples", lang, n=f"{rate * bs:.0f}") if bs
@@ -37,7 +38,7 @@ def status_text(dash) -> str:
 def epoch_line(dash, state, logs) -> str:
     vals = "  ".join(f"{k} {v:.4g}" for k, v in logs.items()
                      if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch")
-    elapsed = dash.clock() - dash._t0 if dash._t0 is not None else 0.0
+    elapsed = dash.control.elapsed(pauses=True)
     return f"epoch {state.epoch + 1}/{state.epochs}  {vals}  ({elapsed:.1f}s)"
 
 
