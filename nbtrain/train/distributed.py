@@ -70,3 +70,23 @@ def cleanup(ctx: DistContext, wait_s: float = 60) -> None:
         except Exception:   # a peer that failed or left: tear down regardless
             pass
     td.destroy_process_group()
+
+
+def reduce_window(acc, ctx: DistContext) -> None:
+    """A stop every rank agreed on, mid-epoch: the epoch's running sums of every rank, summed into rank 0's
+    accumulator (the others' set to zero), so the checkpoint rank 0 writes holds the whole epoch so far."""
+    if not ctx.active:
+        return
+    t = torch.cat([acc.sums, torch.tensor([float(acc.count)], dtype=acc.sums.dtype, device=acc.sums.device)])
+    td.all_reduce(t)
+    if ctx.rank != 0:
+        t.zero_()
+    acc.sums, acc.count = t[:-1].clone(), int(t[-1].item())
+
+
+def rank_share(acc_state: dict, ctx: DistContext) -> dict:
+    """What a rank loads of a mid-epoch checkpoint's sums: all of them on rank 0, none elsewhere (the next read
+    adds every rank's)."""
+    if not ctx.active or ctx.rank == 0:
+        return acc_state
+    return {**acc_state, "sums": torch.zeros_like(acc_state["sums"]), "count": 0}

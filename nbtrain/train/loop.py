@@ -24,7 +24,7 @@ from ..build.optim import lr_curve
 from ..build.parts import build_parts, first_batch
 from ..env import tune_malloc
 from ..errors import NbtrainError
-from ..sinks.defaults import default_sinks
+from ..sinks.defaults import default_sinks, display_sinks
 from ..spec.catalog import binary_threshold
 from ..spec.trainspec import LoopSpec, TrainSpec
 from . import autoresume
@@ -33,6 +33,7 @@ from .background import start_background
 from .callbacks import Callback, CallbackList, State
 from .history import History
 from .interrupts import Abort, Interrupts
+from .launch import fit_processes
 from .metrics import Accumulator, means
 from .plain import group_lrs
 from .resume import load_checkpoint, load_state_dict, state_dict
@@ -61,7 +62,7 @@ def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
 
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
-        overwrite=False, **loop):
+        overwrite=False, processes=None, **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.train.background.Run``).
 
     Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
@@ -85,7 +86,10 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
         return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
                                      scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
                                      resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
-                                     overwrite=overwrite, **loop), fit)
+                                     overwrite=overwrite, processes=processes, **loop), fit)
+    if processes is not None:     # processes=N: N torchrun workers, rank 0's run shown here (nbtrain.train.launch)
+        return fit_processes(spec, processes, display_sinks(dashboard, progress), resume, epochs, loop,
+                             (model, data, train, val, optimizer, scheduler, loss, callbacks))
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
@@ -136,7 +140,6 @@ class Trainer:
         if self.device.type == "cpu":
             tune_malloc()
         resume, self.continuing = autoresume.resolve(resume, ls, self.ctx)   # "auto": the run folder's newest
-        self.resumed_from = resume
         self.ckpt = load_checkpoint(resume, map_location=self.device) if resume is not None else None
         seed_everything(ls.seed)
         p = self.p = build_parts(spec, ls, given, self.ctx.rank, self.ctx.world_size, self.device)
@@ -302,7 +305,8 @@ class Trainer:
             st.logs = logs = self._log(epoch)
             cbs.on_log(st, logs)
         if st.should_stop and st.batch < st.steps_per_epoch - 1:
-            return                                # stopped mid-epoch: no epoch end, the checkpoint is partial
+            return dist.reduce_window(self.acc, self.ctx)   # stopped mid-epoch: no epoch end; the checkpoint is
+                                                            # partial, with every rank's sums (rank 0 saves it)
         st.mid_epoch = False
         self.end_epoch(epoch)
 
@@ -356,7 +360,7 @@ class Trainer:
         set_rng_state(self.ckpt["rng"], self.p.generator)
         st.batch = part["batches"] - 1
         self._epoch_start_step = st.step - part["batches"]
-        self.acc.load_state_dict(part["acc"])
+        self.acc.load_state_dict(dist.rank_share(part["acc"], self.ctx))
         self._last, self._logged = part["last"] or None, part["logged"]
         st.batches_done = part["batches"]
         return it, part["batches"]
