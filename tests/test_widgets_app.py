@@ -279,3 +279,14 @@ def test_a_background_runs_page_gets_the_train_tabs_end_state_again(monkeypatch)
     assert dash.after_end == [wb._resend]
     dash.after_end[0]()
     assert sent == ["status", "train_button", "stop_button"]
+
+
+def test_the_train_tabs_processes_field_trains_on_that_many_workers():
+    seen = []
+    wb = Workbench(_small(), fit=lambda spec, **kw: seen.append(kw), preview=False, background=False)
+    wb.train_button.click()
+    wb.processes.value = 2
+    wb.train_button.click()
+    assert "processes" not in seen[0] and seen[1]["processes"] == 2
+    assert wb.processes.description == "processes" and wb.processes.min == 1
+    assert Workbench(_small(), preview=False, background=False, lang="zh").processes.description == "进程数"

@@ -23,13 +23,13 @@ from ..train.history import STOPPED_BY_YOU
 from ..train.loop import fit as loop_fit
 from ..train.lrfind import lr_find
 from .common import code_html
-from .compat import tab
+from .compat import tab, tip
 from .fields import FieldsEditor
 from .front import download_html, make_copy_button
 from .layers import LayerBuilder
 from .lrfind import LRFinder
 from .optimizer import OptimizerPicker
-from .params import error_html
+from .params import LABEL, error_html
 from .rows import hide
 from .scheduler import SchedulerPicker
 from .transforms import TransformPicker, is_tabular
@@ -94,6 +94,8 @@ class Workbench(W.VBox):
         self.train_button.on_click(self.train)
         self.stop_button = W.Button(description=t("stop", lang), icon="stop", disabled=True, tooltip=t("stop.tip", lang))
         self.stop_button.on_click(lambda _: self.stop())
+        self.processes = tip(W.BoundedIntText(value=1, min=1, max=256, description=t("processes", lang), style=LABEL,
+                                              layout=W.Layout(width="170px")), t("processes.tip", lang))
         self.status = W.HTML()
         self.status.add_class("nbtrain-msg")
         self.output = W.Output()
@@ -103,7 +105,7 @@ class Workbench(W.VBox):
         self.copy_button = make_copy_button(t("copy", lang), t("copy.tip", lang))
         self.download = W.HTML()
         self.code_tools = W.HBox([self.copy_button, self.download], layout=W.Layout(display="none"))
-        self.train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.stop_button, self.status]), self.output,
+        self.train_tab = W.VBox([self.loop, W.HBox([self.train_button, self.stop_button, self.processes, self.status]), self.output,
                                  W.HBox([self.code_button, self.code_tools]), self.code])
 
     def _make_file_line(self) -> None:
@@ -235,11 +237,12 @@ class Workbench(W.VBox):
         self.output.clear_output()
         try:
             with self.output:
+                kw = {**self._dashboard(), **self._processes()}
                 if self.background:
                     # what fit(spec, background=True) does: the dashboard shown here, the fit in a thread
-                    self.run = start_background({"spec": self.spec, **self._dashboard()}, fit=fit)
+                    self.run = start_background({"spec": self.spec, **kw}, fit=fit)
                 else:
-                    self.history = fit(self.spec, **self._dashboard())
+                    self.history = fit(self.spec, **kw)
         except Exception as e:  # shown in the UI (see _failed), never swallowed
             self._failed(e)
             return self.history
@@ -250,6 +253,10 @@ class Workbench(W.VBox):
             return self.run
         self._done()
         return self.history
+
+    def _processes(self) -> dict:
+        """More than one process: fit(spec, processes=N), N workers started with torchrun (nbtrain.train.launch)."""
+        return {"processes": self.processes.value} if self.processes.value > 1 else {}
 
     def _dashboard(self) -> dict:
         """fit's live dashboard, in the Workbench's language (a plain fit's stays English): made here where fit
