@@ -179,6 +179,36 @@ def _rank(p):
         return None
 
 
+INTERRUPTED = """
+import json, sys, nbtrain
+sys.path.insert(0, {tests!r})
+from test_launch import _spec
+from pathlib import Path
+h = nbtrain.fit(_spec(Path({tmp!r}), size=4000, epochs=50), processes=2, dashboard=False, run_name="i")
+print(json.dumps({{"status": h.status, "reason": h.stop_reason, "step": h.steps[-1]["step"]}}))
+"""
+
+
+@pytest.mark.slow
+def test_the_kernels_interrupt_stops_every_worker_with_a_checkpoint_and_returns_the_history(tmp_path):
+    kernel = subprocess.Popen([sys.executable, "-c", INTERRUPTED.format(tests=str(ROOT / "tests"), tmp=str(tmp_path))],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        end = time.monotonic() + 240
+        while time.monotonic() < end and not (tmp_path / "ck" / "i" / "epoch_001.pt").exists():
+            time.sleep(0.1)
+        every = [p.pid for p in psutil.Process(kernel.pid).children(recursive=True)]
+        kernel.send_signal(signal.SIGINT)                 # the kernel's stop button (its process group only)
+        out, _ = kernel.communicate(timeout=60)
+    finally:
+        if kernel.poll() is None:
+            os.killpg(kernel.pid, signal.SIGKILL)
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["status"] == "stopped" and res["reason"] == "stopped by you"
+    assert nbtrain.load_checkpoint(tmp_path / "ck" / "i" / "last.pt")["step"] == res["step"]
+    assert len(every) >= 3 and wait_gone(every, 5)
+
+
 # -- the pieces, in one process ----------------------------------------------------------------------
 class FakeState:
     def __init__(self):
@@ -269,7 +299,7 @@ def test_the_workbench_trains_on_two_processes_in_the_background_and_its_stop_re
     wb.processes.value = 2
     run = wb.train_button.click() or wb.run
     end = time.monotonic() + 240
-    while (run.state is None or run.state.step < 8) and time.monotonic() < end:
+    while (run.state is None or run.state.step < 68) and time.monotonic() < end:     # into epoch 2 (64 a epoch)
         time.sleep(0.1)
     assert run.state is not None and run.state.world_size == 2, "rank 0's run did not reach the Workbench"
     wb.stop_button.click()

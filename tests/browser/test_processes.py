@@ -55,6 +55,8 @@ def test_processes_from_a_cell_live_stop_no_worker_left_and_an_exact_resume(lab,
     page.wait_for_function(f"() => ({D_OF})().includes('L')", timeout=300_000)     # a curve from rank 0's logs
     first = page.evaluate(D_OF)
     page.wait_for_function(f"old => ({D_OF})() !== old", arg=first, timeout=120_000)   # and it updates live
+    page.wait_for_function("() => /epoch 2\\/30/.test(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                           ".jp-CodeCell')[1]?.querySelector('.nbtrain-status')?.innerText || '')", timeout=300_000)
     workers = [p for p in kernel.children(recursive=True) if _rank(p) is not None]
     assert sorted(_rank(p) for p in workers) == ["0", "1"], workers
     every = [p.pid for p in kernel.children(recursive=True)]         # the agent and its helpers too
