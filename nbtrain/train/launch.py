@@ -27,6 +27,7 @@ from pathlib import Path
 from ..errors import NbtrainError
 from ..sinks.control import Control
 from ..spec.trainspec import LoopSpec, TrainSpec
+from ..viz import new_figure
 from .callbacks import Callback
 from .history import History
 from .mirror import Mirror, RemoteControl
@@ -74,6 +75,7 @@ class Workers:
         self.proc = subprocess.Popen(command(self.folder, n), stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=environment(), start_new_session=True)
         self.control: dict = {"stop": False, "pause": False, "lr_scale": 1.0}
+        self.finished = False
         self._pos = 0
 
     # -- the kernel's side of the two files ---------------------------------------------------------------
@@ -92,6 +94,12 @@ class Workers:
         end = data.rfind(b"\n") + 1
         self._pos += end
         return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+
+    def done(self) -> bool:
+        """The run is over: rank 0 wrote the History and every worker has exited (torchrun's agent may still be
+        tearing itself down, for seconds: nothing is left for it to do)."""
+        pids = self.pids()
+        return (self.folder / HISTORY).is_file() and len(pids) == self.n and not any(_running(p) for p in pids)
 
     def pids(self) -> list[int]:
         return [int(p.read_text()) for p in self.folder.glob("pid_*") if p.read_text().strip().isdigit()]
@@ -114,7 +122,7 @@ class Workers:
                   for p in self.folder.glob("error_*.json")}
         if rank is None and errors:
             rank = min(errors)
-        if rank is None and not self.proc.returncode:
+        if rank is None and (not self.proc.returncode or self.finished):
             return None
         what = errors.get(rank) or _exit_words(code if code is not None else self.proc.returncode)
         log = self.folder / f"rank_{rank}.log"
@@ -133,6 +141,10 @@ class Workers:
     def close(self, grace: float = 10.0) -> None:
         """Leave nothing running: SIGTERM to the agent (torchrun ends its workers), then SIGKILL to what is left."""
         pids = self.pids()
+        if self.proc.poll() is None and self.done():
+            self.finished = True                 # ended by us: its exit status says nothing about the run
+            _kill_group(self.proc.pid)
+            self.proc.wait(5)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -259,6 +271,8 @@ def fit_processes(spec, processes, displays=(), resume=None, epochs=None, loop=N
     _check_given(given)
     spec = worker_spec(spec, epochs, loop or {})
     workers = Workers(spec, n, resume)
+    if any(getattr(d, "shows_notes", False) for d in displays):   # a live widget: its final picture needs matplotlib,
+        new_figure()            # imported now, while the workers import torch, not after a Stop click (seconds)
     control = RemoteControl(workers.ask)
     for s in displays:
         if hasattr(s, "external_control"):          # the Dashboard: its buttons reach the workers
@@ -292,7 +306,7 @@ def _follow(workers: Workers, mirror, poll: float, run=None, until: float | None
     while True:
         for ev in workers.events():
             mirror.play(ev)
-        if workers.proc.poll() is not None:
+        if workers.proc.poll() is not None or workers.done():
             return
         if until is not None and time.monotonic() > until:
             return

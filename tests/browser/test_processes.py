@@ -65,8 +65,8 @@ def test_processes_from_a_cell_live_stop_no_worker_left_and_an_exact_resume(lab,
     res = _stdout(page, 1, timeout=60_000)
     assert res["status"] == "stopped" and res["reason"] == "stopped by you", res
     assert res["ended"] - clicked < 2.0, res["ended"] - clicked     # the cell ended within 2 s of the click
+    print(f"click to the cell's end: {res['ended'] - clicked:.2f} s")
     assert not [p for p in every if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
-    assert kernel.children(recursive=True) == [] or all(p.status() == "zombie" for p in kernel.children(True))
     done = _stdout(page, 2, timeout=600_000)
     notebook.wait_idle(300_000)
     assert notebook.errors() == []
