@@ -6,10 +6,12 @@ then tails rank 0's events (nbtrain.train.relay) into a ``Mirror`` that plays th
 run has. Stop, Pause and the LR slider write ``control.json``; every rank follows at its next log point. When the
 workers end, the cell returns rank 0's History (``history.json``), as fit() does.
 
-No worker outlives the cell: on the cell's end, an error or an interrupt (the kernel's stop button asks the workers
-to stop and save, then ends them if they do not within ``grace`` seconds) the agent is sent SIGTERM (torchrun stops
-its workers), then anything left of the agent's session and the workers (by PID) is killed; a kernel that dies or
-restarts is watched by the agent and by every worker (nbtrain.train.relay.watch_kernel).
+The call returns as soon as rank 0 wrote the History and every worker has exited (torchrun's agent, which spends
+seconds tearing itself down after that, is then ended). No worker outlives the cell: on the cell's end, an error or an
+interrupt (the kernel's stop button asks the workers to stop and save, then ends them if they do not within ``grace``
+seconds) the agent is sent SIGTERM (torchrun stops its workers), then anything left of the agent's session and the
+workers (by PID) is killed; a kernel that dies or restarts is watched by the agent and by every worker
+(nbtrain.train.relay.watch_kernel).
 """
 from __future__ import annotations
 
