@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..errors import NbtrainError
 from ..sinks.control import Control
+from ..sinks.defaults import display_sinks
 from ..spec.trainspec import LoopSpec, TrainSpec
 from ..viz import new_figure
 from .callbacks import Callback
@@ -261,14 +262,14 @@ def _check_given(given: dict) -> None:
                                "put what it sets into the spec: each worker builds the parts from it")
 
 
-def fit_processes(spec, processes, displays=(), resume=None, epochs=None, loop=None, given=(), grace=10.0,
-                  poll=0.05) -> History:
-    """Train ``spec`` on ``processes`` workers (torchrun); play rank 0's run to ``displays``; return its History.
-
-    ``loop``: fit's LoopSpec keywords; ``given``: fit's ``model, data, train, val, optimizer, scheduler, loss,
-    callbacks`` (only a background Run's Control may be among the callbacks: it drives the workers as the
-    display's buttons do)."""
-    given = dict(zip(GIVEN, given))
+def fit_processes(spec=None, *, processes, dashboard="auto", progress=True, resume=None, epochs=None, loop=None,
+                  grace=10.0, poll=0.05, **given) -> History:
+    """``fit(spec, processes=N, ...)`` (fit's own arguments): train ``spec`` on N torchrun workers, play rank 0's run
+    to the display sinks fit would show, return rank 0's History. Of the parts fit may be given (``given``), none
+    can cross into a worker (each builds its own from the spec), but a background Run's Control among the callbacks
+    drives the workers as the display's buttons do."""
+    displays = display_sinks(dashboard, progress)
+    given = {k: v for k, v in given.items() if k in GIVEN}
     n = check_processes(processes)
     _check_given(given)
     spec = worker_spec(spec, epochs, loop or {})

@@ -24,16 +24,15 @@ from ..build.optim import lr_curve
 from ..build.parts import build_parts, first_batch
 from ..env import tune_malloc
 from ..errors import NbtrainError
-from ..sinks.defaults import default_sinks, display_sinks
+from ..sinks.defaults import default_sinks
 from ..spec.catalog import binary_threshold
 from ..spec.trainspec import LoopSpec, TrainSpec
-from . import autoresume
+from . import autoresume, launch
 from . import distributed as dist
 from .background import start_background
 from .callbacks import Callback, CallbackList, State
 from .history import History
 from .interrupts import Abort, Interrupts
-from .launch import fit_processes
 from .metrics import Accumulator, means
 from .plain import group_lrs
 from .resume import load_checkpoint, load_state_dict, state_dict
@@ -70,10 +69,9 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ``val``) loaders or ``data`` (a DataBundle or a ``(train, val)`` pair), and optionally ``optimizer``
     (default Adam 1e-3), ``scheduler`` (a torch scheduler or a ``Schedule``), ``loss`` (a module or a
     name). Any LoopSpec field can be passed as a keyword (``device``, ``amp``, ``grad_clip``, ``seed``,
-    ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path: training goes on
-    from there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from
-    ``interrupted.pt`` or a ``last.pt`` written mid-epoch (the batches already done are skipped); ``resume="auto"``
-    goes on from the newest complete checkpoint of the run named ``run_name``, or starts it when it has none.
+    ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path: training goes on from
+    there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from ``interrupted.pt``
+    or a mid-epoch ``last.pt``; ``resume="auto"``: the newest complete checkpoint of ``run_name``'s run, if any.
     ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
     ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns once per likely mistake
     (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
@@ -88,8 +86,7 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
                                      resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
                                      overwrite=overwrite, processes=processes, **loop), fit)
     if processes is not None:     # processes=N: N torchrun workers, rank 0's run shown here (nbtrain.train.launch)
-        return fit_processes(spec, processes, display_sinks(dashboard, progress), resume, epochs, loop,
-                             (model, data, train, val, optimizer, scheduler, loss, callbacks))
+        return launch.fit_processes(**locals())
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
@@ -305,8 +302,7 @@ class Trainer:
             st.logs = logs = self._log(epoch)
             cbs.on_log(st, logs)
         if st.should_stop and st.batch < st.steps_per_epoch - 1:
-            return dist.reduce_window(self.acc, self.ctx)   # stopped mid-epoch: no epoch end; the checkpoint is
-                                                            # partial, with every rank's sums (rank 0 saves it)
+            return dist.reduce_window(self.acc, self.ctx)   # stopped mid-epoch: a partial checkpoint, every rank's sums
         st.mid_epoch = False
         self.end_epoch(epoch)
 
