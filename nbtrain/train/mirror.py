@@ -31,10 +31,20 @@ class RemoteControl:
         self.state = None
         self.while_paused = None                 # the Control's attribute; a display's inbox is polled by the Mirror
         self._paused_since, self._paused_total = None, 0.0
+        self._started: float | None = None       # the clock when rank 0's run started
 
     @property
     def paused(self) -> bool:
         return self._paused_since is not None
+
+    def on_fit_start(self, state) -> None:
+        self.state, self._started = state, self.clock()
+
+    def elapsed(self, pauses: bool = False) -> float:
+        """Seconds since rank 0's run started (0 before), the time paused left out unless ``pauses``."""
+        if self._started is None:
+            return 0.0
+        return self.clock() - self._started - (0.0 if pauses else self.paused_seconds())
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -112,7 +122,7 @@ class Mirror:
         spec, epochs, spe = st.spec, st.epochs, st.steps_per_epoch
         h.plan_lr(lambda: lr_curve(spec.optim, spec.sched, epochs, spe))
         h.notes_shown = any(getattr(d, "shows_notes", False) for d in self.displays)
-        self.control.state = st
+        self.control.on_fit_start(st)
         self.started = True
         self._fire("on_fit_start")
 
