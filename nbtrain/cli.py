@@ -10,7 +10,8 @@
                                       (a lost worker: every rank goes on from the run's newest checkpoint)
 
 Exit status: 0 done, 1 the run stopped on a non-finite loss (nan/inf) or failed inside torch, 2 bad input (one
-``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted. An unexpected error prints one line
+``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, 129 by
+SIGHUP (the run saved where it stopped and the line printed says how to resume it). An unexpected error prints one line
 too; NBTRAIN_TRACEBACK=1 prints its traceback.
 """
 from __future__ import annotations
@@ -91,9 +92,21 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
         _say("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' above)")
         return 1
     if h.interrupted:
-        _say("interrupted: the run ended cleanly; resume it with --resume <checkpoint>/interrupted.pt")
-        return 130
+        return _interrupted(spec, h, spec_path)
     return 0
+
+
+def _interrupted(spec, h, spec_path: str) -> int:
+    """How an interrupted run ended and the command that resumes it; the shell's status for its signal."""
+    from .train.interrupts import exit_status, signal_of
+    ck = Path(spec.loop.checkpoint_dir) / h.run_name if spec.loop.checkpoint_dir else None
+    path = next((ck / n for n in ("interrupted.pt", "last.pt") if ck is not None and (ck / n).is_file()), None)
+    if path is None:
+        _say("interrupted: the run ended cleanly; no checkpoint was written (give --checkpoint-dir to resume runs)")
+    else:
+        _say(f"interrupted: the run ended cleanly; resume it: nbtrain run {spec_path} --resume {path}"
+             + (f" --run-name {h.run_name}" if spec.loop.run_name else ""))
+    return exit_status(signal_of(h.stop_reason))
 
 
 def _say_auto(ls) -> None:
@@ -185,12 +198,14 @@ def _quit(signum, frame) -> None:
     """Ctrl-C outside training (starting up, reporting): nothing to save, so leave at once and quietly (an
     interrupt inside a half-done import would otherwise end in a traceback). fit() takes over while it trains."""
     print("nbtrain: interrupted", file=sys.stderr, flush=True)
-    os._exit(130)
+    os._exit(128 + int(signum))
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    old = signal.signal(signal.SIGINT, _quit) if threading.current_thread() is threading.main_thread() else None
+    from .train.interrupts import SIGNALS
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _quit) for s in SIGNALS} if main_thread else None
     try:
         return args.fn(args)
     except NbtrainError as e:
@@ -206,8 +221,9 @@ def main(argv=None) -> int:
         print(f"nbtrain: error: {type(e).__name__}: {e} (NBTRAIN_TRACEBACK=1 shows where)", file=sys.stderr)
         return 1
     finally:
-        if old is not None and argv is not None:     # called from Python (tests): give Ctrl-C back; as the
-            signal.signal(signal.SIGINT, old)         # program, keep leaving quietly until the process ends
+        if old is not None and argv is not None:     # called from Python (tests): give the signals back; as the
+            for s, h in old.items():                  # program, keep leaving quietly until the process ends
+                signal.signal(s, h)
 
 
 if __name__ == "__main__":

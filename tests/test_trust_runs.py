@@ -104,7 +104,7 @@ def test_an_interrupt_mid_step_is_taken_at_the_batch_boundary_and_resumes_exactl
     h_straight = nbtrain.fit(straight, progress=False)
     spec = small_spec(epochs=2, checkpoint_dir=str(tmp_path), log_every=4, run_name="cut")
     h = nbtrain.fit(spec, callbacks=[Interrupt(at=13, times=times)], progress=False)
-    assert h.status == "interrupted" and h.stop_reason == "interrupted"
+    assert h.status == "interrupted" and h.stop_reason == "interrupted (SIGINT) at epoch 1, batch 14 of 23"
     ck = nbtrain.load_checkpoint(tmp_path / "cut" / "interrupted.pt")
     assert ck["step"] == 14 and ck["partial"]["batches"] == 14     # the batch under way was finished, counted
     if times == 2:

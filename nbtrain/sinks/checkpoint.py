@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..env import in_notebook
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.rundirs import check_writable
@@ -97,6 +98,15 @@ class Checkpoint(Callback):
         if state.history is not None and not state.history.epochs and self.interrupted is None:
             return
         self.last = self._write(state, "last.pt")
+        if self.interrupted is not None and in_notebook():
+            print(resume_hint(state, self.interrupted), flush=True)
+
+
+def resume_hint(state, path: Path) -> str:
+    """Where an interrupted run stopped, its checkpoint and the call that resumes it (a notebook cell's last line)."""
+    call = "nbtrain.fit(spec, resume=%r)" % str(path) if state.spec is not None else \
+        "nbtrain.fit(model=model, ..., resume=%r)  (the same parts and arguments)" % str(path)
+    return f"nbtrain: {state.stop_reason}; saved {path}; resume: {call}"
 
 
 def clean_stale_temps(directory: Path) -> list[Path]:

@@ -1,11 +1,14 @@
-"""Ctrl-C and the kernel's interrupt while fit() runs in the main thread: taken at the next batch boundary.
+"""Ctrl-C, the kernel's interrupt, SIGTERM and SIGHUP while fit() runs in the main thread: taken at the next boundary.
 
 A signal is handled when the C++ call in progress returns, so a raw KeyboardInterrupt usually lands right after
 ``optimizer.step()``, before the step counter, the BatchNorm statistics' bookkeeping and the logs have caught up:
-a checkpoint written then is one step off. While ``Interrupts`` is active the first SIGINT only marks the run; the
-loop raises KeyboardInterrupt itself at the next batch boundary (``check()``), where everything agrees. A second
-SIGINT says that the run is stopping and saving; a third aborts at once (``Abort``): the save in progress is
-dropped (atomic writes leave the old file whole) and nothing more is written.
+a checkpoint written then is one step off. While ``Interrupts`` is active the first signal (SIGINT: Ctrl-C and the
+kernel's stop; SIGTERM: a scheduler's kill, a preempted node; SIGHUP: a closed terminal) only marks the run; the loop
+raises ``Interrupted`` itself at the next boundary (``check()``), where everything agrees: between training batches,
+between validation batches (the last epoch's included), between the batches of SWA's ``update_bn`` and of SWA's
+validation (``watch()``), and after the last epoch. A second signal says that the run is stopping and saving; a third
+aborts at once (``Abort``): the save in progress is dropped (atomic writes leave the old file whole) and nothing more
+is written; the last completed epoch's ``epoch_NNN.pt`` stays.
 """
 from __future__ import annotations
 
@@ -13,32 +16,54 @@ import signal
 import sys
 import threading
 
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
 
 class Abort(KeyboardInterrupt):
     """A third interrupt: stop at once, write nothing more."""
 
 
-class Interrupts:
-    """A context manager installing the deferring SIGINT handler (in the main thread only; elsewhere a no-op)."""
+class Interrupted(KeyboardInterrupt):
+    """The run stopped on a signal, at a boundary; ``signum`` says which, ``str()`` where."""
 
-    def __init__(self, out=None):
+    def __init__(self, signum: int, where: str):
+        super().__init__(f"interrupted ({signal.Signals(signum).name}) {where}".strip())
+        self.signum = signum
+
+
+def exit_status(signum: int) -> int:
+    """The shell's status for a process ended by ``signum``: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + int(signum)
+
+
+class Interrupts:
+    """A context manager installing the deferring handlers (in the main thread only; elsewhere a no-op).
+
+    ``where`` is a function giving the loop's position (epoch, batch, phase) for the message."""
+
+    def __init__(self, out=None, where=lambda: ""):
         self.count = 0
         self.raised = False
-        self.out = out
-        self._old = None
+        self.signum = signal.SIGINT
+        self.out, self.where = out, where
+        self.phase = "training"
+        self._old: dict = {}
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            for s in SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old = {}
 
     def _handle(self, signum, frame) -> None:
         self.count += 1
+        if self.count == 1:
+            self.signum = signum
         if self.count >= 3:
             raise Abort()
         if self.count == 2:
@@ -46,7 +71,38 @@ class Interrupts:
                   file=self.out or sys.stderr, flush=True)
 
     def check(self) -> None:
-        """At a batch boundary: raise KeyboardInterrupt if an interrupt came since (once)."""
+        """At a boundary: raise Interrupted if a signal came since (once)."""
         if self.count and not self.raised:
             self.raised = True
-            raise KeyboardInterrupt()
+            raise Interrupted(self.signum, self.where())
+
+    def watch(self, batches, phase: str):
+        """``batches`` with a boundary before each one (and after the last), under ``phase`` for the message."""
+        self.phase = phase
+        try:
+            for b in batches:
+                self.check()
+                yield b
+            self.check()
+        finally:
+            self.phase = "training"
+
+
+def position(state, phase: str) -> str:
+    """Where the loop is, for the stop reason: ``at epoch 2, batch 14 of 24`` or ``at epoch 3, in validation``."""
+    if state is None:
+        return ""
+    where = f"at epoch {state.epoch + 1}"
+    if phase != "training":
+        return f"{where}, in {phase}"
+    if state.mid_epoch:
+        return f"{where}, batch {state.batches_done} of {state.steps_per_epoch}"
+    return f"after epoch {state.epochs_done}" if state.epochs_done else "before the first batch"
+
+
+def signal_of(stop_reason: str) -> int:
+    """The signal an ``Interrupted`` stop reason names (SIGINT when it names none: the kernel's KeyboardInterrupt)."""
+    for s in SIGNALS:
+        if f"({signal.Signals(s).name})" in (stop_reason or ""):
+            return int(s)
+    return int(signal.SIGINT)

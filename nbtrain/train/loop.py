@@ -32,8 +32,9 @@ from . import distributed as dist
 from .background import start_background
 from .callbacks import Callback, CallbackList, State
 from .history import History
-from .interrupts import Abort, Interrupts
+from .interrupts import Abort, Interrupted, Interrupts, position
 from .metrics import Accumulator, means
+from .monitors import check_monitors, monitor_keys
 from .plain import group_lrs
 from .resume import load_checkpoint, load_state_dict, state_dict
 from .rng import rng_state, seed_everything, set_rng_state
@@ -103,35 +104,13 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
                    doctor, overwrite).run()
 
 
-def monitor_keys(metric_names, has_val: bool) -> list[str]:
-    """The keys a run logs at each epoch end, which early stopping and ReduceLROnPlateau may watch."""
-    keys = ["loss", *metric_names]
-    return keys + [f"val_{k}" for k in keys] if has_val else keys
-
-
-def check_monitors(ls, p, keys: list[str]) -> None:
-    """Early stopping and ReduceLROnPlateau must watch a key this run logs."""
-    checks = []
-    if ls.early_stopping:
-        checks.append(("loop.monitor", ls.monitor, "early stopping"))
-    if getattr(p.schedule, "plateau", False):
-        spec = getattr(p.schedule, "spec", None)
-        checks.append(("sched.monitor", spec.monitor if spec is not None else ls.monitor, "ReduceLROnPlateau"))
-    for where, name, who in checks:
-        if name not in keys:
-            fix = "monitor one of: " + ", ".join(keys)
-            if name.startswith("val_") and p.val is None:
-                fix = "give validation data (val=...), or " + fix
-            raise NbtrainError(f"{who} watches {name!r}, which this run does not log", where, fix)
-
-
 class Trainer:
     """One run: builds the parts and the State, then ``run()`` fires the events in order."""
 
     def __init__(self, spec, ls, given: dict, callbacks=(), resume=None, dashboard="auto", progress=True,
                  doctor=True, overwrite=False):
         self.spec, self.ls, self.overwrite = spec, ls, overwrite
-        self.interrupts = Interrupts()
+        self.interrupts = Interrupts(where=lambda: position(self.state, self.interrupts.phase))
         self.ctx = dist.setup(ls.device)
         self.device = self.ctx.device
         if self.device.type == "cpu":
@@ -250,13 +229,15 @@ class Trainer:
             if self._stop_everywhere():
                 break
             self.epoch(epoch)
+        self.interrupts.check()                   # one during the last epoch's end (its checkpoint is written)
         if not self._stop_everywhere():
             self.finish_swa()
 
     def _interrupted(self, e: BaseException) -> BaseException:
         """Stop, log the window since the last log point, tell the sinks; returns the error to re-raise."""
         st = self.state
-        st.request_stop("interrupted" if isinstance(e, KeyboardInterrupt) else f"error: {type(e).__name__}: {e}")
+        st.request_stop(str(e) if isinstance(e, Interrupted) else "interrupted" if isinstance(e, KeyboardInterrupt)
+                        else f"error: {type(e).__name__}: {e}")
         try:
             if isinstance(e, KeyboardInterrupt):
                 self._flush_window()
@@ -303,7 +284,6 @@ class Trainer:
             cbs.on_log(st, logs)
         if st.should_stop and st.batch < st.steps_per_epoch - 1:
             return dist.reduce_window(self.acc, self.ctx)   # stopped mid-epoch: a partial checkpoint, every rank's sums
-        st.mid_epoch = False
         self.end_epoch(epoch)
 
     def _lrs(self) -> dict:
@@ -370,10 +350,12 @@ class Trainer:
         st, cbs, p = self.state, self.cbs, self.p
         logs = {"epoch": epoch + 1, "step": st.step, **means(self.acc.read(), self.acc.names), **self._lrs()}
         if p.val is not None:
-            vlogs = evaluate(self.net, p.val, self.eval_step, self.val_acc, self.device)
+            vlogs = evaluate(self.net, self.interrupts.watch(p.val, "validation"), self.eval_step, self.val_acc,
+                             self.device)     # stopped here: partial, every batch done; the resumed run validates
             self.history.record_validation(self.val_acc.collected)
             cbs.on_validation_end(st, vlogs)
             logs.update(vlogs)
+        st.mid_epoch = False
         p.schedule.after_epoch(logs)
         if st.swa_model is not None and p.schedule.swa_active(epoch):
             st.swa_model.update_parameters(self.model)
@@ -386,7 +368,16 @@ class Trainer:
         swa = self.state.swa_model
         if swa is None or int(swa.n_averaged) == 0:
             return
-        update_bn(((x.to(self.device), y) for x, y in self.p.train), swa, device=self.device)
+        rng = rng_state(self.p.generator)   # stopped in here: the RNGs go back there, so the resumed run's redo is exact
+        try:
+            self._finish_swa(swa)
+        except KeyboardInterrupt:
+            set_rng_state(rng, self.p.generator)
+            raise
+
+    def _finish_swa(self, swa) -> None:
+        watched = self.interrupts.watch(self.p.train, "SWA's update_bn")
+        update_bn(((x.to(self.device), y) for x, y in watched), swa, device=self.device)
         if self.ctx.world_size > 1:        # each rank saw its own shard: average the statistics, so that every
             for b in swa.module.buffers():  # rank, and the checkpoint rank 0 writes, holds the same model
                 if b.is_floating_point():
@@ -395,6 +386,7 @@ class Trainer:
         self.model.load_state_dict(swa.module.state_dict())
         final = {"swa_epochs": int(swa.n_averaged)}
         if self.p.val is not None:
-            final.update(evaluate(self.net, self.p.val, self.eval_step, self.val_acc, self.device, prefix="swa_val_"))
+            final.update(evaluate(self.net, self.interrupts.watch(self.p.val, "SWA's validation"), self.eval_step,
+                                  self.val_acc, self.device, prefix="swa_val_"))
         self.state.final = final
         self.history.final = final
