@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from loop_fixtures import Events, ModeRecorder, tiny_cnn, tiny_data
@@ -183,7 +185,7 @@ def test_bf16_autocast_on_cpu():
     h = _fit(model, amp="bf16")
     assert set(dtypes) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert h.epochs[0]["loss"] == h.epochs[0]["loss"]          # finite, not nan
+    assert math.isfinite(h.epochs[0]["loss"]) and 0 < h.epochs[0]["loss"] < 10
 
 
 def test_grad_clip_bounds_the_gradient_norm():

@@ -132,3 +132,14 @@ def test_data_spec_choice_field():
     with pytest.raises(NbtrainError) as e:
         DataSpec.from_dict({"in_memory": "maybe"}, "data")
     assert str(e.value) == "data.in_memory: expected one of 'auto', 'on', 'off', got 'maybe'"
+
+
+def test_a_spec_with_more_layers_than_the_cap_is_one_clear_error_at_once():
+    from nbtrain.spec import LayerSpec, ModelSpec, TrainSpec
+    spec = TrainSpec.default().to_dict()
+    spec["model"]["layers"] = [{"type": "ReLU"}] * 10_001
+    with pytest.raises(NbtrainError) as e:
+        TrainSpec.from_dict(spec)
+    assert str(e.value) == ("model.layers: 10001 layers, more than the 10000 a spec may hold (build a model this large "
+                            "in Python and pass it to fit(model=...))")
+    assert len(ModelSpec(layers=[LayerSpec("ReLU")] * 10_000).layers) == 10_000

@@ -16,6 +16,7 @@ from .catalog.datasets import DATASETS
 from .checks import check_lr
 
 MAX_IMAGE_SIZE = 256    # digits' image_size: see DataSpec.validate
+MAX_LAYERS = 10_000     # a spec's layers: far above any hand-written model, far below a build that never ends
 MAX_IMAGE_SIDE = 1024   # synthetic images: FakeData draws each in memory (4x1024x1024 float32: 16 MB a sample)
 
 
@@ -104,6 +105,9 @@ class ModelSpec(SpecBase):
     init_params: dict = f({}, "parameters of the initialiser, e.g. {'nonlinearity': 'relu'}")
 
     def validate(self, where: str = "") -> None:
+        if len(self.layers) > MAX_LAYERS:       # a 550k-layer spec would build for minutes with no output
+            raise SpecError(f"{len(self.layers)} layers, more than the {MAX_LAYERS} a spec may hold", _join(where, "layers"),
+                            "build a model this large in Python and pass it to fit(model=...)")
         if self.init:
             e = INITS.get_entry(self.init, _join(where, "init"))
             self.init_params = e.check_params(self.init_params, _join(where, "init_params"))
