@@ -137,3 +137,19 @@ def test_a_refused_resume_leaves_the_run_folder_free(tmp_path):
     assert not (tmp_path / "r" / LOCK).exists()
     spec.optim.type = "Adam"
     assert nbtrain.fit(spec, epochs=2, resume=tmp_path / "r" / "last.pt", progress=False).status == "finished"
+
+
+@pytest.mark.parametrize("edit,says", [
+    (dict(epoch=-1), "epoch -1 (0 to 2)"), (dict(epoch="1"), "epoch '1' (0 to 2)"), (dict(step=-5), "step -5 (0 or more)"),
+    (dict(partial={"batches": 999}), "partial batches 999 (0 to ")])
+def test_an_edited_checkpoint_is_one_clear_error(tmp_path, edit, says):
+    import torch
+    spec = small_spec(epochs=2, checkpoint_dir=str(tmp_path), run_name="r")
+    nbtrain.fit(spec, epochs=1, progress=False)
+    ck = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    ck.update(edit)
+    torch.save(ck, tmp_path / "edited.pt")
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(spec, resume=tmp_path / "edited.pt", progress=False)
+    assert str(e.value).startswith(f"{tmp_path / 'edited.pt'}: the checkpoint's progress is out of this run's range: "
+                                   f"{says}"), str(e.value)

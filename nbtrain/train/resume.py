@@ -178,9 +178,28 @@ def check_horizon(spec, ck: dict, epochs: int, steps_per_epoch: int, where: str)
                               "checkpoint's weights (model.load_state_dict(nbtrain.load_checkpoint(path)['model']))")
 
 
+def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> None:
+    """The checkpoint's entries are there, and its epoch, step and partial batches are in this run's range."""
+    missing = [k for k in ("model", "optimizer", "epoch", "step") if k not in ck]
+    if missing:
+        raise CheckpointError(f"the checkpoint has no {', '.join(missing)} entry", where,
+                              "the file was edited or cut; use another one, e.g. best.pt or an earlier epoch_*.pt")
+    epoch, step = ck["epoch"], ck["step"]
+    done = (ck.get("partial") or {}).get("batches", 0)
+    bad = [f"epoch {epoch!r} (0 to {epochs})" for _ in [0] if type(epoch) is not int or not 0 <= epoch <= epochs]
+    bad += [f"step {step!r} (0 or more)" for _ in [0] if type(step) is not int or step < 0]
+    bad += [f"partial batches {done!r} (0 to {steps_per_epoch}: the batches of an epoch at this batch size)"
+            for _ in [0] if type(done) is not int or not 0 <= done <= steps_per_epoch]
+    if bad:
+        raise CheckpointError("the checkpoint's progress is out of this run's range: " + ", ".join(bad), where,
+                              "resume with the spec (epochs, data.batch_size) it was saved with, or use another "
+                              "checkpoint; an edited checkpoint cannot resume")
+
+
 def load_state_dict(state, ck: dict, where: str = "checkpoint") -> None:
     """Load a checkpoint's model, optimizer, schedule, scaler, SWA, history and callback states into ``state``,
     after checking that they belong to this run (model keys and shapes, optimizer type and groups, scheduler)."""
+    check_progress(ck, state.epochs, state.steps_per_epoch, where)
     load_model_state(state.model, ck["model"], where)
     check_horizon(state.spec, ck, state.epochs, state.steps_per_epoch, where)
     check_optimizer(state.optimizer, ck, state.spec, where)
