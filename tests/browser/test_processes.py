@@ -18,7 +18,7 @@ d.image_size, d.train_transforms, d.val_transforms, d.val_split = 0, [], [], 0.1
 spec.model = nb.ModelSpec(layers=[nb.LayerSpec("Flatten"), nb.LayerSpec("Linear", params={"out_features": 32}),
                                   nb.LayerSpec("ReLU"), nb.LayerSpec("Linear", params={"out_features": 10})])
 spec.optim.type, spec.optim.lr = "SGD", 0.05
-spec.loop.epochs, spec.loop.log_every, spec.loop.logdir, spec.loop.checkpoint_dir = 30, 5, "", "ck"
+spec.loop.epochs, spec.loop.log_every, spec.loop.logdir, spec.loop.checkpoint_dir = 1000, 5, "", "ck"
 spec.loop.histograms = spec.loop.feature_maps = False
 print(json.dumps({"kernel": os.getpid()}))"""
 
@@ -55,7 +55,7 @@ def test_processes_from_a_cell_live_stop_no_worker_left_and_an_exact_resume(lab,
     page.wait_for_function(f"() => ({D_OF})().includes('L')", timeout=300_000)     # a curve from rank 0's logs
     first = page.evaluate(D_OF)
     page.wait_for_function(f"old => ({D_OF})() !== old", arg=first, timeout=120_000)   # and it updates live
-    page.wait_for_function("() => /epoch 2\\/30/.test(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+    page.wait_for_function("() => /epoch ([2-9]|[1-9][0-9]+)\\/1000/.test(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
                            ".jp-CodeCell')[1]?.querySelector('.nbtrain-status')?.innerText || '')", timeout=300_000)
     workers = [p for p in kernel.children(recursive=True) if _rank(p) is not None]
     assert sorted(_rank(p) for p in workers) == ["0", "1"], workers
