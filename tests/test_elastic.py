@@ -101,14 +101,17 @@ def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(tmp_pat
     ref, _ = _finish(_start([*run, "--run-name", "ref"]))
     assert "no checkpoint in" in ref and "trained 4 epoch(s)" in ref
 
-    proc = _start(["--max-restarts", "1", "--monitor-interval", "0.1", *run, "--run-name", "x"])
+    # one restart is the kill's; the spare absorbs a restarted round whose gloo connect is refused on a loaded 2-core
+    # machine (seen in CI-like runs: "Gloo connectFullMesh failed ... Connection refused"); --resume auto goes on
+    # from the newest checkpoint either way, so the numbers checked below are the same
+    proc = _start(["--max-restarts", "2", "--monitor-interval", "0.1", *run, "--run-name", "x"])
     victim = _worker(psutil.Process(proc.pid), rank=0)
     _wait_for(tmp_path / "ck" / "x" / "epoch_001.pt", proc)
     victim.send_signal(signal.SIGKILL)                  # rank 0, the one that writes: no interrupted.pt, no last.pt
     out, err = _finish(proc)
     assert "failed (exitcode: -9) local_rank: 0" in err, err[-3000:]     # torchrun saw the kill, restarted all
     resumed = [line for line in out.splitlines() if line.startswith("resuming from ")]
-    assert len(resumed) == 1 and "epoch_00" in resumed[0], out
+    assert resumed and all("epoch_00" in r for r in resumed), out    # once; twice if a restarted round was refused
     assert int(resumed[0].rsplit("epoch_", 1)[1][:3]) < 4                 # it went on from a checkpoint mid-run
     _same(_epochs(tmp_path, "x"), _epochs(tmp_path, "ref"), rel=1e-6)
 
