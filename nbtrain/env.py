@@ -131,3 +131,14 @@ def one_cpu_thread(when: bool = True):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one we may not signal counts: it exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

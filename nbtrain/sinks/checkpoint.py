@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..env import in_notebook
+from ..env import in_notebook, pid_alive
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.rundirs import check_writable
@@ -114,20 +114,10 @@ def clean_stale_temps(directory: Path) -> list[Path]:
     gone = []
     for tmp in directory.glob(".*.tmp-*"):
         pid = tmp.name.rsplit(".tmp-", 1)[1].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
             gone.append(tmp)
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def finite_weights(model) -> bool:

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..env import pid_alive
 from ..errors import NbtrainError
 from ..sinks.control import Control
 from ..sinks.defaults import display_sinks
@@ -216,13 +217,7 @@ def wait_gone(pids: list[int], timeout: float = 5.0) -> bool:
 
 def _running(pid: int) -> bool:
     if not os.path.isdir("/proc"):         # no /proc (macOS): whether the PID is taken at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..env import pid_alive
 from .callbacks import Callback
 
 STOP_REASON = "stopped by you"   # the Stop button's reason, as nbtrain.sinks.control gives it (the display translates it)
@@ -134,16 +135,6 @@ class Follow(Callback):
             self.sleep(self.poll)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def watch_kernel(on_gone, every: float = 0.5) -> threading.Thread | None:
     """A daemon thread that calls ``on_gone()`` once the process ``NBTRAIN_KERNEL_PID`` names has ended (a kernel
     restarted, killed or crashed), so no agent or worker outlives the notebook that started it."""
@@ -152,7 +143,7 @@ def watch_kernel(on_gone, every: float = 0.5) -> threading.Thread | None:
         return None
 
     def watch():
-        while _alive(pid):
+        while pid_alive(pid):
             time.sleep(every)
         on_gone()
     t = threading.Thread(target=watch, name="nbtrain-kernel-watch", daemon=True)
