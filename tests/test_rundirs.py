@@ -13,7 +13,7 @@ from test_loop_spec import small_spec
 import nbtrain
 from nbtrain.cli import main
 from nbtrain.errors import NbtrainError
-from nbtrain.rundirs import LOCK, claim_run
+from nbtrain.train.rundirs import LOCK, claim_run
 from nbtrain.spec import LoopSpec
 
 
@@ -41,7 +41,7 @@ def test_one_folder_for_logs_and_checkpoints_runs_twice_in_a_row_and_resumes(tmp
 CLAIM = """
 import sys, time
 from pathlib import Path
-from nbtrain.rundirs import claim_run
+from nbtrain.train.rundirs import claim_run
 from nbtrain.spec import LoopSpec
 go, name, d, hold = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 import os
