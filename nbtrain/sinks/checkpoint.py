@@ -6,17 +6,21 @@ with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
+import warnings
 from pathlib import Path
 
 import torch
 
 from ..env import in_notebook, pid_alive
+from ..errors import NbtrainError
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.rundirs import check_writable
+from ..train.writefaults import writing
 
 
 # -- writing, reading ------------------------------------------------------------------------------
@@ -63,6 +67,7 @@ class Checkpoint(Callback):
         self.interrupted: Path | None = None    # interrupted.pt, once written
         self.last: Path | None = None           # last.pt, once written
         self.skipped: list[str] = []            # names not written because the weights were not finite
+        self.failed: str = ""                   # the error of a write that failed (a full or read-only disk)
         check_writable(self.dir, "loop.checkpoint_dir")
         clean_stale_temps(self.dir)
 
@@ -72,7 +77,19 @@ class Checkpoint(Callback):
         if not finite_weights(state.model):
             self.skipped.append(name)
             return None
-        return save_atomic(state.snapshot(), self.dir / name, self.saver)
+        with self._writing(self.dir / name):
+            return save_atomic(state.snapshot(), self.dir / name, self.saver)
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path):
+        """A failed write (full or read-only disk) is one NbtrainError naming the file; the files written before are
+        whole (each write goes to a temp file first), and this sink writes nothing more in this run."""
+        try:
+            with writing(path, "loop.checkpoint_dir"):
+                yield
+        except NbtrainError as e:
+            self.failed = str(e)
+            raise
 
     def on_epoch_end(self, state, logs: dict) -> None:
         path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")
@@ -82,22 +99,29 @@ class Checkpoint(Callback):
         top = record_of(state).best(self.monitor, self.mode)
         if top is not None and top[2] == logs.get("epoch", state.epoch + 1):
             self.best = top[1]
-            link_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
+            with self._writing(self.dir / "best.pt"):
+                link_atomic(path, self.dir / "best.pt")   # the same bytes: no second serialization
         self._prune()
 
     def _prune(self) -> None:
         epochs = sorted(self.dir.glob("epoch_*.pt"))
         for old in epochs[:max(0, len(epochs) - self.keep_last)]:
-            old.unlink(missing_ok=True)
+            with self._writing(old):
+                old.unlink(missing_ok=True)
 
     def on_interrupt(self, state, exc: BaseException) -> None:
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, KeyboardInterrupt) and not self.failed:
             self.interrupted = self._write(state, "interrupted.pt")
 
     def on_fit_end(self, state) -> None:
-        if state.history is not None and not state.history.epochs and self.interrupted is None:
+        if self.failed or (state.history is not None and not state.history.epochs and self.interrupted is None):
             return
-        self.last = self._write(state, "last.pt")
+        try:
+            self.last = self._write(state, "last.pt")
+        except NbtrainError as e:
+            if not (state.stop_reason or "").startswith("error:"):
+                raise
+            warnings.warn(f"last.pt was not written: {e}", RuntimeWarning, stacklevel=2)   # the run's error stands
         if self.interrupted is not None and in_notebook():
             print(resume_hint(state, self.interrupted), flush=True)
 

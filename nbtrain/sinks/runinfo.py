@@ -14,14 +14,18 @@ being finite) or ``error`` (an exception ended the run; ``stop_reason`` holds it
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 
+from ..errors import NbtrainError
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.runfile import FILENAME, ROWS, VERSION, append_rows, plain, write_atomic
+from ..train.writefaults import writing
 
 __all__ = ["RunInfo", "FILENAME", "describe_parts"]
 
@@ -55,6 +59,7 @@ class RunInfo(Callback):
         self.path: Path | None = None
         self.record: dict = {}
         self._at = {"steps": 0, "epochs": 0, "notes": 0, "validations": 0}    # the record's rows written so far
+        self.failed = ""                       # a write that failed (a full or read-only disk): nothing more written
 
     def on_fit_start(self, state) -> None:
         run_dir = self.run_dir or state.run_dir
@@ -73,35 +78,62 @@ class RunInfo(Callback):
         }
         first = [["insight", h.insight_dict(copies=False)]] if h.validations else []   # a resumed run's so far
         self._at = {"steps": 0, "epochs": 0, "notes": 0, "validations": h.validations}
-        append_rows(self.path.with_name(ROWS), first + self._new_rows(h), fresh=True)
-        write_atomic(self.path, self.record)
+        self._append(first + self._new_rows(h), fresh=True)
+        self._write(self.record)
         self._written_at = self.clock()
 
+    @contextlib.contextmanager
+    def _writing(self, path: Path):
+        """A failed write (a full or read-only disk) is one NbtrainError naming the file; then nothing more."""
+        try:
+            with writing(path, "loop.logdir"):
+                yield
+        except Exception as e:
+            self.failed = str(e)
+            raise
+
+    def _append(self, rows: list, fresh: bool = False) -> None:
+        with self._writing(self.path.with_name(ROWS)):
+            append_rows(self.path.with_name(ROWS), rows, fresh)
+
+    def _write(self, record: dict) -> None:
+        with self._writing(self.path):
+            write_atomic(self.path, record)
+
     def on_epoch_end(self, state, logs: dict) -> None:
-        if self.path is None:
+        if self.path is None or self.failed:
             return
-        append_rows(self.path.with_name(ROWS), self._new_rows(state.history))
+        self._append(self._new_rows(state.history))
         if self.clock() - self._written_at >= self.every:
             self._update(state)
-            write_atomic(self.path, self.record)
+            self._write(self.record)
             self._written_at = self.clock()
 
     def on_interrupt(self, state, exc: BaseException) -> None:
-        if self.path is not None:
-            append_rows(self.path.with_name(ROWS), self._new_rows(state.history))
+        if self.path is not None and not self.failed:
+            try:
+                self._append(self._new_rows(state.history))
+            except NbtrainError as e:       # not raised: the run's own stop stands, and the checkpoint sink saves it
+                warnings.warn(f"the run record was not written: {e}", RuntimeWarning, stacklevel=2)
 
     def on_fit_end(self, state) -> None:
         if self.path is None:
             return
         h = state.history
-        append_rows(self.path.with_name(ROWS), self._new_rows(h))
         self._update(state)
         r = self.record
         r["status"] = h.status if h.status not in ("", "running") else ("stopped" if state.should_stop else "finished")
         r["stop_reason"] = h.stop_reason or state.stop_reason or ""
         r["end_time"] = _iso(self.clock())
         r["final"] = plain(h.final)
-        write_atomic(self.path, r)
+        try:
+            if not self.failed:             # after a failed append the rows file ends mid-line: left as it is
+                self._append(self._new_rows(h))
+            self._write(r)
+        except NbtrainError as e:
+            if not r["stop_reason"].startswith("error:"):
+                raise
+            warnings.warn(f"the run record was not written: {e}", RuntimeWarning, stacklevel=2)  # the error stands
 
     def _new_rows(self, h) -> list:
         """``[kind, value]`` for each row the record got since the last call."""

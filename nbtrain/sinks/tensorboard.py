@@ -36,6 +36,7 @@ from ..errors import NbtrainError
 from ..train import features, insight
 from ..train.callbacks import Callback, due_within_budget
 from ..train.rundirs import check_writable
+from ..train.writefaults import Kept, write_failure
 from .graph import graph_def
 
 
@@ -46,6 +47,17 @@ def _writer(run_dir: str):
         raise NbtrainError("tensorboardX is not installed", "loop.logdir",
                            "pip install tensorboardX, or set logdir='' to run without TensorBoard") from None
     return SummaryWriter(logdir=run_dir, flush_secs=30)
+
+
+def keep_errors(writer) -> Kept | None:
+    """tensorboardX's record writer behind ``Kept``: a failed write (a full disk) no longer kills its writer thread,
+    which would leave training blocked forever in ``Queue.put``; None for a writer of another make."""
+    events = getattr(getattr(getattr(writer, "file_writer", None), "event_writer", None), "_ev_writer", None)
+    inner = getattr(events, "_py_recordio_writer", None)
+    if inner is None:
+        return None
+    events._py_recordio_writer = kept = Kept(inner)
+    return kept
 
 
 def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> None:
@@ -176,6 +188,7 @@ class TensorBoard(Callback):
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
+        self._kept, self._failed = keep_errors(self.writer), False
         worker = spare_core(state.device) if self.background == "auto" else bool(self.background)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
         self._job, self._pending, self._handed_at = None, [], self.clock()
@@ -197,10 +210,21 @@ class TensorBoard(Callback):
         if self.clock() - self._handed_at >= self.hand_every:
             self._hand_over()
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, check: bool = True) -> None:
         """Give the scalars logged since the last hand-over to the writer (its thread writes them)."""
         pending, self._pending, self._handed_at = self._pending, [], self.clock()
         write_scalars(self.writer, pending)
+        fault = self._fault() if check else None
+        if fault is not None:
+            raise fault
+
+    def _fault(self):
+        """The error the writer thread kept (a full or read-only disk under the logs), once; else None."""
+        kept = self._kept
+        if kept is None or kept.error is None or self._failed:
+            return None
+        self._failed = True
+        return write_failure(getattr(kept.inner, "path", self.run_dir), kept.error, "loop.logdir")
 
     def on_epoch_end(self, state, logs: dict) -> None:
         epoch = logs.get("epoch", state.epoch + 1)
@@ -299,8 +323,8 @@ class TensorBoard(Callback):
                 self.worker = None
 
     def on_interrupt(self, state, exc) -> None:
-        if self.writer is not None:
-            self._hand_over()
+        if self.writer is not None:       # a write failure now is not raised: the sinks after this one save the run
+            self._hand_over(check=False)
             self._drain()
             self.writer.flush()
 
@@ -309,7 +333,7 @@ class TensorBoard(Callback):
             return
         try:
             self._layer_scalars(state.history)
-            self._hand_over()
+            self._hand_over(check=False)
             self._drain()
             if state.history is not None and state.history.epochs:
                 self._hparams(state)
@@ -317,6 +341,9 @@ class TensorBoard(Callback):
         finally:
             self.writer.close()
             self.writer = None
+        fault = self._fault()            # the training is done: warned, so the checkpoint sink still writes last.pt
+        if fault is not None:
+            warnings.warn(f"the TensorBoard logs end early: {fault}", RuntimeWarning, stacklevel=2)
 
     # -- parts --------------------------------------------------------------------------------------
     def _graph(self, model, x) -> None:

@@ -37,8 +37,11 @@ def plain(d: dict) -> dict:
 def write_atomic(path: Path, record: dict) -> None:
     """Compact JSON, through json's C encoder (any indent takes its pure-Python one: 5x the time)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record) + "\n")
+        os.replace(tmp, path)
+    finally:                  # a failed write (a full disk) leaves no temp file behind
+        tmp.unlink(missing_ok=True)
 
 
 def append_rows(path: Path, rows: list, fresh: bool = False) -> None:

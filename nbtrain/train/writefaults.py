@@ -1,0 +1,99 @@
+"""A write that failed under a run's folders (a full or read-only disk, a quota) as one clear error.
+
+A full disk shows as ``OSError(ENOSPC)`` from Python's own writes and as a RuntimeError from torch.save
+("PytorchStreamWriter failed writing file ...", "unexpected pos 64 vs 0", "inline_container.cc"): both become one
+NbtrainError that names the file, the cause and the setting to change. ``fault_of`` says which errors are such
+failures; ``writing(path, where)`` turns them into that error around a write.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import NbtrainError
+
+FULL, READ_ONLY, REFUSED = "free space on that disk", "make that folder writable", "fix the folder's permissions"
+CAUSES = {errno.ENOSPC: ("the disk is full", FULL), errno.EDQUOT: ("the disk quota is exceeded", FULL),
+          errno.EROFS: ("the file system is read-only", READ_ONLY), errno.EACCES: ("permission denied", REFUSED),
+          errno.EPERM: ("permission denied", REFUSED),
+          errno.EIO: ("an I/O error (a failing or disconnected disk)", "check the disk"),
+          errno.EFBIG: ("the file is too large for the file system", "use another file system")}
+TORCH_WRITE = ("PytorchStreamWriter", "inline_container", "unexpected pos", "file write failed")
+
+
+def fault_of(e: BaseException) -> bool:
+    """Whether ``e`` is a failed write: an OSError, or torch.save's RuntimeError from its zip writer."""
+    return isinstance(e, OSError) or (isinstance(e, RuntimeError) and any(t in str(e) for t in TORCH_WRITE))
+
+
+def _cause(path: Path, e: BaseException) -> tuple[str, str]:
+    """What went wrong and the first part of its fix. torch's zip writer says "unexpected pos 64 vs 0" or "file
+    write failed", not why: the folder's file system is asked."""
+    if isinstance(e, OSError) and e.errno in CAUSES:
+        what, fix = CAUSES[e.errno]
+        return f"{what} ({e.strerror})", fix
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "the file system is read-only", READ_ONLY
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    if free is not None and free < 1 << 20:
+        return "the disk is full", FULL
+    room = f", {free / 2**20:.0f} MiB free" if free is not None else ""
+    return f"the write failed ({type(e).__name__}: {first}{room})", FULL
+
+
+def write_failure(path, e: BaseException, where: str) -> NbtrainError:
+    """The error for a write to ``path`` that failed with ``e``; ``where``: the setting that chose the folder."""
+    path = Path(path)
+    what, fix = _cause(path, e)
+    return NbtrainError(f"cannot write {str(path)!r}: {what}", where,
+                        f"{fix} or choose another {where.rsplit('.', 1)[-1]}, then resume from the run's newest "
+                        "checkpoint: the ones written before are whole")
+
+
+@contextlib.contextmanager
+def writing(path, where: str):
+    """Around a write to ``path``: a failed write (see ``fault_of``) raises ``write_failure``; other errors pass."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        if not fault_of(e):
+            raise
+        raise write_failure(getattr(e, "filename", None) or path, e, where) from None
+
+
+class Kept:
+    """A record writer (``write``, ``flush``, ``close``) whose first failure is kept in ``error``, not raised, and
+    which writes nothing after it: for tensorboardX's writer thread, which dies at a raised error and leaves the
+    training thread blocked forever in its full queue (``Queue.put``). The sink reads ``error`` at its hand-overs
+    and raises ``write_failure`` from the training thread."""
+
+    def __init__(self, inner):
+        self.inner, self.error = inner, None
+
+    def _call(self, name: str, *a) -> None:
+        if self.error is None:
+            try:
+                getattr(self.inner, name)(*a)
+            except Exception as e:      # noqa: BLE001 - any failure would kill the thread: kept, raised by the sink
+                self.error = e
+
+    def write(self, data) -> None:
+        self._call("write", data)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def close(self) -> None:
+        if self.error is None:
+            return self._call("close")
+        try:
+            self.inner.close()
+        except Exception:               # noqa: BLE001 - the file of a failed write: its error is kept already
+            pass
