@@ -1,7 +1,10 @@
 """Faults in a real `nbtrain run` process: SIGINT at 20 random moments (some doubled) and kill -9.
 
 After the interrupts the run is resumed from its checkpoint until it ends; the weights, the optimizer state and the
-History then equal those of a run that never stopped. A kill -9 at any moment never leaves a checkpoint unloadable.
+History then equal those of a run that never stopped, for every chain of interrupts (one that ends on its own
+before a signal lands is compared too). After a kill -9 (no handler runs: no interrupted.pt, no last.pt) the newest
+epoch_NNN.pt is there, holding every epoch that had ended, and `--resume auto` goes on from it to the straight
+run's numbers.
 
 Each run is tiny (iris, a 4-8-3 network with BatchNorm and Dropout, 12 batches an epoch, about 0.3 s of training)
 and a fork of one server that imported nbtrain once (tests/cli_forks.py: `nbtrain.cli.main()` as `python -m nbtrain`
@@ -16,6 +19,7 @@ resume. Each phase's interrupt on its own, in process: test_trust_runs.py::test_
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +32,7 @@ import torch
 
 import nbtrain
 from nbtrain.spec import TrainSpec
+from nbtrain.train.autoresume import newest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -71,11 +76,11 @@ class Run:
         forks.stdin.flush()
         self.pid, self.rc = int(forks.stdout.readline()), None
 
-    def started(self, limit=60) -> None:
-        """Until an epoch has started (its progress bar shows), or the run ended."""
+    def started(self, limit=60, marker=b"epoch ") -> None:
+        """Until an epoch has started (its progress bar shows; ``marker``: this one), or the run ended."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < limit:
-            if self.log.exists() and b"epoch " in self.log.read_bytes():
+            if self.log.exists() and marker in self.log.read_bytes():
                 return
             time.sleep(0.01)
 
@@ -105,15 +110,27 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-def test_sigint_at_20_random_moments_then_resume_equals_a_straight_run(tmp_path, forks):
-    straight = Run(forks, _spec(tmp_path, "straight"))
-    straight.started()
+def _assert_same_run(ref: dict, path: Path) -> None:
+    """The checkpoint at ``path`` holds the straight run's weights, optimizer state and epoch and step logs."""
+    got = nbtrain.load_checkpoint(path)
+    assert _equal(ref["model"], got["model"]), path
+    assert _equal(ref["optimizer"]["state"], got["optimizer"]["state"]), path
+    assert got["history"]["epochs"] == ref["history"]["epochs"] and got["history"]["steps"] == ref["history"]["steps"]
+
+
+def _straight(tmp_path, forks, epochs: int = 6) -> tuple[dict, float]:
+    """An uninterrupted run's last.pt and how long its training took (from its first progress bar)."""
+    run = Run(forks, _spec(tmp_path, "straight", epochs))
+    run.started()
     t0 = time.monotonic()
-    assert straight.wait()[0] == 0
-    span = time.monotonic() - t0                 # how long its training took: the signals land within it
-    ref = nbtrain.load_checkpoint(tmp_path / "ck" / "straight" / "last.pt")
+    assert run.wait()[0] == 0
+    return nbtrain.load_checkpoint(tmp_path / "ck" / "straight" / "last.pt"), time.monotonic() - t0
+
+
+def test_sigint_at_20_random_moments_then_resume_equals_a_straight_run(tmp_path, forks):
+    ref, span = _straight(tmp_path, forks)       # the signals land within its training time
     rnd, path, ck = random.Random(1234), _spec(tmp_path, "cut"), tmp_path / "ck" / "cut"
-    landed, resume, doubled = [], None, 0
+    landed, resume, doubled, whole = [], None, 0, 0
     while len(landed) < 20:
         run = Run(forks, path, resume)
         run.started()
@@ -125,7 +142,9 @@ def test_sigint_at_20_random_moments_then_resume_equals_a_straight_run(tmp_path,
             doubled += 1
         rc, log = run.wait()
         assert "Traceback" not in log and rc in (0, 130), (rc, log[-2000:])
-        if rc == 0:                              # it finished before the signal: start the chain over
+        if rc == 0:                              # it finished before the signal: compare it, start a new chain
+            _assert_same_run(ref, ck / "last.pt")
+            whole += 1
             shutil.rmtree(ck)
             resume = None
             continue
@@ -135,25 +154,44 @@ def test_sigint_at_20_random_moments_then_resume_equals_a_straight_run(tmp_path,
     out = subprocess.run([sys.executable, "-m", "nbtrain", "run", str(path), "--resume", str(resume)], cwd=ROOT,
                          env=ENV, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]  # the last resume, a `python -m nbtrain run` of its own
-    got = nbtrain.load_checkpoint(ck / "last.pt")
-    assert _equal(ref["model"], got["model"])
-    assert _equal(ref["optimizer"]["state"], got["optimizer"]["state"])
-    assert got["history"]["epochs"] == ref["history"]["epochs"] and got["history"]["steps"] == ref["history"]["steps"]
+    _assert_same_run(ref, ck / "last.pt")
     assert any(b for _, b in landed) and doubled          # some mid-epoch, some doubled
-    print(f"20 SIGINTs ({doubled} doubled) left checkpoints at (step, batches of the epoch done):", landed)
+    print(f"20 SIGINTs ({doubled} doubled) left checkpoints at (step, batches of the epoch done):", landed,
+          f"; {whole} chains ended on their own first, each equal to the straight run")
 
 
-def test_kill_9_at_random_moments_never_leaves_a_checkpoint_unloadable(tmp_path, forks):
-    rnd = random.Random(99)
-    for k in range(6):
-        ck = tmp_path / "ck" / f"killed{k}"
-        run = Run(forks, _spec(tmp_path, f"killed{k}", epochs=30))
-        run.started()
-        time.sleep(rnd.uniform(0.0, 0.6))
+def _epochs_shown(log: str) -> list[int]:
+    """The epochs whose progress bar the log shows (``epoch N/E``), in order."""
+    return [int(n) for n in re.findall(r"epoch (\d+)/\d+", log)]
+
+
+def test_kill_9_leaves_the_last_epoch_and_resume_auto_ends_as_a_straight_run(tmp_path, forks):
+    """kill -9 after 2 to 6 epochs: the newest epoch_NNN.pt holds every epoch that ended, every file loads, and
+    `--resume auto` (the lock of the dead process taken over) starts at the next epoch and ends with the straight
+    run's numbers."""
+    epochs, rnd = 8, random.Random(99)
+    ref, span = _straight(tmp_path, forks, epochs)
+    for k in range(4):
+        path, ck = _spec(tmp_path, f"killed{k}", epochs), tmp_path / "ck" / f"killed{k}"
+        run = Run(forks, path)
+        run.started(marker=b"epoch 3/")                   # two epochs have ended
+        time.sleep(rnd.uniform(0.0, 0.4 * span))
         try:
             os.killpg(run.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        assert run.wait()[0] in (-signal.SIGKILL, 0)
+        rc, log = run.wait()
+        assert rc == -signal.SIGKILL, (rc, log[-2000:])    # (the run takes longer than 0.4 of itself)
+        ended = max(_epochs_shown(log)) - 1                 # epochs whose end had passed when it died
+        assert not (ck / "last.pt").exists() and not (ck / "interrupted.pt").exists()
         for f in ck.glob("*.pt"):
-            nbtrain.load_checkpoint(f)          # raises if half-written
+            nbtrain.load_checkpoint(f)                      # raises if half-written
+        newest = newest_checkpoint(ck)
+        assert newest is not None and re.fullmatch(r"epoch_\d{3}\.pt", newest.name), sorted(ck.iterdir())
+        done = int(newest.name[6:9])
+        assert done >= ended >= 2 and nbtrain.load_checkpoint(newest)["epoch"] == done
+        again = Run(forks, path, resume="auto")
+        rc, log = again.wait()
+        assert rc == 0 and "Traceback" not in log, log[-2000:]
+        assert _epochs_shown(log)[0] == done + 1            # it went on from the newest epoch, not from scratch
+        _assert_same_run(ref, ck / "last.pt")

@@ -90,7 +90,10 @@ def test_each_dataset_shows_the_fields_it_reads():
     p.fields.inputs["dataset"].value = "iris"
     assert "standardize" in shown() and "image_size" not in shown()
     assert p.spec.dataset == "iris" and p.info == ((4,), 3, 2) and p.error == ""
-    assert "tabular" in p.image_message.value or not p.preview
+    assert p.pipelines.layout.display == "none"                  # no image pipelines for a table
+    p.show_samples.value = True                                     # what "samples" shows for a table
+    assert p.image_message.value == "(a tabular dataset: no images to show)" and p.image.layout.display == "none"
+    p.show_samples.value = False
     p.fields.inputs["dataset"].value = "csv"
     assert {"path", "target", "delimiter"} <= shown()
     assert p.error.startswith("data.path") and p.spec.dataset == "iris"       # no file yet: iris is kept
