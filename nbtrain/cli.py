@@ -211,10 +211,10 @@ def main(argv=None) -> int:
     except NbtrainError as e:
         print(f"nbtrain: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:        # a third Ctrl-C while fit() saved: it aborted
+    except KeyboardInterrupt as e:   # a third signal: fit() aborted (the run record says where)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("nbtrain: interrupted", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(e, "signum", signal.SIGINT))
     except Exception as e:  # one line, not a traceback, unless asked for
         if os.environ.get("NBTRAIN_TRACEBACK") == "1":
             traceback.print_exc()

@@ -1,8 +1,9 @@
 """A `nbtrain run` process that holds one phase open until the test has sent its signal (for tests/test_signals.py).
 
-PHASE (backward, step, val_last, update_bn, swa_val) and AT (which occurrence, from 1) say where to wait: the child
-writes READY, then waits for SENT, inside that phase (a hook inside the autograd engine's backward, a global
-optimizer step pre-hook, a global forward hook in validation, in SWA's update_bn or SWA's validation).
+PHASE (backward, step, val_last, update_bn, swa_val, fit_end) and AT (which occurrence, from 1) say where to wait:
+the child writes READY, then waits for SENT, inside that phase (a hook inside the autograd engine's backward, a global
+optimizer step pre-hook, a global forward hook in validation, in SWA's update_bn or SWA's validation, in the checkpoint
+sink's on_fit_end before it writes last.pt).
 """
 import os
 import sys
@@ -14,6 +15,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.optim.swa_utils import AveragedModel
 
 import nbtrain.cli
+from nbtrain.sinks.checkpoint import Checkpoint
 
 PHASE, AT = os.environ.get("PHASE", ""), int(os.environ.get("AT", "1"))
 READY, SENT = Path(os.environ.get("READY", "/nonexistent")), Path(os.environ.get("SENT", "/nonexistent"))
@@ -70,4 +72,13 @@ def _root_call(self, *a, **k):
 
 
 torch.nn.Sequential.__call__ = _root_call
+_fit_end = Checkpoint.on_fit_end
+
+
+def _held_fit_end(self, state):
+    hold("fit_end")
+    return _fit_end(self, state)
+
+
+Checkpoint.on_fit_end = _held_fit_end
 sys.exit(nbtrain.cli.main(sys.argv[1:]))

@@ -135,6 +135,11 @@ class RunInfo(Callback):
                 raise
             warnings.warn(f"the run record was not written: {e}", RuntimeWarning, stacklevel=2)  # the error stands
 
+    def on_abort(self, state) -> None:
+        """A third signal stopped the run at once: the record ends as the run's record says (never "running")."""
+        if self.path is not None and self.record.get("status") == "running":
+            self.on_fit_end(state)
+
     def _new_rows(self, h) -> list:
         """``[kind, value]`` for each row the record got since the last call."""
         at, out = self._at, []

@@ -13,6 +13,7 @@ Event order for one run::
       on_epoch_end                              (the epoch's train and val_ logs)
     on_interrupt                                (KeyboardInterrupt or an error; then on_fit_end)
     on_fit_end
+    on_abort                                    (instead of, or during, the end: a third signal; end the record only)
 """
 from __future__ import annotations
 
@@ -139,6 +140,7 @@ class Callback:
     def on_epoch_end(self, state: State, logs: dict) -> None: ...
     def on_interrupt(self, state: State, exc: BaseException) -> None: ...
     def on_fit_end(self, state: State) -> None: ...
+    def on_abort(self, state: State) -> None: ...
 
 
 class CallbackList(Callback):

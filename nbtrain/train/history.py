@@ -182,6 +182,11 @@ class History(Callback):
         self.status = "interrupted" if self.interrupted else "error"
         self.stop_reason = state.stop_reason
 
+    def on_abort(self, state) -> None:
+        """A third signal: the run stopped at once (a run that had finished and been told so stays finished)."""
+        if self.status in ("", "running", "interrupted"):
+            self.status, self.interrupted, self.stop_reason = "interrupted", True, state.stop_reason
+
     def on_fit_end(self, state) -> None:
         self.stop_reason = state.stop_reason
         if self.status in ("", "running"):

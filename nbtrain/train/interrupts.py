@@ -8,7 +8,9 @@ raises ``Interrupted`` itself at the next boundary (``check()``), where everythi
 between validation batches (the last epoch's included), between the batches of SWA's ``update_bn`` and of SWA's
 validation (``watch()``), and after the last epoch. A second signal says that the run is stopping and saving; a third
 aborts at once (``Abort``): the save in progress is dropped (atomic writes leave the old file whole) and nothing more
-is written; the last completed epoch's ``epoch_NNN.pt`` stays.
+is written but the end of the run record (``on_abort``: status "interrupted", stop reason "aborted (SIGINT) at epoch
+2, batch 5 of 12: the epoch in progress was not saved"); the last completed epoch's ``epoch_NNN.pt`` stays. A run
+that had trained every epoch when aborted (a third press while its end was saved) keeps its record's "finished".
 """
 from __future__ import annotations
 
@@ -20,7 +22,11 @@ SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if h
 
 
 class Abort(KeyboardInterrupt):
-    """A third interrupt: stop at once, write nothing more."""
+    """A third interrupt: stop at once, write nothing more (but the record's end); ``signum`` says which."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class Interrupted(KeyboardInterrupt):
@@ -47,6 +53,7 @@ class Interrupts:
         self.signum = signal.SIGINT
         self.out, self.where = out, where
         self.phase = "training"
+        self.holding = False          # while an aborted run's record is ended: further signals wait
         self._old: dict = {}
 
     def __enter__(self) -> "Interrupts":
@@ -61,11 +68,13 @@ class Interrupts:
         self._old = {}
 
     def _handle(self, signum, frame) -> None:
+        if self.holding:
+            return
         self.count += 1
         if self.count == 1:
             self.signum = signum
         if self.count >= 3:
-            raise Abort()
+            raise Abort(signum)
         if self.count == 2:
             print("nbtrain: stopping and saving the checkpoint; interrupt once more to abort without it",
                   file=self.out or sys.stderr, flush=True)
@@ -86,6 +95,20 @@ class Interrupts:
             self.check()
         finally:
             self.phase = "training"
+
+
+    def end_aborted(self, state, cbs, exc: Abort) -> None:
+        """After an abort: the stop reason says where and what was not saved, and ``on_abort`` lets the record end
+        (a small write; signals meanwhile are ignored, the next ones end the process as usual)."""
+        where = position(state, self.phase)
+        lost = ": the epoch in progress was not saved" if state.mid_epoch or self.phase != "training" else \
+            ", while the run's end was saved"
+        state.stop_reason = f"aborted ({signal.Signals(exc.signum).name}) {where}{lost}"
+        self.holding = True
+        try:
+            cbs.on_abort(state)
+        finally:
+            self.holding = False
 
 
 def position(state, phase: str) -> str:

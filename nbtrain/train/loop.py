@@ -212,7 +212,11 @@ class Trainer:
                 try:
                     if not isinstance(error, Abort):
                         cbs.on_fit_end(st)
+                except Abort as a:             # a third press while the run's end was saved
+                    error = a
                 finally:
+                    if isinstance(error, Abort):
+                        self.interrupts.end_aborted(st, cbs, error)   # the record ends; nothing else is written
                     self.claim.release()
                     dist.cleanup(self.ctx)
         if error is not None and (isinstance(error, Abort) or not isinstance(error, KeyboardInterrupt)):
