@@ -127,3 +127,28 @@ def test_export_reads_the_record_the_same_way_live_and_finished():
         assert live.get(key) == done.get(key), key
     assert live["layers"][1] and live["insight"]["kind"] == "classification" and len(done["epochs"][1]) == 2
     assert done["status"] == f"2 epochs · step {h.steps[-1]['step']} · finished"
+
+
+def test_a_checkpoints_history_is_the_records_json_and_each_row_is_encoded_once(monkeypatch):
+    """state_dict() is what a checkpoint holds: the same JSON as the whole record, but a row already encoded for an
+    earlier checkpoint is not encoded again (a long run's epoch end would re-encode every log point so far)."""
+    h = History()
+    state = type("S", (), {"step": 0})()
+    for i in range(300):
+        h.on_log(state, {"step": i + 1, "epoch": i // 100 + 1, "loss": 1.0 / (i + 1), "lr": 0.1})
+        if i % 100 == 99:
+            h.on_epoch_end(state, {"epoch": i // 100 + 1, "step": i + 1, "loss": 0.5, "val_loss": 0.4})
+            h.record_validation({"confusion": [[3, 1], [0, 4]]})
+    assert json.loads(h.state_dict()) == json.loads(json.dumps(h.to_dict()))
+    encoded = []
+    real = json.dumps
+    monkeypatch.setattr(json, "dumps", lambda obj, *a, **k: encoded.append(obj) or real(obj, *a, **k))
+    h.on_log(state, {"step": 301, "epoch": 4, "loss": 0.01, "lr": 0.1})
+    back = History.from_dict(json.loads(h.state_dict()))
+    rows = [o for o in encoded if isinstance(o, dict) and "step" in o]
+    assert rows == [{"step": 301, "epoch": 4, "loss": 0.01, "lr": 0.1}]            # only the new log point
+    assert back.steps == h.steps and back.epochs == h.epochs and back.confusion == h.confusion == [[[3, 1], [0, 4]]] * 3
+    h.drop_steps_after(150)                                       # a list replaced (a resume): encoded afresh
+    assert json.loads(h.state_dict())["steps"] == h.steps and len(h.steps) == 150
+    h.steps.append({"step": 151, "bad": object()})               # a value JSON cannot hold: the dict itself
+    assert h.state_dict()["steps"][-1]["step"] == 151
