@@ -55,67 +55,106 @@ function nearestPt(pts, x) {
   return x - pts[i - 1][0] <= pts[i][0] - x ? pts[i - 1] : pts[i];
 }
 
-// Per block of BLOCK points: the index of its lowest and highest value, and whether it has a gap (null); kept on
-// the (append-only) points array itself and extended with what was appended since.
-const BLOCK = 32;
-function blocks(pts) {
-  let b = pts.blocks;
-  if (!b || b.n > pts.length) b = pts.blocks = {n: 0, lo: [], hi: [], gap: []};
-  const full = Math.floor(pts.length / BLOCK) * BLOCK;
-  for (let i = b.n; i < full; i += BLOCK) {
-    let lo = -1, hi = -1, gap = false;
-    for (let j = i; j < i + BLOCK; j++) {
-      const y = pts[j][1];
-      if (y === null || !isFinite(y)) { gap = true; continue; }
-      if (lo < 0 || y < pts[lo][1]) lo = j;
-      if (hi < 0 || y > pts[hi][1]) hi = j;
-    }
-    b.lo.push(lo); b.hi.push(hi); b.gap.push(gap);
+// A columnar copy of an append-only [x, y] series, kept on the array itself and extended with what was appended:
+// xs and ys in Float64Arrays (NaN for a gap), and per block of BLOCK (32) and of BIG (1,024) points the index of its
+// lowest and highest value (-1: a gap inside). Contiguous numbers, so a redraw reads a few hundred of them per pixel
+// column at most, never chasing the [x, y] pairs of a long run through the heap.
+const BLOCK = 32, BIG = BLOCK * BLOCK;
+function columns(pts) {
+  let c = pts.cols;
+  if (!c || c.n > pts.length) c = pts.cols = {n: 0, xs: new Float64Array(1024), ys: new Float64Array(1024),
+                                              lo: [], hi: [], LO: [], HI: []};
+  if (pts.length > c.xs.length) {
+    const size = Math.max(pts.length, 2 * c.xs.length), xs = new Float64Array(size), ys = new Float64Array(size);
+    xs.set(c.xs.subarray(0, c.n)); ys.set(c.ys.subarray(0, c.n));
+    c.xs = xs; c.ys = ys;
   }
-  b.n = full;
-  return b;
+  for (let i = c.n; i < pts.length; i++) {
+    const y = pts[i][1];
+    c.xs[i] = pts[i][0];
+    c.ys[i] = y === null || y === undefined || !isFinite(y) ? NaN : y;
+  }
+  c.n = pts.length;
+  summarize(c.lo, c.hi, c.n, BLOCK, k => span(c.ys, k * BLOCK, (k + 1) * BLOCK));
+  summarize(c.LO, c.HI, c.n, BIG, k => joined(c, k * BLOCK, (k + 1) * BLOCK));
+  return c;
 }
 
-// Indices of the lowest and highest value in pts[a..b) (whole blocks read from their summary), or null on a gap.
-function extremes(pts, bl, a, b) {
-  let lo = -1, hi = -1;
-  const take = (l, h) => {
-    if (l >= 0 && (lo < 0 || pts[l][1] < pts[lo][1])) lo = l;
-    if (h >= 0 && (hi < 0 || pts[h][1] > pts[hi][1])) hi = h;
-  };
-  for (let i = a; i < b;) {
-    if (i % BLOCK === 0 && i + BLOCK <= Math.min(b, bl.n)) {
-      const k = i / BLOCK;
-      if (bl.gap[k]) return null;
-      take(bl.lo[k], bl.hi[k]);
-      i += BLOCK;
-    } else {
-      const y = pts[i][1];
-      if (y === null || !isFinite(y)) return null;
-      take(i, i);
-      i++;
-    }
+// Extend the per-block [lowest, highest] indices of `size`-point blocks over the first n points.
+function summarize(lo, hi, n, size, of) {
+  for (let k = lo.length; (k + 1) * size <= n; k++) { const [l, h] = of(k); lo.push(l); hi.push(h); }
+}
+
+// [index of the lowest, of the highest] of ys[a..b), [-1, -1] when a gap is inside.
+function span(ys, a, b) {
+  let l = a, h = a;
+  for (let j = a; j < b; j++) {
+    const y = ys[j];
+    if (y !== y) return [-1, -1];
+    if (y < ys[l]) l = j;
+    if (y > ys[h]) h = j;
   }
-  return [lo, hi];
+  return [l, h];
+}
+
+// The same over the small blocks ka..kb.
+function joined(c, ka, kb) {
+  let l = c.lo[ka], h = c.hi[ka];
+  for (let k = ka; k < kb; k++) {
+    if (c.lo[k] < 0) return [-1, -1];
+    if (c.ys[c.lo[k]] < c.ys[l]) l = c.lo[k];
+    if (c.ys[c.hi[k]] > c.ys[h]) h = c.hi[k];
+  }
+  return [l, h];
+}
+
+// [index of the lowest, of the highest value] in [a, b) (whole blocks read from their summaries), or null on a gap.
+function extremes(c, a, b) {
+  const ys = c.ys;
+  let l = -1, h = -1, i = a;
+  while (i < b) {
+    let ll, hh, next;
+    if (i % BIG === 0 && i + BIG <= b && i / BIG < c.LO.length) { ll = c.LO[i / BIG]; hh = c.HI[i / BIG]; next = i + BIG; }
+    else if (i % BLOCK === 0 && i + BLOCK <= b && i / BLOCK < c.lo.length) {
+      ll = c.lo[i / BLOCK]; hh = c.hi[i / BLOCK]; next = i + BLOCK;
+    } else { ll = hh = ys[i] === ys[i] ? i : -1; next = i + 1; }
+    if (ll < 0) return null;
+    if (l < 0 || ys[ll] < ys[l]) l = ll;
+    if (h < 0 || ys[hh] > ys[h]) h = hh;
+    i = next;
+  }
+  return [l, h];
+}
+
+// The index of the first x >= x0 in xs[lo..hi) (sorted).
+function lowerX(xs, x0, lo, hi) {
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (xs[mid] < x0) lo = mid + 1; else hi = mid; }
+  return lo;
 }
 
 // The points inside [x0, x1] (and one on each side); beyond 4 per pixel column, the first, last, lowest and highest
-// of each column: what a path of `width` pixels can show, however long the run (the full data stays for hover).
+// of each column (min/max per pixel column: what a path of `width` pixels can show, however long the run); a column
+// with a gap keeps its points, so the pen lifts there. The full data stays for hover and export.
 function thin(pts, x0, x1, width) {
-  const a = Math.max(0, lowerBound(pts, x0) - 1), b = Math.min(pts.length, lowerBound(pts, x1) + 1);
+  if (pts.length <= 4 * width) {
+    return pts.slice(Math.max(0, lowerBound(pts, x0) - 1), Math.min(pts.length, lowerBound(pts, x1) + 1));
+  }
+  const c = columns(pts), xs = c.xs;
+  const a = Math.max(0, lowerX(xs, x0, 0, c.n) - 1), b = Math.min(c.n, lowerX(xs, x1, a, c.n) + 1);
   if (b - a <= 4 * width) return pts.slice(a, b);
-  const out = [], bl = blocks(pts), span = (x1 - x0) || 1;
-  for (let c = 0, i = a; c <= width + 1 && i < b; c++) {
-    const end = c > width ? b : Math.min(b, Math.max(i + 1, lowerBound(pts, x0 + (c + 1) * span / width)));
-    const ex = extremes(pts, bl, i, end);
-    const idx = ex ? [...new Set([i, ex[0], ex[1], end - 1])].sort((p, q) => p - q) : range(i, end);
-    for (const j of idx) out.push(pts[j]);
+  const out = [], span = (x1 - x0) || 1;
+  for (let col = 0, i = a; col <= width + 1 && i < b; col++) {
+    const end = col > width ? b : Math.min(b, Math.max(i + 1, lowerX(xs, x0 + (col + 1) * span / width, i, b)));
+    const ex = extremes(c, i, end);
+    if (!ex) { for (let j = i; j < end; j++) out.push(pts[j]); i = end; continue; }
+    let prev = -1;
+    for (const j of [i, Math.min(ex[0], ex[1]), Math.max(ex[0], ex[1]), end - 1]) {
+      if (j > prev) { out.push(pts[j]); prev = j; }
+    }
     i = end;
   }
   return out;
 }
-
-function range(a, b) { const out = []; for (let i = a; i < b; i++) out.push(i); return out; }
 
 function niceStep(span, n) {
   const raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw)));
