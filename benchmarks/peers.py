@@ -5,11 +5,19 @@ repeated 4 times (6000 training samples; the other 297 images validate), batch 6
 p1, ReLU, MaxPool2d 2, Conv2d 16->32 k3 p1, ReLU, MaxPool2d 2, Flatten, Linear 1568->128, ReLU, Linear 128->10),
 SGD lr 0.05 momentum 0.9, 3 epochs. Figure: training samples/s over epochs 2-3 (from the start of epoch 2 to the
 end of epoch 3, validation and each tool's epoch-end work included), each variant in a fresh kernel started by
-nbclient, --rounds interleaved rounds (the order rotates each round), the median, and its ratio to the median
-of the plain loop measured in the same invocation.
+nbclient, --rounds interleaved rounds (the order rotates each round), the median, and its ratio to its plain loop
+measured in the same invocation: the median of the rounds' paired ratios (each round's variant over that round's
+plain loop), with the ratio of the medians beside it.
+
+Two more pairs (issue 25): the **MLP workload** (the same data and optimizer, the MLP Flatten, Linear 784->256, ReLU,
+Linear 256->10, 8 epochs, epochs 2-8 measured: an epoch is ~0.1 s, so what a step costs beyond forward, backward and
+step shows) as a plain loop and as ``fit(model, train=DataLoader)`` with the defaults (and with every sink off); and
+**fit(spec)** on the built-in digits paired with the plain loop on the same samples (the spec's split: 1438 train /
+359 val, its Normalize applied, in a DataLoader over tensors), the CNN above in both.
 
     PYTHONPATH=. .venv/bin/python benchmarks/peers.py [--rounds 3] [--threads default|1|both] [--only NAME ...]
                                                       [--json out.json]
+    e.g. --only "fit(spec)" MLP: the fit(spec) pair and the MLP rows (each with its plain loop)
 
 A peer that is not installed (pip install -e '.[bench]' installs them) gives a row "not installed".
 """
@@ -35,7 +43,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from sklearn.datasets import load_digits
 if {threads}:
     torch.set_num_threads({threads})
-EPOCHS = 3
+MODEL = "{model}"
+EPOCHS = 3 if MODEL == "cnn" else 8          # the MLP's epochs are ~0.1 s: more of them, for a steadier figure
 _d = load_digits()
 _X = nn.functional.interpolate(torch.tensor(_d.images, dtype=torch.float32)[:, None] / 16, size=(28, 28),
                                mode="bilinear", align_corners=False)
@@ -45,6 +54,8 @@ xv, yv = _X[1500:], _Y[1500:]
 
 def make_model():
     torch.manual_seed(0)
+    if MODEL == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -70,6 +81,20 @@ class Clock:
         return {{"samples_per_s": n / (w1 - w0), "cpu_s": c1 - c0, "wall_s": w1 - w0,
                  "threads": torch.get_num_threads(), "samples_per_epoch": self.samples}}
 CLOCK = Clock()
+'''
+
+# The samples fit(spec) trains and validates on (the spec's own digits split, its deterministic transforms applied),
+# as plain tensors: the plain loop's data for the fit(spec) pair.
+SPEC_DATA = '''
+import nbtrain as nb
+from nbtrain.build.data import build_data
+_b = build_data(nb.TrainSpec.default().data)
+def _all(loader):
+    xs, ys = zip(*loader)
+    return torch.cat(xs), torch.cat(ys)
+x, y = _all(_b.train)
+xv, yv = _all(_b.val)
+CLOCK.samples = len(x)
 '''
 
 PLAIN = '''
@@ -215,33 +240,53 @@ train, val = loaders()
 Lt.Trainer(max_epochs=EPOCHS, accelerator="cpu", devices=1, callbacks=[LClock()]).fit(Module(), train, val)
 '''
 
+PLAIN_CODE = PLAIN + "plain()\n"
+SPEC_NAME = "nbtrain fit(spec), fast path, defaults (TensorBoard, checkpoints)"
+SPEC_PLAIN = "plain loop on fit(spec)'s digits split (its 1438 train / 359 val samples, DataLoader)"
+MLP_PLAIN = "plain loop, MLP 784-256-10"
+
 # name -> (the module it needs, the code of the run); the order of the table
 VARIANTS = {
-    "plain loop (seeds: DataLoader, loss.item() per step, no_grad validation)": (None, PLAIN + "plain()\n"),
+    "plain loop (seeds: DataLoader, loss.item() per step, no_grad validation)": (None, PLAIN_CODE),
     "nbtrain fit(model, train=DataLoader), defaults": ("nbtrain", nb_parts("loaders()")),
     "nbtrain fit(model, train=DataLoader), defaults + TensorBoard": ("nbtrain", nb_parts("loaders()", logdir="runs")),
     "nbtrain fit(model, train=DataLoader), every sink off": (
         "nbtrain", nb_parts("loaders()", dashboard=False, progress=False, doctor=False)),
     "nbtrain fit(model, train=(x, y)) tensors, fast path, defaults": ("nbtrain", nb_parts("(x, y), (xv, yv)")),
-    "nbtrain fit(spec), fast path, defaults (TensorBoard, checkpoints)": ("nbtrain", NB_SPEC),
+    SPEC_PLAIN: ("nbtrain", SPEC_DATA + PLAIN_CODE),
+    SPEC_NAME: ("nbtrain", NB_SPEC),
+    MLP_PLAIN: (None, PLAIN_CODE),
+    "nbtrain fit(model, train=DataLoader), defaults, MLP 784-256-10": ("nbtrain", nb_parts("loaders()")),
+    "nbtrain fit(model, train=DataLoader), every sink off, MLP 784-256-10": (
+        "nbtrain", nb_parts("loaders()", dashboard=False, progress=False, doctor=False)),
     "fastai Learner.fit (notebook progress table)": ("fastai", FASTAI),
     "livelossplot (plain loop + PlotLosses.send per epoch)": ("livelossplot", LIVELOSSPLOT),
     "Keras 3 (torch backend) model.fit": ("keras", KERAS),
     "Lightning Trainer.fit (defaults)": ("lightning", LIGHTNING),
 }
 PLAIN_NAME = next(iter(VARIANTS))
+MLP = [n for n in VARIANTS if "MLP" in n]          # these train the MLP (8 epochs); the others the small CNN
+
+
+def baseline(name: str) -> str:
+    """The plain loop a variant is compared with: the same model on the same samples (a plain loop: itself)."""
+    if name in (PLAIN_NAME, SPEC_PLAIN, MLP_PLAIN):
+        return name
+    if name in MLP:
+        return MLP_PLAIN
+    return SPEC_PLAIN if name == SPEC_NAME else PLAIN_NAME
 
 
 def installed(module: str | None) -> bool:
     return module is None or importlib.util.find_spec(module) is not None
 
 
-def run_in_kernel(code: str, threads: int, timeout: int = 1200) -> dict:
+def run_in_kernel(code: str, threads: int, timeout: int = 1200, model: str = "cnn") -> dict:
     """Run COMMON + ``code`` in a new kernel (cwd: a fresh temporary folder); the Clock's result."""
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(COMMON.format(threads=threads)), nbformat.v4.new_code_cell(code),
+    nb.cells = [nbformat.v4.new_code_cell(COMMON.format(threads=threads, model=model)), nbformat.v4.new_code_cell(code),
                 nbformat.v4.new_code_cell("print('RESULT ' + json.dumps(CLOCK.result()))")]
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}   # the kernel's own (inline) backend
     env.update(PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), KERAS_BACKEND="torch",
@@ -261,7 +306,7 @@ def measure(names: list[str], rounds: int, threads: int, log=print) -> dict:
         for n in order:
             t = time.perf_counter()
             try:
-                res = run_in_kernel(VARIANTS[n][1], threads)
+                res = run_in_kernel(VARIANTS[n][1], threads, model="mlp" if n in MLP else "cnn")
             except Exception as e:  # one failing peer must not lose the other figures
                 res = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"}
             res["load"] = os.getloadavg()[0]      # runnable threads on the machine (1 min): how busy it was
@@ -272,15 +317,24 @@ def measure(names: list[str], rounds: int, threads: int, log=print) -> dict:
     return out
 
 
+def paired(rs: list, base: list) -> list:
+    """Each round's samples/s over its plain loop's in the same round (both measured)."""
+    return [r["samples_per_s"] / b["samples_per_s"] for r, b in zip(rs, base)
+            if "samples_per_s" in r and "samples_per_s" in b]
+
+
 def table(results: dict, names: list[str], threads: int, rounds: int) -> str:
-    """A Markdown table: median samples/s, each run's figure, CPU s of the kernel process, ratio to plain."""
+    """A Markdown table: median samples/s, each run's figure, CPU s of the kernel process, the ratio to its plain loop
+    (the same model on the same samples): the median of the per-round (paired) ratios, each round's, and the ratio
+    of the medians."""
     def med(rs, key):
         v = [r[key] for r in rs if key in r]
         return statistics.median(v) if v else None
-    plain = med(results.get(PLAIN_NAME, []), "samples_per_s")
     tthreads = next((r["threads"] for rs in results.values() for r in rs if "threads" in r), "?")
-    lines = [f"torch threads: {threads or 'default'} ({tthreads}); median of {rounds} run(s), each in a fresh kernel",
-             "", "| variant | samples/s (median) | runs | kernel CPU s, epochs 2-3 | load avg | vs plain loop |",
+    lines = [f"torch threads: {threads or 'default'} ({tthreads}); median of {rounds} run(s), each in a fresh kernel; "
+             "'vs its plain loop': the median of each round's paired ratio (the rounds' ratios; the ratio of the "
+             "medians)", "",
+             "| variant | samples/s (median) | runs | kernel CPU s, epochs 2-E | load avg | vs its plain loop |",
              "|---|---:|---|---:|---:|---:|"]
     for n in names:
         rs = results.get(n)
@@ -292,12 +346,16 @@ def table(results: dict, names: list[str], threads: int, rounds: int) -> str:
             lines.append(f"| {n} | failed: {rs[0].get('error', '?')} | | | | |")
             continue
         runs = " / ".join(f"{r['samples_per_s']:.0f}" if "samples_per_s" in r else "failed" for r in rs)
-        ratio = f"{sps / plain:.2f}" if plain else "-"
+        base = results.get(baseline(n), [])
+        pairs, plain = paired(rs, base), med(base, "samples_per_s")
+        ratio = "-" if not pairs or n == baseline(n) else (
+            f"**{statistics.median(pairs):.2f}** ({' / '.join(f'{p:.2f}' for p in pairs)}; {sps / plain:.2f})")
         lines.append(f"| {n} | {sps:.0f} | {runs} | {med(rs, 'cpu_s'):.2f} | {med(rs, 'load'):.1f} | {ratio} |")
-    spec = results.get("nbtrain fit(spec), fast path, defaults (TensorBoard, checkpoints)")
+    spec = results.get(SPEC_NAME)
     if spec and any("samples_per_epoch" in r for r in spec):
         n = next(r["samples_per_epoch"] for r in spec if "samples_per_epoch" in r)
-        lines += ["", f"fit(spec) trains on the spec's own digits split: {n} samples an epoch (not 6000)."]
+        lines += ["", f"fit(spec) trains on the spec's own digits split: {n} samples an epoch (not 6000); its plain "
+                  "loop trains on the same samples. The MLP rows train 8 epochs (epochs 2-8 measured)."]
     return "\n".join(lines)
 
 
@@ -307,11 +365,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="both", choices=("default", "1", "both"),
                     help="torch's default thread count, 1 thread, or both (default)")
     ap.add_argument("--only", nargs="*", default=None,
-                    help="variants whose name contains any of these words (the plain loop always runs)")
+                    help="variants whose name contains any of these words (each one's plain loop always runs)")
     ap.add_argument("--json", help="also write every run's figures to this file")
     args = ap.parse_args(argv)
-    names = [n for n in VARIANTS if n == PLAIN_NAME or args.only is None
-             or any(w.lower() in n.lower() for w in args.only)]
+    chosen = [n for n in VARIANTS if args.only is None or any(w.lower() in n.lower() for w in args.only)]
+    names = [n for n in VARIANTS if n in chosen or any(baseline(c) == n for c in chosen)]
     runnable = [n for n in names if installed(VARIANTS[n][0])]
     settings = {"default": [0], "1": [1], "both": [0, 1]}[args.threads]
     report: dict = {}
