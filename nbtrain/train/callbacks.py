@@ -143,14 +143,38 @@ class Callback:
     def on_abort(self, state: State) -> None: ...
 
 
+def _overrides(c, name: str) -> bool:
+    """Whether ``c`` does something on ``name``: its own method (or one set on the instance), not Callback's no-op."""
+    return name in getattr(c, "__dict__", {}) or getattr(type(c), name, None) is not getattr(Callback, name, None)
+
+
 class CallbackList(Callback):
-    """Dispatches each event to every callback, in order."""
+    """Dispatches each event to every callback, in order; a callback whose hook is Callback's no-op is not called
+    (a fit with ten sinks makes a few calls a step, not twenty)."""
 
     def __init__(self, callbacks=()):
         self.callbacks = [c for c in callbacks if c is not None]
+        self._hooks: dict = {}
 
-    def __getattribute__(self, name: str):
-        if name.startswith("on_"):
-            cbs = object.__getattribute__(self, "callbacks")
-            return lambda *a: [getattr(c, name)(*a) for c in cbs] and None
-        return object.__getattribute__(self, name)
+    def _event(self, name: str, *args) -> None:
+        hooks = self._hooks.get(name)
+        if hooks is None:
+            hooks = self._hooks[name] = [c for c in self.callbacks if _overrides(c, name)]
+        for c in hooks:
+            getattr(c, name)(*args)
+
+    def __getattr__(self, name: str):
+        if name.startswith("on_"):              # an event Callback does not define: every callback that has it
+            return lambda *a: self._event(name, *a)
+        raise AttributeError(name)
+
+
+def _dispatcher(name: str):
+    def event(self, *args) -> None:
+        self._event(name, *args)
+    event.__name__ = name
+    return event
+
+
+for _name in [n for n in vars(Callback) if n.startswith("on_")]:
+    setattr(CallbackList, _name, _dispatcher(_name))
