@@ -8,7 +8,7 @@ from torch import nn
 
 import nbtrain
 from nbtrain.errors import CheckpointError
-from nbtrain.sinks.checkpoint import Checkpoint, save_atomic
+from nbtrain.sinks.checkpoint import Checkpoint, finite_weights, save_atomic
 from nbtrain.train.callbacks import State
 
 
@@ -207,3 +207,19 @@ def test_best_is_a_hard_link_to_its_epoch_file_or_a_copy_without_hard_links(tmp_
     assert not (d / "best.pt").samefile(d / f"epoch_{best:03d}.pt")
     assert (d / "best.pt").read_bytes() == (d / f"epoch_{best:03d}.pt").read_bytes()
     assert sorted(p.name for p in d.iterdir()) == ["best.pt", "epoch_001.pt", "epoch_002.pt", "last.pt"]
+
+
+def test_finite_weights_reads_one_norm_per_tensor_and_checks_elements_only_when_a_norm_is_not_finite():
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    assert finite_weights(model)
+    with torch.no_grad():
+        model[0].weight[0, :2] = 3e38                     # finite, but the norm overflows: the exact check says so
+    assert finite_weights(model)
+    for bad in (float("inf"), float("nan")):
+        with torch.no_grad():
+            model[0].bias[1] = bad
+        assert not finite_weights(model)
+    with torch.no_grad():
+        model[0].bias[1] = 0.0
+        model[1].running_var[2] = float("nan")            # a buffer counts too
+    assert not finite_weights(model)
