@@ -12,6 +12,7 @@ from ..spec.catalog import LOSSES, is_per_step
 from ..spec.trainspec import SchedSpec
 from .data import build_data
 from .data.fast import DEFAULT_BATCH_SIZE, tensor_loader
+from .data.sanity import label_bounds
 from .model import build_model
 from .optim import Schedule, build_optimizer
 
@@ -39,6 +40,7 @@ class Parts:
     set_epoch: Any = None          # DistributedSampler-style reshuffle hook
     probe: Any = None              # a fixed (x, y) batch for feature maps
     bundle: Any = None             # the DataBundle the data came from (class names...), when there is one
+    labels: Any = None             # {split: (lowest, its sample, highest, its sample)} of the labels at hand
 
 
 def build_loss(loss, loop_spec) -> Any:
@@ -86,6 +88,12 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
         raise NbtrainError("no model", "fit", "give a TrainSpec, or model= with train= (or data=)")
     if not isinstance(model, nn.Module):
         raise NbtrainError(f"model must be a torch.nn.Module, got {type(model).__name__}", "fit(model=...)")
+    meta = next((n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta), None)
+    if meta is not None:        # model.to(device) would fail in torch: "Cannot copy out of meta tensor; no data!"
+        raise NbtrainError(f"the model's tensors are on the meta device (shapes, no values), e.g. {meta!r}",
+                           "fit(model=...)", "materialize them first: model.to_empty(device='cpu') and then initialize "
+                           "them (each layer's reset_parameters()), or load weights with "
+                           "model.load_state_dict(state_dict, assign=True)")
     bundle = None
     if data is not None:
         if hasattr(data, "train"):
@@ -114,7 +122,7 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
             isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         schedule = wrap_scheduler(scheduler, optimizer, loop_spec, epochs, n)
     p = Parts(model=model, train=train, val=val, optimizer=optimizer, schedule=schedule,
-              loss_fn=build_loss(loss, loop_spec))
+              loss_fn=build_loss(loss, loop_spec), labels=label_bounds({"training": train, "validation": val}))
     if bundle is not None:
         p.bundle = bundle
         p.num_classes = getattr(bundle, "num_classes", None)

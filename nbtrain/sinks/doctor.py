@@ -17,7 +17,7 @@ import collections
 import math
 import warnings
 
-from ..spec.catalog import METRICS, is_random, metric_mode
+from ..spec.catalog import METRICS, default_lr, is_random, loss_kind, metric_mode
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from . import layerrules as rules
@@ -49,6 +49,7 @@ class Doctor(Callback):
         self._trend: collections.deque = collections.deque(maxlen=rising)   # the last ``rising`` trend values
         self._low = math.inf                 # the lowest trend value before them (a running min: O(1) per log)
         self._last = None
+        self._lowest = math.inf              # the lowest loss logged so far (the explosion rule)
         self._hooks: list = []
         self._first = None
         self._state = None
@@ -77,6 +78,7 @@ class Doctor(Callback):
     def on_fit_start(self, state) -> None:
         self._state, self._seen = state, [0, 0]
         self._trend, self._low, self._last = collections.deque(maxlen=self.rising), math.inf, None
+        self._lowest = math.inf              # the lowest loss logged so far (the explosion rule)
         self._layers = record_of(state)
         self._check_monitor(self._layers)
         model = state.model
@@ -102,6 +104,7 @@ class Doctor(Callback):
         loss = logs.get("loss")
         if not isinstance(loss, (int, float)) or not math.isfinite(loss):
             return                                    # not finite: NanGuard says so and stops the run
+        self._check_explosion(state, float(loss))
         prev = self._last if self._last is not None else float(loss)
         self._last = self.smooth * prev + (1 - self.smooth) * float(loss)
         if len(self._trend) == self.rising:          # the oldest of the recent values leaves them for the low
@@ -141,6 +144,22 @@ class Doctor(Callback):
         self._say(rules.vanishing(h.layer_rows, h.layer_names))
         self._say(rules.exploding(h.layer_rows, h.layer_names))
         self._say(rules.update_ratio(h.layer_rows, _lr(state)))
+
+    def _check_explosion(self, state, loss: float) -> None:
+        """A loss far beyond any a training run has: a cross-entropy above ``EXPLODED_CE``, or any loss 1000 times
+        its lowest so far (the rising trend misses a loss that is huge from the first log point on: Adam at lr 1000)."""
+        low, self._lowest = self._lowest, min(self._lowest, loss)
+        if "loss_exploded" in self.said:
+            return
+        if loss_kind(state.loss_fn) == "classification" and loss > EXPLODED_CE:
+            why = (f"a cross-entropy above {EXPLODED_CE:g}, which gives the right class a probability below e^-"
+                   f"{EXPLODED_CE:g}: the weights diverged")
+        elif 0 < low < math.inf and loss > 1000 * low:
+            why = f"over 1000 times its lowest value so far ({low:.3g}): the training diverges"
+        else:
+            return
+        self.warn("loss_exploded", f"the loss is {loss:.3g} at step {state.step}, {why} ({_lower_lr(state)}, or set "
+                  "grad_clip=1.0)")
 
     def _check_memory(self, state) -> None:
         if "memory" not in self.said:
@@ -195,6 +214,19 @@ class Doctor(Callback):
                           "statistics are meaningless (set data.drop_last=True, or pick a batch size that does "
                           "not leave a last batch of 1)")
         return hook
+
+
+EXPLODED_CE = 50.0
+
+
+def _lower_lr(state) -> str:
+    """'lower the learning rate: it is 1000, and Adam usually trains near 0.001'."""
+    lr, opt = _lr(state), type(state.optimizer).__name__
+    try:
+        usual = f", and {opt} usually trains near {default_lr(opt):g}"
+    except Exception:        # noqa: BLE001 - an optimizer the catalog does not know
+        usual = ""
+    return f"lower the learning rate: it is {lr:g}{usual}" if lr else "lower the learning rate"
 
 
 def _lr(state) -> float:

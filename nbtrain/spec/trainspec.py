@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
+from torch import nn
+
 from ..errors import SpecError
 from .base import Component, SpecBase, _join, f
 from .catalog import INITS, LOSSES, METRICS, Entry
@@ -121,6 +123,9 @@ class ModelSpec(SpecBase):
             if n and (n in seen or "." in n):
                 raise SpecError(f"layer name {n!r} is {'repeated' if n in seen else 'not allowed (no dots)'}",
                                 _join(where, f"layers[{i}].name"), "give each layer a unique name without dots")
+            if n and hasattr(nn.Sequential, n):      # torch's add_module: KeyError "attribute 'forward' already exists"
+                raise SpecError(f"layer name {n!r} is taken by torch (nn.Sequential.{n})", _join(where, f"layers[{i}].name"),
+                                f"choose another name, e.g. {n + '_layer'!r}")
             seen.add(n)
 
 

@@ -39,7 +39,7 @@ from .plain import group_lrs
 from .resume import load_checkpoint, load_state_dict, state_dict
 from .rng import rng_state, seed_everything, set_rng_state
 from .rundirs import claim_run
-from .steps import check_batch, evaluate, make_eval_step, make_train_step
+from .steps import check_batch, clear_error, evaluate, make_eval_step, make_train_step
 from .valstats import for_parts
 
 
@@ -204,9 +204,9 @@ class Trainer:
             try:
                 self._train()
             except BaseException as e:  # KeyboardInterrupt (the kernel's stop button) included
-                error = e
+                error = clear_error(e)   # torch's raw error for a label out of range as one clear error
                 if not isinstance(e, Abort):
-                    error = self._interrupted(e)
+                    error = self._interrupted(error)
             finally:
                 restore_modes(self.modes)
                 try:
@@ -347,7 +347,7 @@ class Trainer:
 
     def _first_check(self, out, y) -> None:
         self._checked = True
-        check_batch(out, y, self.p.loss_fn, self.p.num_classes)
+        check_batch(out, y, self.p.loss_fn, self.p.num_classes, self.p.labels)
 
     def end_epoch(self, epoch: int) -> None:
         """The epoch's train logs, validation, the schedule's epoch step, SWA's averaging, on_epoch_end."""

@@ -3,7 +3,8 @@
 A checkpoint is a dict saved with ``torch.save``: ``format``, ``model``, ``optimizer``, ``scheduler`` (nbtrain's
 Schedule), ``scaler``, ``swa_model``, ``epoch`` (epochs completed), ``step``, ``history`` (``History.to_dict()``;
 stored as JSON text, which ``load_checkpoint`` decodes), ``rng`` (python, numpy, torch, cuda and the train loader's
-generator), ``callbacks`` (early stopping, best value), ``spec`` (JSON text),
+generator), ``callbacks`` (early stopping, best value), ``spec`` (JSON text), ``layers`` (each leaf module's name
+and type, so a resume finds a changed layer without parameters, e.g. Tanh for ReLU; older checkpoints lack it),
 ``loop`` (the LoopSpec) and ``partial`` (written by a stop mid-epoch: how many batches of the interrupted epoch were
 done, the RNG states at that epoch's start and the epoch's running sums, so the resumed run skips those batches and
 goes on exactly; empty otherwise). Every value is a tensor or plain Python data, so ``load_checkpoint`` reads it with
@@ -32,6 +33,7 @@ def state_dict(state, partial: dict | None = None) -> dict:
     return {
         "format": FORMAT,
         "model": state.model.state_dict(),
+        "layers": layer_types(state.model),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.schedule.state_dict() if state.schedule is not None else {},
         "scaler": state.scaler.state_dict() if state.scaler is not None else {},
@@ -108,6 +110,27 @@ def load_model_state(model, sd: dict, where: str) -> None:
     model.load_state_dict(sd)
 
 
+def layer_types(model) -> list[list[str]]:
+    """``[name, type]`` of each leaf module: what the state_dict does not show (layers without parameters)."""
+    return [[n, type(m).__name__] for n, m in model.named_modules() if n and not next(m.children(), None)]
+
+
+def check_layers(model, ck: dict, where: str) -> None:
+    """The checkpoint's layers (when it lists them) are this model's, in order and type."""
+    saved, own = ck.get("layers"), layer_types(model)
+    if saved is None or [list(x) for x in saved] == own:
+        return
+    if len(saved) != len(own):
+        what = f"{len(saved)} layers, this run's model {len(own)}"
+    else:
+        diff = [f"{a[0]!r} is {a[1]} there and {b[1]} here" if a[1] != b[1] else f"{a[0]!r} is named {b[0]!r} here"
+                for a, b in zip(saved, own) if list(a) != b]
+        what = "other layers: " + "; ".join(diff[:3]) + (f" (and {len(diff) - 3} more)" if len(diff) > 3 else "")
+    raise CheckpointError(f"the checkpoint's model has {what}", where,
+                          "resume with the spec the checkpoint was saved with (it is stored in checkpoint['spec']), "
+                          "or start a new run")
+
+
 NOT_HYPER = ("params", "name", "initial_lr", "swa_lr")   # group keys that are no optimizer setting of the user's
 
 
@@ -180,7 +203,10 @@ def check_horizon(spec, ck: dict, epochs: int, steps_per_epoch: int, where: str)
 
 def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> None:
     """The checkpoint's entries are there, and its epoch, step and partial batches are in this run's range."""
-    missing = [k for k in ("model", "optimizer", "epoch", "step") if k not in ck]
+    missing = [k for k in ("model", "optimizer", "epoch", "step", "rng") if k not in ck]
+    part = ck.get("partial") or {}
+    missing += [f"partial.{k}" for k in ("batches", "epoch_rng", "acc", "last", "logged")
+                if part and (not isinstance(part, dict) or k not in part)]
     if missing:
         raise CheckpointError(f"the checkpoint has no {', '.join(missing)} entry", where,
                               "the file was edited or cut; use another one, e.g. best.pt or an earlier epoch_*.pt")
@@ -201,6 +227,7 @@ def load_state_dict(state, ck: dict, where: str = "checkpoint") -> None:
     after checking that they belong to this run (model keys and shapes, optimizer type and groups, scheduler)."""
     check_progress(ck, state.epochs, state.steps_per_epoch, where)
     load_model_state(state.model, ck["model"], where)
+    check_layers(state.model, ck, where)
     check_horizon(state.spec, ck, state.epochs, state.steps_per_epoch, where)
     check_optimizer(state.optimizer, ck, state.spec, where)
     check_scheduler(state.schedule, ck, state.spec, where)

@@ -49,10 +49,15 @@ def _shape(t) -> str:
     return fmt_shape(t.shape)
 
 
-def check_batch(out, y, loss_fn, num_classes=None) -> None:
+def check_batch(out, y, loss_fn, num_classes=None, labels=None) -> None:
     """Catch a loss that does not fit the target and an output size that does not fit the classes; what a loss
-    wants is the kind tag of its catalog entry (nbtrain.spec.catalog.loss_kind)."""
+    wants is the kind tag of its catalog entry (nbtrain.spec.catalog.loss_kind). ``labels``: the lowest and highest
+    class index of each split, where the data builder had them at hand (nbtrain.build.data.sanity.label_bounds)."""
     lname, kind = type(loss_fn).__name__, loss_kind(loss_fn)
+    if not isinstance(out, torch.Tensor):      # the step detaches it, the loss and the metrics read it
+        raise NbtrainError(f"the model's forward returns a {type(out).__name__}, not one tensor of outputs",
+                           "model.forward", "return only the outputs, e.g. `return logits`, not `return logits, "
+                           "features` (keep other values on the module, e.g. `self.features = features`)")
     if kind == "classification" and y.dtype.is_floating_point and y.shape != out.shape:
         raise NbtrainError(f"{lname} needs class indices (int64) as targets, got {str(y.dtype)[6:]} targets "
                            f"of shape {_shape(y)}", "loss",
@@ -70,7 +75,31 @@ def check_batch(out, y, loss_fn, num_classes=None) -> None:
             raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the data has "
                                f"{num_classes} classes", "model (last layer)",
                                f"set the last layer's out_features to {num_classes}")
+        check_labels(labels or {}, out.shape[1])
         top = int(y.max()) if y.numel() else 0
         if top >= out.shape[1]:
             raise NbtrainError(f"the model outputs {out.shape[1]} values per sample but the targets go up to "
                                f"class {top}", "model (last layer)", f"set the last layer's out_features to {top + 1}")
+
+
+def check_labels(labels: dict, outputs: int) -> None:
+    """Every label of each split (its lowest and highest) is a class of the model's ``outputs``."""
+    for split, (lo, at_lo, hi, at_hi) in labels.items():
+        if lo < 0:
+            raise NbtrainError(f"the {split} labels hold class {lo} (sample {at_lo}), but class indices start at 0",
+                               f"{split} data", f"relabel the classes 0 to {outputs - 1}")
+        if hi >= outputs:
+            raise NbtrainError(f"the model outputs {outputs} values per sample but the {split} labels go up to class "
+                               f"{hi} (sample {at_hi})", "model (last layer)",
+                               f"set the last layer's out_features to {hi + 1}, or fix those labels (0 to {outputs - 1})")
+
+
+def clear_error(e: BaseException) -> BaseException:
+    """torch's raw error for a label out of range, met in training or validation where no check could see the
+    labels before (a DataLoader over a dataset without ``targets``), as one clear error; any other error as it is."""
+    if isinstance(e, IndexError) and str(e).startswith("Target ") and "out of bounds" in str(e):
+        return NbtrainError(f"a label is not a class of the model's outputs (torch: {e})", "data (labels)",
+                            "class indices must run from 0 to the model's outputs - 1: fix the labels or the last "
+                            "layer's out_features; a dataset with .targets, or tensors (train=(x, y)), has every "
+                            "label checked before training")
+    return e

@@ -19,6 +19,7 @@ from torchvision.transforms.v2 import functional as F
 from ...env import one_cpu_thread
 from ...errors import DataError, fmt_shape
 from .pipeline import Pipeline, Step, _pair, as_image
+from .sanity import check_finite
 from .sources import TensorSet
 
 _PAD_MODES = {"constant": "constant", "edge": "replicate", "reflect": "reflect"}
@@ -166,6 +167,7 @@ def tensor_loader(x, y, batch_size: int = DEFAULT_BATCH_SIZE, shuffle: bool = Fa
                         f"fit({where}=(x, y))", "give one target per sample: len(x) == len(y)")
     if len(x) == 0:
         raise DataError("no samples", f"fit({where}=(x, y))", "pass tensors with at least one sample")
+    check_finite(x, f"fit({where}=(x, y))")
     n = _Count(len(x))
     sampler = RandomSampler(n, generator=generator) if shuffle else SequentialSampler(n)
     return FastLoader(x, y, [], batch_size, drop_last, sampler, generator, draws_base_seed=True)

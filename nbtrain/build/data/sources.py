@@ -21,6 +21,7 @@ from ...errors import DataError, unknown_name
 from . import plain
 from .csvfile import read_csv
 from .plain import TensorSet
+from .sanity import check_links
 
 __all__ = ["LOADERS", "Source", "TensorSet", "load_source"]
 
@@ -89,6 +90,7 @@ def image_folder(spec) -> Source:
     if not spec.path or not p.is_dir():
         raise DataError("image folder not found", "data.path" if not spec.path else str(p),
                         "give the folder that holds one subfolder per class")
+    check_links(p, str(p))       # ImageFolder follows links to folders: one that loops would count images again
     try:
         ds = plain.load_image_folder(str(p))
     except FileNotFoundError:   # no class folders, or no image files in them
