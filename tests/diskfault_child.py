@@ -48,15 +48,17 @@ def what_is_there(folder: Path) -> dict:
     return out
 
 
-def case(name, run, *folders):
+def case(name, run, *folders, record=None):
     t = time.monotonic()
     try:
         run()
         error = ""
     except Exception as e:  # noqa: BLE001 - what the user gets is the result
         error = f"{type(e).__name__}: {e}"
+    record = json.loads(record.read_text()) if record is not None else {}
     print(json.dumps({"case": name, "error": error, "seconds": time.monotonic() - t,
-                      "files": [what_is_there(Path(f)) for f in folders]}), flush=True)
+                      "files": [what_is_there(Path(f)) for f in folders],
+                      "record": {k: record.get(k) for k in ("status", "stop_reason")}}), flush=True)
 
 
 def main(root: Path) -> None:
@@ -73,7 +75,7 @@ def main(root: Path) -> None:
                                                       callbacks=[ReadOnlyAt(ro, 2)]), ro / "r")
     logs = mount(root / "logs4", "40k")  # the run record's rows or TensorBoard's events fill it, whichever first
     case("logs full", lambda: nbtrain.fit(small_spec(epochs=30, logdir=str(logs), checkpoint_dir=str(root / "ck4")),
-                                          **base), root / "ck4" / "r")
+                                          **base), root / "ck4" / "r", record=logs / "r" / "nbtrain-run.json")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ def test_a_full_disk_under_the_logs_is_one_error(disks):
     files = r["files"][0]
     assert files["last.pt"]["status"] == "error" and files["last.pt"]["reason"] == "error: " + r["error"]
     assert all(v["epoch"] >= 1 for v in files.values())
+    assert r["record"] == {"status": "error", "stop_reason": "error: " + r["error"]}   # written over its own blocks
 
 
 def test_an_injected_full_disk_under_checkpoints(tmp_path):

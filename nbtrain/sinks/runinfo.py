@@ -15,6 +15,8 @@ being finite) or ``error`` (an exception ended the run; ``stop_reason`` holds it
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import socket
 import time
@@ -98,7 +100,11 @@ class RunInfo(Callback):
 
     def _write(self, record: dict) -> None:
         with self._writing(self.path):
-            write_atomic(self.path, record)
+            try:
+                write_atomic(self.path, record)
+            except OSError as e:
+                if e.errno != errno.ENOSPC or not overwrite(self.path, record):
+                    raise
 
     def on_epoch_end(self, state, logs: dict) -> None:
         if self.path is None or self.failed:
@@ -163,6 +169,22 @@ class RunInfo(Callback):
         r["best_epoch"] = {"key": top[0], "value": top[1], "epoch": top[2]} if top else None
         r["best"] = h.bests()
         r["final_logs"] = plain(h.epochs[-1] if h.epochs else state.logs)
+
+
+def overwrite(path: Path, record: dict) -> bool:
+    """On a full disk, where no new file can be made: the record written over the old file's own blocks, when it
+    fits in them (a file's last block has room to spare; the final record is a few hundred bytes longer than the
+    first), so the record still says how the run ended. Not atomic: the fallback of a full disk only."""
+    data = (json.dumps(record) + "\n").encode()
+    try:
+        if len(data) > path.stat().st_blocks * 512:
+            return False
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate()
+        return True
+    except OSError:
+        return False
 
 
 def _iso(t: float) -> str:
