@@ -55,7 +55,7 @@ def test_a_checkpoint_without_the_layer_list_still_resumes(saved, tmp_path):
         ["0", "Conv2d"], ["1", "ReLU"], ["2", "Flatten"], ["3", "Dropout"], ["4", "Linear"]]
 
 
-@pytest.mark.parametrize("edit,says", [(dict(rng=None), "rng"),
+@pytest.mark.parametrize("edit,says", [(dict(rng=None), "rng"), (dict(optimizer=[1]), "optimizer (a state_dict, found list)"),
                                        (dict(partial={"batches": 3, "acc": {}}), "partial.epoch_rng, partial.last, "
                                                                                   "partial.logged")])
 def test_a_checkpoint_missing_an_entry_is_one_clear_error(saved, tmp_path, edit, says):

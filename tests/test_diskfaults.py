@@ -8,6 +8,7 @@ OSError(ENOSPC) at the layer the real writers write through (the checkpoint's sa
 file) and run everywhere."""
 import errno
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -113,30 +114,33 @@ def test_an_injected_full_disk_under_checkpoints(tmp_path):
 class FullFile:
     """An events file on a disk that fills after ``room`` bytes."""
 
-    def __init__(self, f, room):
-        self.f, self.room = f, room
+    def __init__(self, f, room, code=errno.ENOSPC):
+        self.f, self.room, self.code = f, room, code
 
     def write(self, b):
         self.room -= len(b)
         if self.room < 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(self.code, os.strerror(self.code))
         return self.f.write(b)
 
     def __getattr__(self, name):
         return getattr(self.f, name)
 
 
-def test_an_injected_full_disk_under_tensorboard_does_not_block(tmp_path):
-    """tensorboardX's writer thread meets OSError(ENOSPC) in its events file; before, it died and the next
-    Queue.put blocked training forever; now the run ends with the error at the next hand-over."""
+@pytest.mark.parametrize("code,says", [
+    (errno.ENOSPC, "the disk is full (No space left on device) (free space on that disk"),
+    (errno.EROFS, "the file system is read-only (Read-only file system) (make that folder writable")])
+def test_an_injected_full_disk_under_tensorboard_does_not_block(tmp_path, code, says):
+    """tensorboardX's writer thread meets OSError(ENOSPC) in its events file (or EROFS: a disk the kernel turned
+    read-only after an error); before, the thread died and the next Queue.put blocked training forever; now the run
+    ends with the error at the next hand-over."""
     def factory(run_dir):
         w = _writer(run_dir)
         rec = w.file_writer.event_writer._ev_writer._py_recordio_writer
-        rec._writer = FullFile(rec._writer, 4000)
+        rec._writer = FullFile(rec._writer, 4000, code)
         return w
     with pytest.raises(NbtrainError) as e:
         nbtrain.fit(small_spec(epochs=30), progress=False, doctor=False,
                     callbacks=[TensorBoard(tmp_path / "tb", writer_factory=factory, budget=1)])
     assert str(e.value).startswith(f"loop.logdir: cannot write '{tmp_path}/tb/events.out.tfevents.")
-    assert str(e.value).endswith("': the disk is full (No space left on device) (free space on that disk or choose "
-                                 f"another logdir, {FIX}")
+    assert str(e.value).endswith(f"': {says} or choose another logdir, {FIX}")

@@ -201,17 +201,20 @@ def check_horizon(spec, ck: dict, epochs: int, steps_per_epoch: int, where: str)
                               "checkpoint's weights (model.load_state_dict(nbtrain.load_checkpoint(path)['model']))")
 
 
-def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> None:
-    """The checkpoint's entries are there, and its epoch, step and partial batches are in this run's range."""
-    missing = [k for k in ("model", "optimizer", "epoch", "step", "rng") if k not in ck]
-    part = ck.get("partial") or {}
-    missing += [f"partial.{k}" for k in ("batches", "epoch_rng", "acc", "last", "logged")
-                if part and (not isinstance(part, dict) or k not in part)]
+def _no_entry(missing: list, where: str) -> None:
     if missing:
         raise CheckpointError(f"the checkpoint has no {', '.join(missing)} entry", where,
                               "the file was edited or cut; use another one, e.g. best.pt or an earlier epoch_*.pt")
-    epoch, step = ck["epoch"], ck["step"]
-    done = (ck.get("partial") or {}).get("batches", 0)
+
+
+def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> None:
+    """The checkpoint's entries are there, and its epoch, step and partial batches are in this run's range."""
+    part = ck.get("partial") or {}
+    _no_entry([k for k in ("model", "optimizer", "epoch", "step", "rng") if k not in ck] +
+              [f"{k} (a {kind}, found {type(v).__name__})" for k, v, kind in
+               (("model", ck.get("model", {}), "state_dict"), ("optimizer", ck.get("optimizer", {}), "state_dict"),
+                ("partial", part, "dict")) if not isinstance(v, dict)], where)
+    epoch, step, done = ck["epoch"], ck["step"], part.get("batches", 0)
     bad = [f"epoch {epoch!r} (0 to {epochs})" for _ in [0] if type(epoch) is not int or not 0 <= epoch <= epochs]
     bad += [f"step {step!r} (0 or more)" for _ in [0] if type(step) is not int or step < 0]
     bad += [f"partial batches {done!r} (0 to {steps_per_epoch}: the batches of an epoch at this batch size)"
@@ -220,6 +223,8 @@ def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> N
         raise CheckpointError("the checkpoint's progress is out of this run's range: " + ", ".join(bad), where,
                               "resume with the spec (epochs, data.batch_size) it was saved with, or use another "
                               "checkpoint; an edited checkpoint cannot resume")
+    _no_entry([f"partial.{k}" for k in ("batches", "epoch_rng", "acc", "last", "logged") if part and k not in part],
+              where)
 
 
 def load_state_dict(state, ck: dict, where: str = "checkpoint") -> None:
