@@ -13,8 +13,8 @@ from test_loop_spec import small_spec
 import nbtrain
 from nbtrain.cli import main
 from nbtrain.errors import NbtrainError
-from nbtrain.train.rundirs import LOCK, claim_run
 from nbtrain.spec import LoopSpec
+from nbtrain.train.rundirs import LOCK, claim_run
 
 
 def test_one_folder_for_logs_and_checkpoints_runs_twice_in_a_row_and_resumes(tmp_path, capsys):
