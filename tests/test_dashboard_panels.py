@@ -207,3 +207,21 @@ def test_the_export_button_writes_the_file_and_says_where(tmp_path, monkeypatch)
 def test_public_names():
     assert nbtrain.export_html is export_html and nbtrain.LayerStats is LayerStats and Dashboard is nbtrain.Dashboard
     assert isinstance(State().callbacks, list)
+
+
+@pytest.mark.parametrize("steps, extent", [([4], (3.5, 4.5)), ([0, 10, 20], (-5.0, 25.0))])
+def test_the_layer_strip_centres_each_column_on_its_step(steps, extent, recwarn):
+    """The end-of-run picture's layer strip: one column per log point, centred on its step (a single log point used to
+    give matplotlib a zero-width extent and its 'identical low and high xlims' warning)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from nbtrain.sinks.dashboard.picture import layer_panel
+    run = types.SimpleNamespace(layer_names=["0 Linear", "2 Linear"],
+                                layer_rows=[{"step": s, "grad": [0.1, 0.001]} for s in steps])
+    ax = Figure().add_subplot()
+    layer_panel(ax, run, {"cmap": "viridis"}, lambda key, **kw: key)
+    assert ax.images[0].get_extent() == pytest.approx([*extent, 1.5, -0.5])
+    assert ax.images[0].get_array()[:, 0].tolist() == pytest.approx([-1.0, -3.0])       # log10 of the gradient norms
+    assert not [w for w in recwarn if "xlims" in str(w.message)]

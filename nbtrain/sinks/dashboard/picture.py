@@ -163,8 +163,10 @@ def layer_panel(ax, run, theme, w) -> None:
     cols = rows[::stride]
     grid = [[math.log10(r["grad"][i]) if i < len(r["grad"]) and r["grad"][i] and r["grad"][i] > 0 else math.nan
              for r in cols] for i in range(len(names))]
+    x0, x1 = cols[0]["step"], cols[-1]["step"]
+    half = (x1 - x0) / (len(cols) - 1) / 2 if len(cols) > 1 else 0.5     # each column centred on its step
     im = ax.imshow(grid, aspect="auto", cmap=theme["cmap"], interpolation="nearest",
-                   extent=(cols[0]["step"], cols[-1]["step"], len(names) - 0.5, -0.5))
+                   extent=(x0 - half, x1 + half, len(names) - 0.5, -0.5))
     ax.set_yticks(range(len(names)), names, fontsize=6)
     ax.set_xlabel(w("step"))
     ax.set_title(w("layer_grad"))
