@@ -166,7 +166,18 @@ class Workers:
 
 
 def root_cause(report: str):
-    """(local rank, exit code) of torchrun's "Root Cause (first observed failure)", or its last failure line."""
+    """(local rank, exit code) of the worker whose failure caused the others', read from torchrun's output.
+
+    A worker killed by a signal is the cause (SIGTERM excepted: torchrun sends it to the survivors); its peers then
+    fail on their own, with gloo's "Connection reset by peer", and torchrun's "Root Cause (first observed failure)"
+    names whichever it noticed first, now and then a peer. Without such a kill: that Root Cause, else the last
+    failure line."""
+    fails = re.findall(r"(?:local_rank\s*:\s*(\d+)\)?\s*exitcode\s*:\s*(-?\d+))|"
+                       r"(?:exitcode\s*:\s*(-?\d+)\)?\s*local_rank\s*:\s*(\d+))", report)
+    pairs = [(int(a or d), int(b or c)) for a, b, c, d in fails]
+    killed = [p for p in pairs if p[1] < 0 and p[1] != -signal.SIGTERM]
+    if killed:
+        return killed[0]
     text = report.split("Root Cause", 1)[1] if "Root Cause" in report else report
     ranks, codes = re.findall(r"local_rank\s*:\s*(\d+)", text), re.findall(r"exitcode\s*:\s*(-?\d+)", text)
     pick = 0 if "Root Cause" in report else -1
