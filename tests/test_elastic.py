@@ -1,8 +1,9 @@
-"""torchrun beyond one clean run: a worker killed with SIGKILL under --max-restarts and --resume auto, and two
-torchrun agents on this machine as two "nodes" (c10d rendezvous on 127.0.0.1).
+"""torchrun beyond one clean run: a worker killed with SIGKILL under --max-restarts and --resume auto (either rank),
+a terminal's Ctrl-C, and two torchrun agents on this machine as two "nodes" (c10d rendezvous on 127.0.0.1).
 
 Each run is a tiny MLP on synthetic 8x8 data, 1 thread per process: a few seconds of CPU. The numbers are compared
-with a run of the same spec that was never interrupted (rank 0's last.pt history, read back with load_checkpoint)."""
+with one run of the same spec, two processes on one node, never interrupted (rank 0's last.pt history, read back
+with load_checkpoint; made once for the module)."""
 import os
 import signal
 import socket
@@ -94,26 +95,57 @@ def _wait_for(path: Path, proc, limit=180):
         time.sleep(0.02)
 
 
-@pytest.mark.slow
-def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(tmp_path):
-    path = _spec(tmp_path, size=4000, epochs=4)          # 64 steps an epoch per rank: the kill lands mid-run
-    run = ["--standalone", "--nproc_per_node", "2", "-m", "nbtrain", "run", str(path), "--resume", "auto"]
-    ref, _ = _finish(_start([*run, "--run-name", "ref"]))
-    assert "no checkpoint in" in ref and "trained 4 epoch(s)" in ref
+def _run(path, name):
+    return ["--standalone", "--nproc_per_node", "2", "-m", "nbtrain", "run", str(path), "--resume", "auto",
+            "--run-name", name]
 
-    # one restart is the kill's; the spare absorbs a restarted round whose gloo connect is refused on a loaded 2-core
-    # machine (seen in CI-like runs: "Gloo connectFullMesh failed ... Connection refused"); --resume auto goes on
-    # from the newest checkpoint either way, so the numbers checked below are the same
-    proc = _start(["--max-restarts", "2", "--monitor-interval", "0.1", *run, "--run-name", "x"])
-    victim = _worker(psutil.Process(proc.pid), rank=0)
-    _wait_for(tmp_path / "ck" / "x" / "epoch_001.pt", proc)
-    victim.send_signal(signal.SIGKILL)                  # rank 0, the one that writes: no interrupted.pt, no last.pt
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The spec (shuffled data, Dropout, 4 epochs; 64 steps an epoch per rank: a kill lands mid-run) and the
+    epochs of its uninterrupted two-rank run."""
+    tmp = tmp_path_factory.mktemp("elastic")
+    path = _spec(tmp, size=4000, epochs=4)
+    out, _ = _finish(_start(_run(path, "ref")))
+    assert "no checkpoint in" in out and "trained 4 epoch(s)" in out
+    return path, _epochs(tmp, "ref")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [0, 1])    # 0 writes the checkpoints; 1's death leaves rank 0 alive, with an error
+def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(reference, victim):
+    path, ref = reference
+    tmp = path.parent
+    proc = _start(["--max-restarts", "1", "--monitor-interval", "0.1", *_run(path, f"kill{victim}")])
+    worker = _worker(psutil.Process(proc.pid), rank=victim)
+    _wait_for(tmp / "ck" / f"kill{victim}" / "epoch_001.pt", proc)
+    worker.send_signal(signal.SIGKILL)
     out, err = _finish(proc)
-    assert "failed (exitcode: -9) local_rank: 0" in err, err[-3000:]     # torchrun saw the kill, restarted all
+    assert f"failed (exitcode: -9) local_rank: {victim}" in err, err[-3000:]   # torchrun saw the kill, restarted all
     resumed = [line for line in out.splitlines() if line.startswith("resuming from ")]
-    assert resumed and all("epoch_00" in r for r in resumed), out    # once; twice if a restarted round was refused
-    assert int(resumed[0].rsplit("epoch_", 1)[1][:3]) < 4                 # it went on from a checkpoint mid-run
-    _same(_epochs(tmp_path, "x"), _epochs(tmp_path, "ref"), rel=1e-6)
+    assert len(resumed) == 1 and "/epoch_00" in resumed[0], out   # an epoch's checkpoint: no last.pt of the failed round
+    assert int(resumed[0].rsplit("epoch_", 1)[1][:3]) < 4         # it went on from a checkpoint mid-run
+    _same(_epochs(tmp, f"kill{victim}"), ref, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_torchrun_is_one_line_and_every_rank_stops_at_one_step_that_resumes_exactly(reference):
+    """A terminal's Ctrl-C: SIGINT to the whole group (torchrun's agent, nbtrain's, and both workers)."""
+    path, ref = reference
+    tmp = path.parent
+    proc = subprocess.Popen([sys.executable, "-m", "nbtrain.train.agent", *_run(path, "int")], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for(tmp / "ck" / "int" / "epoch_001.pt", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.count("nbtrain: torchrun stopped by SIGINT; its workers have ended") == 1
+    assert "stopped: interrupted (SIGINT) at epoch " in out and out.count("interrupted: the run ended cleanly") == 1
+    ck = nbtrain.load_checkpoint(tmp / "ck" / "int" / "interrupted.pt")
+    assert ck["step"] % 8 == 0            # every rank stopped at one log point (log_every 8), not each on its own
+    again, _ = _finish(_start(_run(path, "int")))
+    assert "resuming from " in again
+    _same(_epochs(tmp, "int"), ref, rel=1e-6)
 
 
 def _free_port() -> int:
@@ -123,14 +155,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_local_nodes_give_the_numbers_of_one_node_with_two_processes(tmp_path):
-    path = _spec(tmp_path)
-    run = ["-m", "nbtrain", "run", str(path)]
-    one, _ = _finish(_start(["--standalone", "--nproc_per_node", "2", *run, "--run-name", "one"]))
+def test_two_local_nodes_give_the_numbers_of_one_node_with_two_processes(reference):
+    path, one = reference                                     # one node, two processes: the reference run
+    tmp = path.parent
     port = _free_port()
     node = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint",
             f"127.0.0.1:{port}", "--rdzv_id", "nbtrain-test", "--local_addr", "127.0.0.1"]
-    agents = [_start([*node, *run, "--run-name", "two"]) for _ in range(2)]
+    agents = [_start([*node, "-m", "nbtrain", "run", str(path), "--run-name", "two"]) for _ in range(2)]
     outs = [_finish(a)[0] for a in agents]
-    assert sum(o.count("trained 3 epoch(s)") for o in outs) == 1          # rank 0 reports, on one of the nodes
-    _same(_epochs(tmp_path, "two"), _epochs(tmp_path, "one"), rel=1e-6)
+    assert sum(o.count("trained 4 epoch(s)") for o in outs) == 1          # rank 0 reports, on one of the nodes
+    _same(_epochs(tmp, "two"), one, rel=1e-6)

@@ -116,6 +116,9 @@ class Checkpoint(Callback):
     def on_fit_end(self, state) -> None:
         if self.failed or (state.history is not None and not state.history.epochs and self.interrupted is None):
             return
+        if getattr(state, "world_size", 1) > 1 and state.history is not None and state.history.status == "error":
+            return      # under DDP an error (a peer gone mid-collective) leaves the ranks out of step: this rank's
+            #             state is not the run's; the last agreed checkpoint stays the newest one for --resume auto
         try:
             self.last = self._write(state, "last.pt")
         except NbtrainError as e:

@@ -8,6 +8,7 @@ progress) on rank 0. Logged metrics are all-reduced, so every rank sees the same
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,36 @@ def setup(device_name: str = "auto") -> DistContext:
         torch.cuda.set_device(device)
     owned = not td.is_initialized()
     if owned:
-        td.init_process_group("nccl" if use_cuda else "gloo")
+        join("nccl" if use_cuda else "gloo")
         rank, world = td.get_rank(), td.get_world_size()
     return DistContext(rank, world, device, active=world > 1, owned=owned)
+
+
+def attempt_prefix() -> str | None:
+    """The key prefix of this round of a torchrun restart, or None where none is needed (or none would be right).
+
+    torchrun's c10d rendezvous keeps ONE store for every round (torch.distributed.elastic's dynamic rendezvous caches
+    its shared TCPStore server; the workers connect to it without a per-round prefix, TORCHELASTIC_USE_AGENT_STORE).
+    The process group's keys of the round before a restart are still there: gloo's address of each rank. A rank of
+    the restarted round that reads a peer's key before that peer rewrote it connects to the dead worker's port:
+    "Gloo connectFullMesh failed ... Connection refused", or both wait for each other until the timeout (30 min).
+    Each round under its own prefix reads only its own keys. The restart count is the same on every rank only when
+    one agent runs them all (one node); with several nodes an agent restarted by the others' round change does not
+    count it, so there the prefix would split the ranks: set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 on every node."""
+    env = os.environ
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or env.get("GROUP_WORLD_SIZE", "1") != "1":
+        return None
+    return f"nbtrain/attempt_{env.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+
+
+def join(backend: str) -> None:
+    """init_process_group from torchrun's environment, under this round's own store prefix where it needs one."""
+    prefix = attempt_prefix()
+    if prefix is None:
+        td.init_process_group(backend)
+        return
+    store, rank, world = next(td.rendezvous("env://"))
+    td.init_process_group(backend, store=td.PrefixStore(prefix, store), rank=rank, world_size=world)
 
 
 def wrap(model, ctx: DistContext):

@@ -14,6 +14,7 @@ that had trained every epoch when aborted (a third press while its end was saved
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,12 @@ def exit_status(signum: int) -> int:
 class Interrupts:
     """A context manager installing the deferring handlers (in the main thread only; elsewhere a no-op).
 
+    Under DDP every rank of a Ctrl-C in a terminal gets it, each at its own moment: a rank that stopped at its own
+    next batch would meet the others in a different collective (gloo: "Received data size doesn't match expected
+    size"). So there (``agree``) a signal is a stop request the ranks agree on at the next log point (the loop's
+    ``_stop_everywhere``, as for the Stop button: one step, every rank's sums in the checkpoint), then the run ends
+    as interrupted. SIGTERM under torchrun's agent ends the worker at once (``ended_by_agent``).
+
     ``where`` is a function giving the loop's position (epoch, batch, phase) for the message."""
 
     def __init__(self, out=None, where=lambda: ""):
@@ -54,6 +61,7 @@ class Interrupts:
         self.out, self.where = out, where
         self.phase = "training"
         self.holding = False          # while an aborted run's record is ended: further signals wait
+        self.agree = False      # under DDP: no rank stops alone (the loop agrees on the stop at a log point)
         self._old: dict = {}
 
     def __enter__(self) -> "Interrupts":
@@ -70,18 +78,26 @@ class Interrupts:
     def _handle(self, signum, frame) -> None:
         if self.holding:
             return
+        if signum == getattr(signal, "SIGTERM", None) and ended_by_agent():
+            leave_round(signum)
         self.count += 1
         if self.count == 1:
             self.signum = signum
         if self.count >= 3:
             raise Abort(signum)
-        if self.count == 2:
+        if self.count == 2 and os.environ.get("RANK", "0") == "0":
             print("nbtrain: stopping and saving the checkpoint; interrupt once more to abort without it",
                   file=self.out or sys.stderr, flush=True)
 
-    def check(self) -> None:
-        """At a boundary: raise Interrupted if a signal came since (once)."""
-        if self.count and not self.raised:
+    def pending(self) -> str:
+        """The stop reason of a signal not yet taken ("" when none came)."""
+        return f"interrupted ({signal.Signals(self.signum).name}) {self.where()}".strip() \
+            if self.count and not self.raised else ""
+
+    def check(self, final: bool = False) -> None:
+        """At a boundary: raise Interrupted if a signal came since (once). Under DDP (``agree``) only at the
+        ``final`` one, after the ranks stopped together: one rank alone would leave the others in a collective."""
+        if self.count and not self.raised and (final or not self.agree):
             self.raised = True
             raise Interrupted(self.signum, self.where())
 
@@ -109,6 +125,26 @@ class Interrupts:
             cbs.on_abort(state)
         finally:
             self.holding = False
+
+
+def ended_by_agent() -> bool:
+    """Under torchrun's agent with other workers, SIGTERM is the agent ending this round (a worker failed, or the
+    agent itself was told to stop): it kills whoever is left 30 s later and restarts (--max-restarts) or gives up.
+    Nothing can be saved that the ranks agree on (a mid-epoch checkpoint needs every rank's sums, one collective,
+    and a peer may be dead), so the worker leaves at once; --resume auto goes on from the last agreed checkpoint."""
+    return bool(os.environ.get("TORCHELASTIC_RUN_ID")) and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def leave_round(signum: int) -> None:
+    """End this worker now, quietly but for one line on rank 0; atomic writes leave every checkpoint whole."""
+    try:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"nbtrain: stopped by torchrun ({signal.Signals(signum).name}): this round's workers end; "
+                  "--resume auto goes on from the last checkpoint", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+    except (OSError, RuntimeError, ValueError):    # a print interrupted mid-write (reentrant), a closed stream
+        pass
+    os._exit(exit_status(signum))
 
 
 def position(state, phase: str) -> str:

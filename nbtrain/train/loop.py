@@ -112,6 +112,7 @@ class Trainer:
         self.spec, self.ls, self.overwrite = spec, ls, overwrite
         self.interrupts = Interrupts(where=lambda: position(self.state, self.interrupts.phase))
         self.ctx = dist.setup(ls.device)
+        self.interrupts.agree = self.ctx.active
         self.device = self.ctx.device
         if self.device.type == "cpu":
             tune_malloc()
@@ -233,9 +234,11 @@ class Trainer:
             if self._stop_everywhere():
                 break
             self.epoch(epoch)
-        self.interrupts.check()                   # one during the last epoch's end (its checkpoint is written)
-        if not self._stop_everywhere():
+        stop = self._stop_everywhere()            # under DDP: a Ctrl-C since the last log point, agreed on here
+        self.interrupts.check(final=True)         # one during the last epoch's end (its checkpoint is written)
+        if not stop:
             self.finish_swa()
+        self.interrupts.check(final=True)         # under DDP: one during SWA's finish, taken once it is done
 
     def _interrupted(self, e: BaseException) -> BaseException:
         """Stop, log the window since the last log point, tell the sinks; returns the error to re-raise."""
@@ -311,6 +314,8 @@ class Trainer:
         st = self.state
         if self.ctx.world_size == 1:
             return st.should_stop
+        if self.interrupts.pending() and not st.should_stop:     # a Ctrl-C here: every rank stops at this step
+            st.request_stop(self.interrupts.pending())
         flag = torch.tensor([1.0 if st.should_stop else 0.0], device=self.device)
         torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         if flag.item() and not st.should_stop:
