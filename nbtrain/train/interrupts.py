@@ -19,6 +19,8 @@ import signal
 import sys
 import threading
 
+import torch.distributed as td
+
 SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -61,7 +63,6 @@ class Interrupts:
         self.out, self.where = out, where
         self.phase = "training"
         self.holding = False          # while an aborted run's record is ended: further signals wait
-        self.agree = False      # under DDP: no rank stops alone (the loop agrees on the stop at a log point)
         self._old: dict = {}
 
     def __enter__(self) -> "Interrupts":
@@ -88,6 +89,11 @@ class Interrupts:
         if self.count == 2 and os.environ.get("RANK", "0") == "0":
             print("nbtrain: stopping and saving the checkpoint; interrupt once more to abort without it",
                   file=self.out or sys.stderr, flush=True)
+
+    @property
+    def agree(self) -> bool:
+        """Under DDP (a process group of more than this process) no rank stops alone: the loop agrees on the stop."""
+        return td.is_available() and td.is_initialized() and td.get_world_size() > 1
 
     def pending(self) -> str:
         """The stop reason of a signal not yet taken ("" when none came)."""

@@ -112,7 +112,6 @@ class Trainer:
         self.spec, self.ls, self.overwrite = spec, ls, overwrite
         self.interrupts = Interrupts(where=lambda: position(self.state, self.interrupts.phase))
         self.ctx = dist.setup(ls.device)
-        self.interrupts.agree = self.ctx.active
         self.device = self.ctx.device
         if self.device.type == "cpu":
             tune_malloc()
