@@ -17,7 +17,7 @@ LONG_MODULES: dict = {}
 LONG_FUNCTIONS: dict = {}
 # heavy optional modules a function may import (never nbtrain's own): the reason is on each import line
 LAZY_OK = ("ipywidgets", "matplotlib", "tensorboardX", "tensorboard", "anywidget", "IPython", "traitlets", "tqdm",
-           "zmq")
+           "zmq", "ray")
 # modules whose functions carry their own imports on purpose
 LAZY_BY_DESIGN = {
     "cli.py": "the command line installs its Ctrl-C handler before importing torch and the loop (seconds), so a "
@@ -36,6 +36,8 @@ STAGE_EXCEPTIONS = {
     ("nbtrain.train.background", "sinks"): "a background Run shows its own dashboard and Stop / Pause controls",
     ("nbtrain.train.launch", "sinks"): "fit(processes=N) in the background: the Run's Stop / Pause (sinks.control) "
                                        "reach the workers",
+    ("nbtrain.train.rayrun", "sinks"): "fit(processes=N, engine='ray') plays rank 0's run to the display sinks, as "
+                                       "launch does",
 }
 MAX_TOP_LEVEL_MODULES = 8
 # temporary: cycles another helper is breaking (the lead removes each entry when its branch lands)

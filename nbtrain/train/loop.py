@@ -27,7 +27,7 @@ from ..errors import NbtrainError
 from ..sinks.defaults import default_sinks
 from ..spec.catalog import binary_threshold
 from ..spec.trainspec import LoopSpec, TrainSpec
-from . import autoresume, launch
+from . import autoresume, launch, rayrun
 from . import distributed as dist
 from .background import start_background
 from .callbacks import Callback, CallbackList, State
@@ -62,7 +62,7 @@ def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
 
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
-        overwrite=False, processes=None, **loop):
+        overwrite=False, processes=None, engine="torchrun", ray=None, **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.train.background.Run``).
 
     Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
@@ -79,13 +79,17 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ``train=(x, y)`` and ``val=(xv, yv)`` with tensors take the in-memory loader (batches of 64, the same ones a
     seeded DataLoader over a TensorDataset gives). Each run writes into its own ``logdir/<run_name>`` and
     ``checkpoint_dir/<run_name>``; a ``run_name`` that exists is refused unless resuming or ``overwrite=True``.
+    ``processes=N``: N worker processes train the spec (torchrun on this machine; ``engine="ray"``: Ray Train workers,
+    on this machine or a Ray cluster, with ``ray=dict(...)`` for Ray's settings) while this cell shows rank 0's run.
     Ctrl-C (the kernel's interrupt) is taken at the next batch boundary, so ``interrupted.pt`` resumes exactly.
     """
     if background:
         return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
                                      scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
                                      resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
-                                     overwrite=overwrite, processes=processes, **loop), fit)
+                                     overwrite=overwrite, processes=processes, engine=engine, ray=ray, **loop), fit)
+    if rayrun.wants_ray(engine, processes, ray):   # N Ray Train workers, rank 0's run shown here (train.rayrun)
+        return rayrun.fit_ray(**locals())
     if processes is not None:     # processes=N: N torchrun workers, rank 0's run shown here (nbtrain.train.launch)
         return launch.fit_processes(**locals())
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):

@@ -1,0 +1,235 @@
+"""``fit(spec, processes=N, engine="ray")``: N workers of Ray Train, watched live from the notebook (the driver).
+
+The notebook stays Ray's driver and never trains (no CUDA there): it joins the Ray cluster (``ray.init()``, a local
+one when none was started), creates a ``Channel`` actor (nbtrain.train.raychannel) and runs Ray Train's TorchTrainer
+with nbtrain's loop on every worker (nbtrain.train.rayworker) in a thread of its own, while the cell's thread plays
+rank 0's events from the Channel into a ``Mirror``: the same Dashboard, Stop / Pause / LR slider (through a
+``RemoteControl`` that writes into the Channel) and History a single-process run has, as with ``processes=N`` on
+torchrun (nbtrain.train.launch). A lost worker: Ray restarts the group (``FailureConfig(max_failures)``, 1 unless
+``ray=dict(max_failures=...)`` says otherwise) and every rank resumes from the last checkpoint nbtrain reported.
+
+``ray=dict(...)`` takes Ray's own settings: ``use_gpu`` (default: from ``loop.device``; "auto" uses GPUs when the
+cluster has them), ``max_failures``, ``storage_path`` (where Ray keeps the reported checkpoints: a folder every node
+reaches, or a cloud URI, on a cluster; default ``<checkpoint_dir>/.ray``), ``resources_per_worker``.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from pathlib import Path
+
+from ..errors import NbtrainError
+from ..sinks.control import Control
+from ..sinks.defaults import display_sinks
+from .history import History
+from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, worker_spec
+from .mirror import Mirror, RemoteControl
+from .raychannel import Channel
+
+ENGINES = ("torchrun", "ray")
+RAY_KEYS = ("use_gpu", "max_failures", "storage_path", "resources_per_worker")
+WORKER = "nbtrain.train.rayworker"       # the workers' entry: nothing of nbtrain imports it (it imports fit)
+INSTALL = 'pip install "nbtrain[ray]"'
+
+
+def wants_ray(engine, processes, ray) -> bool:
+    """Whether fit's ``engine`` / ``ray`` arguments ask for Ray (one clear error for a value that is not known)."""
+    if engine not in ENGINES:
+        raise NbtrainError(f"unknown engine {engine!r}", "fit(engine=...)",
+                           "use 'torchrun' (processes on this machine, the default) or 'ray' (Ray Train workers on "
+                           f"this machine or a Ray cluster: {INSTALL})")
+    if engine == "ray" and processes is None:
+        raise NbtrainError("engine='ray' needs processes=N", "fit(engine='ray')",
+                           "give how many Ray Train workers to start, e.g. processes=2")
+    if ray is not None and engine != "ray":
+        raise NbtrainError("ray= goes with engine='ray'", "fit(ray=...)", "add engine='ray' (and processes=N)")
+    return engine == "ray"
+
+
+def require_ray():
+    """The ``ray`` module with Ray Train for torch, or one clear error saying what to install."""
+    try:
+        import ray  # optional and heavy (nbtrain[ray]): imported when asked for
+        import ray.train.torch  # noqa: F401 - the same: Ray Train's torch backend
+    except ImportError as e:
+        raise NbtrainError(f"engine='ray' needs Ray Train, which cannot be imported here ({e})", "fit(engine='ray')",
+                           f"install it: {INSTALL}") from None
+    return ray
+
+
+def ray_options(given, spec) -> dict:
+    """``ray=dict(...)`` checked, with the defaults filled in."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(RAY_KEYS))
+    if unknown:
+        raise NbtrainError(f"unknown Ray setting {unknown[0]!r}", "fit(ray=...)", "known: " + ", ".join(RAY_KEYS))
+    mf = given.get("max_failures", 1)
+    if isinstance(mf, bool) or not isinstance(mf, int) or mf < -1:
+        raise NbtrainError(f"max_failures must be a whole number >= 0 (or -1: no limit), got {mf!r}",
+                           "fit(ray=...)", "e.g. ray=dict(max_failures=1): one restart of the workers after a loss")
+    ck = spec.loop.checkpoint_dir
+    return {"use_gpu": given.get("use_gpu"), "max_failures": mf, "resources_per_worker": given.get("resources_per_worker"),
+            "storage_path": str(given.get("storage_path") or (Path(ck) / ".ray" if ck else Path.home() / "ray_results"))}
+
+
+def absolute(spec):
+    """The spec with its folders made absolute: Ray's workers run in folders of Ray's own."""
+    d, ls = spec.data, spec.loop
+    for obj, name in ((d, "root"), (d, "path"), (ls, "logdir"), (ls, "checkpoint_dir")):
+        if getattr(obj, name):
+            setattr(obj, name, str(Path(getattr(obj, name)).expanduser().absolute()))
+    if not ls.run_name:            # one name for every try: a restarted group writes into the same folders
+        ls.run_name = time.strftime("%Y%m%d-%H%M%S")
+    return spec
+
+
+class RayJob:
+    """The TorchTrainer's run, in a thread of the driver, and the Channel its rank 0 talks through."""
+
+    def __init__(self, ray, spec, n: int, resume, opts: dict):
+        from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig  # optional (nbtrain[ray])
+        from ray.train.torch import TorchTrainer  # optional (nbtrain[ray])
+        self.ray, self.n, self.error = ray, n, None
+        self.restarts: list[str] = []                 # what the driver saw of Ray's restarts, in words
+        self.started_ray = not ray.is_initialized()
+        if self.started_ray:
+            ray.init()
+        self.channel = ray.remote(num_cpus=0)(Channel).remote()
+        self.control: dict = {"stop": False, "pause": False, "lr_scale": 1.0}
+        use_gpu = opts["use_gpu"]
+        if use_gpu is None:
+            dev = spec.loop.device
+            use_gpu = dev.startswith("cuda") or (dev == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
+        name = f"{spec.loop.run_name}-{time.strftime('%Y%m%d-%H%M%S')}"   # Ray's own run: this call's, never restored
+        worker = importlib.import_module(WORKER).train_loop   # by name, as launch names nbtrain.train.worker
+        self.trainer = TorchTrainer(
+            worker, train_loop_config={"spec": spec.to_dict(), "resume": resume, "channel": self.channel},
+            scaling_config=ScalingConfig(num_workers=n, use_gpu=bool(use_gpu),
+                                         resources_per_worker=opts["resources_per_worker"]),
+            run_config=RunConfig(name=name, storage_path=opts["storage_path"],
+                                 failure_config=FailureConfig(max_failures=opts["max_failures"]),
+                                 checkpoint_config=CheckpointConfig(num_to_keep=2)))
+        self.thread = threading.Thread(target=self._fit, name="nbtrain-ray-driver", daemon=True)
+        self.thread.start()
+
+    def _fit(self) -> None:
+        try:
+            self.trainer.fit()
+        except BaseException as e:  # noqa: BLE001 - raised in the cell's thread, as a WorkerError
+            self.error = e
+
+    def ask(self, **control) -> None:
+        self.control.update(control)
+        self.channel.ask.remote(dict(self.control))
+
+    def events(self) -> list[dict]:
+        if not self.ray.is_initialized():           # shut down by close(): what it held is gone
+            return []
+        text = "".join(self.ray.get(self.channel.take.remote()))
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def history(self) -> History | None:
+        d = self.ray.get(self.channel.result.remote()) if self.ray.is_initialized() else None
+        if d is None:
+            return None
+        h = History.from_dict(d)
+        h.run_name, h.interrupted = d.get("run_name", ""), bool(d.get("interrupted"))
+        return h
+
+    def failure(self) -> WorkerError | None:
+        e = self.error
+        if e is None:
+            return None
+        failures = getattr(e, "worker_failures", None) or {}
+        where = f"of fit(processes={self.n}, engine='ray')"
+        if failures:
+            rank = min(failures)
+            lines = [ln for ln in str(failures[rank]).splitlines() if ln.strip()]
+            return WorkerError(f"worker rank {rank} {where} failed: {lines[-1] if lines else type(failures[rank])}\n"
+                               "--- its last lines of output:\n" + "\n".join(lines[-15:]))
+        return WorkerError(f"Ray Train {where} failed: {type(e).__name__}: {str(e).strip()[-2000:]}")
+
+    def close(self, grace: float) -> None:
+        """The thread ends with Ray's run; a run that did not stop within ``grace`` after a Stop: Ray is shut down
+        when this call started it (a cluster the user joined is left alone, with a note)."""
+        self.thread.join(grace)
+        if self.thread.is_alive() and self.started_ray:
+            self.ray.shutdown()
+            self.thread.join(grace)
+
+    def release(self) -> None:
+        if self.ray.is_initialized():
+            self.ray.kill(self.channel)
+
+
+def _play(mirror: Mirror, ev: dict, restarts: list) -> None:
+    """One event; a second "start" is rank 0 after Ray restarted the workers: the record forgets what the lost try
+    logged after the checkpoint it resumes from (those steps are trained and logged again) and notes the restart."""
+    if ev["e"] == "start" and mirror.started:
+        h = mirror.state.history
+        h.drop_steps_after(ev["step"])
+        h.epochs = h.epochs[:ev["epoch"]]
+        restarts.append(f"Ray restarted the workers after losing one; they went on from the checkpoint of epoch "
+                        f"{ev['epoch']} (step {ev['step']})" if ev["step"] else
+                        "Ray restarted the workers after losing one; no checkpoint was reported yet: they started over")
+        h.note(restarts[-1])
+        return
+    mirror.play(ev)
+
+
+def _follow(job: RayJob, mirror: Mirror, poll: float, run=None, until: float | None = None) -> None:
+    while True:
+        for ev in job.events():
+            _play(mirror, ev, job.restarts)
+        if job.done() or (until is not None and time.monotonic() > until):
+            return
+        if run is not None:
+            _pass_on(run, mirror.control)
+        mirror.tick()
+        time.sleep(poll)
+
+
+def fit_ray(spec=None, *, processes, ray=None, dashboard="auto", progress=True, resume=None, epochs=None,
+            loop=None, grace=30.0, poll=0.1, **given) -> History:
+    """``fit(spec, processes=N, engine="ray", ...)``: train ``spec`` on N Ray Train workers, play rank 0's run to the
+    display sinks fit would show, return rank 0's History (as nbtrain.train.launch.fit_processes does)."""
+    n = check_processes(processes)
+    given = {k: v for k, v in given.items() if k in GIVEN}
+    _check_given(given)
+    spec = absolute(worker_spec(spec, epochs, loop or {}))
+    opts = ray_options(ray, spec)
+    module = require_ray()
+    displays = display_sinks(dashboard, progress)
+    job = RayJob(module, spec, n, resume, opts)
+    control = RemoteControl(job.ask)
+    for s in displays:
+        if hasattr(s, "external_control"):          # the Dashboard: its buttons reach the workers
+            s.control, s.external_control = control, True
+    mirror = Mirror(spec, displays, control)
+    run = next((c for c in given.get("callbacks") or () if isinstance(c, Control)), None)
+    if run is not None:
+        run.state = mirror.state
+    try:
+        try:
+            _follow(job, mirror, poll, run)
+        except KeyboardInterrupt:          # the kernel's stop button: every rank stops and saves, as Stop does
+            control.stop()
+            _follow(job, mirror, poll, run, until=time.monotonic() + grace)
+    finally:
+        job.close(grace)
+        for ev in job.events():
+            _play(mirror, ev, job.restarts)
+        error = job.failure()
+        mirror.end(f"failed: {str(error).splitlines()[0]}" if error is not None else "workers ended")
+        h = job.history()
+        job.release()
+    if h is not None:
+        h.notes.extend(job.restarts)        # rank 0's record does not know it was restarted
+    if error is not None:
+        raise error
+    return h

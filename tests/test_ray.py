@@ -1,0 +1,190 @@
+"""fit(spec, processes=N, engine="ray"): nbtrain's loop on Ray Train workers, rank 0's run played to the driver's
+display, the numbers of torchrun's processes=N, and a killed worker resumed exactly from nbtrain's checkpoint.
+
+One local Ray runtime (2 CPUs, no dashboard) serves the whole module: starting Ray on 2 cores takes seconds. The spec
+is the default one (digits, the small CNN) with TensorBoard off, a log point every 4 steps and 4 epochs; each worker
+runs 1 thread (Ray gives a 1-CPU worker OMP_NUM_THREADS=1; the torchrun run is given the same). Without Ray installed
+the module is skipped, unless NBTRAIN_REQUIRE_RAY=1 (CI) makes that a failure."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+import nbtrain
+from nbtrain.errors import NbtrainError
+from nbtrain.spec import TrainSpec
+from nbtrain.train.callbacks import Callback
+from nbtrain.train.rayrun import INSTALL, ray_options, require_ray, wants_ray
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 4
+KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _spec(tmp_path, name):
+    spec = TrainSpec.default()
+    spec.loop.epochs, spec.loop.log_every, spec.loop.run_name = EPOCHS, 4, name
+    spec.loop.logdir, spec.loop.checkpoint_dir = "", str(tmp_path / "ck")
+    return TrainSpec.from_dict(spec.to_dict())
+
+
+class Display(Callback):
+    """What the driver plays, recorded; ``act(state)`` at each log point (the kill)."""
+
+    def __init__(self, act=None):
+        self.control, self.external_control = None, False
+        self.seen, self.act = [], act
+
+    def on_fit_start(self, state):
+        self.seen.append(("start", state.epochs, state.steps_per_epoch))
+
+    def on_log(self, state, logs):
+        self.seen.append(("log", state.epoch, state.step))
+        if self.act is not None:
+            self.act(state)
+
+    def on_epoch_end(self, state, logs):
+        self.seen.append(("epoch", logs["epoch"], logs["loss"]))
+
+    def on_fit_end(self, state):
+        self.seen.append(("end", state.stop_reason))
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    try:
+        ray = require_ray()
+    except NbtrainError as e:
+        if os.environ.get("NBTRAIN_REQUIRE_RAY") == "1":
+            pytest.fail(f"NBTRAIN_REQUIRE_RAY=1 and Ray cannot be used: {e}")
+        pytest.skip(str(e))
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS")}
+    os.environ.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")    # the workers import this checkout
+    _start(ray)
+    yield ray
+    ray.shutdown()
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _start(ray, tries=2):
+    """A local Ray of 2 CPUs. On a loaded host its raylet now and then gives up waiting (30 s) for its own agent to
+    start: then once more."""
+    for k in range(tries):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            return ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 << 20, log_to_driver=False)
+        except Exception:  # noqa: BLE001 - "The current node timed out during startup"
+            ray.shutdown()            # which leaves the half-started node's processes (GCS, monitors): ended here
+            for p in psutil.Process().children(recursive=True):
+                if p.pid not in before:
+                    p.kill()
+            if k == tries - 1:
+                raise
+
+
+@pytest.fixture(scope="module")
+def ray_run(ray_runtime, tmp_path_factory):
+    """One uninterrupted Ray run of 2 workers: (its History, what the driver's display saw)."""
+    shown = Display()
+    h = nbtrain.fit(_spec(tmp_path_factory.mktemp("ray"), "ray-once"), processes=2, engine="ray", dashboard=shown)
+    return h, shown
+
+
+def _same(a, b, rel):
+    assert [e["epoch"] for e in a.epochs] == [e["epoch"] for e in b.epochs] == list(range(1, EPOCHS + 1))
+    for x, y in zip(a.epochs, b.epochs):
+        for k in KEYS:
+            assert x[k] == pytest.approx(y[k], rel=rel, abs=1e-12), (x["epoch"], k)
+
+
+@pytest.mark.slow
+def test_ray_workers_give_torchruns_numbers_and_the_driver_shows_the_run(ray_run, tmp_path, monkeypatch):
+    h, shown = ray_run
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    ref = nbtrain.fit(_spec(tmp_path, "torchrun"), processes=2, dashboard=False, progress=False)
+    _same(h, ref, 1e-5)
+    assert h.status == "finished" and h.run_name == "ray-once"
+    # the driver's display saw the run as it went: the start, log points in every epoch, each epoch's numbers, the end
+    assert shown.seen[0] == ("start", EPOCHS, 12)           # 1437 training digits, 2 ranks, batches of 64
+    assert {e for kind, e, *_ in shown.seen if kind == "log"} == set(range(EPOCHS))
+    assert [(e, pytest.approx(loss)) for kind, e, loss in (s for s in shown.seen if s[0] == "epoch")] == \
+        [(r["epoch"], r["loss"]) for r in h.epochs]
+    assert shown.seen[-1][0] == "end"
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_restarted_and_resumes_exactly(ray_run, tmp_path):
+    spec = _spec(tmp_path, "ray-kill")
+    lock = tmp_path / "ck" / "ray-kill" / ".nbtrain-lock" / "owner"
+    storage = tmp_path / "ck" / ".ray"
+    killed = []
+
+    def kill_rank0_in_epoch_2(state):         # epoch 2 began after rank 0 reported epoch 1's checkpoint to Ray
+        if state.epoch >= 1 and not killed:
+            assert list(storage.glob("*/checkpoint_*")), "no checkpoint reported to Ray before the kill"
+            pid = int(lock.read_text().split()[1])           # rank 0's process (it holds the run folder's lock)
+            os.kill(pid, signal.SIGKILL)
+            killed.append((pid, state.epoch, state.step))
+
+    shown = Display(kill_rank0_in_epoch_2)
+    h = nbtrain.fit(spec, processes=2, engine="ray", dashboard=shown)
+    assert killed and killed[0][1] < EPOCHS - 1, killed
+    assert not os.path.exists(f"/proc/{killed[0][0]}") or "Z" in open(f"/proc/{killed[0][0]}/stat").read().split()[2]
+    _same(h, ray_run[0], 1e-6)                 # the same numbers as the run that was never killed
+    assert h.status == "finished" and [s for s in shown.seen if s[0] == "start"] == [shown.seen[0]]
+    restarted = [n for n in h.notes if n.startswith("Ray restarted the workers")]
+    assert len(restarted) == 1 and int(restarted[0].split("epoch ")[1].split()[0]) in range(1, killed[0][1] + 1), \
+        restarted                              # resumed from a reported checkpoint (epoch >= 1), not started over
+
+
+# -- bad values, without a Ray runtime -------------------------------------------------------------------------
+def test_an_unknown_engine_is_one_clear_error(tmp_path):
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(_spec(tmp_path, "x"), processes=2, engine="dask")
+    assert str(e.value) == ("fit(engine=...): unknown engine 'dask' (use 'torchrun' (processes on this machine, the "
+                            "default) or 'ray' (Ray Train workers on this machine or a Ray cluster: "
+                            'pip install "nbtrain[ray]"))')
+
+
+def test_ray_needs_processes_and_ray_settings_need_ray():
+    with pytest.raises(NbtrainError, match=r"engine='ray' needs processes=N .*e\.g\. processes=2"):
+        wants_ray("ray", None, None)
+    with pytest.raises(NbtrainError, match=r"ray= goes with engine='ray'"):
+        wants_ray("torchrun", 2, {"use_gpu": False})
+    assert wants_ray("ray", 2, None) and not wants_ray("torchrun", 2, None)
+
+
+def test_ray_settings_are_checked(tmp_path):
+    spec = _spec(tmp_path, "x")
+    with pytest.raises(NbtrainError, match=r"fit\(ray=\.\.\.\): unknown Ray setting 'num_gpus' \(known: use_gpu, "
+                                           r"max_failures, storage_path, resources_per_worker\)"):
+        ray_options({"num_gpus": 1}, spec)
+    with pytest.raises(NbtrainError, match=r"max_failures must be a whole number >= 0 \(or -1: no limit\), got 1\.5"):
+        ray_options({"max_failures": 1.5}, spec)
+    opts = ray_options(None, spec)
+    assert opts["max_failures"] == 1 and opts["storage_path"] == str(tmp_path / "ck" / ".ray")
+
+
+def test_without_ray_installed_the_error_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)          # import ray -> ImportError
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(_spec(tmp_path, "x"), processes=2, engine="ray")
+    assert str(e.value).startswith("fit(engine='ray'): engine='ray' needs Ray Train, which cannot be imported here")
+    assert str(e.value).endswith(f"(install it: {INSTALL})") and INSTALL == 'pip install "nbtrain[ray]"'
+
+
+@pytest.mark.parametrize("require, rc, says", [("1", 1, "NBTRAIN_REQUIRE_RAY=1 and Ray cannot be used: fit(engine='ray')"),
+                                               ("", 0, "1 skipped")])
+def test_without_ray_the_module_skips_unless_ci_requires_it(require, rc, says):
+    """CI installs the ray extra and sets NBTRAIN_REQUIRE_RAY=1 (.ci/run): there a missing Ray fails, never skips."""
+    code = ("import sys; sys.modules['ray'] = None; import pytest; "
+            "sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', 'tests/test_ray.py', '-k', 'torchruns']))")
+    env = {**os.environ, "NBTRAIN_REQUIRE_RAY": require, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == rc and says in out.stdout, out.stdout[-3000:]
