@@ -1,7 +1,7 @@
 """Command line: ``nbtrain run | demo | spec | export``; ``run`` also works under torchrun (DDP).
 
     nbtrain run SPEC.json [--epochs N] [--logdir DIR] [--resume CKPT|auto] [--run-name NAME] [--checkpoint-dir DIR]
-                          [--device D]
+                          [--device D] [--processes N [--engine torchrun|ray]]
     nbtrain demo [--epochs N] [--out DIR]
     nbtrain spec                      print the default spec (edit it, then `nbtrain run`)
     nbtrain export SPEC.json          the plain PyTorch script a spec stands for
@@ -85,8 +85,9 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
     resume = getattr(args, "resume", None)
     if resume == "auto":
         _say_auto(spec.loop)
+    many = {k: getattr(args, k) for k in ("processes", "engine") if getattr(args, k, None) is not None}
     h = fit(spec, resume=resume, dashboard=_Bar() if _is_main_rank() else False,
-            progress=False, overwrite=overwrite)
+            progress=False, overwrite=overwrite, **many)
     _report(spec, h, h.run_name, spec_path)
     if h.status == "nan":
         _say("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' above)")
@@ -181,6 +182,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--run-name", dest="run_name", help="override loop.run_name: the run's folder under the logdir "
                    "and checkpoint dir")
     r.add_argument("--device", help="override loop.device (auto, cpu, cuda, mps)")
+    r.add_argument("--processes", type=int, help="start N worker processes from here and show rank 0's run "
+                   "(fit(processes=N)); not under torchrun")
+    r.add_argument("--engine", help="with --processes: torchrun (this machine, the default) or ray (Ray Train "
+                   "workers on this machine or the Ray cluster RAY_ADDRESS names; pip install \"nbtrain[ray]\")")
     r.set_defaults(fn=_run)
     d = sub.add_parser("demo", help="train the default model on the offline digits, with TensorBoard and checkpoints")
     d.add_argument("--epochs", type=int, default=3)

@@ -205,6 +205,8 @@ def fit_ray(spec=None, *, processes, ray=None, dashboard="auto", progress=True, 
     opts = ray_options(ray, spec)
     module = require_ray()
     displays = display_sinks(dashboard, progress)
+    if resume is not None and resume != "auto":      # a path: as the driver sees it (the workers run elsewhere)
+        resume = str(Path(resume).expanduser().absolute())
     job = RayJob(module, spec, n, resume, opts)
     control = RemoteControl(job.ask)
     for s in displays:
