@@ -79,8 +79,6 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
     ``train=(x, y)`` and ``val=(xv, yv)`` with tensors take the in-memory loader (batches of 64, the same ones a
     seeded DataLoader over a TensorDataset gives). Each run writes into its own ``logdir/<run_name>`` and
     ``checkpoint_dir/<run_name>``; a ``run_name`` that exists is refused unless resuming or ``overwrite=True``.
-    ``processes=N``: N worker processes train the spec (torchrun on this machine; ``engine="ray"``: Ray Train workers,
-    on this machine or a Ray cluster, with ``ray=dict(...)`` for Ray's settings) while this cell shows rank 0's run.
     Ctrl-C (the kernel's interrupt) is taken at the next batch boundary, so ``interrupted.pt`` resumes exactly.
     """
     if background:
@@ -88,10 +86,8 @@ def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=Non
                                      scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
                                      resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
                                      overwrite=overwrite, processes=processes, engine=engine, ray=ray, **loop), fit)
-    if rayrun.wants_ray(engine, processes, ray):   # N Ray Train workers, rank 0's run shown here (train.rayrun)
-        return rayrun.fit_ray(**locals())
-    if processes is not None:     # processes=N: N torchrun workers, rank 0's run shown here (nbtrain.train.launch)
-        return launch.fit_processes(**locals())
+    if processes is not None or engine != "torchrun" or ray is not None:   # N workers (train.launch / train.rayrun)
+        return (rayrun.fit_ray if rayrun.wants_ray(engine, processes, ray) else launch.fit_processes)(**locals())
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)
     if spec is not None and not isinstance(spec, TrainSpec):
