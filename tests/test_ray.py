@@ -199,3 +199,23 @@ def test_the_command_line_takes_processes_and_engine(tmp_path, capsys):
     assert "nbtrain: error: fit(engine='ray'): engine='ray' needs processes=N" in capsys.readouterr().err
     assert main(["run", str(path), "--processes", "2", "--engine", "dask"]) == 2
     assert "nbtrain: error: fit(engine=...): unknown engine 'dask'" in capsys.readouterr().err
+
+
+def test_a_failed_worker_is_one_error_with_its_rank_and_what_it_said():
+    """What Ray raises after the last restart (WorkerGroupError: rank -> the worker's exception) becomes one
+    WorkerError, as with torchrun (no Ray runtime needed: the job's error is set as Ray would set it)."""
+    from nbtrain.errors import CheckpointError
+    from nbtrain.train.launch import WorkerError
+    from nbtrain.train.rayrun import RayJob
+
+    class WorkerGroupError(RuntimeError):
+        def __init__(self, failures):
+            super().__init__("Training failed due to worker errors")
+            self.worker_failures = failures
+    job = object.__new__(RayJob)
+    job.n, job.error = 2, WorkerGroupError({1: CheckpointError("/x/nope.pt: no such file", "", "")})
+    err = job.failure()
+    assert isinstance(err, WorkerError) and str(err) == \
+        "worker rank 1 of fit(processes=2, engine='ray') failed: CheckpointError: /x/nope.pt: no such file"
+    job.error = None
+    assert job.failure() is None

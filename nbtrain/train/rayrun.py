@@ -147,12 +147,15 @@ class RayJob:
             return None
         failures = getattr(e, "worker_failures", None) or {}
         where = f"of fit(processes={self.n}, engine='ray')"
-        if failures:
-            rank = min(failures)
-            lines = [ln for ln in str(failures[rank]).splitlines() if ln.strip()]
-            return WorkerError(f"worker rank {rank} {where} failed: {lines[-1] if lines else type(failures[rank])}\n"
-                               "--- its last lines of output:\n" + "\n".join(lines[-15:]))
-        return WorkerError(f"Ray Train {where} failed: {type(e).__name__}: {str(e).strip()[-2000:]}")
+        if not failures:
+            return WorkerError(f"Ray Train {where} failed: {type(e).__name__}: {str(e).strip()[-2000:]}")
+        rank = min(failures)
+        cause = getattr(failures[rank], "cause", None) or failures[rank]     # a RayTaskError carries the worker's own
+        lines = [ln for ln in str(failures[rank]).splitlines() if ln.strip()]
+        said = str(cause).strip().splitlines()
+        more = "\n--- Ray's report:\n" + "\n".join(lines[-15:]) if len(lines) > 1 else ""
+        return WorkerError(f"worker rank {rank} {where} failed: {type(cause).__name__}: {said[0] if said else ''}"
+                           + more)
 
     def close(self, grace: float) -> None:
         """The thread ends with Ray's run; a run that did not stop within ``grace`` after a Stop: Ray is shut down
