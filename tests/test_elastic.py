@@ -112,7 +112,8 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("victim", [0, 1])    # 0 writes the checkpoints; 1's death leaves rank 0 alive, with an error
+@pytest.mark.parametrize("victim", [1])    # 1 dies, rank 0 (which writes the checkpoints) lives on with an error: the
+                                            # harder path; notebook 08 kills rank 0 (one kill keeps CI under 20 min)
 def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(reference, victim):
     path, ref = reference
     tmp = path.parent

@@ -196,7 +196,8 @@ def _rank(p):
 
 
 INTERRUPTED = """
-import json, sys, nbtrain
+import json, signal, sys, nbtrain
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as a kernel does, even when started with SIGINT ignored
 sys.path.insert(0, {tests!r})
 from test_launch import _spec
 from pathlib import Path
