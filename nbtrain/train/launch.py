@@ -44,6 +44,22 @@ class WorkerError(RuntimeError):
     """A worker of ``fit(processes=N)`` failed: its rank, what it said, and its last lines of output."""
 
 
+def wire(spec, displays, ask, given: dict):
+    """The caller's side of a run on workers: a RemoteControl writing what ``ask`` carries to the workers, the
+    Dashboard's buttons on it, the Mirror that plays rank 0's events to ``displays``, and a background Run's Control
+    (in ``given["callbacks"]``) reading the Mirror's state. Returns ``(control, mirror, run)``; torchrun's and Ray's
+    launchers share it."""
+    control = RemoteControl(ask)
+    for s in displays:
+        if hasattr(s, "external_control"):          # the Dashboard: its buttons reach the workers
+            s.control, s.external_control = control, True
+    mirror = Mirror(spec, displays, control)
+    run = next((c for c in given.get("callbacks") or () if isinstance(c, Control)), None)
+    if run is not None:
+        run.state = mirror.state
+    return control, mirror, run
+
+
 def check_processes(n) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise NbtrainError(f"processes must be a whole number >= 1, got {n!r}", "fit(processes=...)",
@@ -282,14 +298,7 @@ def fit_processes(spec=None, *, processes, dashboard="auto", progress=True, resu
     workers = Workers(spec, n, resume)
     if any(getattr(d, "shows_notes", False) for d in displays):   # a live widget: its final picture needs matplotlib,
         new_figure()            # imported now, while the workers import torch, not after a Stop click (seconds)
-    control = RemoteControl(workers.ask)
-    for s in displays:
-        if hasattr(s, "external_control"):          # the Dashboard: its buttons reach the workers
-            s.control, s.external_control = control, True
-    mirror = Mirror(spec, displays, control)
-    run = next((c for c in given.get("callbacks") or () if isinstance(c, Control)), None)
-    if run is not None:
-        run.state = mirror.state
+    control, mirror, run = wire(spec, displays, workers.ask, given)
     try:
         try:
             _follow(workers, mirror, poll, run)

@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 
 from ..errors import NbtrainError
-from ..sinks.control import Control
 from ..sinks.defaults import display_sinks
 from .history import History
-from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, worker_spec
-from .mirror import Mirror, RemoteControl
+from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, wire, worker_spec
+from .mirror import Mirror
 from .raychannel import Channel
 
 ENGINES = ("torchrun", "ray")
@@ -211,14 +210,7 @@ def fit_ray(spec=None, *, processes, ray=None, dashboard="auto", progress=True, 
     if resume is not None and resume != "auto":      # a path: as the driver sees it (the workers run elsewhere)
         resume = str(Path(resume).expanduser().absolute())
     job = RayJob(module, spec, n, resume, opts)
-    control = RemoteControl(job.ask)
-    for s in displays:
-        if hasattr(s, "external_control"):          # the Dashboard: its buttons reach the workers
-            s.control, s.external_control = control, True
-    mirror = Mirror(spec, displays, control)
-    run = next((c for c in given.get("callbacks") or () if isinstance(c, Control)), None)
-    if run is not None:
-        run.state = mirror.state
+    control, mirror, run = wire(spec, displays, job.ask, given)
     try:
         try:
             _follow(job, mirror, poll, run)
