@@ -6,7 +6,6 @@ with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import threading
@@ -20,7 +19,7 @@ from ..errors import NbtrainError
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.rundirs import check_writable
-from ..train.writefaults import writing
+from ..train.writefaults import sink_writing
 
 
 # -- writing, reading ------------------------------------------------------------------------------
@@ -80,16 +79,10 @@ class Checkpoint(Callback):
         with self._writing(self.dir / name):
             return save_atomic(state.snapshot(), self.dir / name, self.saver)
 
-    @contextlib.contextmanager
     def _writing(self, path: Path):
         """A failed write (full or read-only disk) is one NbtrainError naming the file; the files written before are
         whole (each write goes to a temp file first), and this sink writes nothing more in this run."""
-        try:
-            with writing(path, "loop.checkpoint_dir"):
-                yield
-        except NbtrainError as e:
-            self.failed = str(e)
-            raise
+        return sink_writing(self, path, "loop.checkpoint_dir")
 
     def on_epoch_end(self, state, logs: dict) -> None:
         path = self._write(state, f"epoch_{state.epoch + 1:03d}.pt")

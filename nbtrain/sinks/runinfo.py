@@ -14,7 +14,6 @@ being finite) or ``error`` (an exception ended the run; ``stop_reason`` holds it
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -27,7 +26,7 @@ from ..errors import NbtrainError
 from ..train.callbacks import Callback
 from ..train.history import record_of
 from ..train.runfile import FILENAME, ROWS, VERSION, append_rows, plain, write_atomic
-from ..train.writefaults import writing
+from ..train.writefaults import sink_writing
 
 __all__ = ["RunInfo", "FILENAME", "describe_parts"]
 
@@ -84,15 +83,9 @@ class RunInfo(Callback):
         self._write(self.record)
         self._written_at = self.clock()
 
-    @contextlib.contextmanager
     def _writing(self, path: Path):
         """A failed write (a full or read-only disk) is one NbtrainError naming the file; then nothing more."""
-        try:
-            with writing(path, "loop.logdir"):
-                yield
-        except Exception as e:
-            self.failed = str(e)
-            raise
+        return sink_writing(self, path, "loop.logdir", keeps=Exception)
 
     def _append(self, rows: list, fresh: bool = False) -> None:
         with self._writing(self.path.with_name(ROWS)):

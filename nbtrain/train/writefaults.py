@@ -68,6 +68,18 @@ def writing(path, where: str):
         raise write_failure(getattr(e, "filename", None) or path, e, where) from None
 
 
+@contextlib.contextmanager
+def sink_writing(sink, path, where: str, keeps=NbtrainError):
+    """``writing`` for a sink that stops writing after its first failure: an error of type ``keeps`` is noted in
+    ``sink.failed`` (the sink writes nothing more in this run) and raised; the files written before are whole."""
+    try:
+        with writing(path, where):
+            yield
+    except keeps as e:
+        sink.failed = str(e)
+        raise
+
+
 class Kept:
     """A record writer (``write``, ``flush``, ``close``) whose first failure is kept in ``error``, not raised, and
     which writes nothing after it: for tensorboardX's writer thread, which dies at a raised error and leaves the
