@@ -60,6 +60,25 @@ def wire(spec, displays, ask, given: dict):
     return control, mirror, run
 
 
+def follow_to_end(source, follow, control, mirror, poll, run, grace: float, play):
+    """Play ``source``'s events (torchrun's workers or Ray's job) to ``mirror`` with ``follow`` until the run ends;
+    the kernel's stop button (KeyboardInterrupt) stops every rank as Stop does and follows them ``grace`` s more.
+    Then the source is closed, its last events played (``play``), the view ended. Returns the run's error or None."""
+    try:
+        try:
+            follow(source, mirror, poll, run)
+        except KeyboardInterrupt:          # the kernel's stop button: every rank stops and saves, as Stop does
+            control.stop()
+            follow(source, mirror, poll, run, until=time.monotonic() + grace)
+    finally:
+        source.close(grace)
+        for ev in source.events():
+            play(ev)
+        error = source.failure()
+        mirror.end(f"failed: {str(error).splitlines()[0]}" if error is not None else "workers ended")
+    return error
+
+
 def check_processes(n) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise NbtrainError(f"processes must be a whole number >= 1, got {n!r}", "fit(processes=...)",
@@ -300,17 +319,8 @@ def fit_processes(spec=None, *, processes, dashboard="auto", progress=True, resu
         new_figure()            # imported now, while the workers import torch, not after a Stop click (seconds)
     control, mirror, run = wire(spec, displays, workers.ask, given)
     try:
-        try:
-            _follow(workers, mirror, poll, run)
-        except KeyboardInterrupt:          # the kernel's stop button: every rank stops and saves, as Stop does
-            control.stop()
-            _follow(workers, mirror, poll, run, until=time.monotonic() + grace)
+        error = follow_to_end(workers, _follow, control, mirror, poll, run, grace, mirror.play)
     finally:
-        workers.close(grace)
-        for ev in workers.events():
-            mirror.play(ev)
-        error = workers.failure()
-        mirror.end(f"failed: {str(error).splitlines()[0]}" if error is not None else "workers ended")
         h = workers.history()
         workers.remove()
     if error is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import NbtrainError
 from ..sinks.defaults import display_sinks
 from .history import History
-from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, wire, worker_spec
+from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, follow_to_end, wire, worker_spec
 from .mirror import Mirror
 from .raychannel import Channel
 
@@ -212,17 +212,9 @@ def fit_ray(spec=None, *, processes, ray=None, dashboard="auto", progress=True, 
     job = RayJob(module, spec, n, resume, opts)
     control, mirror, run = wire(spec, displays, job.ask, given)
     try:
-        try:
-            _follow(job, mirror, poll, run)
-        except KeyboardInterrupt:          # the kernel's stop button: every rank stops and saves, as Stop does
-            control.stop()
-            _follow(job, mirror, poll, run, until=time.monotonic() + grace)
+        error = follow_to_end(job, _follow, control, mirror, poll, run, grace,
+                              lambda ev: _play(mirror, ev, job.restarts))
     finally:
-        job.close(grace)
-        for ev in job.events():
-            _play(mirror, ev, job.restarts)
-        error = job.failure()
-        mirror.end(f"failed: {str(error).splitlines()[0]}" if error is not None else "workers ended")
         h = job.history()
         job.release()
     if h is not None:
