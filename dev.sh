@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for the README's two commands:
 #   bash dev.sh demo   set up .venv (if missing) and train the default model on the offline digits
-#   bash dev.sh test   set up .venv (if missing) and run the whole test suite
+#   bash dev.sh test   set up .venv (if missing) and run the whole test suite: the tests that may run side by side
+#                      on every core (pytest-xdist), then those that run alone (tests/conftest.py: SERIAL);
+#                      with test paths (bash dev.sh test tests/test_x.py -k y) one plain pytest run
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -18,10 +20,30 @@ setup() {
   fi
 }
 
+run_tests() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in tests*|*.py|*::*) exec "$PY" -m pytest "$@" ;; esac
+  done
+  local cores rc1 rc2
+  cores=$("$PY" -c "import os; print(len(os.sched_getaffinity(0)))")
+  set +e
+  echo "== part 1 of 2: the tests that may run side by side ($cores processes) =="
+  "$PY" -m pytest -n "$cores" --dist loadfile --part parallel "$@"; rc1=$?
+  echo "== part 2 of 2: the tests that run alone (processes, kernels, the browser, signals) =="
+  "$PY" -m pytest --part serial "$@"; rc2=$?
+  set -e
+  # pytest's 5 is "no test ran": a failure only when neither part ran one
+  if [ "$rc1" -ne 0 ] && [ "$rc1" -ne 5 ]; then return "$rc1"; fi
+  if [ "$rc2" -ne 0 ] && [ "$rc2" -ne 5 ]; then return "$rc2"; fi
+  if [ "$rc1" -eq 5 ] && [ "$rc2" -eq 5 ]; then return 5; fi
+  return 0
+}
+
 cmd="${1:-demo}"; shift || true
 case "$cmd" in
   demo) setup; exec "$VENV/bin/nbtrain" demo "$@" ;;
-  test) setup; exec "$PY" -m pytest "$@" ;;
+  test) setup; run_tests "$@" ;;
   setup) setup ;;
   *) echo "usage: bash dev.sh demo|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -4,6 +4,38 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# `bash dev.sh test` runs the suite in two parts: the in-process tests on every core (pytest-xdist, each module's
+# tests in one process, one torch thread each), then these modules alone, one test at a time: each starts processes,
+# kernels or a browser, sends signals or waits on another process, and a second test beside it on a 2-core machine
+# would only slow it (or its deadline).
+# A single test elsewhere that must run alone: @pytest.mark.serial.
+SERIAL = {"test_colab_pins", "test_dashboard_kernel", "test_diskfaults", "test_distributed", "test_docs_notebooks",
+          "test_elastic", "test_env_malloc", "test_interrupt_faults", "test_launch", "test_notebooks",
+          "test_notebooks_zh", "test_ray", "test_rundirs", "test_signal_abort", "test_signals", "test_tblaunch",
+          "test_trust_runs", "test_wheel"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--part", choices=("all", "parallel", "serial"), default="all",
+                     help="nbtrain: only the tests that may run beside others (parallel), or only those that run "
+                          "alone (serial); bash dev.sh test runs both")
+
+
+def is_serial(item) -> bool:
+    path = item.path
+    return (path.parent.name == "browser" or path.stem in SERIAL or item.get_closest_marker("serial") is not None)
+
+
+def pytest_collection_modifyitems(config, items):
+    part = config.getoption("--part")
+    if part == "all":
+        return
+    wanted = part == "serial"
+    drop = [item for item in items if is_serial(item) != wanted]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if is_serial(item) == wanted]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
