@@ -5,9 +5,11 @@
     nbtrain demo [--epochs N] [--out DIR]
     nbtrain spec                      print the default spec (edit it, then `nbtrain run`)
     nbtrain export SPEC.json          the plain PyTorch script a spec stands for
-    torchrun --nproc_per_node 2 -m nbtrain run SPEC.json
-    torchrun --nproc_per_node 2 --max-restarts 3 -m nbtrain run SPEC.json --resume auto --run-name NAME
+    nbtrain torchrun --nproc_per_node 2 -m nbtrain run SPEC.json
+    nbtrain torchrun --nproc_per_node 2 --max-restarts 3 -m nbtrain run SPEC.json --resume auto --run-name NAME
                                       (a lost worker: every rank goes on from the run's newest checkpoint)
+    ``nbtrain torchrun ARGS`` is PyTorch's ``torchrun ARGS`` (the same arguments, run in this process) that ends a
+    Ctrl-C or SIGTERM in one line instead of torchrun's SignalException traceback; plain ``torchrun`` works too.
 
 Exit status: 0 done, 1 the run stopped on a non-finite loss (nan/inf) or failed inside torch, 2 bad input (one
 ``nbtrain: error:`` line saying what, where and how to fix), 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, 129 by
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -27,6 +30,8 @@ from pathlib import Path
 from .env import torchrun_ranks
 from .errors import NbtrainError
 from .sinks.progress import ProgressBar
+
+TORCHRUN_ENV = "NBTRAIN_TORCHRUN"     # set by ``nbtrain torchrun``: its command up to ``-m nbtrain``, for the workers
 
 
 def _is_main_rank() -> bool:
@@ -105,7 +110,7 @@ def _interrupted(spec, h, spec_path: str) -> int:
     if path is None:
         _say("interrupted: the run ended cleanly; no checkpoint was written (give --checkpoint-dir to resume runs)")
     else:
-        _say(f"interrupted: the run ended cleanly; resume it: nbtrain run {spec_path} --resume {path}"
+        _say(f"interrupted: the run ended cleanly; resume it: {_resume_command(spec_path)} --resume {path}"
              + (f" --run-name {h.run_name}" if spec.loop.run_name else ""))
     return exit_status(signal_of(h.stop_reason))
 
@@ -192,6 +197,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="nbtrain-demo", help="folder for logs, checkpoints and the spec")
     d.add_argument("--device", help="auto, cpu, cuda, mps")
     d.set_defaults(fn=_demo)
+    sub.add_parser("torchrun", help="torchrun ARGS (PyTorch's launcher, the same arguments) with a one-line ending "
+                   "on Ctrl-C or SIGTERM, e.g. nbtrain torchrun --nproc_per_node 2 -m nbtrain run spec.json",
+                   add_help=False)               # never parsed here: main() hands everything after it to torchrun
     sub.add_parser("spec", help="print the default spec as JSON").set_defaults(fn=_spec)
     e = sub.add_parser("export", help="print the plain PyTorch script of a spec")
     e.add_argument("spec")
@@ -206,7 +214,28 @@ def _quit(signum, frame) -> None:
     os._exit(128 + int(signum))
 
 
+def _torchrun(argv: list[str]) -> int:
+    """``nbtrain torchrun ARGS``: torchrun in this process (nbtrain.train.agent: Ctrl-C and SIGTERM end in one line).
+    Rank 0's resume line names this command: its arguments before ``-m nbtrain`` travel in ``NBTRAIN_TORCHRUN``."""
+    from .train.agent import main as agent
+    at = next((i for i in range(len(argv) - 1) if argv[i] == "-m" and argv[i + 1] == "nbtrain"), None)
+    if at is not None:
+        os.environ[TORCHRUN_ENV] = shlex.join(["nbtrain", "torchrun", *argv[:at]])
+    return agent(argv)
+
+
+def _resume_command(spec_path: str) -> str:
+    """How this run was started, for its resume line: ``nbtrain run SPEC``, or under torchrun the same launcher."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return f"nbtrain run {spec_path}"
+    launcher = os.environ.get(TORCHRUN_ENV) or "torchrun <the same torchrun arguments>"
+    return f"{launcher} -m nbtrain run {spec_path}"
+
+
 def main(argv=None) -> int:
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if raw[:1] == ["torchrun"]:
+        return _torchrun(raw[1:])
     args = parser().parse_args(argv)
     from .train.interrupts import SIGNALS
     main_thread = threading.current_thread() is threading.main_thread()

@@ -131,10 +131,11 @@ def test_a_killed_worker_restarts_every_rank_from_the_checkpoint_exactly(referen
 
 @pytest.mark.slow
 def test_ctrl_c_under_torchrun_is_one_line_and_every_rank_stops_at_one_step_that_resumes_exactly(reference):
-    """A terminal's Ctrl-C: SIGINT to the whole group (torchrun's agent, nbtrain's, and both workers)."""
+    """A terminal's Ctrl-C: SIGINT to the whole group (`nbtrain torchrun`'s agent and both workers); the run is
+    resumed with the command rank 0 printed."""
     path, ref = reference
     tmp = path.parent
-    proc = subprocess.Popen([sys.executable, "-m", "nbtrain.train.agent", *_run(path, "int")], cwd=ROOT, env=ENV,
+    proc = subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", *_run(path, "int")], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     _wait_for(tmp / "ck" / "int" / "epoch_001.pt", proc)
     os.killpg(proc.pid, signal.SIGINT)
@@ -142,10 +143,15 @@ def test_ctrl_c_under_torchrun_is_one_line_and_every_rank_stops_at_one_step_that
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
     assert err.count("nbtrain: torchrun stopped by SIGINT; its workers have ended") == 1
     assert "stopped: interrupted (SIGINT) at epoch " in out and out.count("interrupted: the run ended cleanly") == 1
-    ck = nbtrain.load_checkpoint(tmp / "ck" / "int" / "interrupted.pt")
+    stopped = tmp / "ck" / "int" / "interrupted.pt"
+    resume = (f"interrupted: the run ended cleanly; resume it: nbtrain torchrun --standalone --nproc_per_node 2 "
+              f"-m nbtrain run {path} --resume {stopped} --run-name int")
+    assert resume in out.splitlines(), out[-2000:]
+    ck = nbtrain.load_checkpoint(stopped)
     assert ck["step"] % 8 == 0            # every rank stopped at one log point (log_every 8), not each on its own
-    again, _ = _finish(_start(_run(path, "int")))
-    assert "resuming from " in again
+    again, _ = _finish(subprocess.Popen([sys.executable, "-m", *resume.split("resume it: ")[1].split()], cwd=ROOT,
+                                        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert "trained 4 epoch(s)" in again
     _same(_epochs(tmp, "int"), ref, rel=1e-6)
 
 

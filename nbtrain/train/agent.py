@@ -3,7 +3,11 @@
 PyTorch's own launcher (torch.distributed.run), with two additions: it watches the kernel that started it
 (nbtrain.train.relay.watch_kernel) and, when the kernel is gone, sends itself SIGTERM, on which torchrun stops its
 workers; and a signal that stops it (Ctrl-C, SIGTERM) ends in one line instead of torchrun's SignalException
-traceback (its workers are stopped by then: torchrun passes the signal on and waits for them).
+traceback (its workers are stopped by then: torchrun passes the signal on and waits for them). From a terminal:
+``nbtrain torchrun <torchrun arguments>`` (nbtrain.cli).
+
+Plain ``torchrun`` cannot be given that ending from nbtrain's side: the traceback is printed by torchrun's own process
+(torch.distributed.run's ``main`` lets SignalException out), which imports no nbtrain code; only the workers do.
 """
 from __future__ import annotations
 
@@ -17,13 +21,19 @@ from torch.distributed.run import main as torchrun
 from .relay import watch_kernel
 
 
+def _ended(sig: signal.Signals) -> int:
+    print(f"nbtrain: torchrun stopped by {sig.name}; its workers have ended", file=sys.stderr, flush=True)
+    return 128 + int(sig)
+
+
 def main(argv=None) -> int:
     watch_kernel(lambda: os.kill(os.getpid(), signal.SIGTERM))
     try:
         torchrun(sys.argv[1:] if argv is None else argv)
-    except SignalException as e:
-        print(f"nbtrain: torchrun stopped by {e.sigval.name}; its workers have ended", file=sys.stderr, flush=True)
-        return 128 + int(e.sigval)
+    except SignalException as e:          # torchrun's handler while its workers run: it stopped them first
+        return _ended(e.sigval)
+    except KeyboardInterrupt:             # Ctrl-C before torchrun's handler (rendezvous): no worker started yet
+        return _ended(signal.SIGINT)
     return 0
 
 
