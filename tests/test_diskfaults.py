@@ -144,3 +144,65 @@ def test_an_injected_full_disk_under_tensorboard_does_not_block(tmp_path, code, 
                     callbacks=[TensorBoard(tmp_path / "tb", writer_factory=factory, budget=1)])
     assert str(e.value).startswith(f"loop.logdir: cannot write '{tmp_path}/tb/events.out.tfevents.")
     assert str(e.value).endswith(f"': {says} or choose another logdir, {FIX}")
+
+
+class Dies:
+    """The writer thread's queue (its side only), whose ``get`` fails at the ``at``-th event: the thread ends."""
+
+    def __init__(self, q, at):
+        self.q, self.at = q, at
+
+    def get(self, *a):
+        item = self.q.get(*a)
+        self.at -= 1
+        if self.at == 0:
+            raise RuntimeError("injected: the queue failed")
+        return item
+
+
+def _break_event(w, at):
+    """``write_event`` of the thread's events writer fails at the ``at``-th event (a bug, not the file)."""
+    events, n = w.file_writer.event_writer._ev_writer, [at]
+    write = events.write_event
+
+    def failing(event):
+        n[0] -= 1
+        if n[0] == 0:
+            raise ValueError("injected: an event that does not serialize")
+        return write(event)
+    events.write_event = failing
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("how,says", [
+    ("event", "ValueError: injected: an event that does not serialize"),
+    ("thread", "RuntimeError: the writer thread ended (its traceback, if any, is printed above)")])
+def test_a_writer_thread_that_fails_otherwise_is_one_error_not_a_hang(tmp_path, how, says):
+    """TensorBoard's writer thread fails not through its file: an event it cannot write, or the thread itself ends
+    (before, its full queue blocked training forever). One error at the next hand-over; the checkpoints before it
+    whole, last.pt says why, the events before it read back with TensorBoard's reader."""
+    def factory(run_dir):
+        w = _writer(run_dir)
+        if how == "event":
+            _break_event(w, 40)
+        else:
+            worker = w.file_writer.event_writer._worker
+            worker._queue = Dies(worker._queue, 40)
+        return w
+    spec = small_spec(epochs=30, checkpoint_dir=str(tmp_path / "ck"))
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(spec, run_name="r", progress=False, doctor=False,
+                    callbacks=[TensorBoard(tmp_path / "tb", writer_factory=factory, budget=1)])
+    events = next((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert str(e.value) == (f"loop.logdir: TensorBoard's writer thread failed: {says} ('{events}' holds the events "
+                            "written before it, and the checkpoints written before are whole: resume from the run's "
+                            "newest checkpoint; if it fails again, train without TensorBoard (logdir='') and report "
+                            "the error)")
+    ck = sorted(p.name for p in (tmp_path / "ck" / "r").glob("epoch_*.pt"))     # the newest kept (keep_last)
+    done = [load_checkpoint(tmp_path / "ck" / "r" / n)["epoch"] for n in ck]
+    assert done and done == [int(n[6:9]) for n in ck] and done[-1] < 30
+    last = load_checkpoint(tmp_path / "ck" / "r" / "last.pt")["history"]
+    assert last["status"] == "error" and last["stop_reason"] == f"error: NbtrainError: {e.value}"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(events)).Reload()
+    assert [s.step for s in acc.Scalars("epoch/loss")][:done[-1]] == list(range(1, done[-1] + 1))

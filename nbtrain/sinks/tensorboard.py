@@ -36,7 +36,7 @@ from ..errors import NbtrainError
 from ..train import features, insight
 from ..train.callbacks import Callback, due_within_budget
 from ..train.rundirs import check_writable
-from ..train.writefaults import Kept, write_failure
+from ..train.writefaults import Kept, Watched, thread_failure, write_failure
 from .graph import graph_def
 
 
@@ -58,6 +58,12 @@ def keep_errors(writer) -> Kept | None:
         return None
     events._py_recordio_writer = kept = Kept(inner)
     return kept
+
+
+def watch_thread(writer) -> Watched | None:
+    """tensorboardX's event file writer behind ``Watched``: its thread failing otherwise never blocks training."""
+    efw = getattr(getattr(writer, "file_writer", None), "event_writer", None)
+    return Watched(efw) if hasattr(efw, "_worker") and hasattr(efw, "_event_queue") else None
 
 
 def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> None:
@@ -188,7 +194,7 @@ class TensorBoard(Callback):
     # -- events -----------------------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
         self.writer = self.writer_factory(str(self.run_dir))
-        self._kept, self._failed = keep_errors(self.writer), False
+        self._kept, self._watch, self._failed = keep_errors(self.writer), watch_thread(self.writer), False
         worker = spare_core(state.device) if self.background == "auto" else bool(self.background)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="nbtrain-tensorboard") if worker else None
         self._job, self._pending, self._handed_at = None, [], self.clock()
@@ -219,12 +225,15 @@ class TensorBoard(Callback):
             raise fault
 
     def _fault(self):
-        """The error the writer thread kept (a full or read-only disk under the logs), once; else None."""
-        kept = self._kept
-        if kept is None or kept.error is None or self._failed:
+        """The error the writer thread kept (a full or read-only disk under the logs, or another), once; else None."""
+        kept, watch = self._kept, self._watch
+        path = getattr(getattr(kept, "inner", None), "path", self.run_dir)
+        fault = (write_failure(path, kept.error, "loop.logdir") if kept is not None and kept.error is not None else
+                 thread_failure(path, watch.error) if watch is not None and watch.error is not None else None)
+        if fault is None or self._failed:
             return None
         self._failed = True
-        return write_failure(getattr(kept.inner, "path", self.run_dir), kept.error, "loop.logdir")
+        return fault
 
     def on_epoch_end(self, state, logs: dict) -> None:
         epoch = logs.get("epoch", state.epoch + 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,14 @@ def write_failure(path, e: BaseException, where: str) -> NbtrainError:
     return NbtrainError(f"cannot write {str(path)!r}: {what}", where,
                         f"{fix} or choose another {where.rsplit('.', 1)[-1]}, then resume from the run's newest "
                         "checkpoint: the ones written before are whole")
+
+
+def thread_failure(path, e: BaseException) -> NbtrainError:
+    """The error for TensorBoard's writer thread failing for another reason than a write (``Watched``)."""
+    return NbtrainError(f"TensorBoard's writer thread failed: {type(e).__name__}: {e}", "loop.logdir",
+                        f"{str(path)!r} holds the events written before it, and the checkpoints written before are "
+                        "whole: resume from the run's newest checkpoint; if it fails again, train without TensorBoard "
+                        "(logdir='') and report the error")
 
 
 @contextlib.contextmanager
@@ -109,3 +118,71 @@ class Kept:
             self.inner.close()
         except Exception:               # noqa: BLE001 - the file of a failed write: its error is kept already
             pass
+
+
+class Watched:
+    """tensorboardX's event file writer (a queue of at most 10 events and a writer thread) made safe for the training
+    thread when that thread fails for another reason than the file (an event that does not serialize, a bug, an
+    error in its queue): an error of its ``write_event`` or ``flush`` is kept in ``error`` (the thread lives on and
+    drops the events after it), and a thread that ended anyway is noticed: no event waits on its full queue (which
+    blocked training forever), and ``close()`` writes what is left in the queue from the calling thread instead of
+    waiting on the thread. The sink reads ``error`` at its hand-overs and raises it from the training thread."""
+
+    def __init__(self, efw, poll: float = 0.25):
+        self.efw, self.poll, self._error = efw, poll, None
+        worker = efw._worker
+        self.events, worker._record_writer = worker._record_writer, self     # the thread writes through this
+        self._close = efw.close
+        efw.add_event, efw.close = self.add_event, self.close
+
+    # -- in the writer thread ---------------------------------------------------------------------
+    def _keep(self, name: str, *a) -> None:
+        if self._error is None:
+            try:
+                getattr(self.events, name)(*a)
+            except Exception as e:      # noqa: BLE001 - it would kill the thread: kept, raised by the sink
+                self._error = e
+
+    def write_event(self, event) -> None:
+        self._keep("write_event", event)
+
+    def flush(self) -> None:
+        self._keep("flush")
+
+    # -- in the training thread -------------------------------------------------------------------
+    def alive(self) -> bool:
+        worker = self.efw._worker
+        return self.efw._closed or (worker is not None and worker.is_alive())
+
+    @property
+    def error(self) -> BaseException | None:
+        if self._error is None and not self.alive():
+            self._error = RuntimeError("the writer thread ended (its traceback, if any, is printed above)")
+        return self._error
+
+    def add_event(self, event) -> None:
+        while not self.efw._closed and self.error is None:
+            try:
+                return self.efw._event_queue.put(event, timeout=self.poll)
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Close the file; with the thread gone, first write the events still in its queue, here."""
+        if self.efw._closed or self.alive():
+            return self._close()
+        q, self.efw._closed = self.efw._event_queue, True
+        while True:
+            try:
+                event = q.get(timeout=0.05)
+            except queue.Empty:
+                break
+            try:
+                self.events.write_event(event)
+            except Exception:           # noqa: BLE001 - the same fault again: the run's error names it already
+                pass
+        try:
+            self.events.close()
+        except Exception:               # noqa: BLE001 - as above
+            pass
+        q.close()
