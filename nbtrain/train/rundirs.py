@@ -59,16 +59,16 @@ class Claim:
             raise
 
 
-def _folders(ls, name: str) -> list[Path]:
+def run_folders(ls, name: str) -> list[Path]:
     """The run's folders, once each (logdir and checkpoint_dir may be one folder)."""
     out: list[Path] = []
     for d in (ls.logdir, ls.checkpoint_dir):
-        if d and not any(_same(Path(d) / name, f) for f in out):
+        if d and not any(same_folder(Path(d) / name, f) for f in out):
             out.append(Path(d) / name)
     return out
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_folder(a: Path, b: Path) -> bool:
     return os.path.abspath(a) == os.path.abspath(b) or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
@@ -167,14 +167,21 @@ def claim_run(ls, *, resume: bool = False, overwrite: bool = False, is_main: boo
     if ls.run_name:
         return _claim_named(ls, check_run_name(ls.run_name), resume, overwrite, is_main)
     base = clock("%Y%m%d-%H%M%S")
-    if not is_main or not _folders(ls, base):
+    if not is_main or not run_folders(ls, base):
         return Claim(base)
     for k in range(1, 1000):
         claim = Claim(base if k == 1 else f"{base}-{k}")
-        if _claim(_folders(ls, claim.name), claim, fresh=True):
+        if _claim(run_folders(ls, claim.name), claim, fresh=True):
             return claim
-    raise NbtrainError(f"could not find a free run folder for {base!r} in {_folders(ls, base)[0].parent}",
+    raise NbtrainError(f"could not find a free run folder for {base!r} in {run_folders(ls, base)[0].parent}",
                        "loop.run_name", "give a run_name, or remove the runs of that second")
+
+
+def training_now(name: str, held: Path, owner: str) -> NbtrainError:
+    """The error for a second run (or resume) of the run ``name`` while ``owner`` trains it in ``held``."""
+    return NbtrainError(f"the run {name!r} is training now in another process or thread ({held}, {owner})",
+                        "loop.run_name", f"wait for it to end, or choose another run_name; if that process is gone "
+                        f"(on another machine), remove {held / LOCK}")
 
 
 def _visible(f: Path) -> bool:
@@ -185,13 +192,10 @@ def _claim_named(ls, name: str, resume: bool, overwrite: bool, is_main: bool) ->
     claim = Claim(name)
     if not is_main:
         return claim
-    folders = _folders(ls, name)
+    folders = run_folders(ls, name)
     if not _claim(folders, claim, fresh=False):
         held = next((f for f in folders if (f / LOCK).exists()), folders[0])
-        raise NbtrainError(f"the run {name!r} is training now in another process or thread ({held}, "
-                           f"{_owner_of(held / LOCK)})", "loop.run_name",
-                           f"wait for it to end, or choose another run_name; if that process is gone (on another "
-                           f"machine), remove {held / LOCK}")
+        raise training_now(name, held, _owner_of(held / LOCK))
     taken = [f for f in folders if _visible(f)]
     if taken and overwrite:
         for f in taken:
