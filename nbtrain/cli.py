@@ -224,6 +224,14 @@ def _torchrun(argv: list[str]) -> int:
     return agent(argv)
 
 
+def _peer_lost(e: Exception):
+    """Under torchrun: a peer rank that ended (gloo's "Connection closed by peer") named, and what to do."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return None
+    from .train.distributed import peer_lost
+    return peer_lost(e)
+
+
 def _resume_command(spec_path: str) -> str:
     """How this run was started, for its resume line: ``nbtrain run SPEC``, or under torchrun the same launcher."""
     if not os.environ.get("TORCHELASTIC_RUN_ID"):
@@ -250,6 +258,10 @@ def main(argv=None) -> int:
         print("nbtrain: interrupted", file=sys.stderr)
         return 128 + int(getattr(e, "signum", signal.SIGINT))
     except Exception as e:  # one line, not a traceback, unless asked for
+        lost = _peer_lost(e)
+        if lost is not None:
+            print(f"nbtrain: error: {lost}", file=sys.stderr)
+            return 1
         if os.environ.get("NBTRAIN_TRACEBACK") == "1":
             traceback.print_exc()
         print(f"nbtrain: error: {type(e).__name__}: {e} (NBTRAIN_TRACEBACK=1 shows where)", file=sys.stderr)

@@ -155,6 +155,33 @@ def test_ctrl_c_under_torchrun_is_one_line_and_every_rank_stops_at_one_step_that
     _same(_epochs(tmp, "int"), ref, rel=1e-6)
 
 
+@pytest.mark.slow
+def test_a_killed_peer_is_named_by_the_surviving_rank_not_gloos_text(tmp_path):
+    """torchrun, no restarts: rank 1 gets SIGKILL mid-run; rank 0, in a collective with it, says which rank ended and
+    how to go on (not gloo's "Connection closed by peer" and a traceback; a rank's error is printed by nbtrain's CLI
+    under plain torchrun too); `nbtrain torchrun` ends in torchrun's report without torchrun's own traceback."""
+    path = _spec(tmp_path, size=2000, epochs=3)
+    proc = subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", "--standalone", "--nproc_per_node", "2",
+                             *_run(path, "lost")[3:]], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    worker = _worker(psutil.Process(proc.pid), rank=1)
+    _wait_for(tmp_path / "ck" / "lost" / "epoch_001.pt", proc)
+    pid = worker.pid
+    worker.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode != 0 and "failed (exitcode: -9) local_rank: 1" in err, err[-3000:]
+    said = [line for line in err.splitlines() if line.startswith("nbtrain: error:")]
+    assert len(said) == 1 and said[0].startswith(
+        f"nbtrain: error: torchrun: rank 1 (process {pid} on {socket.gethostname()}) ended in the middle of the run, "
+        "so this rank cannot go on (the process group: Conn"), err[-3000:]
+    assert said[0].endswith(
+        "(torchrun's report names how it ended, and the checkpoints written before are whole: run it with "
+        "--max-restarts N and --resume auto --run-name NAME, and torchrun restarts every rank from the run's newest "
+        "checkpoint (nbtrain torchrun --nproc_per_node 2 --max-restarts 3 -m nbtrain run SPEC.json --resume auto "
+        "--run-name NAME))"), said[0]
+    assert "Traceback" not in err and "pair.cc" not in err and "Root Cause (first observed failure)" in err, err[-3000:]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

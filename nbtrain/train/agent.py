@@ -2,8 +2,8 @@
 
 PyTorch's own launcher (torch.distributed.run), with two additions: it watches the kernel that started it
 (nbtrain.train.relay.watch_kernel) and, when the kernel is gone, sends itself SIGTERM, on which torchrun stops its
-workers; and a signal that stops it (Ctrl-C, SIGTERM) ends in one line instead of torchrun's SignalException
-traceback (its workers are stopped by then: torchrun passes the signal on and waits for them). From a terminal:
+workers; a signal that stops it (Ctrl-C, SIGTERM) ends in one line instead of torchrun's SignalException
+traceback, and failed workers end in torchrun's report without its ChildFailedError traceback (its workers are stopped by then: torchrun passes the signal on and waits for them). From a terminal:
 ``nbtrain torchrun <torchrun arguments>`` (nbtrain.cli).
 
 Plain ``torchrun`` cannot be given that ending from nbtrain's side: the traceback is printed by torchrun's own process
@@ -16,6 +16,7 @@ import signal
 import sys
 
 from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main as torchrun
 
 from .relay import watch_kernel
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
         return _ended(e.sigval)
     except KeyboardInterrupt:             # Ctrl-C before torchrun's handler (rendezvous): no worker started yet
         return _ended(signal.SIGINT)
+    except ChildFailedError as e:         # torchrun's report of the failed workers, without its own traceback
+        print(e, file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as td
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..env import is_torchrun, pick_device, torchrun_ranks
+from ..env import is_torchrun, pick_device, pid_alive, torchrun_ranks
+from ..errors import NbtrainError
+
+PEERS: dict[int, tuple[str, int]] = {}   # rank -> (host, pid) of every rank of this process's group (setup)
+LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "remote process exited")
 
 
 @dataclass
@@ -45,7 +52,42 @@ def setup(device_name: str = "auto") -> DistContext:
     if owned:
         join("nccl" if use_cuda else "gloo")
         rank, world = td.get_rank(), td.get_world_size()
+    if world > 1:                 # who the peers are, once: a lost one is then named (peer_lost)
+        got: list = [None] * world
+        td.all_gather_object(got, (socket.gethostname(), os.getpid()))
+        PEERS.clear()
+        PEERS.update(enumerate(got))
     return DistContext(rank, world, device, active=world > 1, owned=owned)
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process of this machine has ended (a zombie its parent has not reaped yet counts as ended)."""
+    if not pid_alive(pid):
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def peer_lost(e: BaseException, wait: float = 2.0) -> NbtrainError | None:
+    """A collective that failed because a peer rank ended (killed, crashed: gloo's "Connection closed by peer") as
+    one error naming that rank and what to do; None for any other error."""
+    how = next((s for s in LOST if s in str(e)), None)
+    if how is None or not PEERS:
+        return None
+    me, end = socket.gethostname(), time.monotonic() + wait
+    while True:                   # the peer's sockets close as it exits, a moment before it is seen to have ended
+        dead = [r for r, (host, pid) in PEERS.items() if host == me and pid != os.getpid() and _gone(pid)]
+        if dead or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    who = ", ".join(f"rank {r} (process {PEERS[r][1]} on {PEERS[r][0]})" for r in dead) or "a rank on another machine"
+    return NbtrainError(f"{who} ended in the middle of the run, so this rank cannot go on (the process group: {how})",
+                        "torchrun", "torchrun's report names how it ended, and the checkpoints written before are "
+                        "whole: run it with --max-restarts N and --resume auto --run-name NAME, and torchrun restarts "
+                        "every rank from the run's newest checkpoint (nbtrain torchrun --nproc_per_node 2 "
+                        "--max-restarts 3 -m nbtrain run SPEC.json --resume auto --run-name NAME)")
 
 
 def attempt_prefix() -> str | None:
