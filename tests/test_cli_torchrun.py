@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.serial      # starts torchrun and signals its process group: alone (tests/conftest.py)
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
