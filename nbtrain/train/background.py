@@ -24,6 +24,7 @@ from ..errors import NbtrainError
 from ..sinks.control import Control
 from ..sinks.dashboard import Dashboard, wants_widgets
 from ..sinks.dashboard.export import default_path, export_html
+from ..spec.trainspec import LoopSpec, TrainSpec
 from .rundirs import run_folders, same_folder, training_now
 
 
@@ -66,7 +67,6 @@ TURNS = Turns()
 
 def _folders_of(kw: dict) -> list[Path]:
     """The folders of a fit's explicitly named run (none for a timestamped one: each gets its own)."""
-    from ..spec.trainspec import LoopSpec, TrainSpec
     spec = kw.get("spec")
     try:
         spec = TrainSpec.load(spec) if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__") else spec
