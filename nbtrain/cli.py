@@ -221,6 +221,7 @@ def _torchrun(argv: list[str]) -> int:
     at = next((i for i in range(len(argv) - 1) if argv[i] == "-m" and argv[i + 1] == "nbtrain"), None)
     if at is not None:
         os.environ[TORCHRUN_ENV] = shlex.join(["nbtrain", "torchrun", *argv[:at]])
+    sys.argv[0] = "nbtrain torchrun"          # torchrun's usage line names the command typed
     return agent(argv)
 
 
