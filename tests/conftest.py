@@ -8,11 +8,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # tests in one process, one torch thread each), then these modules alone, one test at a time: each starts processes,
 # kernels or a browser, sends signals or waits on another process, and a second test beside it on a 2-core machine
 # would only slow it (or its deadline).
-# A single test elsewhere that must run alone: @pytest.mark.serial.
+# A single test elsewhere that must run alone: @pytest.mark.serial, or its id in SERIAL_TESTS. The notebooks run in
+# the parallel part (one kernel each, no deadline) but 06 (its TensorBoard servers are found, and stopped, by what
+# started since the test began) and 08 (torchrun workers, a kill as soon as a checkpoint exists).
 SERIAL = {"test_colab_pins", "test_dashboard_kernel", "test_diskfaults", "test_distributed", "test_docs_notebooks",
-          "test_elastic", "test_env_malloc", "test_interrupt_faults", "test_launch", "test_notebooks",
-          "test_notebooks_zh", "test_ray", "test_rundirs", "test_signal_abort", "test_signals", "test_tblaunch",
-          "test_trust_runs", "test_wheel"}
+          "test_elastic", "test_env_malloc", "test_interrupt_faults", "test_launch", "test_ray", "test_rundirs",
+          "test_signal_abort", "test_signals", "test_tblaunch", "test_trust_runs", "test_wheel"}
+SERIAL_TESTS = {f"{module}::{test}[{stem}]" for stem in ("06_tensorboard", "08_scale_out")
+                for module, test in (("test_notebooks", "test_notebook_runs_without_errors"),
+                                     ("test_notebooks_zh", "test_chinese_notebook_runs_without_errors"))}
 
 
 def pytest_addoption(parser):
@@ -23,7 +27,8 @@ def pytest_addoption(parser):
 
 def is_serial(item) -> bool:
     path = item.path
-    return (path.parent.name == "browser" or path.stem in SERIAL or item.get_closest_marker("serial") is not None)
+    return (path.parent.name == "browser" or path.stem in SERIAL or f"{path.stem}::{item.name}" in SERIAL_TESTS
+            or item.get_closest_marker("serial") is not None)
 
 
 def pytest_collection_modifyitems(config, items):
