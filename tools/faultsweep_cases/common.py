@@ -189,3 +189,73 @@ def clear_error(rc: int, out: str, what: str, says: tuple = ()) -> str:
     if missing:
         raise Fail(f"ERROR DOES NOT SAY {missing}: {line}")
     return "clear error: " + line[len("nbtrain: error: "):][:160]
+
+
+PREAMBLE = '''import json, sys, warnings
+import torch
+from torch import nn
+import nbtrain
+from nbtrain.errors import NbtrainError
+torch.manual_seed(0)
+
+
+def xy(n=64, seed=0, d=4, k=3):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.arange(n) % k
+
+
+'''
+EPILOGUE = '''
+try:
+    with warnings.catch_warnings(record=True) as W:
+        warnings.simplefilter("always")
+        r = main()
+    print("CASE-RESULT " + json.dumps({"result": r, "warnings": [str(w.message) for w in W]}, default=str))
+except NbtrainError as e:
+    print("CASE-ERROR " + json.dumps({"type": type(e).__name__, "msg": str(e)}))
+'''
+
+
+def script(ctx, body: str, name: str = "case", timeout: float = TIMEOUT) -> tuple[int, str, dict]:
+    """A small user script (body defines main()) in a fresh process: its exit, its output, and how it ended."""
+    path = ctx.dir / f"{name}.py"
+    path.write_text(PREAMBLE + body + EPILOGUE)
+    rc, out = run([PY, path], ctx.dir, name, timeout)
+    for line in out.splitlines():
+        for tag in ("CASE-RESULT ", "CASE-ERROR "):
+            if line.startswith(tag):
+                return rc, out, {"kind": tag.strip(), **json.loads(line[len(tag):])}
+    return rc, out, {"kind": "none"}
+
+
+def script_error(ctx, body: str, says: tuple = (), name: str = "case") -> str:
+    """Outcome (a) from a script: one NbtrainError that says what the case expects, no other traceback."""
+    rc, out, got = script(ctx, body, name)
+    check_no_traceback(out, "the script")
+    if got["kind"] != "CASE-ERROR":
+        raise Fail(f"NO CLEAR ERROR: the script ended {got.get('kind')} (exit {rc}): "
+                   f"{tail(json.dumps(got.get('result')), 300)}\nwarnings: {tail(str(got.get('warnings')), 400)}"
+                   f"\n{tail(out, 400)}")
+    msg = got["msg"]
+    missing = [s for s in says if s.lower() not in msg.lower()]
+    if missing or "(" not in msg:
+        raise Fail(f"UNCLEAR ERROR (wants {missing or 'a fix in parentheses'}): {got['type']}: {msg}")
+    return f"clear error: {got['type']}: {msg[:160]}"
+
+
+def script_warns(ctx, body: str, says: tuple, name: str = "case") -> str:
+    """A run that goes on but must say what is wrong: a warning (or a note) with the words the case expects."""
+    rc, out, got = script(ctx, body, name)
+    check_no_traceback(out, "the script")
+    if got["kind"] == "CASE-ERROR":
+        msg = got["msg"]
+        if all(s.lower() in msg.lower() for s in says):
+            return f"clear error: {got['type']}: {msg[:160]}"
+        raise Fail(f"ERROR DOES NOT SAY {says}: {got['type']}: {msg}")
+    if got["kind"] != "CASE-RESULT":
+        raise Fail(f"the script ended without a result (exit {rc}):\n{tail(out)}")
+    said = [w for w in got["warnings"] if all(s.lower() in w.lower() for s in says)]
+    if not said:
+        raise Fail(f"SILENT: nothing says {says}; result {tail(json.dumps(got['result']), 300)}; warnings "
+                   f"{tail(str(got['warnings']), 500)}")
+    return f"said: {said[0][:160]}"

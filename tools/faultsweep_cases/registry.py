@@ -5,6 +5,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Callable
 
+from faultsweep_cases import data, disks, edits, folders, hostile
 from faultsweep_cases import signals as sg
 from faultsweep_cases.signals import N, V
 
@@ -59,4 +60,35 @@ def signal_cases() -> list:
     return out
 
 
-CASES = signal_cases()
+def fault_cases() -> list:
+    out = [Case(f"data-{n}", "bad-data", data.nan_case, dict(name=n)) for n in data.NAN_CASES]
+    out += [Case("data-nan-in-val-loader", "bad-data", data.nan_in_val_loader),
+            Case("data-nan-in-train-loader", "bad-data", data.nan_in_train_loader)]
+    out += [Case(f"data-{k}", "bad-data", data.folder_case, dict(kind=k))
+            for k in ("symlink-loop", "empty-folder", "empty-class-folders", "no-images-only-text", "missing-folder",
+                      "corrupt-image")]
+    out += [Case(f"data-{n}", "bad-data", data.csv_case, dict(name=n)) for n in data.CSV]
+    out += [Case(f"model-{n}", "bad-model", data.model_case, dict(name=n)) for n in data.MODELS]
+    out.append(Case("model-adam-lr-1000", "bad-model", data.adam_lr_1000))
+    out += [Case(f"edit-{n}", "edited-checkpoint", edits.edit_case, dict(name=n)) for n in edits.EDITS]
+    out += [Case(f"edit-bytes-{n}", "edited-checkpoint", edits.bytes_case, dict(name=n)) for n in edits.BYTES]
+    out += [Case("edit-malicious-pickle", "edited-checkpoint", edits.pickle_case),
+            Case("edit-batch-size-epoch-end", "edited-checkpoint", edits.batch_size_case, dict(mid_epoch=False)),
+            Case("edit-batch-size-mid-epoch", "edited-checkpoint", edits.batch_size_case, dict(mid_epoch=True))]
+    out += [Case(f"spec-{n}", "hostile-spec", hostile.spec_case, dict(name=n)) for n in hostile.SPECS]
+    out += [Case(f"export-{f}-{h}", "hostile-export", hostile.export_case, dict(field=f, hostile=h))
+            for f in hostile.FIELDS for h in (("docstring", "quote") if f != "data.path" else hostile.H)]
+    out += [Case(f"disk-{n}", "disk", disks.disk_case, dict(name=n)) for n in disks.CASES]
+    out += [Case(f"folders-same-name-at-once-{'tb' if tb else 'notb'}-{t}", "run-folders", folders.same_name_at_once,
+                 dict(tb=tb, trial=t)) for tb in (False, True) for t in range(3)]
+    out += [Case(f"folders-two-resumes-at-once-{t}", "run-folders", folders.two_resumes_at_once, dict(trial=t))
+            for t in range(2)]
+    out += [Case("folders-logdir-eq-ckdir-twice-no-name", "run-folders", folders.one_folder_twice, dict(run_name="")),
+            Case("folders-logdir-eq-ckdir-twice-named", "run-folders", folders.one_folder_twice, dict(run_name="n")),
+            Case("folders-other-spec-same-name", "run-folders", folders.other_spec_same_name),
+            Case("folders-one-background-fit", "run-folders", folders.background_fits, dict(n=1)),
+            Case("folders-two-background-fits", "run-folders", folders.background_fits, dict(n=2))]
+    return out
+
+
+CASES = signal_cases() + fault_cases()

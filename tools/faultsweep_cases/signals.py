@@ -8,8 +8,20 @@ import json
 import signal
 import time
 
-from faultsweep_cases.common import (CHILD, PY, Fail, check_no_traceback, cli, equal_to_ref, load_all, record, run, start,
-                                     tail, wait_for)
+from faultsweep_cases.common import (
+    CHILD,
+    PY,
+    Fail,
+    check_no_traceback,
+    cli,
+    equal_to_ref,
+    load_all,
+    record,
+    run,
+    start,
+    tail,
+    wait_for,
+)
 
 N = 23                 # training batches per epoch of the tiny specs (1437 samples, batch 64)
 V = 6                  # validation batches
