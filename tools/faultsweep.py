@@ -2,6 +2,7 @@
 outcome classified against what the issue's Deliver items 1-5 require.
 
     PYTHONPATH=$PWD nice -n 19 python tools/faultsweep.py [--only PATTERN] [--jobs N] [--list] [--out DIR]
+    python tools/faultsweep.py --merge A/report.json,B/report.json [--out DIR]    (several partial sweeps as one)
 
 PASS is one of: (a) one clear NbtrainError (exit 2, one `nbtrain: error:` line with where and the fix, no traceback;
 from a script, an NbtrainError whose text says what the case expects), or (b) a run that ended and, resumed with
@@ -18,6 +19,7 @@ import argparse
 import fnmatch
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -77,7 +79,18 @@ def select(only: str | None, cases=None) -> list:
     return [c for c in cases if any(fnmatch.fnmatch(c.name, p) or fnmatch.fnmatch(c.category, p) for p in pats)]
 
 
+def default_signals() -> None:
+    """The runs under test start with the usual signal dispositions even when the sweep was started with `&` or
+    nohup (which ignore SIGINT / SIGHUP, and every child would inherit that: a Ctrl-C while a run starts would be
+    dropped by the shell's doing, not nbtrain's)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(s, signal.SIG_DFL)
+
+
 def sweep(cases: list, out: Path, jobs: int = 1, keep: bool = False) -> list:
+    default_signals()
     out.mkdir(parents=True, exist_ok=True)
     refs = Refs(out)
     with ThreadPoolExecutor(max(1, jobs)) as pool:
@@ -88,6 +101,28 @@ def sweep(cases: list, out: Path, jobs: int = 1, keep: bool = False) -> list:
     return rows
 
 
+def merge(paths: list, out: Path | None) -> int:
+    rows: dict = {}
+    for p in paths:
+        for r in json.loads(Path(p).read_text())["rows"]:
+            rows[r["case"]] = r
+    return summary(list(rows.values()), out)
+
+
+def summary(rows: list, out: Path | None) -> int:
+    print("\n" + table(rows))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps({"cases": len(rows), "failed": sum(r["result"] != "PASS"
+                                                                                        for r in rows), "rows": rows},
+                                                    indent=1))
+        print(f"report: {out / 'report.json'}")
+    for r in rows:
+        if r["result"] != "PASS":
+            print(f"\nFAIL {r['case']} ({r['folder']}):\n{r['detail']}")
+    return 0 if all(r["result"] == "PASS" for r in rows) else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated name or category patterns (substring, or fnmatch with * ?)")
@@ -95,7 +130,11 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--out", help="folder for the cases' files and report.json (default: a new one under /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the folders of passed cases too")
+    ap.add_argument("--merge", help="comma-separated report.json files: print them as one sweep (a later report's "
+                                    "row replaces an earlier one of the same case) and write it to --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge.split(","), Path(args.out) if args.out else None)
     cases = select(args.only)
     if args.list:
         for c in cases:
@@ -105,12 +144,8 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="faultsweep-"))
     t = time.monotonic()
     rows = sweep(cases, out, args.jobs, args.keep)
-    print("\n" + table(rows))
-    print(f"{len(rows)} cases in {time.monotonic() - t:.0f} s; report: {out / 'report.json'}")
-    for r in rows:
-        if r["result"] != "PASS":
-            print(f"\nFAIL {r['case']} ({r['folder']}):\n{r['detail']}")
-    return 0 if all(r["result"] == "PASS" for r in rows) else 1
+    print(f"{len(rows)} cases in {time.monotonic() - t:.0f} s")
+    return summary(rows, out)
 
 
 if __name__ == "__main__":

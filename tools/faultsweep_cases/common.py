@@ -176,6 +176,11 @@ def wait_for(path: Path, proc: Proc, timeout: float = TIMEOUT) -> None:
         time.sleep(0.02)
 
 
+def says_fix(msg: str) -> bool:
+    """A message that says how to fix it: a fix in parentheses, or the values it must take."""
+    return len(msg) >= 30 and ("(" in msg or any(w in msg for w in ("must be", "expected", "should be")))
+
+
 def clear_error(rc: int, out: str, what: str, says: tuple = ()) -> str:
     """Outcome (a): exit 2 and one `nbtrain: error:` line (what, where, fix), no traceback."""
     check_no_traceback(out, what)
@@ -183,7 +188,7 @@ def clear_error(rc: int, out: str, what: str, says: tuple = ()) -> str:
     if rc != 2 or len(lines) != 1:
         raise Fail(f"NOT ONE CLEAR ERROR: {what} exited {rc} with {len(lines)} error line(s):\n{tail(out)}")
     line = lines[0]
-    if "(" not in line or len(line) < 40:
+    if not says_fix(line):
         raise Fail(f"UNCLEAR ERROR (no where/fix): {line}")
     missing = [s for s in says if s.lower() not in line.lower()]
     if missing:
@@ -238,7 +243,7 @@ def script_error(ctx, body: str, says: tuple = (), name: str = "case") -> str:
                    f"\n{tail(out, 400)}")
     msg = got["msg"]
     missing = [s for s in says if s.lower() not in msg.lower()]
-    if missing or "(" not in msg:
+    if missing or not says_fix(msg):
         raise Fail(f"UNCLEAR ERROR (wants {missing or 'a fix in parentheses'}): {got['type']}: {msg}")
     return f"clear error: {got['type']}: {msg[:160]}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from faultsweep_cases.common import Fail, check_no_traceback, clear_error, cli, run, script, tail
+from faultsweep_cases.common import Fail, check_no_traceback, clear_error, cli, run, says_fix, script, tail
 
 HUGE_TIMEOUT = 90.0
 
@@ -121,7 +121,7 @@ def export_case(ctx, field: str, hostile: str) -> str:
     if (ctx.dir / "PWNED").exists():
         raise Fail(f"CODE RAN: exporting {field} = {hostile!r} text wrote PWNED")
     if got["kind"] == "CASE-ERROR":
-        if "(" not in got["msg"]:
+        if not says_fix(got["msg"]):
             raise Fail(f"UNCLEAR ERROR: {got['msg']}")
         return f"refused: {got['msg'][:160]}"
     if got["kind"] != "CASE-RESULT":
@@ -132,3 +132,19 @@ def export_case(ctx, field: str, hostile: str) -> str:
     if not r["used"] and not r["same_text"]:
         raise Fail(f"the script differs from the benign spec's although {field}'s text is not in it")
     return "exported as data only" + (" (text used as a string)" if r["used"] else " (field not used: same script)")
+
+
+def benign_spec_said_hostile(ctx) -> str:
+    """The harness's own check (expected FAIL): a valid spec given where a clear error is expected trains, and the
+    classifier must call that a FAIL."""
+    path = ctx.dir / "benign.json"
+    path.write_text(ctx.refs.spec("plain").read_text())
+    rc, out = run(cli(path, "--logdir", "", "--checkpoint-dir", "", "--epochs", "1"), ctx.dir, "run")
+    return clear_error(rc, out, "a benign spec (the harness's self-check)")
+
+
+def sleeper(ctx) -> str:
+    """The harness's own check (expected FAIL): a process that never ends is a HANG, killed at its timeout."""
+    from faultsweep_cases.common import PY
+    rc, out = run([PY, "-c", "import time; time.sleep(60)"], ctx.dir, "sleeper", timeout=2.0)
+    return f"exit {rc}"

@@ -91,4 +91,6 @@ def fault_cases() -> list:
     return out
 
 
-CASES = signal_cases() + fault_cases()
+SELFTEST = [Case("selftest-benign-spec-said-hostile", "selftest", hostile.benign_spec_said_hostile, expect_fail=True),
+            Case("selftest-sleeper-hangs", "selftest", hostile.sleeper, expect_fail=True)]
+CASES = signal_cases() + fault_cases() + SELFTEST
