@@ -76,9 +76,9 @@ def signal_case(ctx, variant: str, phase: str, at: float, sig: int, presses: int
         raise Fail(f"EXIT {rc} (want {sorted(ok_rcs)}) after {what}; record {status!r} "
                    f"{rec.get('stop_reason')!r}\n{tail(out)}")
     started = run_dir.exists() or phase != "time"     # a signal while it starts up: nothing to save yet
-    if started and status not in ("interrupted", "finished"):
+    if started and status not in ("interrupted", "finished", "stopped"):
         raise Fail(f"RECORD {status!r} after {what} (exit {rc})\n{tail(out)}")
-    if status == "finished" and before_end and not (api == "fit" and rc == 128 + sig):
+    if status in ("finished", "stopped") and before_end and not (api == "fit" and rc == 128 + sig):
         raise Fail(f"SIGNAL DROPPED: {what}: the run went on to the end, exit {rc}, record 'finished'\n{tail(out)}")
     if (run_dir / ".nbtrain-lock").exists():
         raise Fail(f"LOCK LEFT: {run_dir / '.nbtrain-lock'} after {what}")
@@ -86,7 +86,7 @@ def signal_case(ctx, variant: str, phase: str, at: float, sig: int, presses: int
     _no_epoch_lost(cks, held, what)
     if api == "cli" and status == "interrupted" and cks and "resume it:" not in out:
         raise Fail(f"NO RESUME LINE after {what}:\n{tail(out)}")
-    if status == "finished" and "last.pt" in cks:
+    if status in ("finished", "stopped") and "last.pt" in cks:
         equal_to_ref(cks["last.pt"], ref, f"the finished run after {what}")
         return f"exit {rc}, finished, last.pt = uninterrupted run"
     return _resume(ctx, variant, api, ref, what, rc, status)
@@ -110,8 +110,10 @@ def _resume(ctx, variant, api, ref, what, rc, status) -> str:
     if "last.pt" not in cks:
         raise Fail(f"NO last.pt after the resume ({what}): {sorted(cks)}")
     equal_to_ref(cks["last.pt"], ref, f"the resumed run after {what}")
-    if record(run_dir).get("status") != "finished":
-        raise Fail(f"RECORD {record(run_dir).get('status')!r} after the resume finished ({what})")
+    want = record(ctx.refs.root / "refs" / variant / "ref").get("status")     # "stopped" where early stopping ends it
+    if record(run_dir).get("status") != want:
+        raise Fail(f"RECORD {record(run_dir).get('status')!r} (the uninterrupted run's: {want!r}) after the resume "
+                   f"finished ({what})")
     return f"exit {rc}, {status}; resumed to the uninterrupted run's numbers"
 
 
