@@ -167,7 +167,7 @@ def equal_to_ref(ck: dict, ref: dict, what: str) -> None:
 
 def wait_for(path: Path, proc: Proc, timeout: float = TIMEOUT) -> None:
     t = time.monotonic()
-    while not path.exists():
+    while not (path.exists() and path.stat().st_size > 0):     # the child writes it in one write: whole once seen
         if proc.popen.poll() is not None:
             raise Fail(f"the run ended (exit {proc.popen.returncode}) before the phase was reached: "
                        f"{show(proc.cmd)}\n{tail(proc.out())}")

@@ -64,7 +64,12 @@ def signal_case(ctx, variant: str, phase: str, at: float, sig: int, presses: int
     ref = ctx.refs.get(variant)
     proc, rc, held, before_end = _cut(ctx, variant, phase, at, int(sig), presses, api)
     out = proc.out()
-    check_no_traceback(out, "the interrupted run")
+    aborted_script = api == "fit" and presses >= 3 and out.rstrip().endswith(
+        ("nbtrain.train.interrupts.Abort: " + signal.Signals(sig).name, "KeyboardInterrupt"))
+    if aborted_script:          # a script aborted by a third press ends as Python ends any Ctrl-C'd script
+        rc = 128 + sig if rc == 1 else rc
+    else:
+        check_no_traceback(out, "the interrupted run")
     run_dir = ctx.dir / "D" / "cut"
     rec = record(run_dir)
     status = rec.get("status")
