@@ -1,7 +1,7 @@
-"""tools/faultsweep.py classifies outcomes right: a signal that resumes exactly, a clear spec error and a clear data
-error are PASS; a process that never ends is a FAIL (so the classifier can fail), and the checks tell a weight one ulp
-off, other losses, a traceback and an error without a fix from the right outcome. Four cases through the harness's
-own runner, three at once: five short fresh processes, the longest chain three (reference, cut, resume)."""
+"""tools/faultsweep.py classifies outcomes right: a signal that resumes exactly and a clear spec error are PASS; a
+process that never ends is a FAIL (so the classifier can fail), and the checks tell a weight one ulp off, other
+losses, a traceback and an error without a fix from the right outcome. Three cases through the harness's own runner,
+at once: four short fresh processes, the longest chain three (reference, cut, resume)."""
 import json
 import signal
 import sys
@@ -14,7 +14,7 @@ sys.path.insert(0, str(TOOLS))
 import faultsweep  # noqa: E402
 from faultsweep_cases.common import Ctx, Fail, Refs, clear_error, equal_to_ref  # noqa: E402
 
-NAMES = ["term-plain-first-batch", "spec-batch-size-0", "data-nan-train-tensors", "selftest-sleeper-hangs"]
+NAMES = ["term-plain-first-batch", "spec-batch-size-0", "selftest-sleeper-hangs"]
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,10 @@ def test_a_sigterm_in_the_first_batch_ends_interrupted_and_resumes_to_the_straig
     assert row["detail"] == f"exit {128 + signal.SIGTERM}, interrupted; resumed to the uninterrupted run's numbers"
 
 
-def test_clear_errors_pass_with_the_message_they_gave(swept):
-    spec, data = swept[1]["spec-batch-size-0"], swept[1]["data-nan-train-tensors"]
+def test_a_clear_error_passes_with_the_message_it_gave(swept):
+    spec = swept[1]["spec-batch-size-0"]
     assert spec["result"] == "PASS" and spec["detail"] == "clear error: data.batch_size: must be >= 1, got 0", spec[
         "detail"]
-    assert data["result"] == "PASS", data["detail"]
-    assert data["detail"].startswith("clear error: DataError: fit(train=(x, y)): 1 of 64 samples holds NaN or inf")
 
 
 def test_a_process_that_never_ends_is_a_hang_with_its_evidence(swept):
@@ -48,9 +46,9 @@ def test_a_process_that_never_ends_is_a_hang_with_its_evidence(swept):
 def test_the_report_and_the_table_count_every_case(swept):
     out, rows = swept
     report = json.loads((out / "report.json").read_text())
-    assert (report["cases"], report["failed"]) == (4, 1)
+    assert (report["cases"], report["failed"]) == (3, 1)
     table = faultsweep.table(list(rows.values())).splitlines()
-    assert table[-1].split() == ["total", "4", "3", "1"]
+    assert table[-1].split() == ["total", "3", "2", "1"]
     assert "selftest                   1      0      1" in table
 
 

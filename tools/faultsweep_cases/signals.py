@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 
 from faultsweep_cases.common import (
@@ -60,9 +61,31 @@ def _args(api: str, spec, d, resume):
     return cli(spec, "--checkpoint-dir", d, "--logdir", d, "--run-name", "cut", *extra)
 
 
+def _ref_beside(ctx, variant: str):
+    """The reference run in a thread while the cut run starts (two processes at once, not one after the other)."""
+    box: dict = {}
+
+    def get():
+        try:
+            box["ref"] = ctx.refs.get(variant)
+        except Exception as e:  # noqa: BLE001 - raised where the reference is used
+            box["error"] = e
+    t = threading.Thread(target=get, daemon=True)
+    t.start()
+
+    def wait():
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        return box["ref"]
+    return wait
+
+
 def signal_case(ctx, variant: str, phase: str, at: float, sig: int, presses: int = 1, api: str = "cli") -> str:
-    ref = ctx.refs.get(variant)
+    ctx.refs.spec(variant)
+    ref_wait = _ref_beside(ctx, variant)
     proc, rc, held, before_end = _cut(ctx, variant, phase, at, int(sig), presses, api)
+    ref = ref_wait()
     out = proc.out()
     aborted_script = api == "fit" and presses >= 3 and out.rstrip().endswith(
         ("nbtrain.train.interrupts.Abort: " + signal.Signals(sig).name, "KeyboardInterrupt"))
@@ -124,8 +147,10 @@ def _resume(ctx, variant, api, ref, what, rc, status) -> str:
 
 def kill9_case(ctx, variant: str, phase: str, at: float) -> str:
     """kill -9 (nothing runs in the child), then `--resume auto`: only whole checkpoints, no saved epoch lost."""
-    ref = ctx.refs.get(variant)
+    ctx.refs.spec(variant)
+    ref_wait = _ref_beside(ctx, variant)
     proc, rc, held, _ = _cut(ctx, variant, phase, at, signal.SIGKILL, 1, "cli")
+    ref = ref_wait()
     if rc != -signal.SIGKILL:
         raise Fail(f"kill -9 at {held['phase']}: exit {rc}\n{tail(proc.out())}")
     cks = load_all(ctx.dir / "D" / "cut")
