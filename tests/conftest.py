@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # the parallel part (one kernel each, no deadline) but 06 (its TensorBoard servers are found, and stopped, by what
 # started since the test began) and 08 (torchrun workers, a kill as soon as a checkpoint exists).
 SERIAL = {"test_colab_pins", "test_dashboard_kernel", "test_diskfaults", "test_distributed", "test_docs_notebooks",
-          "test_elastic", "test_env_malloc", "test_interrupt_faults", "test_launch", "test_ray", "test_rundirs",
+          "test_elastic", "test_env_malloc", "test_faultsweep", "test_interrupt_faults", "test_launch", "test_ray", "test_rundirs",
           "test_signal_abort", "test_signals", "test_tblaunch", "test_trust_runs", "test_wheel"}
 SERIAL_TESTS = {f"{module}::{test}[{stem}]" for stem in ("06_tensorboard", "08_scale_out")
                 for module, test in (("test_notebooks", "test_notebook_runs_without_errors"),
