@@ -32,6 +32,7 @@ from torch import nn
 
 from .. import viz
 from ..build.modes import eval_mode
+from ..env import one_cpu_thread
 from ..errors import NbtrainError
 from ..train import features, insight
 from ..train.callbacks import Callback, due_within_budget
@@ -160,7 +161,9 @@ class TensorBoard(Callback):
     has a core of its own (an accelerator run, or fewer torch threads than cores; the loop's thread then snapshots
     clones of weights, gradients and feature maps only), else in the loop's thread at the epoch end (torch's threads
     already use every core: a worker would take slices from them and stall their parallel ops). True / False force
-    either.
+    either. On a CPU the loop's thread does its part with one torch thread (``nbtrain.env.one_cpu_thread``): clones,
+    a probe forward of one sample, a histogram per tensor gain nothing from torch's pool, and at 2 threads on 2
+    cores each of their ~200 small parallel ops waits at the pool's barrier.
 
     Scalars are handed to tensorboardX's writer thread in batches, every ``hand_every`` seconds at a log point and
     at each epoch end, interrupt and the run's end (each hand-over wakes that thread; its own flush to disk runs
@@ -244,13 +247,14 @@ class TensorBoard(Callback):
         self._hand_over()
         if not (self.histograms or self.feature_maps or cm is not None) or not self._heavy_due(state):
             return
-        params, grads, fmaps, convs = self._snapshot(state, epoch, time.thread_time())
-        job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs, cm)  # noqa: E731
-        if self.worker is not None:
-            self._wait()           # at most one epoch's images in flight; raises a failed job's error here
-            self._job = self.worker.submit(job)
-        else:
-            job()
+        with one_cpu_thread(torch.device(state.device or "cpu").type == "cpu"):   # tiny ops: no intra-op barriers
+            params, grads, fmaps, convs = self._snapshot(state, epoch, time.thread_time())
+            job = lambda: self._write_epoch(epoch, params, grads, fmaps, convs, cm)  # noqa: E731
+            if self.worker is not None:
+                self._wait()       # at most one epoch's images in flight; raises a failed job's error here
+                self._job = self.worker.submit(job)
+            else:
+                job()
 
     def _per_class(self, state, epoch: int):
         """Per-class scalars of the latest validation; its confusion matrix to draw, or None."""

@@ -31,7 +31,7 @@ import threading
 import time
 
 from ... import i18n
-from ...env import in_notebook
+from ...env import in_notebook, one_cpu_thread
 from ...train import features as F
 from ...train.callbacks import Callback
 from ...train.history import record_of
@@ -179,8 +179,9 @@ class Dashboard(Delivery, Callback):
 
     def on_epoch_end(self, state, logs) -> None:
         if self.mode == "widgets":
-            self._capture(state)
-            self._gather(state)
+            with one_cpu_thread(getattr(state.device, "type", "cpu") == "cpu"):   # one sample's maps, thumbnails:
+                self._capture(state)          # tiny ops, each a barrier of torch's pool at its default threads
+                self._gather(state)
         else:
             mem = memory_line(cuda_memory(state.device))
             self._print(self.epoch_line(state, logs) + (f"  ({mem})" if mem else ""))
