@@ -49,14 +49,22 @@ def _tasks():
     return out
 _T = {}
 _start, _end = Clock.start, Clock.end
+_PROF = None
+if {profile}:
+    import cProfile, pstats, io
+    _PROF = cProfile.Profile()
 def _s(self, i):
     if i == 1 and "a" not in _T:
         _T["a"] = _tasks()
+        if _PROF is not None:
+            _PROF.enable()
     _start(self, i)
 def _e(self, i):
     _end(self, i)
     if i == EPOCHS - 1:
         _T["b"] = _tasks()
+        if _PROF is not None:
+            _PROF.disable()
 Clock.start, Clock.end = _s, _e
 _SINKS = {}
 try:                                   # nbtrain's sinks: main-thread CPU per (sink, event) inside the window
@@ -92,23 +100,29 @@ def _delta():
         r["wait_ms"] += (t["wait"] - t0["wait"]) / 1e6
         r["wakeups"] += t["wake"] - t0["wake"]
     return rows
+if _PROF is not None:
+    _out = io.StringIO()
+    pstats.Stats(_PROF, stream=_out).sort_stats("tottime").print_stats(40)
+    print(_out.getvalue())
 print("THREADS " + json.dumps({"clock": CLOCK.result(), "rows": _delta(),
                                 "sinks": {k: {"calls": n, "cpu_ms": 1000 * s} for k, (n, s) in _SINKS.items()}}))
 '''
 
 
-def run(code: str, threads: int, model: str) -> dict:
+def run(code: str, threads: int, model: str, profile: bool = False) -> dict:
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(peers.COMMON.format(threads=threads, model=model)),
-                nbformat.v4.new_code_cell(HOOK), nbformat.v4.new_code_cell(code),
+                nbformat.v4.new_code_cell(HOOK.replace("{profile}", str(profile))), nbformat.v4.new_code_cell(code),
                 nbformat.v4.new_code_cell(REPORT)]
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(PYTHONPATH=str(peers.ROOT) + os.pathsep + env.get("PYTHONPATH", ""), PYTHONWARNINGS="ignore")
     with tempfile.TemporaryDirectory(prefix="nbtrain-threads-") as cwd:
         NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute(env=env)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o["output_type"] == "stream")
+    if profile:
+        print(text.split("THREADS ", 1)[0])
     return json.loads(text.split("THREADS ", 1)[1])
 
 
@@ -139,6 +153,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", default="default", choices=("default", "1"))
     ap.add_argument("--json")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the training thread's window")
     args = ap.parse_args(argv)
     chosen = [n for n in peers.VARIANTS if any(w.lower() in n.lower() for w in args.only)]
     names = [n for n in peers.VARIANTS if n in chosen or any(peers.baseline(c) == n for c in chosen)]
@@ -146,7 +161,7 @@ def main(argv=None) -> int:
     out: dict = {n: [] for n in names}
     for r in range(args.rounds):
         for n in names[r % len(names):] + names[:r % len(names)]:
-            out[n].append(run(peers.VARIANTS[n][1], threads, "mlp" if n in peers.MLP else "cnn"))
+            out[n].append(run(peers.VARIANTS[n][1], threads, "mlp" if n in peers.MLP else "cnn", args.profile))
             print(f"  round {r + 1}: {n}: {sum(v['cpu_ms'] for v in out[n][-1]['rows'].values()):.0f} ms CPU",
                   flush=True)
     for n in names:

@@ -325,7 +325,8 @@ class TensorBoard(Callback):
             w.add_image(f"features/{n}", viz.feature_grid(fm, 64, _square(fm.shape[1])), epoch)
         for n, wt in (convs or {}).items():
             w.add_image(f"kernels/{n}", viz.kernel_grid(wt, 64, _square(len(wt))), epoch)
-        w.flush()
+        if self.worker is not None:   # not on the loop's thread: a flush is an fsync (the writer's thread flushes
+            w.flush()                 # every flush_secs anyway, and this one does not wait for the queued images)
 
     def _drain(self) -> None:
         if self.worker is not None:
