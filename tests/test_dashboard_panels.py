@@ -70,6 +70,30 @@ def test_layer_rows_and_the_insight_travel_as_numbers_each_once():
     json.dumps(sent, allow_nan=False)                                            # every message is plain JSON
 
 
+def test_on_epochs_shorter_than_every_the_panels_are_taken_at_the_first_the_due_and_the_last_epoch():
+    """Feature maps and the insight panel cost a probe forward and thumbnails per epoch end: on epochs shorter than
+    the update period the browser would never see most of them, so they are taken only when due, the first and
+    last epoch always, and a stop asked after the dashboard's epoch end is caught up at the run's end."""
+    d, clock = _dash(every=0.5)
+    taken = []
+    d._gather = lambda st, _g=d._gather: (taken.append(st.epoch + 1), _g(st))
+    mini_fit(callbacks=Wire(Insight(), d).callbacks, epochs=5, log_every=2,     # 6 steps x 0.1 s an epoch:
+             step_hook=lambda s: setattr(clock, "t", clock.t + 0.1 / 6))       # 0.1 s epochs
+    assert taken == [1, 5]
+    assert d.insight["epoch"] == 5 and [m["insight"]["epoch"] for m in d.log["sent"] if m.get("insight")][-1] == 5
+
+    class StopAt2(Callback):                       # after the dashboard: its epoch end skipped the panels
+        def on_epoch_end(self, state, logs):
+            if state.epoch == 1:
+                state.request_stop("enough")
+    d, clock = _dash(every=0.5)
+    taken = []
+    d._gather = lambda st, _g=d._gather: (taken.append(st.epochs_done), _g(st))
+    mini_fit(callbacks=Wire(Insight(), d, StopAt2()).callbacks, epochs=5, log_every=2,
+             step_hook=lambda s: setattr(clock, "t", clock.t + 0.1 / 6))
+    assert taken == [1, 2] and d.insight["epoch"] == 2
+
+
 def test_top_loss_thumbnails_are_the_validation_images_scaled_to_their_range():
     d, _, state = _run(epochs=1)
     thumbs = d.insight["thumbs"]

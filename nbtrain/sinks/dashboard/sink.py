@@ -90,6 +90,7 @@ class Dashboard(Delivery, Callback):
         self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
         self._last = -math.inf
+        self._panels_at, self._panels_epoch = None, 0     # when and after which epoch the panels were taken
         self._foreground, self._inbox = True, None
         self._lock = threading.RLock()
 
@@ -149,7 +150,7 @@ class Dashboard(Delivery, Callback):
         self.fmaps, self.kern, self.weights = {}, {}, {}
         self.images = {"fmap": {}, "kern": {}, "hist": []}
         self.insight, self.done_view, self.saved = None, None, ""
-        self._last = -math.inf
+        self._last, self._panels_at, self._panels_epoch = -math.inf, None, 0
         self._foreground = threading.current_thread() is threading.main_thread()
         self._trainer = threading.current_thread()
         if not self.external_control:
@@ -179,9 +180,8 @@ class Dashboard(Delivery, Callback):
 
     def on_epoch_end(self, state, logs) -> None:
         if self.mode == "widgets":
-            with one_cpu_thread(getattr(state.device, "type", "cpu") == "cpu"):   # one sample's maps, thumbnails:
-                self._capture(state)          # tiny ops, each a barrier of torch's pool at its default threads
-                self._gather(state)
+            if self._panels_due(state):
+                self._panels(state)
         else:
             mem = memory_line(cuda_memory(state.device))
             self._print(self.epoch_line(state, logs) + (f"  ({mem})" if mem else ""))
@@ -193,6 +193,8 @@ class Dashboard(Delivery, Callback):
                 self._print(f"stopped at epoch {state.epoch + 1}/{state.epochs}, step {state.step}: {reason}")
             return
         self._close_inbox()
+        if self.view is not None and self._panels_epoch != state.epochs_done:   # a stop after this sink's epoch end
+            self._panels(state)
         self.push(final=True)
         if self.view is None:
             return
@@ -206,6 +208,19 @@ class Dashboard(Delivery, Callback):
                       sig=self.sig)
         self.done_view, self.view = self.view, None   # a next fit shows a fresh one; the old one can still export
 
+
+    def _panels_due(self, state) -> bool:
+        """Feature maps, kernels and the insight panel at an epoch end: at the first, the last and one that stops the
+        run, and when the last ones are ``every`` seconds old (what the browser gets at its next update: on epochs
+        shorter than ``every`` the others would be replaced before anyone saw them)."""
+        return (self._panels_at is None or state.should_stop or state.epoch + 1 >= state.epochs
+                or self.clock() - self._panels_at >= self.every)
+
+    def _panels(self, state) -> None:
+        with one_cpu_thread(getattr(state.device, "type", "cpu") == "cpu"):   # one sample's maps, thumbnails: tiny
+            self._capture(state)              # ops, each a barrier of torch's pool at its default threads
+            self._gather(state)
+        self._panels_at, self._panels_epoch = self.clock(), state.epochs_done
 
     def _capture(self, state) -> None:
         """Feature maps and kernels now, in the training thread (the model is not stepping meanwhile), as tiles."""
