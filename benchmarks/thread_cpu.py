@@ -109,7 +109,7 @@ print("THREADS " + json.dumps({"clock": CLOCK.result(), "rows": _delta(),
 '''
 
 
-def run(code: str, threads: int, model: str, profile: bool = False) -> dict:
+def run(code: str, threads: int, model: str, profile: bool = False, tree: str | None = None) -> dict:
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.v4.new_notebook()
@@ -117,7 +117,7 @@ def run(code: str, threads: int, model: str, profile: bool = False) -> dict:
                 nbformat.v4.new_code_cell(HOOK.replace("{profile}", str(profile))), nbformat.v4.new_code_cell(code),
                 nbformat.v4.new_code_cell(REPORT)]
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env.update(PYTHONPATH=str(peers.ROOT) + os.pathsep + env.get("PYTHONPATH", ""), PYTHONWARNINGS="ignore")
+    env.update(PYTHONPATH=str(tree or peers.ROOT) + os.pathsep + env.get("PYTHONPATH", ""), PYTHONWARNINGS="ignore")
     with tempfile.TemporaryDirectory(prefix="nbtrain-threads-") as cwd:
         NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute(env=env)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o["output_type"] == "stream")
@@ -154,17 +154,25 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="default", choices=("default", "1"))
     ap.add_argument("--json")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the training thread's window")
+    ap.add_argument("--tree", action="append", default=[],
+                    help="an nbtrain checkout the nbtrain variants import (repeat to interleave trees, e.g. a "
+                         "worktree of an older commit and this one); default: this checkout")
     args = ap.parse_args(argv)
     chosen = [n for n in peers.VARIANTS if any(w.lower() in n.lower() for w in args.only)]
     names = [n for n in peers.VARIANTS if n in chosen or any(peers.baseline(c) == n for c in chosen)]
     threads = 0 if args.threads == "default" else 1
-    out: dict = {n: [] for n in names}
+    trees = args.tree or [None]
+    runs = [(n, t) for n in names for t in (trees if peers.VARIANTS[n][0] == "nbtrain" and n not in
+                                             (peers.SPEC_PLAIN,) else trees[:1])]
+    label = {(n, t): n + (f" @ {t}" if t and len(trees) > 1 else "") for n, t in runs}
+    out: dict = {label[k]: [] for k in runs}
     for r in range(args.rounds):
-        for n in names[r % len(names):] + names[:r % len(names)]:
-            out[n].append(run(peers.VARIANTS[n][1], threads, "mlp" if n in peers.MLP else "cnn", args.profile))
-            print(f"  round {r + 1}: {n}: {sum(v['cpu_ms'] for v in out[n][-1]['rows'].values()):.0f} ms CPU",
-                  flush=True)
-    for n in names:
+        for n, t in runs[r % len(runs):] + runs[:r % len(runs)]:
+            res = run(peers.VARIANTS[n][1], threads, "mlp" if n in peers.MLP else "cnn", args.profile, t)
+            out[label[n, t]].append(res)
+            print(f"  round {r + 1}: {label[n, t]}: {sum(v['cpu_ms'] for v in res['rows'].values()):.0f} ms CPU, "
+                  f"wall {res['clock']['wall_s']:.2f} s", flush=True)
+    for n in out:
         print(f"\n### {n}\n\n{summary(out[n])}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -67,18 +67,20 @@ def watch_thread(writer) -> Watched | None:
     return Watched(efw) if hasattr(efw, "_worker") and hasattr(efw, "_event_queue") else None
 
 
-def histogram(writer, tag: str, t: torch.Tensor, step: int, bins: int = 64) -> None:
-    """A histogram from torch.histc (tensorboardX's numpy path sorts every value: 30x slower)."""
+def histogram(tag: str, t: torch.Tensor, bins: int = 64):
+    """A histogram from torch.histc (tensorboardX's numpy path sorts every value: 30x slower), as one value of a
+    Summary (``add_histogram_raw``'s); None for a tensor with a value that is not finite."""
+    from tensorboardX.summary import histogram_raw  # tensorboardX: as in _writer
     x = t.detach().float().flatten()
     stats = torch.stack([x.min(), x.max(), x.sum(), (x * x).sum()]).tolist()
     lo, hi = stats[0], stats[1]
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return
+        return None
     if hi <= lo:
         hi = lo + max(abs(lo), 1.0) * 1e-6
     counts = torch.histc(x, bins, lo, hi).tolist()
     limits = torch.linspace(lo, hi, bins + 1)[1:].tolist()     # lists: the protobuf reads a tensor element by element
-    writer.add_histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts, step)
+    return histogram_raw(tag, lo, hi, x.numel(), stats[2], stats[3], limits, counts).value[0]
 
 
 def write_scalars(writer, items) -> None:
@@ -310,23 +312,25 @@ class TensorBoard(Callback):
     def _write_epoch(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
         t = time.thread_time()
         try:
-            if cm is not None:
-                self.writer.add_image("confusion_matrix", insight.confusion_image(cm), epoch)
-            self._write_heavy(epoch, params, grads, fmaps, convs)
+            self._write_heavy(epoch, params, grads, fmaps, convs, cm)
         finally:
             self._job_cost = time.thread_time() - t
 
-    def _write_heavy(self, epoch: int, params, grads, fmaps, convs) -> None:
-        w = self.writer
-        for tag, tensors in (("weights", params), ("grads", grads)):
-            for n, t in (tensors or {}).items():
-                histogram(w, f"{tag}/{n}", t, epoch)
-        for n, fm in (fmaps or {}).items():
-            w.add_image(f"features/{n}", viz.feature_grid(fm, 64, _square(fm.shape[1])), epoch)
-        for n, wt in (convs or {}).items():
-            w.add_image(f"kernels/{n}", viz.kernel_grid(wt, 64, _square(len(wt))), epoch)
+    def _write_heavy(self, epoch: int, params, grads, fmaps, convs, cm=None) -> None:
+        """The epoch's histograms and images as one event (add_histogram_raw's and add_image's values; one event per
+        value woke tensorboardX's queue feeder and writer threads ~20 times an epoch)."""
+        from tensorboardX.proto.summary_pb2 import Summary  # tensorboardX: as in _writer
+        from tensorboardX.summary import image
+        images = [("confusion_matrix", insight.confusion_image(cm))] if cm is not None else []
+        images += [(f"features/{n}", viz.feature_grid(fm, 64, _square(fm.shape[1]))) for n, fm in (fmaps or {}).items()]
+        images += [(f"kernels/{n}", viz.kernel_grid(wt, 64, _square(len(wt)))) for n, wt in (convs or {}).items()]
+        values = [histogram(f"{tag}/{n}", t) for tag, tensors in (("weights", params), ("grads", grads))
+                  for n, t in (tensors or {}).items()] + [image(tag, img).value[0] for tag, img in images]
+        values = [v for v in values if v is not None]
+        if values:
+            self.writer.file_writer.add_summary(Summary(value=values), epoch)
         if self.worker is not None:   # not on the loop's thread: a flush is an fsync (the writer's thread flushes
-            w.flush()                 # every flush_secs anyway, and this one does not wait for the queued images)
+            self.writer.flush()       # every flush_secs anyway, and this one does not wait for the queued images)
 
     def _drain(self) -> None:
         if self.worker is not None:
