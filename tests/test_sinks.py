@@ -409,3 +409,22 @@ def test_the_epoch_end_work_gets_a_worker_thread_only_where_a_core_is_spare(monk
     assert tbmod.spare_core("cpu")                    # set_num_threads(1) on two cores: one is free
     monkeypatch.setattr(tbmod.torch, "get_num_threads", lambda: 2)
     assert tbmod.spare_core(torch.device("cuda", 0))  # the GPU trains, the CPU has room
+
+
+@pytest.mark.parametrize("shape,dtype", [((3, 40, 30), torch.float32), ((1, 12, 20), torch.float32),
+                                         ((3, 25, 25), torch.uint8)])
+def test_tensorboard_images_have_tensorboardx_pixels_in_a_faster_png(shape, dtype):
+    """The sink encodes its images itself (zlib level 1, no same-size resample): the PNG the reader decodes holds
+    the pixels tensorboardX's own summary.image gives, with its tag and sizes."""
+    import numpy as np
+    from PIL import Image
+    from tensorboardX.summary import image as tbx_image
+
+    from nbtrain.sinks.tensorboard import image
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(shape, generator=g) if dtype == torch.float32 else torch.randint(0, 256, shape, dtype=dtype)
+    want, got = tbx_image("features/0 conv", img).value[0], image("features/0 conv", img)
+    decode = lambda v: np.asarray(Image.open(io.BytesIO(v.image.encoded_image_string)))  # noqa: E731
+    assert got.tag == want.tag and (decode(got) == decode(want)).all()
+    assert (got.image.height, got.image.width, got.image.colorspace) == \
+        (want.image.height, want.image.width, want.image.colorspace) == (shape[1], shape[2], 3)

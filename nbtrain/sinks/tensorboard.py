@@ -1,18 +1,16 @@
 """TensorBoard through tensorboardX: scalars, LRs, histograms, feature maps, kernels, graph, hparams, spec.
 
-Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``epoch/<metric>`` and
-``epoch/val_<metric>`` at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>``
-histograms, ``features/<conv layer>`` (feature maps of a fixed probe batch) and ``kernels/<conv layer>``
-images at epoch ends (every epoch unless they would take more than ``budget`` of the time: then at the
-first and last epochs and as often as the budget allows between); for classification with validation,
-``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch end (up to 100 classes)
-and the ``confusion_matrix`` image with the other images (a heat map drawn with torch in the writer thread: no
-matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and
-counts, up to 30 classes); the layer statistics the run record holds (nbtrain.sinks.layerstats:
-``layers/grad_norm/<layer>`` and ``layers/update_ratio/<layer>`` at each log point's step,
-``layers/act_mean|act_std|dead/<layer>`` at each epoch); the model graph (nbtrain.sinks.graph: no
-``tensorboard`` package needed); the spec as text (``spec``); and at the end the hparams with the final
-metrics (``hparam/<metric>``), all in the one run directory.
+Tags: ``train/<metric>`` and ``lr/group_<i>`` at every log point (x: step); ``epoch/<metric>`` and ``epoch/val_<metric>``
+at every epoch end (x: epoch); ``weights/<param>`` and ``grads/<param>`` histograms, ``features/<conv layer>`` (feature
+maps of a fixed probe batch) and ``kernels/<conv layer>`` images at epoch ends (every epoch unless they would take more
+than ``budget`` of the time: then at the first and last epochs and as often as the budget allows between); for
+classification with validation, ``val_precision/<class>``, ``val_recall/<class>`` and ``val_f1/<class>`` at every epoch
+end (up to 100 classes) and the ``confusion_matrix`` image with the other images (a heat map drawn with torch: no
+matplotlib during the run), and at the run's end ``confusion_matrix/labelled`` (matplotlib: class names and counts, up
+to 30 classes); the layer statistics the run record holds (nbtrain.sinks.layerstats: ``layers/grad_norm/<layer>`` and
+``layers/update_ratio/<layer>`` at each log point's step, ``layers/act_mean|act_std|dead/<layer>`` at each epoch); the
+model graph (nbtrain.sinks.graph: no ``tensorboard`` package needed); the spec as text (``spec``); and at the end the
+hparams with the final metrics (``hparam/<metric>``), all in the one run directory.
 """
 from __future__ import annotations
 
@@ -96,6 +94,21 @@ def write_scalars(writer, items) -> None:
         writer.file_writer.add_summary(Summary(value=values), step)
 
 
+def image(tag: str, img: torch.Tensor):
+    """``add_image``'s value for a CHW image (floats in [0, 1] or uint8): tensorboardX's ``summary.image`` pixels in a
+    PNG at zlib level 1, without its same-size LANCZOS pass (a third of the time)."""
+    import numpy as np
+    from PIL import Image
+    from tensorboardX.proto.summary_pb2 import Summary  # tensorboardX: as in _writer
+    from tensorboardX.summary import _clean_tag
+    a = np.asarray(img.detach().cpu()).transpose(1, 2, 0)
+    a = np.repeat(a, 3, 2) if a.shape[2] == 1 else a
+    a = a if a.dtype == np.uint8 else (a * 255.0).astype(np.uint8)
+    Image.fromarray(a).save(out := io.BytesIO(), format="PNG", compress_level=1)
+    return Summary.Value(tag=_clean_tag(tag), image=Summary.Image(height=a.shape[0], width=a.shape[1],
+                                                                  colorspace=a.shape[2], encoded_image_string=out.getvalue()))
+
+
 LABELLED_COST = 0.6     # seconds: matplotlib draws a labelled 10x10 confusion matrix with counts in 0.3-0.9 s
 
 
@@ -115,16 +128,14 @@ def _square(n: int) -> int:
 
 
 def _hparams_of(state) -> dict:
-    hp = {}
-    if state.spec is not None:
-        s = state.spec
+    hp, s = {}, state.spec
+    if s is not None:
         hp.update({"dataset": s.data.dataset, "batch_size": s.data.batch_size, "optimizer": s.optim.type,
                    "lr": s.optim.lr, "scheduler": s.sched.type or "none", "layers": len(s.model.layers),
                    "loss": s.loop.loss, "amp": s.loop.amp, "seed": s.loop.seed})
     elif state.optimizer is not None:
         hp.update({"optimizer": type(state.optimizer).__name__, "lr": state.optimizer.param_groups[0]["lr"]})
-    hp["epochs"] = state.epochs
-    hp["params"] = sum(p.numel() for p in state.model.parameters())
+    hp.update(epochs=state.epochs, params=sum(p.numel() for p in state.model.parameters()))
     return hp
 
 
@@ -163,9 +174,8 @@ class TensorBoard(Callback):
     has a core of its own (an accelerator run, or fewer torch threads than cores; the loop's thread then snapshots
     clones of weights, gradients and feature maps only), else in the loop's thread at the epoch end (torch's threads
     already use every core: a worker would take slices from them and stall their parallel ops). True / False force
-    either. On a CPU the loop's thread does its part with one torch thread (``nbtrain.env.one_cpu_thread``): clones,
-    a probe forward of one sample, a histogram per tensor gain nothing from torch's pool, and at 2 threads on 2
-    cores each of their ~200 small parallel ops waits at the pool's barrier.
+    either. On a CPU that work runs on one torch thread (``nbtrain.env.one_cpu_thread``): its small ops gain nothing
+    from torch's pool, and at 2 threads on 2 cores each one waits at the pool's barrier (7x the CPU under load).
 
     Scalars are handed to tensorboardX's writer thread in batches, every ``hand_every`` seconds at a log point and
     at each epoch end, interrupt and the run's end (each hand-over wakes that thread; its own flush to disk runs
@@ -320,14 +330,12 @@ class TensorBoard(Callback):
         """The epoch's histograms and images as one event (add_histogram_raw's and add_image's values; one event per
         value woke tensorboardX's queue feeder and writer threads ~20 times an epoch)."""
         from tensorboardX.proto.summary_pb2 import Summary  # tensorboardX: as in _writer
-        from tensorboardX.summary import image
         images = [("confusion_matrix", insight.confusion_image(cm))] if cm is not None else []
         images += [(f"features/{n}", viz.feature_grid(fm, 64, _square(fm.shape[1]))) for n, fm in (fmaps or {}).items()]
         images += [(f"kernels/{n}", viz.kernel_grid(wt, 64, _square(len(wt)))) for n, wt in (convs or {}).items()]
         values = [histogram(f"{tag}/{n}", t) for tag, tensors in (("weights", params), ("grads", grads))
-                  for n, t in (tensors or {}).items()] + [image(tag, img).value[0] for tag, img in images]
-        values = [v for v in values if v is not None]
-        if values:
+                  for n, t in (tensors or {}).items()] + [image(tag, img) for tag, img in images]
+        if values := [v for v in values if v is not None]:
             self.writer.file_writer.add_summary(Summary(value=values), epoch)
         if self.worker is not None:   # not on the loop's thread: a flush is an fsync (the writer's thread flushes
             self.writer.flush()       # every flush_secs anyway, and this one does not wait for the queued images)
