@@ -286,6 +286,7 @@ SINK_IMPORTS = {
                      "doctor each show",
     ("doctor", "layerrules"): "not a sink: the doctor's rules over the record's layer statistics, split off for size",
     ("tensorboard", "graph"): "not a sink: the model graph as TensorBoard's protobuf, TensorBoard's alone",
+    ("tensorboard", "tbvalues"): "not a sink: the histogram, scalar and image protos TensorBoard's sink writes",
     ("dashboard", "control"): "the dashboard's Stop, Pause and LR buttons drive a Control (one it makes when no "
                               "background Run gives it that Run's own)",
 }

@@ -205,4 +205,5 @@ def test_a_writer_thread_that_fails_otherwise_is_one_error_not_a_hang(tmp_path, 
     assert last["status"] == "error" and last["stop_reason"] == f"error: NbtrainError: {e.value}"
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(str(events)).Reload()
-    assert [s.step for s in acc.Scalars("epoch/loss")][:done[-1]] == list(range(1, done[-1] + 1))
+    upto = done[-1] - (how == "event")   # the event that failed may be the one with the newest checkpoint's epoch
+    assert [s.step for s in acc.Scalars("epoch/loss")][:upto] == list(range(1, upto + 1))
