@@ -4,6 +4,7 @@ a terminal's Ctrl-C, and two torchrun agents on this machine as two "nodes" (c10
 Each run is a tiny MLP on synthetic 8x8 data, 1 thread per process: a few seconds of CPU. The numbers are compared
 with one run of the same spec, two processes on one node, never interrupted (rank 0's last.pt history, read back
 with load_checkpoint; made once for the module)."""
+import json
 import os
 import signal
 import socket
@@ -162,8 +163,8 @@ def test_a_killed_peer_is_named_by_the_surviving_rank_not_gloos_text(tmp_path):
     under plain torchrun too); `nbtrain torchrun` ends in torchrun's report without torchrun's own traceback."""
     path = _spec(tmp_path, size=2000, epochs=3)
     proc = subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", "--standalone", "--nproc_per_node", "2",
-                             *_run(path, "lost")[3:]], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             *_run(path, "lost")[3:], "--logdir", str(tmp_path / "logs")], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     worker = _worker(psutil.Process(proc.pid), rank=1)
     _wait_for(tmp_path / "ck" / "lost" / "epoch_001.pt", proc)
     pid = worker.pid
@@ -180,6 +181,10 @@ def test_a_killed_peer_is_named_by_the_surviving_rank_not_gloos_text(tmp_path):
         "checkpoint (nbtrain torchrun --nproc_per_node 2 --max-restarts 3 -m nbtrain run SPEC.json --resume auto "
         "--run-name NAME))"), said[0]
     assert "Traceback" not in err and "pair.cc" not in err and "Root Cause (first observed failure)" in err, err[-3000:]
+    # the loop itself made the error clear (a script calling fit() under torchrun gets it too): the run record says it
+    record = json.loads((tmp_path / "logs" / "lost" / "nbtrain-run.json").read_text())
+    assert record["status"] == "error" and record["stop_reason"] == "error: NbtrainError: " + said[0][
+        len("nbtrain: error: "):], record
 
 
 def _free_port() -> int:

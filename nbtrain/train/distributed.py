@@ -72,9 +72,10 @@ def _gone(pid: int) -> bool:
 
 def peer_lost(e: BaseException, wait: float = 2.0) -> NbtrainError | None:
     """A collective that failed because a peer rank ended (killed, crashed: gloo's "Connection closed by peer") as
-    one error naming that rank and what to do; None for any other error."""
+    one error naming that rank and what to do; None for any other error, and outside torchrun (Ray restarts its
+    workers itself: the fix named here is torchrun's)."""
     how = next((s for s in LOST if s in str(e)), None)
-    if how is None or not PEERS:
+    if how is None or not PEERS or not os.environ.get("TORCHELASTIC_RUN_ID"):
         return None
     me, end = socket.gethostname(), time.monotonic() + wait
     while True:                   # the peer's sockets close as it exits, a moment before it is seen to have ended

@@ -204,7 +204,7 @@ class Trainer:
             try:
                 self._train()
             except BaseException as e:  # KeyboardInterrupt (the kernel's stop button) included
-                error = clear_error(e)   # torch's raw error for a label out of range as one clear error
+                error = dist.peer_lost(e) or clear_error(e)   # a lost peer rank, a label out of range: clear
                 if not isinstance(e, Abort):
                     error = self._interrupted(error)
             finally:
