@@ -227,10 +227,41 @@ def check_progress(ck: dict, epochs: int, steps_per_epoch: int, where: str) -> N
               where)
 
 
+def check_batch_size(spec, ck: dict, where: str) -> None:
+    """The checkpoint's steps and mid-epoch position count batches of its spec's data.batch_size: another batch size
+    would resume at another sample and step the LR schedule on another clock."""
+    old = _spec_part(ck, "data").get("batch_size")
+    new = spec.data.batch_size if spec is not None else None
+    if old is not None and new is not None and old != new:
+        raise CheckpointError(f"the checkpoint was trained with data.batch_size {old}, this run's is {new} (its "
+                              f"step {ck.get('step')} and position in the epoch count batches of {old})", where,
+                              f"resume with data.batch_size {old}; to train on with batch size {new}, start a new run "
+                              "from the checkpoint's weights (model.load_state_dict(nbtrain.load_checkpoint(path)"
+                              "['model']))")
+
+
+def check_history(state, ck: dict, where: str) -> None:
+    """A run resumed with a History needs the checkpoint's record of the epochs done (every checkpoint format holds
+    one, an entry per epoch), else last.pt and the run record would silently hold only the epochs after the resume."""
+    if state.history is None:
+        return
+    _no_entry(["history"] if "history" not in ck else
+              [f"history (a dict, found {type(ck['history']).__name__})"] if not isinstance(ck["history"], dict) else [],
+              where)
+    rows = ck["history"].get("epochs", [])
+    if ck["history"] and (not isinstance(rows, list) or len(rows) < ck["epoch"]):
+        got = len(rows) if isinstance(rows, list) else type(rows).__name__
+        raise CheckpointError(f"the checkpoint's history logs {got} epoch(s) of the {ck['epoch']} it has done: the "
+                              "earlier epochs' logs are missing", where,
+                              "the file was edited or cut; use another one, e.g. best.pt or an earlier epoch_*.pt")
+
+
 def load_state_dict(state, ck: dict, where: str = "checkpoint") -> None:
     """Load a checkpoint's model, optimizer, schedule, scaler, SWA, history and callback states into ``state``,
     after checking that they belong to this run (model keys and shapes, optimizer type and groups, scheduler)."""
     check_progress(ck, state.epochs, state.steps_per_epoch, where)
+    check_batch_size(state.spec, ck, where)
+    check_history(state, ck, where)
     load_model_state(state.model, ck["model"], where)
     check_layers(state.model, ck, where)
     check_horizon(state.spec, ck, state.epochs, state.steps_per_epoch, where)
