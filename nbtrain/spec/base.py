@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -75,6 +76,13 @@ def _check(tp: Any, v: Any, where: str) -> Any:
     raise TypeError(f"spec type {tp!r} at {where} is not supported")  # a bug in the spec, not user input
 
 
+@functools.cache
+def _fields_of(cls) -> tuple[dict, dict]:
+    """A spec class's type hints and fields, worked out once per class: get_type_hints evaluates every annotation
+    string each call (a spec of 200k layers spent a minute there, once per layer)."""
+    return typing.get_type_hints(cls), {fl.name: fl for fl in dataclasses.fields(cls)}
+
+
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
@@ -99,8 +107,7 @@ class SpecBase:
     @classmethod
     def _from_fields(cls, d: dict, where: str):
         """An instance from the dataclass fields in ``d``, each type-checked; ``validate`` not yet run."""
-        hints = typing.get_type_hints(cls)
-        fields = {fl.name: fl for fl in dataclasses.fields(cls)}
+        hints, fields = _fields_of(cls)
         for k in d:
             if k not in fields:
                 raise SpecError(f"unknown key {k!r}", _join(where, k), "known keys: " + ", ".join(fields))

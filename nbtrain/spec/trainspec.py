@@ -100,16 +100,27 @@ class LayerSpec(Component):
             LayerSpec.from_dict(d, _join(where, f"body[{j}]"))
 
 
+def _count_layers(n: int, where: str) -> None:
+    if n > MAX_LAYERS:
+        raise SpecError(f"{n} layers, more than the {MAX_LAYERS} a spec may hold", _join(where, "layers"),
+                        "build a model this large in Python and pass it to fit(model=...)")
+
+
 @dataclass
 class ModelSpec(SpecBase):
     layers: list[LayerSpec] = f([], "the layers of the nn.Sequential, in order")
     init: str = f("", "weight initialiser for every layer without its own (empty: torch's default)")
     init_params: dict = f({}, "parameters of the initialiser, e.g. {'nonlinearity': 'relu'}")
 
+    @classmethod
+    def _from_fields(cls, d: dict, where: str):
+        layers = d.get("layers")
+        if isinstance(layers, list):       # counted before any layer is parsed: 550k layers took minutes to parse
+            _count_layers(len(layers), where)
+        return super()._from_fields(d, where)
+
     def validate(self, where: str = "") -> None:
-        if len(self.layers) > MAX_LAYERS:       # a 550k-layer spec would build for minutes with no output
-            raise SpecError(f"{len(self.layers)} layers, more than the {MAX_LAYERS} a spec may hold", _join(where, "layers"),
-                            "build a model this large in Python and pass it to fit(model=...)")
+        _count_layers(len(self.layers), where)     # a spec built in Python: a 550k-layer one builds for minutes
         if self.init:
             e = INITS.get_entry(self.init, _join(where, "init"))
             self.init_params = e.check_params(self.init_params, _join(where, "init_params"))
