@@ -10,6 +10,8 @@ import torch
 from torch.utils.data import Dataset, random_split
 from torchvision import tv_tensors
 
+from ...errors import DataError
+
 
 class TensorSet(Dataset):
     """Samples held as one tensor: images (N, C, H, W) uint8 yielded as tv_tensors.Image, or features (N, F)."""
@@ -84,7 +86,18 @@ def load_image_folder(path):
     """torchvision ImageFolder: one subfolder of images per class, read one file per sample (PIL images)."""
     # slow to import: only this set needs it
     from torchvision.datasets import ImageFolder
-    return ImageFolder(path)
+    return ImageFolder(path, loader=read_image)
+
+
+def read_image(path):
+    """torchvision's default image loader, with a file PIL cannot read named in one DataError (a try costs nothing
+    on good files): a corrupt PNG gave a raw ``UnidentifiedImageError: cannot identify image file <_io...>``."""
+    from torchvision.datasets.folder import default_loader
+    try:
+        return default_loader(path)
+    except OSError as e:          # PIL's UnidentifiedImageError, a truncated file, a file removed since the scan
+        raise DataError(f"cannot read this image ({type(e).__name__}: {str(e).split(' <_io')[0][:200]})", str(path),
+                        "remove the file or replace it with a readable image (.png, .jpg, ...)") from None
 
 
 def split_indices(n, val_split, seed):
