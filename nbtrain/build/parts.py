@@ -83,6 +83,18 @@ def _tensor_pair(d) -> bool:
     return isinstance(d, (tuple, list)) and len(d) == 2 and isinstance(d[0], torch.Tensor)
 
 
+def check_trainable(model, where: str) -> None:
+    """A model with no parameter that requires grad is one error here, not torch's ``optimizer got an empty
+    parameter list`` (or a backward through nothing) later."""
+    if not any(p.requires_grad for p in model.parameters()):
+        frozen = next(model.parameters(), None) is not None
+        raise NbtrainError("the model has no parameters to train (" +
+                           ("every parameter has requires_grad=False" if frozen else "none of its layers learns, e.g. "
+                            "only activations, Flatten or Identity") + ")", where,
+                           "unfreeze some: p.requires_grad_(True)" if frozen else
+                           "add a layer with weights, e.g. nn.Linear or nn.Conv2d")
+
+
 def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, epochs: int) -> Parts:
     if model is None:
         raise NbtrainError("no model", "fit", "give a TrainSpec, or model= with train= (or data=)")
@@ -116,6 +128,7 @@ def from_user(model, data, train, val, optimizer, scheduler, loss, loop_spec, ep
     if n == 0:
         raise NbtrainError("the training data has no batches", "fit(train=...)", "check the dataset and batch_size")
     if optimizer is None:
+        check_trainable(model, "fit(model=...)")
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     schedule = scheduler
     if scheduler is None or isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler) or \
@@ -150,6 +163,8 @@ def from_spec(spec, loop_spec, epochs: int, rank: int = 0, world_size: int = 1, 
     bundle = build_data(spec.data, rank=rank, world_size=world_size, device=device,
                         loss=loop_spec.loss if loss is None else loss)   # a binary loss: float (N, 1) targets
     model = given.get("model") or build_model(spec.model, bundle.input_shape)
+    if not given.get("optimizer"):
+        check_trainable(model, "fit(model=...)" if given.get("model") else "model.layers")
     optimizer = given.get("optimizer") or build_optimizer(spec.optim, model)
     scheduler = given.get("scheduler")
     if scheduler is None:
