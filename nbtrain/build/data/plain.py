@@ -86,7 +86,7 @@ def load_image_folder(path):
     """torchvision ImageFolder: one subfolder of images per class, read one file per sample (PIL images)."""
     # slow to import: only this set needs it
     from torchvision.datasets import ImageFolder
-    return ImageFolder(path, loader=read_image)
+    return ImageFolder(path)
 
 
 def read_image(path):

@@ -96,6 +96,7 @@ def image_folder(spec) -> Source:
     except FileNotFoundError:   # no class folders, or no image files in them
         raise DataError("no class subfolders with images", str(p),
                         "put each class's images (.png, .jpg, ...) in its own subfolder, e.g. cats/1.png") from None
+    ds.loader = plain.read_image     # a file PIL cannot read: one DataError naming it (the script keeps PIL's own)
     return Source(ds, None, "image", "classification", list(ds.classes), "image_folder")
 
 
