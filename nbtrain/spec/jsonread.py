@@ -18,6 +18,8 @@ MAX_BYTES = 10_000_000      # a spec is a few KB; a bigger file is surely not on
 _FIX = "check the file is a spec saved by nbtrain (TrainSpec.to_json or `nbtrain spec`)"
 # a JSON string (skipped), a bracket, Python's non-JSON constants, or the digits of a number, outside strings
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?\d+|-?Infinity|NaN')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')     # the same strings as in _TOKEN, unrolled: 10x faster
+_LONG = re.compile(r"\d{%d}" % (MAX_DIGITS + 1))
 
 
 def _line_col(text: str, pos: int) -> str:
@@ -26,7 +28,19 @@ def _line_col(text: str, pos: int) -> str:
 
 
 def _check_shape(text: str, where: str) -> None:
-    """Nesting depth and integer length, scanned before json.loads ever recurses or converts."""
+    """Nesting depth and integer length, checked before json.loads ever recurses or converts: first at C speed over
+    the text with its strings emptied (a 10 MB spec of 550k layers took 3-4 s token by token), then, only when that
+    finds something, token by token to name the line and column."""
+    import numpy as np
+    bare = _STRING.sub('""', text)
+    b = np.frombuffer(bare.encode(), np.uint8)         # depth after each byte: +1 at [ {, -1 at ] }
+    step = ((b == 91) | (b == 123)).astype(np.int32) - ((b == 93) | (b == 125))
+    deep = b.size and int(step.cumsum().max()) > MAX_DEPTH
+    if deep or "Infinity" in bare or "NaN" in bare or _LONG.search(bare):
+        _scan(text, where)
+
+
+def _scan(text: str, where: str) -> None:
     depth = 0
     for m in _TOKEN.finditer(text):
         tok = m.group()
