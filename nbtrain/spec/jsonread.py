@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import SpecError
 
 MAX_DEPTH = 32              # nesting of objects and arrays
@@ -31,7 +33,6 @@ def _check_shape(text: str, where: str) -> None:
     """Nesting depth and integer length, checked before json.loads ever recurses or converts: first at C speed over
     the text with its strings emptied (a 10 MB spec of 550k layers took 3-4 s token by token), then, only when that
     finds something, token by token to name the line and column."""
-    import numpy as np
     bare = _STRING.sub('""', text)
     b = np.frombuffer(bare.encode(), np.uint8)         # depth after each byte: +1 at [ {, -1 at ] }
     step = ((b == 91) | (b == 123)).astype(np.int32) - ((b == 93) | (b == 125))
