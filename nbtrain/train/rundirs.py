@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NbtrainError
+from .writefaults import folder_failure
 
 NAME = re.compile(r"[A-Za-z0-9_.+=@,-]+")
 FILENAME = "nbtrain-run.json"   # the run record's JSON in each run folder (sinks/runinfo writes it; nb.runs reads it)
@@ -129,21 +130,34 @@ def _lock(folder: Path) -> Path | None:
     return None
 
 
-def _claim(folders: list[Path], claim: Claim, fresh: bool) -> bool:
-    """Make (``fresh``: exclusively) and lock every folder; False, nothing held, if one is taken or in use."""
+def _claim(folders: list[Path], claim: Claim, fresh: bool, ls) -> bool:
+    """Make (``fresh``: exclusively) and lock every folder; False, nothing held, if one is taken or in use. A folder
+    that cannot be made or locked (a read-only disk, no permission) is one clear error naming its setting."""
     made = []
     for f in folders:
         try:
             f.mkdir(exist_ok=not fresh)
         except FileExistsError:
             return _undo(claim, made)
+        except OSError as e:
+            _undo(claim, made)
+            raise folder_failure(f, e, _setting(ls, f)) from None
         if fresh:
             made.append(f)
-        lock = _lock(f)
+        try:
+            lock = _lock(f)
+        except OSError as e:
+            _undo(claim, made)
+            raise folder_failure(f, e, _setting(ls, f)) from None
         if lock is None:
             return _undo(claim, made)
         claim.locks.append(lock)
     return True
+
+
+def _setting(ls, folder: Path) -> str:
+    """Which setting chose the run folder ``folder``: loop.logdir or loop.checkpoint_dir."""
+    return "loop.logdir" if ls.logdir and same_folder(Path(ls.logdir), folder.parent) else "loop.checkpoint_dir"
 
 
 def _undo(claim: Claim, made: list[Path]) -> bool:
@@ -171,7 +185,7 @@ def claim_run(ls, *, resume: bool = False, overwrite: bool = False, is_main: boo
         return Claim(base)
     for k in range(1, 1000):
         claim = Claim(base if k == 1 else f"{base}-{k}")
-        if _claim(run_folders(ls, claim.name), claim, fresh=True):
+        if _claim(run_folders(ls, claim.name), claim, fresh=True, ls=ls):
             return claim
     raise NbtrainError(f"could not find a free run folder for {base!r} in {run_folders(ls, base)[0].parent}",
                        "loop.run_name", "give a run_name, or remove the runs of that second")
@@ -193,7 +207,7 @@ def _claim_named(ls, name: str, resume: bool, overwrite: bool, is_main: bool) ->
     if not is_main:
         return claim
     folders = run_folders(ls, name)
-    if not _claim(folders, claim, fresh=False):
+    if not _claim(folders, claim, fresh=False, ls=ls):
         held = next((f for f in folders if (f / LOCK).exists()), folders[0])
         raise training_now(name, held, _owner_of(held / LOCK))
     taken = [f for f in folders if _visible(f)]

@@ -58,6 +58,15 @@ def write_failure(path, e: BaseException, where: str) -> NbtrainError:
                         "checkpoint: the ones written before are whole")
 
 
+def folder_failure(folder, e: OSError, where: str) -> NbtrainError:
+    """The error for a run folder that cannot be made or locked at the start (a read-only disk, no permission):
+    nothing was written yet, so the fix is another folder; ``where``: the setting that chose it."""
+    what, fix = _cause(Path(folder), e)
+    setting = where.rsplit(".", 1)[-1]
+    return NbtrainError(f"cannot write in {str(folder)!r}: {what}", where,
+                        f"choose another {setting} or {fix}; on the command line: --{setting.replace('_', '-')} DIR")
+
+
 def thread_failure(path, e: BaseException) -> NbtrainError:
     """The error for TensorBoard's writer thread failing for another reason than a write (``Watched``)."""
     return NbtrainError(f"TensorBoard's writer thread failed: {type(e).__name__}: {e}", "loop.logdir",
