@@ -67,8 +67,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError("no such file", str(p), "give the path of a .pt file written by nbtrain")
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-        first = _load_failure(e)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError,
+            IndexError, TypeError, AttributeError) as e:   # the last three: torch's unpickler on foreign bytes (text)
+        first = "not a file torch.save wrote" if isinstance(e, (IndexError, TypeError, AttributeError)) else \
+            _load_failure(e)
         if first.startswith("Unsupported global") or "unsupported GLOBAL" in first:
             what = "a whole saved model?" if first.startswith("Unsupported global") else first
             raise CheckpointError(f"holds pickled Python objects, not an nbtrain checkpoint ({what})",
