@@ -27,14 +27,15 @@ import threading
 import traceback
 from pathlib import Path
 
-from .env import torchrun_ranks
 from .errors import NbtrainError
-from .sinks.progress import ProgressBar
 
+# nbtrain.train.interrupts.SIGNALS, named here: that module imports torch, and _quit must be in place before it is
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 TORCHRUN_ENV = "NBTRAIN_TORCHRUN"     # set by ``nbtrain torchrun``: its command up to ``-m nbtrain``, for the workers
 
 
 def _is_main_rank() -> bool:
+    from .env import torchrun_ranks  # here, not at the top: importing torch comes after _quit is in place
     return torchrun_ranks()[0] == 0
 
 
@@ -66,13 +67,16 @@ def _report(spec, h, run_name: str, spec_path: str) -> None:
     _say(*lines)
 
 
-class _Bar(ProgressBar):
+def _bar():
     """The progress bar without its closing "stopped: ..." line: the CLI reports how the run ended, once."""
+    from .sinks.progress import ProgressBar  # imports torch: only once _quit is in place
 
-    def on_fit_end(self, state) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+    class Bar(ProgressBar):
+        def on_fit_end(self, state) -> None:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+    return Bar()
 
 
 def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) -> int:
@@ -91,8 +95,12 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
     if resume == "auto":
         _say_auto(spec.loop)
     many = {k: getattr(args, k) for k in ("processes", "engine") if getattr(args, k, None) is not None}
-    h = fit(spec, resume=resume, dashboard=_Bar() if _is_main_rank() else False,
-            progress=False, overwrite=overwrite, **many)
+    try:
+        h = fit(spec, resume=resume, dashboard=_bar() if _is_main_rank() else False,
+                progress=False, overwrite=overwrite, **many)
+    except KeyboardInterrupt as e:     # a third signal: fit() aborted; main() ends it, with the shell's status
+        _aborted(spec, e, spec_path)
+        raise
     _report(spec, h, h.run_name, spec_path)
     if h.status == "nan":
         _say("nbtrain: the run failed: the loss stopped being a finite number (see 'stopped:' above)")
@@ -113,6 +121,24 @@ def _interrupted(spec, h, spec_path: str) -> int:
         _say(f"interrupted: the run ended cleanly; resume it: {_resume_command(spec_path)} --resume {path}"
              + (f" --run-name {h.run_name}" if spec.loop.run_name else ""))
     return exit_status(signal_of(h.stop_reason))
+
+
+def _aborted(spec, e: KeyboardInterrupt, spec_path: str) -> None:
+    """After an abort: the command that resumes the run from its newest complete checkpoint (the epoch in progress
+    was not saved; the epochs before it were)."""
+    from .train.autoresume import newest_checkpoint
+    folder = getattr(e, "checkpoint_dir", None)
+    if not _is_main_rank():
+        return
+    path = newest_checkpoint(folder) if folder is not None else None
+    named = f" --run-name {e.run_name}" if spec.loop.run_name else ""
+    if folder is None:
+        _say("interrupted: aborted; no checkpoint was written (give --checkpoint-dir to resume runs)")
+    elif path is None:
+        _say(f"interrupted: aborted before the first checkpoint; start it again: {_resume_command(spec_path)}"
+             + (f" --resume auto{named}" if named else ""))
+    else:
+        _say(f"interrupted: aborted; resume it: {_resume_command(spec_path)} --resume {path}{named}")
 
 
 def _say_auto(ls) -> None:
@@ -214,10 +240,20 @@ def _quit(signum, frame) -> None:
     os._exit(128 + int(signum))
 
 
+def _quiet_signals() -> dict:
+    """Install ``_quit`` for SIGINT, SIGTERM and SIGHUP (in the main thread; elsewhere nothing); the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, _quit) for s in _SIGNALS}
+
+
 def _torchrun(argv: list[str]) -> int:
     """``nbtrain torchrun ARGS``: torchrun in this process (nbtrain.train.agent: Ctrl-C and SIGTERM end in one line).
     Rank 0's resume line names this command: its arguments before ``-m nbtrain`` travel in ``NBTRAIN_TORCHRUN``."""
-    from .train.agent import main as agent
+    old = _quiet_signals()
+    from .train.agent import main as agent  # imports torch: a signal meanwhile ends in _quit's one line
+    for s, h in old.items():                     # torchrun's own handling from here (nbtrain.train.agent)
+        signal.signal(s, h)
     at = next((i for i in range(len(argv) - 1) if argv[i] == "-m" and argv[i + 1] == "nbtrain"), None)
     if at is not None:
         os.environ[TORCHRUN_ENV] = shlex.join(["nbtrain", "torchrun", *argv[:at]])
@@ -245,11 +281,9 @@ def main(argv=None) -> int:
     raw = sys.argv[1:] if argv is None else list(argv)
     if raw[:1] == ["torchrun"]:
         return _torchrun(raw[1:])
-    args = parser().parse_args(argv)
-    from .train.interrupts import SIGNALS
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = {s: signal.signal(s, _quit) for s in SIGNALS} if main_thread else None
+    old = _quiet_signals() or None         # before anything imports torch
     try:
+        args = parser().parse_args(argv)
         return args.fn(args)
     except NbtrainError as e:
         print(f"nbtrain: error: {e}", file=sys.stderr)

@@ -61,7 +61,9 @@ def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, strai
     assert not (run_dir / ".nbtrain-lock").exists() and not (run_dir / "interrupted.pt").exists()
     assert (run_dir / f"epoch_{done:03d}.pt").exists()
     if presses == 3:
-        assert "nbtrain: interrupted" in out() and not (run_dir / "last.pt").exists()
+        assert out().endswith(f"interrupted: aborted; resume it: nbtrain run {spec} --resume "
+                              f"{run_dir / f'epoch_{done:03d}.pt'} --run-name cut\nnbtrain: interrupted\n"), out()
+        assert not (run_dir / "last.pt").exists()
         again = _run(tmp_path, [*args, "--resume", "auto"], name="again")
         assert again.wait(300) == 0, (tmp_path / "again.log").read_text()
         assert f"resuming from {run_dir / f'epoch_{done:03d}.pt'}" in (tmp_path / "again.log").read_text()

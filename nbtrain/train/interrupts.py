@@ -30,6 +30,7 @@ class Abort(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGINT):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.run_name, self.checkpoint_dir = "", None   # the aborted run's (set by end_aborted)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -126,6 +127,7 @@ class Interrupts:
         lost = ": the epoch in progress was not saved" if state.mid_epoch or self.phase != "training" else \
             ", while the run's end was saved"
         state.stop_reason = f"aborted ({signal.Signals(exc.signum).name}) {where}{lost}"
+        exc.run_name, exc.checkpoint_dir = state.run_name, state.checkpoint_dir   # for the CLI's resume line
         self.holding = True
         try:
             cbs.on_abort(state)
