@@ -95,6 +95,9 @@ def _train(spec, args, spec_path: str = "SPEC.json", overwrite: bool = False) ->
     if resume == "auto":
         _say_auto(spec.loop)
     many = {k: getattr(args, k) for k in ("processes", "engine") if getattr(args, k, None) is not None}
+    if "engine" in many and "processes" not in many:
+        raise NbtrainError(f"--engine {many['engine']} needs --processes N (how many workers to start)", "nbtrain run",
+                           f"e.g. nbtrain run {spec_path} --processes 2 --engine {many['engine']}")
     try:
         h = fit(spec, resume=resume, dashboard=_bar() if _is_main_rank() else False,
                 progress=False, overwrite=overwrite, **many)

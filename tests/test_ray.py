@@ -1,5 +1,6 @@
-"""fit(spec, processes=N, engine="ray"): nbtrain's loop on Ray Train workers, rank 0's run played to the driver's
-display, the numbers of torchrun's processes=N, and a killed worker resumed exactly from nbtrain's checkpoint.
+"""fit(spec, ray=dict(num_workers=N)) (or processes=N, engine="ray"): nbtrain's loop on Ray Train workers, rank 0's
+run played to the driver's display, the numbers of torchrun's processes=N, and a killed worker resumed exactly from
+nbtrain's checkpoint.
 
 One local Ray runtime (2 CPUs, no dashboard) serves the whole module: starting Ray on 2 cores takes seconds. The spec
 is the default one (digits, the small CNN) with TensorBoard off, a log point every 4 steps and 4 epochs; each worker
@@ -96,7 +97,7 @@ def _start(ray, tries=3):
 def ray_run(ray_runtime, tmp_path_factory):
     """One uninterrupted Ray run of 2 workers: (its History, what the driver's display saw)."""
     shown = Display()
-    h = nbtrain.fit(_spec(tmp_path_factory.mktemp("ray"), "ray-once"), processes=2, engine="ray", dashboard=shown)
+    h = nbtrain.fit(_spec(tmp_path_factory.mktemp("ray"), "ray-once"), ray=dict(num_workers=2), dashboard=shown)
     return h, shown
 
 
@@ -179,19 +180,47 @@ def test_an_unknown_engine_is_one_clear_error(tmp_path):
                             'pip install "nbtrain[ray]"))')
 
 
-def test_ray_needs_processes_and_ray_settings_need_ray():
-    with pytest.raises(NbtrainError, match=r"engine='ray' needs processes=N .*e\.g\. processes=2"):
-        wants_ray("ray", None, None)
-    with pytest.raises(NbtrainError, match=r"ray= goes with engine='ray'"):
-        wants_ray("torchrun", 2, {"use_gpu": False})
-    assert wants_ray("ray", 2, None) and not wants_ray("torchrun", 2, None)
+def _error(tmp_path, **kw) -> str:
+    with pytest.raises(NbtrainError) as e:
+        nbtrain.fit(_spec(tmp_path, "x"), **kw)
+    return str(e.value)
+
+
+def test_ray_needs_a_number_of_workers_and_arguments_that_agree(tmp_path):
+    """The issue's form ray=dict(num_workers=N) and the form processes=N, engine="ray" are one setting: a
+    conflict is one error that says what, where and how to fix it (no Ray started: the checks come first)."""
+    assert _error(tmp_path, engine="ray") == ("fit(engine='ray'): engine='ray' needs the number of workers (give it "
+                                              "as ray=dict(num_workers=2) (or processes=2))")
+    assert _error(tmp_path, ray=dict(use_gpu=False)) == ("fit(ray=...): ray= needs num_workers (give how many Ray "
+                                                         "Train workers to start, e.g. ray=dict(num_workers=2))")
+    assert _error(tmp_path, ray=dict(num_workers=3), processes=2) == (
+        "fit(ray=..., processes=...): ray=dict(num_workers=3) and processes=2 disagree (give the number once: "
+        "ray=dict(num_workers=N) (processes=N is the same for torchrun))")
+    assert _error(tmp_path, ray=dict(num_workers=2), engine="torchrun") == (
+        "fit(ray=..., engine=...): ray= runs the workers on Ray Train, engine='torchrun' on torchrun (leave engine "
+        "out with ray= (or use processes=N without ray= for torchrun))")
+    assert _error(tmp_path, ray=dict(num_workers=0)) == (
+        "fit(ray=...): the number of Ray Train workers must be a whole number >= 1, got 0 (e.g. "
+        "ray=dict(num_workers=2) (one per GPU on a GPU cluster))")
+    assert _error(tmp_path, ray=2).startswith("fit(ray=...): ray= takes a dict of Ray settings, got int (e.g. ")
+    assert wants_ray(None, None, {"num_workers": 2}) and wants_ray("ray", 2, {"num_workers": 2})
+    assert wants_ray("ray", 2, None) and not wants_ray("torchrun", 2, None) and not wants_ray(None, 2, None)
+
+
+def test_the_issues_form_reaches_ray_with_its_number_of_workers(monkeypatch, tmp_path):
+    """fit(spec, ray=dict(num_workers=2)) takes the Ray path (here: Ray "missing", so the error says so) with N=2."""
+    from nbtrain.train import rayrun
+    monkeypatch.setitem(sys.modules, "ray", None)          # import ray -> ImportError
+    assert _error(tmp_path, ray=dict(num_workers=2, use_gpu=False)).endswith(f"(install it: {INSTALL})")
+    assert rayrun.workers(None, {"num_workers": 2}) == rayrun.workers(2, None) == rayrun.workers(2, {}) == 2
 
 
 def test_ray_settings_are_checked(tmp_path):
     spec = _spec(tmp_path, "x")
-    with pytest.raises(NbtrainError, match=r"fit\(ray=\.\.\.\): unknown Ray setting 'num_gpus' \(known: use_gpu, "
-                                           r"max_failures, storage_path, resources_per_worker\)"):
+    with pytest.raises(NbtrainError, match=r"fit\(ray=\.\.\.\): unknown Ray setting 'num_gpus' \(known: num_workers, "
+                                           r"use_gpu, max_failures, storage_path, resources_per_worker\)"):
         ray_options({"num_gpus": 1}, spec)
+    assert ray_options({"num_workers": 2, "use_gpu": False}, spec)["use_gpu"] is False
     with pytest.raises(NbtrainError, match=r"max_failures must be a whole number >= 0 \(or -1: no limit\), got 1\.5"):
         ray_options({"max_failures": 1.5}, spec)
     opts = ray_options(None, spec)
@@ -221,7 +250,8 @@ def test_the_command_line_takes_processes_and_engine(tmp_path, capsys):
     path = tmp_path / "spec.json"
     _spec(tmp_path, "x").save(path)
     assert main(["run", str(path), "--engine", "ray"]) == 2
-    assert "nbtrain: error: fit(engine='ray'): engine='ray' needs processes=N" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"nbtrain: error: nbtrain run: --engine ray needs --processes N (how many "
+                                       f"workers to start) (e.g. nbtrain run {path} --processes 2 --engine ray)\n")
     assert main(["run", str(path), "--processes", "2", "--engine", "dask"]) == 2
     assert "nbtrain: error: fit(engine=...): unknown engine 'dask'" in capsys.readouterr().err
 

@@ -62,31 +62,30 @@ def _loop_spec(spec, epochs, overrides: dict) -> LoopSpec:
 
 def fit(spec=None, *, model=None, data=None, train=None, val=None, optimizer=None, scheduler=None, loss=None,
         epochs=None, callbacks=(), resume=None, background=False, dashboard="auto", progress=True, doctor=True,
-        overwrite=False, processes=None, engine="torchrun", ray=None, **loop):
+        overwrite=False, processes=None, engine=None, ray=None, **loop):
     """Train and return a History (or, with ``background=True``, a ``nbtrain.train.background.Run``).
 
-    Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given
-    with it replace the built ones), or parts you built: ``model`` with ``train`` (and
-    ``val``) loaders or ``data`` (a DataBundle or a ``(train, val)`` pair), and optionally ``optimizer``
-    (default Adam 1e-3), ``scheduler`` (a torch scheduler or a ``Schedule``), ``loss`` (a module or a
-    name). Any LoopSpec field can be passed as a keyword (``device``, ``amp``, ``grad_clip``, ``seed``,
-    ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume`` is a checkpoint path: training goes on from
-    there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader order, History), also from ``interrupted.pt``
-    or a mid-epoch ``last.pt``; ``resume="auto"``: the newest complete checkpoint of ``run_name``'s run, if any.
-    ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm bar), True, False or a Callback.
-    ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns once per likely mistake
-    (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
+    Give a TrainSpec (or the path of a JSON spec; ``model``, ``optimizer``, ``scheduler`` or ``loss`` given with it
+    replace the built ones), or parts you built: ``model`` with ``train`` (and ``val``) loaders or ``data`` (a
+    DataBundle or a ``(train, val)`` pair), and optionally ``optimizer`` (default Adam 1e-3), ``scheduler`` (a torch
+    scheduler or a ``Schedule``), ``loss`` (a module or a name). Any LoopSpec field can be passed as a keyword
+    (``device``, ``amp``, ``grad_clip``, ``seed``, ``logdir``, ``checkpoint_dir``, ``early_stopping`` ...). ``resume``
+    is a checkpoint path: training goes on from there bit for bit (weights, optimizer, schedule, scaler, RNGs, loader
+    order, History), also from ``interrupted.pt`` or a mid-epoch ``last.pt``; ``resume="auto"``: the newest complete
+    checkpoint of ``run_name``'s run, if any. ``dashboard``: "auto" (the live dashboard in a notebook, else a tqdm
+    bar), True, False or a Callback. ``doctor``: the training doctor (nbtrain.sinks.doctor), on by default: it warns
+    once per likely mistake (Softmax before CrossEntropyLoss, unnormalized inputs, loss rising ...), each with its fix.
     ``train=(x, y)`` and ``val=(xv, yv)`` with tensors take the in-memory loader (batches of 64, the same ones a
     seeded DataLoader over a TensorDataset gives). Each run writes into its own ``logdir/<run_name>`` and
     ``checkpoint_dir/<run_name>``; a ``run_name`` that exists is refused unless resuming or ``overwrite=True``.
     Ctrl-C (the kernel's interrupt) is taken at the next batch boundary, so ``interrupted.pt`` resumes exactly.
+    ``processes=N``: N torchrun workers on this machine (nbtrain.train.launch), rank 0's run shown here, live;
+    ``ray=dict(num_workers=N, use_gpu=..., max_failures=..., storage_path=..., resources_per_worker=...)``: N Ray Train
+    workers (nbtrain.train.rayrun; ``pip install "nbtrain[ray]"``); ``engine``: "torchrun" or "ray" for ``processes=N``.
     """
     if background:
-        return start_background(dict(spec=spec, model=model, data=data, train=train, val=val, optimizer=optimizer,
-                                     scheduler=scheduler, loss=loss, epochs=epochs, callbacks=callbacks,
-                                     resume=resume, dashboard=dashboard, progress=progress, doctor=doctor,
-                                     overwrite=overwrite, processes=processes, engine=engine, ray=ray, **loop), fit)
-    if processes is not None or engine != "torchrun" or ray is not None:   # N workers (train.launch / train.rayrun)
+        return start_background({**{k: v for k, v in locals().items() if k != "loop"}, **loop}, fit)  # fit's arguments
+    if processes is not None or engine is not None or ray is not None:   # N workers (train.launch / train.rayrun)
         return (rayrun.fit_ray if rayrun.wants_ray(engine, processes, ray) else launch.fit_processes)(**locals())
     if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
         spec = TrainSpec.load(spec)

@@ -1,4 +1,4 @@
-"""``fit(spec, processes=N, engine="ray")``: N workers of Ray Train, watched live from the notebook (the driver).
+"""``fit(spec, ray=dict(num_workers=N))``: N workers of Ray Train, watched live from the notebook (the driver).
 
 The notebook stays Ray's driver and never trains (no CUDA there): it joins the Ray cluster (``ray.init()``, a local
 one when none was started), creates a ``Channel`` actor (nbtrain.train.raychannel) and runs Ray Train's TorchTrainer
@@ -8,9 +8,10 @@ rank 0's events from the Channel into a ``Mirror``: the same Dashboard, Stop / P
 torchrun (nbtrain.train.launch). A lost worker: Ray restarts the group (``FailureConfig(max_failures)``, 1 unless
 ``ray=dict(max_failures=...)`` says otherwise) and every rank resumes from the last checkpoint nbtrain reported.
 
-``ray=dict(...)`` takes Ray's own settings: ``use_gpu`` (default: from ``loop.device``; "auto" uses GPUs when the
-cluster has them), ``max_failures``, ``storage_path`` (where Ray keeps the reported checkpoints: a folder every node
-reaches, or a cloud URI, on a cluster; default ``<checkpoint_dir>/.ray``), ``resources_per_worker``.
+``ray=dict(...)`` takes Ray's own settings: ``num_workers`` (``processes=N, engine="ray"`` says the same),
+``use_gpu`` (default: from ``loop.device``; "auto" uses GPUs when the cluster has them), ``max_failures``,
+``storage_path`` (where Ray keeps the reported checkpoints: a folder every node reaches, or a cloud URI, on a cluster;
+default ``<checkpoint_dir>/.ray``), ``resources_per_worker``.
 """
 from __future__ import annotations
 
@@ -23,28 +24,52 @@ from pathlib import Path
 from ..errors import NbtrainError
 from ..sinks.defaults import display_sinks
 from .history import History
-from .launch import GIVEN, WorkerError, _check_given, _pass_on, check_processes, follow_to_end, wire, worker_spec
+from .launch import GIVEN, WorkerError, _check_given, _pass_on, follow_to_end, wire, worker_spec
 from .mirror import Mirror
 from .raychannel import Channel
 
 ENGINES = ("torchrun", "ray")
-RAY_KEYS = ("use_gpu", "max_failures", "storage_path", "resources_per_worker")
+RAY_KEYS = ("num_workers", "use_gpu", "max_failures", "storage_path", "resources_per_worker")
 WORKER = "nbtrain.train.rayworker"       # the workers' entry: nothing of nbtrain imports it (it imports fit)
 INSTALL = 'pip install "nbtrain[ray]"'
 
 
 def wants_ray(engine, processes, ray) -> bool:
-    """Whether fit's ``engine`` / ``ray`` arguments ask for Ray (one clear error for a value that is not known)."""
-    if engine not in ENGINES:
+    """Whether fit's ``engine`` / ``processes`` / ``ray`` arguments ask for Ray: ``ray=dict(num_workers=N, ...)`` or
+    ``processes=N, engine="ray"``; one clear error for a value that is not known or arguments that disagree."""
+    if engine not in (None, *ENGINES):
         raise NbtrainError(f"unknown engine {engine!r}", "fit(engine=...)",
                            "use 'torchrun' (processes on this machine, the default) or 'ray' (Ray Train workers on "
                            f"this machine or a Ray cluster: {INSTALL})")
-    if engine == "ray" and processes is None:
-        raise NbtrainError("engine='ray' needs processes=N", "fit(engine='ray')",
-                           "give how many Ray Train workers to start, e.g. processes=2")
-    if ray is not None and engine != "ray":
-        raise NbtrainError("ray= goes with engine='ray'", "fit(ray=...)", "add engine='ray' (and processes=N)")
-    return engine == "ray"
+    if ray is None:
+        if engine == "ray" and processes is None:
+            raise NbtrainError("engine='ray' needs the number of workers", "fit(engine='ray')",
+                               "give it as ray=dict(num_workers=2) (or processes=2)")
+        return engine == "ray"
+    if not isinstance(ray, dict):
+        raise NbtrainError(f"ray= takes a dict of Ray settings, got {type(ray).__name__}", "fit(ray=...)",
+                           "e.g. ray=dict(num_workers=2, use_gpu=False)")
+    if engine == "torchrun":
+        raise NbtrainError("ray= runs the workers on Ray Train, engine='torchrun' on torchrun",
+                           "fit(ray=..., engine=...)", "leave engine out with ray= (or use processes=N without ray= for torchrun)")
+    n = ray.get("num_workers")
+    if n is None and processes is None:
+        raise NbtrainError("ray= needs num_workers", "fit(ray=...)", "give how many Ray Train workers to start, e.g. "
+                           "ray=dict(num_workers=2)")
+    if n is not None and processes is not None and n != processes:
+        raise NbtrainError(f"ray=dict(num_workers={n!r}) and processes={processes!r} disagree",
+                           "fit(ray=..., processes=...)", "give the number once: ray=dict(num_workers=N) (processes=N is the same for torchrun)")
+    return True
+
+
+def workers(processes, ray) -> int:
+    """How many Ray Train workers: ``processes`` or ``ray=dict(num_workers=N)`` (wants_ray checked they agree)."""
+    n = (ray or {}).get("num_workers", processes)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        where = "fit(processes=...)" if processes is not None else "fit(ray=...)"
+        raise NbtrainError(f"the number of Ray Train workers must be a whole number >= 1, got {n!r}", where,
+                           "e.g. ray=dict(num_workers=2) (one per GPU on a GPU cluster)")
+    return n
 
 
 def require_ray():
@@ -196,11 +221,11 @@ def _follow(job: RayJob, mirror: Mirror, poll: float, run=None, until: float | N
         time.sleep(poll)
 
 
-def fit_ray(spec=None, *, processes, ray=None, dashboard="auto", progress=True, resume=None, epochs=None,
+def fit_ray(spec=None, *, processes=None, ray=None, dashboard="auto", progress=True, resume=None, epochs=None,
             loop=None, grace=30.0, poll=0.1, **given) -> History:
-    """``fit(spec, processes=N, engine="ray", ...)``: train ``spec`` on N Ray Train workers, play rank 0's run to the
+    """``fit(spec, ray=dict(num_workers=N), ...)``: train ``spec`` on N Ray Train workers, play rank 0's run to the
     display sinks fit would show, return rank 0's History (as nbtrain.train.launch.fit_processes does)."""
-    n = check_processes(processes)
+    n = workers(processes, ray)
     given = {k: v for k, v in given.items() if k in GIVEN}
     _check_given(given)
     spec = absolute(worker_spec(spec, epochs, loop or {}))
