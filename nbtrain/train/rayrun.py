@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -51,14 +52,16 @@ def wants_ray(engine, processes, ray) -> bool:
                            "e.g. ray=dict(num_workers=2, use_gpu=False)")
     if engine == "torchrun":
         raise NbtrainError("ray= runs the workers on Ray Train, engine='torchrun' on torchrun",
-                           "fit(ray=..., engine=...)", "leave engine out with ray= (or use processes=N without ray= for torchrun)")
+                           "fit(ray=..., engine=...)",
+                           "leave engine out with ray= (or use processes=N without ray= for torchrun)")
     n = ray.get("num_workers")
     if n is None and processes is None:
         raise NbtrainError("ray= needs num_workers", "fit(ray=...)", "give how many Ray Train workers to start, e.g. "
                            "ray=dict(num_workers=2)")
     if n is not None and processes is not None and n != processes:
         raise NbtrainError(f"ray=dict(num_workers={n!r}) and processes={processes!r} disagree",
-                           "fit(ray=..., processes=...)", "give the number once: ray=dict(num_workers=N) (processes=N is the same for torchrun)")
+                           "fit(ray=..., processes=...)",
+                           "give the number once: ray=dict(num_workers=N) (processes=N is the same for torchrun)")
     return True
 
 
@@ -94,8 +97,9 @@ def ray_options(given, spec) -> dict:
         raise NbtrainError(f"max_failures must be a whole number >= 0 (or -1: no limit), got {mf!r}",
                            "fit(ray=...)", "e.g. ray=dict(max_failures=1): one restart of the workers after a loss")
     ck = spec.loop.checkpoint_dir
-    return {"use_gpu": given.get("use_gpu"), "max_failures": mf, "resources_per_worker": given.get("resources_per_worker"),
-            "storage_path": str(given.get("storage_path") or (Path(ck) / ".ray" if ck else Path.home() / "ray_results"))}
+    storage = given.get("storage_path") or (Path(ck) / ".ray" if ck else Path.home() / "ray_results")
+    return {"use_gpu": given.get("use_gpu"), "max_failures": mf, "storage_path": str(storage),
+            "resources_per_worker": given.get("resources_per_worker")}
 
 
 def absolute(spec):
@@ -109,6 +113,27 @@ def absolute(spec):
     return spec
 
 
+# A Ray that fit() starts on this machine: what a notebook run uses of it, no more (each of these costs seconds of a
+# small machine's CPU before the first step): no dashboard (its head process and agent's HTTP side), an object store
+# of 256 MiB (the workers build their own data; only event lines, controls and the History cross), no worker output
+# copied into the cell (rank 0's run shows in the display; an error comes back with its worker's message), and
+# Ray Train without its metrics export (for the dashboard) and preemption watcher (spot nodes of a cluster).
+LOCAL_RAY = {"include_dashboard": False, "object_store_memory": 256 << 20, "log_to_driver": False}
+LOCAL_TRAIN_ENV = {"RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+
+
+def start_ray(ray) -> None:
+    """``ray.init()``: a new local Ray with LOCAL_RAY's settings, or the cluster RAY_ADDRESS (or ``ray start`` on
+    this machine) names, as Ray itself would choose, with Ray's defaults there. Call ``ray.init(...)`` yourself before
+    fit() for other settings: fit() joins the Ray it finds and leaves it running."""
+    for k, v in LOCAL_TRAIN_ENV.items():
+        os.environ.setdefault(k, v)           # read by Ray Train in this process and passed to its controller
+    try:
+        ray.init(**LOCAL_RAY)
+    except ValueError:                      # "When connecting to an existing cluster, ... must not be provided"
+        ray.init()
+
+
 class RayJob:
     """The TorchTrainer's run, in a thread of the driver, and the Channel its rank 0 talks through."""
 
@@ -119,7 +144,7 @@ class RayJob:
         self.restarts: list[str] = []                 # what the driver saw of Ray's restarts, in words
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
-            ray.init()
+            start_ray(ray)
         self.channel = ray.remote(num_cpus=0)(Channel).remote()
         self.control: dict = {"stop": False, "pause": False, "lr_scale": 1.0}
         use_gpu = opts["use_gpu"]
