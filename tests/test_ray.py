@@ -274,3 +274,43 @@ def test_a_failed_worker_is_one_error_with_its_rank_and_what_it_said():
         "worker rank 1 of fit(processes=2, engine='ray') failed: CheckpointError: /x/nope.pt: no such file"
     job.error = None
     assert job.failure() is None
+
+
+def test_a_local_ray_is_started_lean_and_again_when_its_start_timed_out(monkeypatch):
+    """start_ray (no Ray needed: a stand-in module): LOCAL_RAY's settings; Ray's "timed out during startup" (a busy
+    machine) is tried again after the processes the failed try left are ended; a cluster found (ValueError for the
+    settings) is joined with Ray's own; any other error is raised at once."""
+    from nbtrain.train import rayrun
+    left = []
+
+    class FakeRay:
+        def __init__(self, errors):
+            self.errors, self.calls, self.shutdowns = list(errors), [], 0
+
+        def init(self, **kw):
+            self.calls.append(kw)
+            if self.errors:
+                left.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+                raise self.errors.pop(0)
+
+        def shutdown(self):
+            self.shutdowns += 1
+
+    for k in rayrun.LOCAL_TRAIN_ENV:
+        monkeypatch.delenv(k, raising=False)
+    ray = FakeRay([Exception("The current node timed out during startup. This could happen ...")])
+    rayrun.start_ray(ray)
+    assert ray.calls == [rayrun.LOCAL_RAY] * 2 and ray.shutdowns == 1
+    assert rayrun.LOCAL_RAY == {"include_dashboard": False, "object_store_memory": 256 << 20, "log_to_driver": False}
+    assert left[0].wait(timeout=10) == -signal.SIGKILL                   # what the failed try left: ended
+    assert {k: os.environ[k] for k in rayrun.LOCAL_TRAIN_ENV} == {"RAY_TRAIN_METRICS_ENABLED": "0",
+                                                                 "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+    ray = FakeRay([ValueError("When connecting to an existing cluster, object_store_memory must not be provided.")])
+    rayrun.start_ray(ray)
+    assert ray.calls == [rayrun.LOCAL_RAY, {}]
+    ray = FakeRay([RuntimeError("no space left on /dev/shm")] * 3)
+    with pytest.raises(RuntimeError, match="no space left"):
+        rayrun.start_ray(ray)
+    assert len(ray.calls) == 1
+    for p in left:
+        p.kill()

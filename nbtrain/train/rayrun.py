@@ -15,9 +15,11 @@ default ``<checkpoint_dir>/.ray``), ``resources_per_worker``.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -122,16 +124,44 @@ LOCAL_RAY = {"include_dashboard": False, "object_store_memory": 256 << 20, "log_
 LOCAL_TRAIN_ENV = {"RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 
-def start_ray(ray) -> None:
+def start_ray(ray, tries: int = 3) -> None:
     """``ray.init()``: a new local Ray with LOCAL_RAY's settings, or the cluster RAY_ADDRESS (or ``ray start`` on
     this machine) names, as Ray itself would choose, with Ray's defaults there. Call ``ray.init(...)`` yourself before
-    fit() for other settings: fit() joins the Ray it finds and leaves it running."""
+    fit() for other settings: fit() joins the Ray it finds and leaves it running.
+
+    Up to ``tries`` times: Ray 2.5x-2.60's raylet gives up when its agent has not started within 15 s (a fixed wait),
+    which a busy small machine misses now and then ("The current node timed out during startup"); what a failed try
+    started is ended (on Linux) before the next."""
     for k, v in LOCAL_TRAIN_ENV.items():
         os.environ.setdefault(k, v)           # read by Ray Train in this process and passed to its controller
-    try:
-        ray.init(**LOCAL_RAY)
-    except ValueError:                      # "When connecting to an existing cluster, ... must not be provided"
-        ray.init()
+    for k in range(tries):
+        before = _descendants()
+        try:
+            return ray.init(**LOCAL_RAY)
+        except ValueError:                  # "When connecting to an existing cluster, ... must not be provided"
+            return ray.init()
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for this
+            if "timed out during startup" not in str(e) or k == tries - 1:
+                raise
+            ray.shutdown()                  # which leaves the half-started node's processes (GCS, monitors)
+            for pid in _descendants() - before:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _descendants() -> set[int]:
+    """The PIDs of this process's children and theirs (Linux's /proc; elsewhere none are known)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [os.getpid()]
+    while todo:
+        of = todo.pop()
+        kids = [pid for pid, pp in parent.items() if pp == of and pid not in found]
+        found.update(kids)
+        todo.extend(kids)
+    return found
 
 
 class RayJob:
