@@ -9,7 +9,8 @@ Start-up: seconds from the call to the end of the first optimizer step, for
 - ``nbtrain run spec.json`` (a fresh Python: imports, then the same),
 - ``fit(spec, processes=1)`` and ``processes=2`` (torchrun from this process: its agent, the rendezvous, N workers),
 - ``torchrun --nproc_per_node 2 -m nbtrain run spec.json`` (torchrun from a terminal),
-- ``fit(spec, processes=2, engine="ray")`` when ray is installed (a local Ray instance started in the round).
+- ``fit(spec, processes=2, engine="ray")`` when ray is installed (a local Ray instance started in the round;
+  benchmarks/ray_startup.py shows where its seconds go, process by process).
 The first step is seen by a callback (in this process) or by rank 0's relay events (nbtrain.train.relay, stamped
 with the wall clock); a command line run prints its first step time from a tiny callback script.
 
