@@ -37,14 +37,14 @@ def _sample() -> None:
     while not done.is_set():
         for p in me.children(recursive=True):
             try:
-                title, t = " ".join(p.cmdline())[:100], p.cpu_times()
+                title, t = " ".join(p.cmdline()), p.cpu_times()
             except psutil.Error:
                 continue
             busy = title if title and "IDLE" not in title else cpu.get(p.pid, (title or "?", 0))[0]
             cpu[p.pid] = (busy, t.user + t.system)
             if titles.get(p.pid) != title:
                 titles[p.pid] = title
-                mark(f"pid {p.pid}: {title}")
+                mark(f"pid {p.pid}: {title[:100]}")
         time.sleep(0.1)
 
 
