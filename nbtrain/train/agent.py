@@ -1,7 +1,7 @@
 """The torchrun agent of ``fit(spec, processes=N)``: ``python -m nbtrain.train.agent <torchrun arguments>``.
 
 PyTorch's own launcher (torch.distributed.run), with two additions: it watches the kernel that started it
-(nbtrain.train.relay.watch_kernel) and, when the kernel is gone, sends itself SIGTERM, on which torchrun stops its
+(nbtrain.train.kernelwatch.watch_kernel) and, when the kernel is gone, sends itself SIGTERM, on which torchrun stops its
 workers; a signal that stops it (Ctrl-C, SIGTERM) ends in one line instead of torchrun's SignalException
 traceback, and failed workers end in torchrun's report without its ChildFailedError traceback (its workers are stopped by then: torchrun passes the signal on and waits for them). From a terminal:
 ``nbtrain torchrun <torchrun arguments>`` (nbtrain.cli).
@@ -19,7 +19,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main as torchrun
 
-from .relay import watch_kernel
+from .kernelwatch import watch_kernel
 
 
 def _ended(sig: signal.Signals) -> int:

@@ -11,7 +11,7 @@ seconds tearing itself down after that, is then ended). No worker outlives the c
 interrupt (the kernel's stop button asks the workers to stop and save, then ends them if they do not within ``grace``
 seconds) the agent is sent SIGTERM (torchrun stops its workers), then anything left of the agent's session and the
 workers (by PID) is killed; a kernel that dies or restarts is watched by the agent and by every worker
-(nbtrain.train.relay.watch_kernel).
+(nbtrain.train.kernelwatch.watch_kernel).
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ from ..spec.trainspec import LoopSpec, TrainSpec
 from ..viz import new_figure
 from .callbacks import Callback
 from .history import History
+from .kernelwatch import KERNEL_PID
 from .mirror import Mirror, RemoteControl
-from .relay import CONTROL, EVENTS, HISTORY, KERNEL_PID, write_control
+from .relay import CONTROL, EVENTS, HISTORY, write_control
 
 TAIL_LINES = 15          # lines of a failed worker's output shown in the error
 

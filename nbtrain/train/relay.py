@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import torch
 
-from ..env import pid_alive
 from .callbacks import Callback
 
 STOP_REASON = "stopped by you"   # the Stop button's reason, as nbtrain.sinks.control gives it (the display translates it)
 EVENTS, CONTROL, HISTORY = "events.jsonl", "control.json", "history.json"
-KERNEL_PID = "NBTRAIN_KERNEL_PID"   # the kernel that started the workers: when it is gone, so are they
 
 
 def _numbers(logs: dict) -> dict:
@@ -133,19 +130,3 @@ class Follow(Callback):
             if not pause:
                 return
             self.sleep(self.poll)
-
-
-def watch_kernel(on_gone, every: float = 0.5) -> threading.Thread | None:
-    """A daemon thread that calls ``on_gone()`` once the process ``NBTRAIN_KERNEL_PID`` names has ended (a kernel
-    restarted, killed or crashed), so no agent or worker outlives the notebook that started it."""
-    pid = int(os.environ.get(KERNEL_PID, "0") or 0)
-    if pid <= 0:
-        return None
-
-    def watch():
-        while pid_alive(pid):
-            time.sleep(every)
-        on_gone()
-    t = threading.Thread(target=watch, name="nbtrain-kernel-watch", daemon=True)
-    t.start()
-    return t

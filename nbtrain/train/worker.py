@@ -4,7 +4,7 @@ FOLDER (made by the kernel) holds ``job.json`` (the spec, the resume argument) a
 (nbtrain.train.relay). Every rank follows the kernel's controls; rank 0 relays the run and, at the end, writes the History
 as ``history.json``. A failure is written as ``error_<rank>.json`` (what went wrong, in one line) before the process
 exits with status 1. Each worker writes its PID (``pid_<rank>``) and its output (``rank_<rank>.log``) there too, and
-watches the kernel (nbtrain.train.relay.watch_kernel): when the kernel is gone, the worker leaves at once.
+watches the kernel (nbtrain.train.kernelwatch.watch_kernel): when the kernel is gone, the worker leaves at once.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from .kernelwatch import watch_kernel
 from .loop import fit
-from .relay import HISTORY, Follow, Relay, watch_kernel
+from .relay import HISTORY, Follow, Relay
 
 
 def _write_json(path: Path, obj) -> None:
