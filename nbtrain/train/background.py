@@ -202,7 +202,7 @@ def start_background(fit_kwargs: dict, fit) -> Run:
     callbacks.append(control)                       # last: it blocks (pause) after every other callback
     kw["callbacks"] = callbacks
     run = Run(kw, fit, control, shown)
-    if kw.get("processes") is None and kw.get("ray") is None and kw.get("engine", "torchrun") == "torchrun":
+    if kw.get("processes") is None and kw.get("ray") is None and kw.get("engine") in (None, "torchrun"):
         run.folders, run.queued = folders, True
         if TURNS.enter(run):
             print("nbtrain: another background fit is training in this process: this one starts when it ends "
