@@ -148,6 +148,22 @@ def test_the_end_keeps_the_widget_and_adds_the_final_png_to_the_display():
     assert d.view is None                                  # a next fit shows a fresh one
 
 
+def test_a_dark_page_said_after_the_end_redraws_the_final_picture_dark_once():
+    """The page says its theme when it renders; a short run on a busy kernel can end before that message is handled.
+    The final picture in the cell (what a saved notebook keeps) then follows the theme, once; the same theme again
+    redraws nothing."""
+    d, _ = _dash()
+    mini_fit(callbacks=[d], epochs=1)
+    [view] = d.log["views"]
+    light = d.last_png
+    assert _pixels(light).mean() > 128 and len(view.handle.updates) == 1         # drawn light: no theme said yet
+    view.widget._handle_custom_msg({"t": "theme", "dark": True}, [])
+    assert _pixels(d.last_png).mean() < 128 and len(view.handle.updates) == 2    # drawn again, dark, in the cell
+    assert base64.b64decode(view.handle.updates[-1][0]["image/png"]) == d.last_png
+    view.widget._handle_custom_msg({"t": "theme", "dark": True}, [])
+    assert len(view.handle.updates) == 2
+
+
 def test_the_final_figure_fits_the_x_axis_to_the_data_not_the_plan():
     d, _ = _dash()
     mini_fit(callbacks=[d], epochs=3, step_hook=lambda s: s.step == 4 and click(d, t="stop"))

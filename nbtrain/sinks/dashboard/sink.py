@@ -89,6 +89,7 @@ class Dashboard(Delivery, Callback):
         self.panel_costs: list[float] = []   # seconds of each epoch end's insight gathering (the benchmark reads it)
         self.done_view, self.saved = None, ""
         self.figure, self.last_png, self.error = None, b"", None
+        self._drawn_dark = False               # the theme of the final picture drawn last
         self._last = -math.inf
         self._panels_at, self._panels_epoch = None, 0     # when and after which epoch the panels were taken
         self._foreground, self._inbox = True, None
@@ -135,7 +136,17 @@ class Dashboard(Delivery, Callback):
             self._answer()
         elif kind == "theme":
             self.dark = bool(content.get("dark"))
+            if self.done_view is not None and self.last_png and self.dark != self._drawn_dark:
+                self._redraw_final()       # the page said its theme after the run ended (a short run, a busy kernel)
         self.push()
+
+    def _redraw_final(self) -> None:
+        """The final picture again, in the theme the page said, in the cell's output (a comm handler's thread)."""
+        try:
+            self.last_png = self.final_png()
+            self.done_view.finish(self.last_png, self.status_text())
+        except Exception as e:  # the picture drawn before stays
+            self.error = e
 
     def toggle_pause(self) -> None:
         if self.control.paused:
@@ -303,6 +314,7 @@ class Dashboard(Delivery, Callback):
         """The final picture, every panel in the run's language and the front end's theme, as PNG (matplotlib;
         only once the run has ended)."""
         png, self.figure = picture.final_png(self)
+        self._drawn_dark = self.dark
         return png
 
     def export_html(self, path=None):
