@@ -1,6 +1,6 @@
 """A third signal aborts a `nbtrain run` at once, and the run record still ends: never "running".
 
-Real signals from this process to a child held inside a phase (tests/signal_child.py): three presses inside
+Real signals from this process to a child held inside a phase (tools/faultsweep_cases/child.py): three presses inside
 optimizer.step() (the epoch in progress is lost, the last completed epoch's checkpoint stays, the record says
 "interrupted" and where), three SIGTERMs while the checkpoint sink writes last.pt after the last epoch (the finished
 run keeps its record's "finished" and its last epoch's checkpoint), one press there (the run ends as finished, last.pt

@@ -18,7 +18,8 @@ from test_loop_spec import small_spec
 import nbtrain
 from nbtrain.spec import LayerSpec, SchedSpec
 
-CHILD = Path(__file__).with_name("signal_child.py")
+# the fault sweep's child (one for both): `run ...` holds PHASE open at occurrence AT, writes READY, waits for SENT
+CHILD = Path(__file__).resolve().parents[1] / "tools" / "faultsweep_cases" / "child.py"
 EPOCHS = 3
 
 
