@@ -38,53 +38,86 @@ def test_one_folder_for_logs_and_checkpoints_runs_twice_in_a_row_and_resumes(tmp
     assert ck["epoch"] == 2 and [e["epoch"] for e in ck["history"]["epochs"]] == [1, 2]
 
 
-CLAIM = """
-import sys, time
+# Processes started together: one launcher imports claim_run and LoopSpec (which import torch) once and forks N
+# children, real processes with pids of their own, held at a pipe until all exist, then released at once. Each calls
+# claim_run on the same folders, says what it got in a file of its own; the ones that got a run hold it (as a run
+# that trains) until every child has said what it got, so every claim was tried while the others were held.
+RACE = """
+import json, os, sys, time
 from pathlib import Path
 from nbtrain.train.rundirs import claim_run
 from nbtrain.spec import LoopSpec
-go, name, d, hold = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-import os
-Path(go + f".ready-{os.getpid()}").touch()
-while not Path(go).exists():
-    time.sleep(0.005)
-try:
-    c = claim_run(LoopSpec(logdir=d, checkpoint_dir=d + "/ck", run_name=name), clock=lambda f: "same-second")
-    print("OK", c.name, flush=True)
-    time.sleep(hold)
+top, n = Path(sys.argv[1]), int(sys.argv[2])
+
+
+def child(name, d, said, go):
+    os.read(go, 1)                                           # every child forked: the pipe's writer was closed
+    try:
+        c = claim_run(LoopSpec(logdir=str(d), checkpoint_dir=str(d / "ck"), run_name=name),
+                      clock=lambda f: "same-second")
+    except Exception as e:
+        (said / str(os.getpid())).write_text(f"ERR {e}")
+        return
+    (said / str(os.getpid())).write_text(f"OK {c.name}")
+    end = time.monotonic() + 120
+    while len(list(said.iterdir())) < n and time.monotonic() < end:   # held while the others try
+        time.sleep(0.005)
     for f in c.locks:
-        (f.parent / "trained").write_text(str(c.name))   # a run leaves files
+        (f.parent / "trained").write_text(str(c.name))       # a run leaves files
     c.release()
-except Exception as e:
-    print("ERR", e, flush=True)
+
+
+out = {}
+for name in sys.argv[3:]:
+    d, said = top / (name or "unnamed") / "runs", top / (name or "unnamed") / "said"
+    said.mkdir(parents=True)
+    r, w = os.pipe()
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            os.close(w)
+            try:
+                child(name, d, said, r)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    os.close(r)
+    os.close(w)                                              # go: every child's read returns at once
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    out[name] = {"said": sorted(f.read_text() for f in said.iterdir()), "pids": len(set(pids)), "codes": codes}
+print(json.dumps(out))
 """
 
 
-def _race(tmp_path, name: str, n: int = 6, hold: float = 3.0) -> list[str]:
-    go = tmp_path / "go"
+@pytest.fixture(scope="module")
+def races(tmp_path_factory):
+    """Six processes started together with no run name, then six with the run name 'exp'."""
+    top = tmp_path_factory.mktemp("race")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIM, str(go), name, str(tmp_path / "runs"), str(hold)],
-                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)]
-    while len(list(tmp_path.glob("go.ready-*"))) < n:      # every process imported and waiting on the file
-        time.sleep(0.05)
-    go.touch()
-    return sorted(p.communicate(timeout=300)[0].strip() for p in procs)
+    done = subprocess.run([sys.executable, "-c", RACE, str(top), "6", "", "exp"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    for race in out.values():
+        assert race["pids"] == 6 and race["codes"] == [0] * 6 and len(race["said"]) == 6, race
+    return {name: (race["said"], top / (name or "unnamed") / "runs") for name, race in out.items()}
 
 
-def test_processes_started_together_with_no_run_name_each_get_their_own_folder(tmp_path):
-    out = _race(tmp_path, "")
+def test_processes_started_together_with_no_run_name_each_get_their_own_folder(races):
+    out, runs = races[""]
     assert out == sorted(["OK same-second"] + [f"OK same-second-{k}" for k in range(2, 7)]), out
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
         ["ck", "same-second"] + [f"same-second-{k}" for k in range(2, 7)])
 
 
-def test_processes_started_together_with_one_run_name_let_exactly_one_train(tmp_path):
-    out = _race(tmp_path, "exp")
+def test_processes_started_together_with_one_run_name_let_exactly_one_train(races):
+    out, runs = races["exp"]
     busy, done = "ERR loop.run_name: the run 'exp' is training now in another process or thread", \
         "ERR loop.run_name: a run named 'exp' exists already"
     assert out[-1] == "OK exp" and all(o.startswith((busy, done)) for o in out[:-1]), out
     assert any(o.startswith(busy) for o in out), out     # some tried while it trained
-    assert not (tmp_path / "runs" / "exp" / LOCK).exists()      # released at the end
+    assert not (runs / "exp" / LOCK).exists()      # released at the end
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
