@@ -78,35 +78,40 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
     assert single[-1]["val_loss"] < single[0]["val_loss"]
 
 
-@pytest.mark.slow
-def test_a_stop_asked_on_one_rank_stops_every_rank_at_the_next_log_point(tmp_path):
-    """Before, rank 0 left the loop at once and rank 1 waited forever in its next all_reduce."""
-    path = tmp_path / "spec.json"
-    _spec(tmp_path, 50).save(path)                        # 8 steps an epoch per rank, a log point every 4
-    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", str(ROOT / "tests" / "ddp_stop_script.py"), str(path),
-                                    str(tmp_path)], limit=180)
-    assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert ranks == [{"rank": 0, "steps": [4], "reason": "rank 0 had enough"},
-                     {"rank": 1, "steps": [4], "reason": "stop asked on another rank"}]
-
-
-@pytest.mark.slow
-def test_swa_batchnorm_statistics_are_the_same_on_every_rank(tmp_path):
-    """update_bn runs on each rank's shard; the statistics are averaged so every rank ends with one model."""
-    spec = _spec(tmp_path, 50)
+@pytest.fixture(scope="module")
+def stop_and_swa(tmp_path_factory):
+    """One torchrun launch of two ranks for the two tests below (tests/ddp_stop_swa_script.py): a stop asked on
+    rank 0 alone, then SWA with BatchNorm; what each rank saw, in the launch's folder."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    stop = tmp / "stop.json"
+    _spec(tmp / "stop", 50).save(stop)                  # 8 steps an epoch per rank, a log point every 4
+    spec = _spec(tmp / "swa", 50)
     spec.model = ModelSpec(layers=[LayerSpec("Flatten"), LayerSpec("Linear", params={"out_features": 32}),
                                    LayerSpec("BatchNorm1d"), LayerSpec("ReLU"),
                                    LayerSpec("Linear", params={"out_features": 10})])
     spec.sched.swa, spec.sched.swa_start = True, 1
     spec.data.shuffle = True                              # the ranks' shards differ from epoch to epoch
-    path = tmp_path / "spec.json"
-    TrainSpec.from_dict(spec.to_dict()).save(path)
-    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", str(ROOT / "tests" / "ddp_swa_script.py"), str(path),
-                                    str(tmp_path)], limit=180)
+    swa = tmp / "swa.json"
+    TrainSpec.from_dict(spec.to_dict()).save(swa)
+    rc, stdout, stderr = _torchrun(["--nproc_per_node", "2", str(ROOT / "tests" / "ddp_stop_swa_script.py"), str(stop),
+                                    str(swa), str(tmp)], limit=240)
     assert rc == 0, f"torchrun exited with {rc}\n--- stdout\n{stdout[-2000:]}\n--- stderr\n{stderr[-4000:]}"
+    return tmp
+
+
+@pytest.mark.slow
+def test_a_stop_asked_on_one_rank_stops_every_rank_at_the_next_log_point(stop_and_swa):
+    """Before, rank 0 left the loop at once and rank 1 waited forever in its next all_reduce."""
+    ranks = [json.loads((stop_and_swa / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [{"rank": 0, "steps": [4], "reason": "rank 0 had enough"},
+                     {"rank": 1, "steps": [4], "reason": "stop asked on another rank"}]
+
+
+@pytest.mark.slow
+def test_swa_batchnorm_statistics_are_the_same_on_every_rank(stop_and_swa):
+    """update_bn runs on each rank's shard; the statistics are averaged so every rank ends with one model."""
     import torch
-    a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    a, b = (torch.load(stop_and_swa / f"rank{r}.pt") for r in (0, 1))
     assert a.keys() == b.keys() and "2.running_mean" in a
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
     assert a["2.running_var"].min() > 0 and not torch.equal(a["2.running_mean"], torch.zeros(32))
