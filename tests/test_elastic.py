@@ -28,7 +28,7 @@ def _spec(tmp_path, size=1000, epochs=3):
     d = spec.data
     d.dataset, d.image_shape, d.size, d.num_classes = "synthetic", [1, 8, 8], size, 10
     d.image_size, d.train_transforms, d.val_transforms = 0, [], []
-    d.shuffle, d.batch_size, d.val_split = True, 25, 0.2          # DistributedSampler reshuffles every epoch
+    d.shuffle, d.batch_size, d.val_split = True, 10, 0.2          # DistributedSampler reshuffles every epoch
     spec.model = ModelSpec(layers=[LayerSpec("Flatten"), LayerSpec("Linear", params={"out_features": 32}),
                                    LayerSpec("ReLU"), LayerSpec("Dropout", params={"p": 0.3}),   # draws from the RNG
                                    LayerSpec("Linear", params={"out_features": 10})])
@@ -103,10 +103,11 @@ def _run(path, name):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The spec (shuffled data, Dropout, 4 epochs; 64 steps an epoch per rank: a kill lands mid-run) and the
-    epochs of its uninterrupted two-rank run."""
+    """The spec (shuffled data, Dropout, 4 epochs; 40 steps an epoch per rank: a kill lands mid-run) and the
+    epochs of its uninterrupted two-rank run. 1000 samples in batches of 10, not 4000 in 25s: every rank of every
+    start makes the synthetic set (torchvision FakeData, about 0.5 ms of CPU a sample), the steps cost little."""
     tmp = tmp_path_factory.mktemp("elastic")
-    path = _spec(tmp, size=4000, epochs=4)
+    path = _spec(tmp, size=1000, epochs=4)
     out, _ = _finish(_start(_run(path, "ref")))
     assert "no checkpoint in" in out and "trained 4 epoch(s)" in out
     return path, _epochs(tmp, "ref")
@@ -161,7 +162,7 @@ def test_a_killed_peer_is_named_by_the_surviving_rank_not_gloos_text(tmp_path):
     """torchrun, no restarts: rank 1 gets SIGKILL mid-run; rank 0, in a collective with it, says which rank ended and
     how to go on (not gloo's "Connection closed by peer" and a traceback; a rank's error is printed by nbtrain's CLI
     under plain torchrun too); `nbtrain torchrun` ends in torchrun's report without torchrun's own traceback."""
-    path = _spec(tmp_path, size=2000, epochs=3)
+    path = _spec(tmp_path, size=1000, epochs=3)
     proc = subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", "--standalone", "--nproc_per_node", "2",
                              *_run(path, "lost")[3:], "--logdir", str(tmp_path / "logs")], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
