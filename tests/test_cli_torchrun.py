@@ -16,11 +16,27 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.serial      # starts torchrun and signals its process group: alone (tests/conftest.py)
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_to_the_terminals_group_ends_nbtrain_torchrun_in_one_line(sig, code):
-    proc = subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", "--standalone", "--nproc_per_node", "1",
-                             "--no-python", "sleep", "120"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+SIGNALS = {"SIGINT": 130, "SIGTERM": 143}
+
+
+@pytest.fixture(scope="module")
+def agents():
+    """One `nbtrain torchrun` with a `sleep` worker per signal, all started at once (their start-ups overlap), each in
+    a session of its own: a test signals only the group it was given. Any left at the end (a failed test) is killed."""
+    procs = {name: subprocess.Popen([sys.executable, "-m", "nbtrain", "torchrun", "--standalone", "--nproc_per_node",
+                                     "1", "--no-python", "sleep", "120"], cwd=ROOT,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True) for name in SIGNALS}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_a_signal_to_the_terminals_group_ends_nbtrain_torchrun_in_one_line(agents, name):
+    sig, code, proc = getattr(signal, name), SIGNALS[name], agents[name]
     agent, end = psutil.Process(proc.pid), time.monotonic() + 120
     while not any(p.name() == "sleep" for p in agent.children(recursive=True)):   # torchrun's handler is set
         assert proc.poll() is None and time.monotonic() < end, proc.communicate()
