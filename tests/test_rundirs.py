@@ -172,15 +172,22 @@ def test_a_refused_resume_leaves_the_run_folder_free(tmp_path):
     assert nbtrain.fit(spec, epochs=2, resume=tmp_path / "r" / "last.pt", progress=False).status == "finished"
 
 
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A 2-epoch spec's checkpoint after its first epoch, read once for the edits below (each writes its own copy)."""
+    import torch
+    d = tmp_path_factory.mktemp("edited")
+    nbtrain.fit(small_spec(epochs=2, checkpoint_dir=str(d), run_name="r"), epochs=1, progress=False)
+    return torch.load(d / "r" / "last.pt", weights_only=True)
+
+
 @pytest.mark.parametrize("edit,says", [
     (dict(epoch=-1), "epoch -1 (0 to 2)"), (dict(epoch="1"), "epoch '1' (0 to 2)"), (dict(step=-5), "step -5 (0 or more)"),
     (dict(partial={"batches": 999}), "partial batches 999 (0 to ")])
-def test_an_edited_checkpoint_is_one_clear_error(tmp_path, edit, says):
+def test_an_edited_checkpoint_is_one_clear_error(tmp_path, one_epoch, edit, says):
     import torch
     spec = small_spec(epochs=2, checkpoint_dir=str(tmp_path), run_name="r")
-    nbtrain.fit(spec, epochs=1, progress=False)
-    ck = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
-    ck.update(edit)
+    ck = {**one_epoch, **edit}
     torch.save(ck, tmp_path / "edited.pt")
     with pytest.raises(NbtrainError) as e:
         nbtrain.fit(spec, resume=tmp_path / "edited.pt", progress=False)
