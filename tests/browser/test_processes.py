@@ -13,7 +13,7 @@ SETUP = """import json, os, time
 import nbtrain as nb
 spec = nb.TrainSpec.default()
 d = spec.data
-d.dataset, d.image_shape, d.size, d.num_classes = "synthetic", [1, 8, 8], 8000, 10
+d.dataset, d.image_shape, d.size, d.num_classes = "synthetic", [1, 8, 8], 2000, 10
 d.image_size, d.train_transforms, d.val_transforms, d.val_split = 0, [], [], 0.1
 spec.model = nb.ModelSpec(layers=[nb.LayerSpec("Flatten"), nb.LayerSpec("Linear", params={"out_features": 32}),
                                   nb.LayerSpec("ReLU"), nb.LayerSpec("Linear", params={"out_features": 10})])
