@@ -56,7 +56,13 @@ def _out(page, i: int):
 
 
 def _tab(wb, title: str) -> None:
-    wb.locator(".lm-TabBar-tab", has_text=title).first.click()
+    tab = wb.locator(".lm-TabBar-tab", has_text=title).first
+    tab.click()
+    wb.page.wait_for_function("el => el.classList.contains('lm-mod-current')", arg=tab.element_handle())
+
+
+# two animation frames: what the last change laid out has been painted (no CSS transitions in the Workbench)
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
 def _button(scope, label: str):
@@ -99,7 +105,7 @@ def _check_model_tab(page, wb) -> None:
     model = wb.locator(".nbtrain-model").first
     model.wait_for()
     page.mouse.move(0, 0)
-    page.wait_for_timeout(500)
+    page.evaluate(PAINTED)
     height = model.bounding_box()["height"]
     assert height <= 450, f"Model tab is {height:.0f} px tall"
     fits = model.evaluate(MODEL_FITS)
@@ -128,7 +134,7 @@ def _shoot_every_tab(page, benches: dict, theme: str) -> None:
         wb.scroll_into_view_if_needed()
         for tab, title in zip(TABS, TITLES[lang]):
             _tab(wb, title)
-            page.wait_for_timeout(400)
+            page.evaluate(PAINTED)
             if tab == "Schedule":                           # the LR curve, drawn when the tab is first opened
                 img = wb.locator("img[src^='data:image/png']:visible").first   # compat.Picture
                 page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
