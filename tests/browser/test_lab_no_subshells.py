@@ -1,32 +1,47 @@
 """JupyterLab with "Kernel Comms over subshells" set to Disabled (Settings > Advanced Settings > Kernel; the
 ``commsOverSubshells`` setting of @jupyterlab/apputils-extension:kernels-settings): widget messages then wait on the
-kernel's main shell behind the running cell, as in Colab, VS Code and the classic Notebook. A Stop click on the live
+kernel's main shell behind the running cell, as in Colab, VS Code and the classic Notebook. The session's JupyterLab
+serves it, the setting put in its user settings for this test (a page opened after that takes it) and set back after. A Stop click on the live
 dashboard of a foreground ``nb.fit(spec)`` still ends it: the button says "stopping…" at once, the training thread
 takes the click from the kernel's queue (sinks/dashboard/inbox.py) within 2 s, and the loop stops within a batch.
 """
 import json
 import re
+import urllib.request
 
 import nbformat
 import pytest
-from conftest import OVERRIDES, _jupyter, cell_output, require_import, spied_slow_fit
+from conftest import Notebook, cell_output, spied_slow_fit
 from nbformat.v4 import new_code_cell, new_notebook
 
 SETUP = """import json, threading, time
 import nbtrain as nb
 from nbtrain.sinks.dashboard import Dashboard"""
 LONG = "long = nb.TrainSpec.default()\n" + spied_slow_fit("long")
-NO_SUBSHELLS = {**OVERRIDES, "@jupyterlab/apputils-extension:kernels-settings": {"commsOverSubshells": "disabled"}}
+KERNELS = "lab/api/settings/@jupyterlab/apputils-extension:kernels-settings"
 
 
-@pytest.fixture(scope="module")
-def lab_no_subshells(tmp_path_factory):
-    require_import("jupyterlab")
-    yield from _jupyter(tmp_path_factory, "lab-no-subshells", "jupyterlab", "LabApp", NO_SUBSHELLS)
+def _settings(lab, raw: dict) -> dict:
+    """PUT ``raw`` as the user settings of Lab's kernel settings; the settings the server then reports."""
+    req = urllib.request.Request(lab.url(KERNELS), data=json.dumps({"raw": json.dumps(raw)}).encode(), method="PUT",
+                                 headers={"Content-Type": "application/json", "Authorization": f"token {lab.token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status in (200, 204), r.status
+    with urllib.request.urlopen(lab.url(KERNELS), timeout=30) as r:
+        return json.loads(r.read())["settings"]
+
+
+@pytest.fixture
+def lab_no_subshells(lab):
+    """The session's JupyterLab with "Kernel Comms over subshells" disabled in its user settings, for one test."""
+    assert _settings(lab, {"commsOverSubshells": "disabled"})["commsOverSubshells"] == "disabled"
+    try:
+        yield lab
+    finally:
+        _settings(lab, {})                          # the server's settings outlive this test
 
 
 def test_stop_click_ends_a_foreground_fit_without_subshells(lab_no_subshells, page):
-    from conftest import Notebook
     nbformat.write(new_notebook(cells=[new_code_cell(SETUP), new_code_cell(LONG)],
                                 metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                          "language": "python"}}),
