@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 SETUP = """import nbtrain as nb
 from nbtrain.sinks.dashboard import Dashboard
 spec = nb.TrainSpec.default()
-spec.loop.epochs = 3"""
+spec.loop.epochs = 2"""
 ZH = """h = nb.fit(spec, dashboard=Dashboard(lang="zh"))"""
 
 
@@ -65,7 +65,7 @@ def test_dark_theme_and_chinese_in_the_live_view_and_the_saved_picture(lab, note
         page.keyboard.press("Control+s")
         pics = saved_pictures(lab.root / "charts_dark.ipynb", 2)
         assert [_dark_share(p["data"]["image/png"]) > 0.5 for p in pics] == [True, True]   # the run's theme
-        assert pics[0]["data"]["text/plain"].startswith("epoch 3/3 · step ")
-        assert pics[1]["data"]["text/plain"].startswith("第 3/3 轮 · ")                    # the run's language
+        assert pics[0]["data"]["text/plain"].startswith("epoch 2/2 · step ")
+        assert pics[1]["data"]["text/plain"].startswith("第 2/2 轮 · ")                    # the run's language
     finally:
         _theme(lab, "JupyterLab Light")            # the server's settings outlive this test
