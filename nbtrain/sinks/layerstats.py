@@ -199,18 +199,20 @@ class LayerStats(Callback):
         return self._prev is not None and getattr(self, "_prev_step", -1) == state.step - 1
 
     def layer_norms(self, prev=None) -> dict:
-        """``{"grad": [...], "update": [...]}`` per layer now (update only with ``prev``, else None each)."""
-        n = len(self.names)
+        """``{"grad": [...], "update": [...]}`` per layer now (update only with ``prev``, the weights before this step,
+        else None each); ``prev`` is used up (it holds ``w_prev - w`` afterwards)."""
+        n, k = len(self.names), len(self._params)
         with torch.no_grad():
             params = [p.detach() for p in self._params]
             has = [p.grad is not None for p in self._params]
             grads = [p.grad.detach() if p.grad is not None else torch.zeros((), device=p.device) for p in self._params]
-            parts = [_norms(grads) ** 2]
-            if prev is not None:
-                parts += [_norms(torch._foreach_sub(params, prev)) ** 2, _norms(params) ** 2]
-            sq = torch.zeros(len(parts), n, device=parts[0].device)
-            for i, v in enumerate(parts):
-                sq[i].index_add_(0, self._owner, v)
+            tensors = grads
+            if prev is not None:              # prev becomes w_prev - w_t in place: the buffers are refilled before
+                torch._foreach_sub_(prev, params)     # the next log point's step, so no new tensors are allocated
+                tensors = grads + prev + params
+            parts = len(tensors) // k                                   # one fused norm for every tensor
+            sq = torch.zeros(parts, n, device=params[0].device)
+            sq.index_add_(1, self._owner, (_norms(tensors) ** 2).view(parts, k))
             values = sq.sqrt().tolist()                                 # the one host sync
         with_grad = [False] * n
         for i, h in zip(self._owners, has):
