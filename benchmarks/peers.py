@@ -281,15 +281,16 @@ def installed(module: str | None) -> bool:
     return module is None or importlib.util.find_spec(module) is not None
 
 
-def run_in_kernel(code: str, threads: int, timeout: int = 1200, model: str = "cnn") -> dict:
-    """Run COMMON + ``code`` in a new kernel (cwd: a fresh temporary folder); the Clock's result."""
+def run_in_kernel(code: str, threads: int, timeout: int = 1200, model: str = "cnn", root: Path = ROOT) -> dict:
+    """Run COMMON + ``code`` in a new kernel (cwd: a fresh temporary folder) that imports nbtrain from the checkout
+    ``root`` (this one unless benchmarks/ab_trees.py says another); the Clock's result."""
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(COMMON.format(threads=threads, model=model)), nbformat.v4.new_code_cell(code),
                 nbformat.v4.new_code_cell("print('RESULT ' + json.dumps(CLOCK.result()))")]
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}   # the kernel's own (inline) backend
-    env.update(PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), KERAS_BACKEND="torch",
+    env.update(PYTHONPATH=str(root) + os.pathsep + env.get("PYTHONPATH", ""), KERAS_BACKEND="torch",
                PYTHONWARNINGS="ignore")
     with tempfile.TemporaryDirectory(prefix="nbtrain-peers-") as cwd:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
