@@ -25,18 +25,29 @@ run_tests() {
   for arg in "$@"; do
     case "$arg" in tests*|*.py|*::*) exec "$PY" -m pytest "$@" ;; esac
   done
-  local cores rc1 rc2
+  local cores rc rc1 rc2 rc3
   cores=$("$PY" -c "import os; print(len(os.sched_getaffinity(0)))")
   set +e
-  echo "== part 1 of 2: the tests that may run side by side ($cores processes) =="
+  echo "== part 1 of 3: the in-process tests and the notebooks, side by side ($cores processes) =="
   "$PY" -m pytest -n "$cores" --dist loadfile --part parallel "$@"; rc1=$?
-  echo "== part 2 of 2: the tests that run alone (processes, kernels, the browser, signals) =="
-  "$PY" -m pytest --part serial "$@"; rc2=$?
+  echo "== part 2 of 3: the tests that start and signal processes, in two lanes side by side (lane 2's output follows lane 1's) =="
+  local lane2
+  lane2=$(mktemp)
+  "$PY" -m pytest --part processes --lane 2 "$@" >"$lane2" 2>&1 &
+  local pid2=$!
+  "$PY" -m pytest --part processes --lane 1 "$@"; rc2=$?
+  wait "$pid2"; local rc2b=$?
+  echo "== part 2 of 3, lane 2 =="
+  cat "$lane2"; rm -f "$lane2"
+  if [ "$rc2" -eq 0 ] || [ "$rc2" -eq 5 ]; then rc2=$rc2b; fi
+  echo "== part 3 of 3: the tests that run alone (the browser) =="
+  "$PY" -m pytest --part alone "$@"; rc3=$?
   set -e
-  # pytest's 5 is "no test ran": a failure only when neither part ran one
-  if [ "$rc1" -ne 0 ] && [ "$rc1" -ne 5 ]; then return "$rc1"; fi
-  if [ "$rc2" -ne 0 ] && [ "$rc2" -ne 5 ]; then return "$rc2"; fi
-  if [ "$rc1" -eq 5 ] && [ "$rc2" -eq 5 ]; then return 5; fi
+  # pytest's 5 is "no test ran": a failure only when no part ran one
+  for rc in "$rc1" "$rc2" "$rc3"; do
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then return "$rc"; fi
+  done
+  if [ "$rc1" -eq 5 ] && [ "$rc2" -eq 5 ] && [ "$rc3" -eq 5 ]; then return 5; fi
   return 0
 }
 
