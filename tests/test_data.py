@@ -223,6 +223,21 @@ def test_synthetic_fakedata_any_shape_and_its_test_split():
     assert b.train_set[0][1].item() == label
 
 
+@pytest.mark.parametrize("shape, offset", [((1, 8, 8), 0), ((3, 12, 10), 50), ((4, 5, 6), 7)])
+def test_synthetic_images_are_fakedatas_samples_every_one(shape, offset):
+    """fake_images draws each sample as FakeData does (seeded by offset + index), without FakeData: every image
+    and label is the one FakeData gives, so the synthetic set (and the exported script's) did not change."""
+    from torchvision.datasets import FakeData
+    from torchvision.transforms import v2
+
+    from nbtrain.build.data.plain import fake_images
+    fd = FakeData(40, image_size=shape, num_classes=6, transform=v2.PILToTensor(), random_offset=offset)
+    x, y = fake_images(40, shape, 6, offset)
+    assert x.dtype == torch.uint8 and x.shape == (40, *shape) and y.dtype == torch.int64
+    assert torch.equal(x, torch.stack([fd[i][0] for i in range(40)]))
+    assert y.tolist() == [fd[i][1] for i in range(40)]
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("val_split", 1.0, "data.val_split: must be in (0, 1), got 1 (e.g. 0.2 holds out 20% of the samples for validation)"),
     ("val_split", 0.0, "data.val_split: must be in (0, 1), got 0 (e.g. 0.2 holds out 20% of the samples for validation)"),

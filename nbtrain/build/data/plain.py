@@ -49,15 +49,19 @@ def load_sklearn_table(name):
 
 
 def fake_images(size, image_shape, num_classes, offset):
-    """torchvision FakeData: ``size`` random uint8 images of image_shape (C, H, W) and int64 labels; ``offset``
-    seeds the samples (the test split uses offset=size of the train split)."""
-    # torchvision.datasets is slow to import: only this set needs it
-    from torchvision.datasets import FakeData
-    from torchvision.transforms import v2
-    fd = FakeData(size, image_size=tuple(image_shape), num_classes=num_classes, transform=v2.PILToTensor(),
-                  random_offset=offset)
-    xs, ys = zip(*(fd[i] for i in range(size)))
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+    """torchvision FakeData's samples as tensors: ``size`` uint8 images of image_shape (C, H, W) and int64 labels;
+    ``offset`` seeds the samples (the test split uses offset=size of the train split). Made as FakeData makes
+    sample i (a generator seeded with offset + i draws the image, then its label; ToPILImage's float-to-uint8
+    step), without its per-sample torch.manual_seed (which also seeds every accelerator) and PIL round trip: the
+    same numbers, ~10x faster."""
+    xs = torch.empty(size, *image_shape, dtype=torch.uint8)
+    ys = torch.empty(size, dtype=torch.int64)
+    g = torch.Generator()
+    for i in range(size):
+        g.manual_seed(offset + i)
+        xs[i] = torch.randn(*image_shape, generator=g).mul(255).byte()
+        ys[i] = torch.randint(0, num_classes, (1,), generator=g)[0]
+    return xs, ys
 
 
 def fake_train_test(size, image_shape, num_classes):
