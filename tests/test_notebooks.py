@@ -38,9 +38,11 @@ def kernel_name(tmp_path_factory):
         "language": "python",
         # the inline backend, not the Agg backend the test process uses; the checkout's nbtrain first.
         # PATH is left as it is, as in a kernel whose venv is not activated: nb.tensorboard finds the venv's
-        # `tensorboard` itself
+        # `tensorboard` itself. One torch thread: the notebooks' models are small, and two kernels side by side
+        # (xdist) with two OpenMP threads each on 2 cores spend most of their CPU spinning at barriers (05: 98 s of
+        # CPU with two threads, 9 s with one); the executed copies are made the same way (tools/docs_notebooks.py)
         "env": {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "OMP_NUM_THREADS": "1"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     old = os.environ.get("JUPYTER_PATH")

@@ -133,6 +133,7 @@ def main(argv: list[str]) -> int:
     # the kernel: this checkout's nbtrain first, and the inline backend (figures become PNG outputs)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")       # one torch thread, as tests/test_notebooks.py runs them
     for source in sources:
         print(f"{source.relative_to(ROOT)} -> {write_copy(execute(source), source).relative_to(ROOT)}")
     return 0
