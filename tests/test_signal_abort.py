@@ -5,13 +5,14 @@ optimizer.step() (the epoch in progress is lost, the last completed epoch's chec
 "interrupted" and where), three SIGTERMs while the checkpoint sink writes last.pt after the last epoch (the finished
 run keeps its record's "finished" and its last epoch's checkpoint), one press there (the run ends as finished, last.pt
 written). Each run then ends, after `--resume auto` where needed, with the uninterrupted run's weights (torch.equal).
+Each run is a fork of one server that imported nbtrain and the child once (tools/faultsweep_cases/forks.py).
 """
 import json
 import signal
 import time
 
 import pytest
-from test_signals import EPOCHS, _equal, _run, _spec
+from test_signals import ENV, EPOCHS, Forks, Refs, _equal, _run
 
 import nbtrain
 from nbtrain.train.insight import history_of
@@ -25,24 +26,27 @@ CASES = [  # phase, occurrence (None: the second batch of epoch 2), signal, pres
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("straight")
-    spec = _spec(tmp, swa=False)
-    ref = _run(tmp, [spec, "--checkpoint-dir", tmp / "ck", "--logdir", "", "--run-name", "ref"], name="ref")
-    assert ref.wait(300) == 0, (tmp / "ref.log").read_text()
-    ck = nbtrain.load_checkpoint(tmp / "ck" / "ref" / "last.pt")
-    return spec, ck
+def forks():
+    server = Forks(ENV)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def straight(forks, tmp_path_factory):
+    """The uninterrupted run: started beside the first case's run, read when first compared."""
+    return Refs(forks, tmp_path_factory.mktemp("straight"))
 
 
 @pytest.mark.parametrize("phase,at,sig,presses,rc,status,reason", CASES,
                          ids=["3x-in-step", "3x-in-fit-end", "1x-in-fit-end"])
-def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, straight, phase, at, sig, presses, rc,
-                                                                  status, reason):
-    spec, ref = straight
+def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, forks, straight, phase, at, sig, presses,
+                                                                  rc, status, reason):
+    spec = straight.start(swa=False)
     n = len(nbtrain.build_data(nbtrain.TrainSpec.load(spec).data).train)
     ready, sent, run_dir = tmp_path / "ready", tmp_path / "sent", tmp_path / "D" / "cut"
     args = [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name", "cut"]
-    cut = _run(tmp_path, args, env=dict(PHASE=phase, AT=str(at or n + 2), READY=str(ready), SENT=str(sent)),
+    cut = _run(forks, tmp_path, args, env=dict(PHASE=phase, AT=str(at or n + 2), READY=str(ready), SENT=str(sent)),
                name="cut")
     t = time.monotonic()
     while not ready.exists():
@@ -64,8 +68,8 @@ def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, strai
         assert out().endswith(f"interrupted: aborted; resume it: nbtrain run {spec} --resume "
                               f"{run_dir / f'epoch_{done:03d}.pt'} --run-name cut\nnbtrain: interrupted\n"), out()
         assert not (run_dir / "last.pt").exists()
-        again = _run(tmp_path, [*args, "--resume", "auto"], name="again")
+        again = _run(forks, tmp_path, [*args, "--resume", "auto"], name="again")
         assert again.wait(300) == 0, (tmp_path / "again.log").read_text()
         assert f"resuming from {run_dir / f'epoch_{done:03d}.pt'}" in (tmp_path / "again.log").read_text()
-    got = nbtrain.load_checkpoint(run_dir / "last.pt")
+    got, ref = nbtrain.load_checkpoint(run_dir / "last.pt"), straight.get(swa=False)
     assert _equal(ref["model"], got["model"]) and got["history"]["epochs"] == ref["history"]["epochs"]

@@ -2,11 +2,14 @@
 backward, inside optimizer.step(), in the last epoch's validation, in SWA's update_bn and in SWA's validation (a
 file handshake holds the phase open), with a StepLR schedule, bf16 autocast on CPU and early stopping. Each run ends
 with the signal's exit status, one line saying how to resume, the run record "interrupted" at the place it stopped,
-and the resumed run ends with the uninterrupted run's weights (torch.equal)."""
+and the resumed run ends with the uninterrupted run's weights (torch.equal).
+
+Each run is a fork of one server that imported torch, nbtrain and the phase-holding child once
+(tools/faultsweep_cases/forks.py: child.py's main(), as `python child.py run ...` runs it, in its own session); the
+uninterrupted run of each spec (with and without SWA) runs once for the module, beside the first interrupted run."""
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,9 +20,10 @@ from test_loop_spec import small_spec
 
 import nbtrain
 from nbtrain.spec import LayerSpec, SchedSpec
+from tools.faultsweep_cases.forks import Forks
 
-# the fault sweep's child (one for both): `run ...` holds PHASE open at occurrence AT, writes READY, waits for SENT
-CHILD = Path(__file__).resolve().parents[1] / "tools" / "faultsweep_cases" / "child.py"
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *sys.path]), OMP_NUM_THREADS="1")
 EPOCHS = 3
 
 
@@ -33,11 +37,43 @@ def _spec(tmp_path, swa: bool) -> Path:
     return path
 
 
-def _run(tmp_path, args, env=None, name="run") -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]), OMP_NUM_THREADS="1", **(env or {}))
-    log = open(tmp_path / f"{name}.log", "w")
-    return subprocess.Popen([sys.executable, str(CHILD), "run", *map(str, args)], stdout=log, stderr=subprocess.STDOUT,
-                            env=env)
+def _run(forks, tmp_path, args, env=None, name="run"):
+    """A run of the phase-holding child (``env``: PHASE, AT, READY, SENT), a fork of the module's server."""
+    return forks.start(["run", *args], tmp_path / f"{name}.log", **(env or {}))
+
+
+@pytest.fixture(scope="module")
+def forks():
+    server = Forks(ENV)
+    yield server
+    server.close()
+
+
+class Refs:
+    """The uninterrupted run of each spec (without and with SWA): started once, on first use, and read once."""
+
+    def __init__(self, forks, tmp: Path):
+        self.forks, self.tmp, self.runs, self.specs, self.last = forks, tmp, {}, {}, {}
+
+    def start(self, swa: bool) -> Path:
+        if swa not in self.runs:
+            self.specs[swa] = spec = _spec(self.tmp, swa)
+            self.runs[swa] = _run(self.forks, self.tmp, [spec, "--checkpoint-dir", self.tmp / "ck", "--logdir", "",
+                                                         "--run-name", spec.stem], name=spec.stem)
+        return self.specs[swa]
+
+    def get(self, swa: bool) -> dict:
+        """The uninterrupted run's last.pt, with nbtrain's reader."""
+        spec = self.start(swa)
+        if swa not in self.last:
+            assert self.runs[swa].wait(300) == 0, (self.tmp / f"{spec.stem}.log").read_text()
+            self.last[swa] = nbtrain.load_checkpoint(self.tmp / "ck" / spec.stem / "last.pt")
+        return self.last[swa]
+
+
+@pytest.fixture(scope="module")
+def refs(forks, tmp_path_factory):
+    return Refs(forks, tmp_path_factory.mktemp("refs"))
 
 
 def _weights(p):
@@ -64,24 +100,24 @@ CASES = [  # phase, occurrence, signal, where the stop reason says it stopped
 
 
 @pytest.mark.parametrize("phase,at,sig,where", CASES, ids=[c[0] for c in CASES])
-def test_a_signal_inside_a_phase_stops_cleanly_and_resumes_to_the_uninterrupted_weights(tmp_path, phase, at, sig,
-                                                                                         where):
+def test_a_signal_inside_a_phase_stops_cleanly_and_resumes_to_the_uninterrupted_weights(tmp_path, forks, refs, phase,
+                                                                                         at, sig, where):
     swa = phase.startswith(("update_bn", "swa"))
     spec = _spec(tmp_path, swa)
-    ref = _run(tmp_path, [spec, "--checkpoint-dir", tmp_path / "ck", "--logdir", "", "--run-name", "ref"], name="ref")
+    refs.start(swa)                                 # beside this run, the first time
     if at is None:                                  # the last epoch's second validation batch
         at = _val_batches(spec) * (EPOCHS - 1) + 2
     ready, sent = tmp_path / "ready", tmp_path / "sent"
     times = 2 if phase.endswith("_pressed_twice") else 1
     phase = phase.replace("_pressed_twice", "")
-    cut = _run(tmp_path, [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name", "cut"],
-               env=dict(PHASE=phase, AT=str(at), READY=str(ready), SENT=str(sent)), name="cut")
+    cut = _run(forks, tmp_path, [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name",
+                                 "cut"], env=dict(PHASE=phase, AT=str(at), READY=str(ready), SENT=str(sent)), name="cut")
     t = time.monotonic()
     while not ready.exists():
         assert cut.poll() is None and time.monotonic() - t < 300, (tmp_path / "cut.log").read_text()
         time.sleep(0.02)
     for _ in range(times):          # a second press says it is saving, and stops no sooner and no later
-        os.kill(cut.pid, sig)
+        cut.send_signal(sig)
         time.sleep(0.2)
     sent.touch()
     assert cut.wait(120) == 128 + sig, (tmp_path / "cut.log").read_text()
@@ -94,13 +130,12 @@ def test_a_signal_inside_a_phase_stops_cleanly_and_resumes_to_the_uninterrupted_
     expected = f"interrupted ({signal.Signals(sig).name}) " + where.format(n=n, b=at - n)
     assert record["status"] == "interrupted" and record["stop_reason"] == expected, record
     assert not (run_dir / ".nbtrain-lock").exists()
-    again = _run(tmp_path, [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name", "cut",
-                            "--resume", resume], name="again")
+    again = _run(forks, tmp_path, [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name",
+                                   "cut", "--resume", resume], name="again")
     assert again.wait(300) == 0, (tmp_path / "again.log").read_text()
-    assert ref.wait(300) == 0, (tmp_path / "ref.log").read_text()
-    assert _equal(_weights(tmp_path / "ck" / "ref" / "last.pt"), _weights(run_dir / "last.pt"))
-    h_ref, h_cut = (nbtrain.load_checkpoint(p)["history"] for p in (tmp_path / "ck" / "ref" / "last.pt",
-                                                                       run_dir / "last.pt"))
+    ref = refs.get(swa)
+    assert _equal(ref["model"], _weights(run_dir / "last.pt"))
+    h_ref, h_cut = ref["history"], nbtrain.load_checkpoint(run_dir / "last.pt")["history"]
     assert h_ref["epochs"] == h_cut["epochs"] and h_ref.get("final") == h_cut.get("final")
 
 

@@ -20,10 +20,19 @@ from torch.optim.swa_utils import AveragedModel
 import nbtrain.cli
 from nbtrain.sinks.checkpoint import Checkpoint
 
-PHASE, AT = os.environ.get("PHASE", ""), int(os.environ.get("AT", "1"))
-READY, SENT = Path(os.environ.get("READY", "/nonexistent")), Path(os.environ.get("SENT", "/nonexistent"))
-DONE = os.environ.get("DONE", "")
-seen = {"n": 0, "bn_done": False, "held": False, "saved": 0}
+PHASE, AT, READY, SENT, DONE = "", 1, Path("/nonexistent"), Path("/nonexistent"), ""
+seen: dict = {}
+ROOT: dict = {}
+
+
+def configure(env) -> None:
+    """Where to hold, from ``env`` (the environment at start; forks.py calls it again in each fork)."""
+    global PHASE, AT, READY, SENT, DONE
+    PHASE, AT = env.get("PHASE", ""), int(env.get("AT") or "1")
+    READY, SENT = Path(env.get("READY") or "/nonexistent"), Path(env.get("SENT") or "/nonexistent")
+    DONE = env.get("DONE", "")
+    seen.update(n=0, bn_done=False, held=False, saved=0)
+    ROOT.clear()
 
 
 def hold(kind: str) -> None:
@@ -63,7 +72,6 @@ def _in_evaluate() -> bool:
 
 
 ORIGINAL = torch.Tensor.backward
-ROOT: dict = {}
 torch.Tensor.backward = on_backward
 register_optimizer_step_pre_hook(lambda opt, a, k: hold("step"))
 torch.nn.modules.module.register_module_forward_hook(on_forward)
@@ -103,6 +111,7 @@ def _held_fit_end(self, state):
 
 
 Checkpoint.on_epoch_end, Checkpoint.on_fit_end = _counted_epoch_end, _held_fit_end
+configure(os.environ)
 
 
 def fit_script(spec_path, ckdir, run_name, resume=None) -> int:
@@ -116,7 +125,11 @@ def fit_script(spec_path, ckdir, run_name, resume=None) -> int:
     return 0
 
 
+def main(argv: list) -> int:
+    if argv[0] == "fit":
+        return fit_script(*argv[1:])
+    return nbtrain.cli.main(argv)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "fit":
-        sys.exit(fit_script(*sys.argv[2:]))
-    sys.exit(nbtrain.cli.main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
