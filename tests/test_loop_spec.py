@@ -3,25 +3,8 @@ import pytest
 import torch
 
 import nbtrain
-from nbtrain.spec import LayerSpec, ModelSpec, SchedSpec, TrainSpec
-
-
-def small_spec(epochs=2, sched=None, **loop) -> TrainSpec:
-    """Digits at their native 8x8, a one-conv model with dropout: about a second per run."""
-    spec = TrainSpec.default()
-    spec.data.image_size = 0
-    spec.data.train_transforms, spec.data.val_transforms = [], []
-    spec.model = ModelSpec(layers=[
-        LayerSpec("Conv2d", params={"out_channels": 4, "kernel_size": 3, "padding": 1}), LayerSpec("ReLU"),
-        LayerSpec("Flatten"), LayerSpec("Dropout", params={"p": 0.2}), LayerSpec("Linear", params={"out_features": 10})])
-    spec.optim.lr = 0.01
-    if sched is not None:
-        spec.sched = SchedSpec.from_dict(sched)
-    spec.loop.epochs = epochs
-    spec.loop.logdir = spec.loop.checkpoint_dir = ""
-    for k, v in loop.items():
-        setattr(spec.loop, k, v)
-    return TrainSpec.from_dict(spec.to_dict())
+from nbtrain.spec import LayerSpec, TrainSpec
+from tools.faultsweep_cases.specs import small_spec  # the sweep's tiny spec: one copy
 
 
 def test_fit_a_spec_learns_digits():
