@@ -5,14 +5,15 @@ optimizer.step() (the epoch in progress is lost, the last completed epoch's chec
 "interrupted" and where), three SIGTERMs while the checkpoint sink writes last.pt after the last epoch (the finished
 run keeps its record's "finished" and its last epoch's checkpoint), one press there (the run ends as finished, last.pt
 written). Each run then ends, after `--resume auto` where needed, with the uninterrupted run's weights (torch.equal).
-Each run is a fork of one server that imported nbtrain and the child once (tools/faultsweep_cases/forks.py).
+Each run is a fork of one server that imported nbtrain and the child once (tools/faultsweep_cases/forks.py), the
+server and the uninterrupted run test_signals.py's where both modules run in one process.
 """
 import json
 import signal
 import time
 
 import pytest
-from test_signals import ENV, EPOCHS, Forks, Refs, _equal, _run
+from test_signals import EPOCHS, _equal, _run, shared_forks, shared_refs
 
 import nbtrain
 from nbtrain.train.insight import history_of
@@ -26,23 +27,20 @@ CASES = [  # phase, occurrence (None: the second batch of epoch 2), signal, pres
 
 
 @pytest.fixture(scope="module")
-def forks():
-    server = Forks(ENV)
-    yield server
-    server.close()
+def forks(request):
+    return shared_forks(request.config)
 
 
 @pytest.fixture(scope="module")
-def straight(forks, tmp_path_factory):
-    """The uninterrupted run: started beside the first case's run, read when first compared."""
-    return Refs(forks, tmp_path_factory.mktemp("straight"))
+def refs(forks, tmp_path_factory):
+    return shared_refs(forks, tmp_path_factory)
 
 
 @pytest.mark.parametrize("phase,at,sig,presses,rc,status,reason", CASES,
                          ids=["3x-in-step", "3x-in-fit-end", "1x-in-fit-end"])
-def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, forks, straight, phase, at, sig, presses,
-                                                                  rc, status, reason):
-    spec = straight.start(swa=False)
+def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, forks, refs, phase, at, sig, presses, rc,
+                                                                  status, reason):
+    spec = refs.start(swa=False)
     n = len(nbtrain.build_data(nbtrain.TrainSpec.load(spec).data).train)
     ready, sent, run_dir = tmp_path / "ready", tmp_path / "sent", tmp_path / "D" / "cut"
     args = [spec, "--checkpoint-dir", tmp_path / "D", "--logdir", tmp_path / "D", "--run-name", "cut"]
@@ -71,5 +69,5 @@ def test_an_aborted_run_ends_its_record_and_keeps_the_last_epoch(tmp_path, forks
         again = _run(forks, tmp_path, [*args, "--resume", "auto"], name="again")
         assert again.wait(300) == 0, (tmp_path / "again.log").read_text()
         assert f"resuming from {run_dir / f'epoch_{done:03d}.pt'}" in (tmp_path / "again.log").read_text()
-    got, ref = nbtrain.load_checkpoint(run_dir / "last.pt"), straight.get(swa=False)
+    got, ref = nbtrain.load_checkpoint(run_dir / "last.pt"), refs.get(swa=False)
     assert _equal(ref["model"], got["model"]) and got["history"]["epochs"] == ref["history"]["epochs"]

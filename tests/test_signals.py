@@ -42,11 +42,24 @@ def _run(forks, tmp_path, args, env=None, name="run"):
     return forks.start(["run", *args], tmp_path / f"{name}.log", **(env or {}))
 
 
+SHARED: dict = {}      # one server and one set of reference runs for this module and test_signal_abort.py
+
+
+def shared_forks(config) -> Forks:
+    """The fork server, started once per pytest process (test_signal_abort.py uses it too), ended with the session."""
+    if "forks" not in SHARED:
+        server = SHARED["forks"] = Forks(ENV)
+
+        def end():
+            SHARED.pop("forks", None)
+            server.close()
+        config.add_cleanup(end)
+    return SHARED["forks"]
+
+
 @pytest.fixture(scope="module")
-def forks():
-    server = Forks(ENV)
-    yield server
-    server.close()
+def forks(request):
+    return shared_forks(request.config)
 
 
 class Refs:
@@ -71,9 +84,16 @@ class Refs:
         return self.last[swa]
 
 
+def shared_refs(forks, tmp_path_factory) -> Refs:
+    """The uninterrupted runs, shared like the server: each spec's run once per pytest process."""
+    if SHARED.get("refs", (None,))[0] is not forks:
+        SHARED["refs"] = (forks, Refs(forks, tmp_path_factory.mktemp("refs")))
+    return SHARED["refs"][1]
+
+
 @pytest.fixture(scope="module")
 def refs(forks, tmp_path_factory):
-    return Refs(forks, tmp_path_factory.mktemp("refs"))
+    return shared_refs(forks, tmp_path_factory)
 
 
 def _weights(p):
