@@ -305,6 +305,9 @@ def test_a_local_ray_is_started_lean_and_again_when_its_start_timed_out(monkeypa
     assert left[0].wait(timeout=10) == -signal.SIGKILL                   # what the failed try left: ended
     assert {k: os.environ[k] for k in rayrun.LOCAL_TRAIN_ENV} == {"RAY_TRAIN_METRICS_ENABLED": "0",
                                                                  "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+    ray = FakeRay([])
+    rayrun.start_ray(ray, num_cpus=2)                                  # settings of the caller's, with LOCAL_RAY's
+    assert ray.calls == [{**rayrun.LOCAL_RAY, "num_cpus": 2}]
     ray = FakeRay([ValueError("When connecting to an existing cluster, object_store_memory must not be provided.")])
     rayrun.start_ray(ray)
     assert ray.calls == [rayrun.LOCAL_RAY, {}]

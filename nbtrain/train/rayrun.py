@@ -124,10 +124,11 @@ LOCAL_RAY = {"include_dashboard": False, "object_store_memory": 256 << 20, "log_
 LOCAL_TRAIN_ENV = {"RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 
-def start_ray(ray, tries: int = 3) -> None:
-    """``ray.init()``: a new local Ray with LOCAL_RAY's settings, or the cluster RAY_ADDRESS (or ``ray start`` on
-    this machine) names, as Ray itself would choose, with Ray's defaults there. Call ``ray.init(...)`` yourself before
-    fit() for other settings: fit() joins the Ray it finds and leaves it running.
+def start_ray(ray, tries: int = 3, **settings) -> None:
+    """``ray.init()``: a new local Ray with LOCAL_RAY's settings (and ``settings``, e.g. ``num_cpus=2``), or the
+    cluster RAY_ADDRESS (or ``ray start`` on this machine) names, as Ray itself would choose, with Ray's defaults
+    there. Call ``ray.init(...)`` yourself before fit() for other settings: fit() joins the Ray it finds and leaves it
+    running.
 
     Up to ``tries`` times: Ray 2.5x-2.60's raylet gives up when its agent has not started within 15 s (a fixed wait),
     which a busy small machine misses now and then ("The current node timed out during startup"); what a failed try
@@ -137,7 +138,7 @@ def start_ray(ray, tries: int = 3) -> None:
     for k in range(tries):
         before = _descendants()
         try:
-            return ray.init(**LOCAL_RAY)
+            return ray.init(**LOCAL_RAY, **settings)
         except ValueError:                  # "When connecting to an existing cluster, ... must not be provided"
             return ray.init()
         except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for this
