@@ -155,13 +155,16 @@ class Workers:
         return h
 
     def failure(self) -> WorkerError | None:
-        """The failed rank (torchrun's root cause, else the first that wrote an error), what it said, its last lines."""
+        """The failed rank (torchrun's root cause, else the first that wrote an error; of ranks that failed with the
+        same error, the lowest), what it said, its last lines."""
         report = "\n".join(self.tail(self.folder / "agent.log", 400))
         rank, code = root_cause(report)
         errors = {json.loads(p.read_text(encoding="utf-8"))["rank"]: json.loads(p.read_text(encoding="utf-8"))["error"]
                   for p in self.folder.glob("error_*.json")}
         if rank is None and errors:
             rank = min(errors)
+        if rank in errors:            # the ranks that failed alike (a bad resume path): the lowest, whichever ended first
+            rank = min(r for r, said in errors.items() if said == errors[rank])
         if rank is None and (not self.proc.returncode or self.finished):
             return None
         what = errors.get(rank) or _exit_words(code if code is not None else self.proc.returncode)
