@@ -2,10 +2,13 @@
 run played to the driver's display, the numbers of torchrun's processes=N, and a killed worker resumed exactly from
 nbtrain's checkpoint.
 
-One local Ray runtime (2 CPUs, no dashboard) serves the whole module: starting Ray on 2 cores takes seconds. The spec
-is the default one (digits, the small CNN) with TensorBoard off, a log point every 4 steps and 4 epochs; each worker
-runs 1 thread (Ray gives a 1-CPU worker OMP_NUM_THREADS=1; the torchrun run is given the same). Without Ray installed
-the module is skipped, unless NBTRAIN_REQUIRE_RAY=1 (CI) makes that a failure."""
+One local Ray runtime serves the whole module, started as fit() starts one (rayrun.start_ray: no dashboard, Ray
+Train's metrics and preemption watcher off, each of which costs a process or seconds of CPU per run), on 2 CPUs. The
+spec is the default one (the small CNN, 28x28 images, batches of 64) on synthetic images of the digits' number and shape
+(1797: 12 steps an epoch per rank, as digits), which spares every worker the import of scikit-learn (a second of CPU,
+ten worker starts in this module); TensorBoard off, a log point every 4 steps and 4 epochs; each worker runs 1 thread
+(Ray gives a 1-CPU worker OMP_NUM_THREADS=1; the torchrun run is given the same). Without Ray installed the module is
+skipped, unless NBTRAIN_REQUIRE_RAY=1 (CI) makes that a failure."""
 import os
 import signal
 import subprocess
@@ -13,14 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 import nbtrain
 from nbtrain.errors import NbtrainError
 from nbtrain.spec import TrainSpec
 from nbtrain.train.callbacks import Callback
-from nbtrain.train.rayrun import INSTALL, ray_options, require_ray, wants_ray
+from nbtrain.train.rayrun import INSTALL, LOCAL_TRAIN_ENV, ray_options, require_ray, start_ray, wants_ray
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 4
@@ -30,6 +32,8 @@ POLL = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 
 def _spec(tmp_path, name):
     spec = TrainSpec.default()
+    d = spec.data
+    d.dataset, d.size, d.image_shape = "synthetic", 1797, [1, 28, 28]     # the digits' number and shape, no sklearn
     spec.loop.epochs, spec.loop.log_every, spec.loop.run_name = EPOCHS, 4, name
     spec.loop.logdir, spec.loop.checkpoint_dir = "", str(tmp_path / "ck")
     return TrainSpec.from_dict(spec.to_dict())
@@ -65,32 +69,14 @@ def ray_runtime():
         if os.environ.get("NBTRAIN_REQUIRE_RAY") == "1":
             pytest.fail(f"NBTRAIN_REQUIRE_RAY=1 and Ray cannot be used: {e}")
         pytest.skip(str(e))
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", POLL)}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", POLL, *LOCAL_TRAIN_ENV)}
     os.environ.update({"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",    # the workers import this checkout
                        POLL: "0.5"})         # Ray's controller takes reports within 0.5 s (default 2 s)
-    _start(ray)
+    start_ray(ray, num_cpus=2)               # fit()'s own start (tried again when a busy machine's Ray timed out)
     yield ray
     ray.shutdown()
     for k, v in saved.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-def _start(ray, tries=3):
-    """A local Ray of 2 CPUs, in up to 3 tries. Ray 2.5x-2.60's raylet aborts when its dashboard agent has not written
-    its port files within 15 s ("Timed out waiting for file .../dashboard_agent_listen_port_...": WaitForPersistedPort's
-    default, which no setting or ray.init argument changes in these versions), and ray.init waits 30 s for the raylet;
-    on an idle 2-core machine the agent is up in seconds, on a host loaded far past its cores it is not, now and then."""
-    for k in range(tries):
-        before = {p.pid for p in psutil.Process().children(recursive=True)}
-        try:
-            return ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 << 20, log_to_driver=False)
-        except Exception:  # noqa: BLE001 - "The current node timed out during startup"
-            ray.shutdown()            # which leaves the half-started node's processes (GCS, monitors): ended here
-            for p in psutil.Process().children(recursive=True):
-                if p.pid not in before:
-                    p.kill()
-            if k == tries - 1:
-                raise
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +103,7 @@ def test_ray_workers_give_torchruns_numbers_and_the_driver_shows_the_run(ray_run
     _same(h, ref, 1e-5)
     assert h.status == "finished" and h.run_name == "ray-once"
     # the driver's display saw the run as it went: the start, log points in every epoch, each epoch's numbers, the end
-    assert shown.seen[0] == ("start", EPOCHS, 12)           # 1437 training digits, 2 ranks, batches of 64
+    assert shown.seen[0] == ("start", EPOCHS, 12)           # 1438 training images, 2 ranks, batches of 64
     assert {e for kind, e, *_ in shown.seen if kind == "log"} == set(range(EPOCHS))
     assert [(e, pytest.approx(loss)) for kind, e, loss in (s for s in shown.seen if s[0] == "epoch")] == \
         [(r["epoch"], r["loss"]) for r in h.epochs]
