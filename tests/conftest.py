@@ -26,16 +26,17 @@ SERIAL_TESTS = {f"{module}::{test}[{stem}]" for stem in ("06_tensorboard", "08_s
                 for module, test in (("test_notebooks", "test_notebook_runs_without_errors"),
                                      ("test_notebooks_zh", "test_chinese_notebook_runs_without_errors"))}
 # Part 2's groups beyond one module each (one lane each): Ray's users (one local Ray at a time: notebook 08 starts
-# its own), and what starts or stops TensorBoard servers (notebook 06 stops those that started while it ran)
+# its own), what starts or stops TensorBoard servers (notebook 06 stops those that started while it ran), and the
+# signal tests that share one fork server
 GROUPS = {"test_ray": "ray", "test_notebooks::test_notebook_runs_without_errors[08_scale_out]": "ray",
           "test_notebooks_zh::test_chinese_notebook_runs_without_errors[08_scale_out]": "ray",
           "test_tblaunch": "tensorboard",
+          "test_signals": "signals", "test_signal_abort": "signals",     # one fork server and straight run for both
           "test_notebooks::test_notebook_runs_without_errors[06_tensorboard]": "tensorboard",
           "test_notebooks_zh::test_chinese_notebook_runs_without_errors[06_tensorboard]": "tensorboard"}
 # about how long each group takes run alone (s; /tmp/s4_serial.log, 2026-12-07); the others count 5
-COST = {"ray": 240, "test_launch": 80, "test_signals": 70, "test_elastic": 65, "test_signal_abort": 45,
-        "test_rundirs": 32, "test_interrupt_faults": 30, "test_faultsweep": 25, "tensorboard": 23,
-        "test_distributed": 22, "test_wheel": 15, "test_colab_pins": 10, "test_dashboard_kernel": 10,
+COST = {"ray": 240, "test_launch": 80, "signals": 70, "test_elastic": 65, "test_rundirs": 32,
+        "test_interrupt_faults": 30, "test_faultsweep": 25, "tensorboard": 23, "test_distributed": 22, "test_wheel": 15, "test_colab_pins": 10, "test_dashboard_kernel": 10,
         "test_env_malloc": 10, "test_cli_faults": 10}
 
 
