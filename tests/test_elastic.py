@@ -169,6 +169,12 @@ def test_a_killed_peer_is_named_by_the_surviving_rank_not_gloos_text(tmp_path):
     worker = _worker(psutil.Process(proc.pid), rank=1)
     _wait_for(tmp_path / "ck" / "lost" / "epoch_001.pt", proc)
     pid = worker.pid
+    # rank 0 in a collective with it: rank 1 is held (SIGSTOP) until rank 0 waits for it in a step's all-reduce,
+    # then killed. Killed while rank 0 was between collectives (an epoch's start), torchrun's agent, which looks
+    # every 0.1 s, could end rank 0 (SIGTERM) before rank 0 met the closed connection (seen with two test modules
+    # side by side: rank 0 then said "stopped by torchrun (SIGTERM)", which is right too, but not this test's case)
+    worker.send_signal(signal.SIGSTOP)
+    time.sleep(1.0)                      # a step takes milliseconds: rank 0 is waiting in its all-reduce by then
     worker.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode != 0 and "failed (exitcode: -9) local_rank: 1" in err, err[-3000:]
