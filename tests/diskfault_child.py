@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1])]   # tests/, and the checkout's tools/
 from test_loop_spec import small_spec  # noqa: E402
 
 import nbtrain  # noqa: E402
