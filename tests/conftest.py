@@ -34,10 +34,12 @@ GROUPS = {"test_ray": "ray", "test_notebooks::test_notebook_runs_without_errors[
           "test_signals": "signals", "test_signal_abort": "signals",     # one fork server and straight run for both
           "test_notebooks::test_notebook_runs_without_errors[06_tensorboard]": "tensorboard",
           "test_notebooks_zh::test_chinese_notebook_runs_without_errors[06_tensorboard]": "tensorboard"}
-# about how long each group takes run alone (s; /tmp/s4_serial.log, 2026-12-07); the others count 5
-COST = {"ray": 240, "test_launch": 80, "signals": 70, "test_elastic": 65, "test_rundirs": 32,
-        "test_interrupt_faults": 30, "test_faultsweep": 25, "tensorboard": 23, "test_distributed": 22, "test_wheel": 15, "test_colab_pins": 10, "test_dashboard_kernel": 10,
-        "test_env_malloc": 10, "test_cli_faults": 10}
+# about how long each group takes in its lane (s; CI's fresh-clone run of 2026-12-07 16:03, the lanes side by side);
+# the others count 5
+COST = {"ray": 210, "test_interrupt_faults": 77, "test_launch": 64, "signals": 45, "test_elastic": 40,
+        "tensorboard": 23, "test_faultsweep": 15, "test_distributed": 15, "test_wheel": 11, "test_cli_faults": 10,
+        "test_rundirs": 8, "test_dashboard_kernel": 8, "test_env_malloc": 7, "test_diskfaults": 7,
+        "test_colab_pins": 4, "test_trust_runs": 3, "test_cli_torchrun": 3}
 
 
 def pytest_addoption(parser):
