@@ -35,6 +35,29 @@ def test_accumulator_sums_on_the_device_and_reads_once():
     assert means(reg.read(), reg.names) == pytest.approx({"loss": 0.5, "mae": 1.25})
 
 
+@pytest.mark.parametrize("metrics", [["accuracy", "topk_accuracy"], ["mae"]])
+def test_the_cpus_plain_number_sums_equal_the_device_sums_bit_for_bit(metrics):
+    """On the CPU the Accumulator adds floats (no device to sync with); the tensor path an accelerator takes gives
+    the same totals to the last bit, the first non-finite step included, and the same checkpointed state."""
+    torch.manual_seed(0)
+    host, dev = (Accumulator(metrics, topk=3, host=h) for h in (True, False))
+    assert host.host and not dev.host and Accumulator(metrics).host          # the CPU's default: plain numbers
+    for step in range(40):
+        out = torch.randn(16, 10) * 3 if metrics != ["mae"] else torch.randn(16, 1)
+        y = torch.randint(0, 10, (16,)) if metrics != ["mae"] else torch.randn(16)
+        loss = torch.tensor(float("inf") if step == 25 else float(torch.rand(())) * 2.3, dtype=torch.float32)
+        for acc in (host, dev):
+            acc.update(loss, out, y)
+        if step % 10 == 9:
+            assert host.read() == dev.read()
+    assert host.read()["clean_steps"] == 25
+    a, b = host.state_dict(), dev.state_dict()
+    assert torch.equal(a["sums"], b["sums"]) and torch.equal(a["clean"], b["clean"]) and a["steps"] == b["steps"]
+    again = Accumulator(metrics, topk=3)
+    again.load_state_dict(b)
+    assert again.read() == dev.read()
+
+
 def test_history_reads_like_keras():
     h = History([{"epoch": 1, "loss": 1.0, "val_loss": 2.0}, {"epoch": 2, "loss": 0.5, "val_loss": 1.5}],
                 [{"step": 10, "loss": 0.7}])
