@@ -98,6 +98,17 @@ def sink_writing(sink, path, where: str, keeps=NbtrainError):
         raise
 
 
+def keep_first(holder, target, name: str, *a) -> None:
+    """``getattr(target, name)(*a)`` unless ``holder._error`` holds an earlier failure; a failure is kept there, not
+    raised: raised in tensorboardX's writer thread it would end the thread (the sink raises it from the training
+    thread at its hand-overs)."""
+    if holder._error is None:
+        try:
+            getattr(target, name)(*a)
+        except Exception as e:      # noqa: BLE001 - any failure would kill the thread: kept, raised by the sink
+            holder._error = e
+
+
 class Kept:
     """A record writer (``write``, ``flush``, ``close``) whose first failure is kept in ``error``, not raised, and
     which writes nothing after it: for tensorboardX's writer thread, which dies at a raised error and leaves the
@@ -105,24 +116,21 @@ class Kept:
     and raises ``write_failure`` from the training thread."""
 
     def __init__(self, inner):
-        self.inner, self.error = inner, None
+        self.inner, self._error = inner, None
 
-    def _call(self, name: str, *a) -> None:
-        if self.error is None:
-            try:
-                getattr(self.inner, name)(*a)
-            except Exception as e:      # noqa: BLE001 - any failure would kill the thread: kept, raised by the sink
-                self.error = e
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
 
     def write(self, data) -> None:
-        self._call("write", data)
+        keep_first(self, self.inner, "write", data)
 
     def flush(self) -> None:
-        self._call("flush")
+        keep_first(self, self.inner, "flush")
 
     def close(self) -> None:
-        if self.error is None:
-            return self._call("close")
+        if self._error is None:
+            return keep_first(self, self.inner, "close")
         try:
             self.inner.close()
         except Exception:               # noqa: BLE001 - the file of a failed write: its error is kept already
@@ -145,18 +153,11 @@ class Watched:
         efw.add_event, efw.close = self.add_event, self.close
 
     # -- in the writer thread ---------------------------------------------------------------------
-    def _keep(self, name: str, *a) -> None:
-        if self._error is None:
-            try:
-                getattr(self.events, name)(*a)
-            except Exception as e:      # noqa: BLE001 - it would kill the thread: kept, raised by the sink
-                self._error = e
-
     def write_event(self, event) -> None:
-        self._keep("write_event", event)
+        keep_first(self, self.events, "write_event", event)
 
     def flush(self) -> None:
-        self._keep("flush")
+        keep_first(self, self.events, "flush")
 
     # -- in the training thread -------------------------------------------------------------------
     def alive(self) -> bool:
