@@ -97,19 +97,19 @@ class Accumulator:
 
     @torch.no_grad()
     def update(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
-        n, lo = out.shape[0], loss.detach()
+        n, lo, out = out.shape[0], loss.detach(), out.detach()
         if self.host:
             v = float(lo)
             self._clean *= (v - v) == 0                # as below: inf - inf and NaN - NaN are NaN, not 0
-            add = [v * n, *(float(fn(out.detach(), y, **kw)) for fn, kw in self.fns), self._clean]
+            add = [v * n, *(float(fn(out, y, **kw)) for fn, kw in self.fns), self._clean]
             self._sums = [a + b for a, b in zip(self._sums, add)]
         else:
             self._clean = self._clean * ((lo - lo) == 0)   # isfinite in 2 ops, not 4: inf - inf and NaN are NaN, not 0
-            stats = self._stats(lo, out.detach(), y, n)
+            stats = self._stats(lo, out, y, n)
             stats.append(self._clean)
             self._sums += torch.stack([s.to(self.dtype) for s in stats])
         if self.stats is not None:
-            self.stats.update(out.detach(), y)
+            self.stats.update(out, y)
         self.count += n
         self.steps += 1
 
