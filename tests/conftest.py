@@ -28,12 +28,9 @@ SERIAL_TESTS = {f"{module}::{test}[{stem}]" for stem in ("06_tensorboard", "08_s
 # Part 2's groups beyond one module each (one lane each): Ray's users (one local Ray at a time: notebook 08 starts
 # its own), what starts or stops TensorBoard servers (notebook 06 stops those that started while it ran), and the
 # signal tests that share one fork server
-GROUPS = {"test_ray": "ray", "test_notebooks::test_notebook_runs_without_errors[08_scale_out]": "ray",
-          "test_notebooks_zh::test_chinese_notebook_runs_without_errors[08_scale_out]": "ray",
-          "test_tblaunch": "tensorboard",
+GROUPS = {"test_ray": "ray", "test_tblaunch": "tensorboard",
           "test_signals": "signals", "test_signal_abort": "signals",     # one fork server and straight run for both
-          "test_notebooks::test_notebook_runs_without_errors[06_tensorboard]": "tensorboard",
-          "test_notebooks_zh::test_chinese_notebook_runs_without_errors[06_tensorboard]": "tensorboard"}
+          **{test: "ray" if "08_scale_out" in test else "tensorboard" for test in SERIAL_TESTS}}
 # about how long each group takes in its lane (s; CI's fresh-clone run of 2026-12-07 16:03, the lanes side by side);
 # the others count 5
 COST = {"ray": 210, "test_interrupt_faults": 77, "test_launch": 64, "signals": 45, "test_elastic": 40,
